@@ -1,0 +1,140 @@
+/* relu-serve engine: a small C ABI over opaque handles.
+ *
+ * Every function that can fail returns an rs_status and, where it takes an
+ * rs_error*, writes a human-readable message naming the problem (the file, the
+ * tensor, the key, the sizes involved). Nothing here aborts the process: errors are
+ * values. Handles come in init/free pairs; a free of NULL is a no-op.
+ *
+ * Threading: a model is immutable after load and may be shared by contexts. A
+ * context is used by one caller at a time (the N-API layer serialises calls on it).
+ */
+#ifndef RELU_SERVE_H
+#define RELU_SERVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+  RS_OK = 0,
+  RS_ERR_IO = 1,          /* cannot open / map / read the file */
+  RS_ERR_FORMAT = 2,      /* the file is malformed (magic, version, bounds, counts...) */
+  RS_ERR_UNSUPPORTED = 3, /* well-formed but uses something we do not support */
+  RS_ERR_INVALID_ARG = 4, /* caller passed something out of range */
+  RS_ERR_NO_MEMORY = 5,   /* an allocation failed */
+  RS_ERR_INTERNAL = 6
+} rs_status;
+
+typedef struct {
+  char message[1024];
+} rs_error;
+
+typedef struct rs_model rs_model;
+typedef struct rs_context rs_context;
+
+/* ---------- model ---------- */
+
+typedef struct {
+  /* "auto" or NULL: decided from the file (see README "FFN activation");
+   * otherwise "swiglu", "relu_glu" or "drelu". */
+  const char *ffn_activation;
+  /* Read the whole file into memory instead of mapping it (for tests and odd
+   * filesystems). */
+  int no_mmap;
+} rs_model_params;
+
+void rs_model_params_default(rs_model_params *p);
+rs_status rs_model_load(const char *path, const rs_model_params *params, rs_model **out,
+                        rs_error *err);
+void rs_model_free(rs_model *model);
+
+typedef struct {
+  const char *arch;         /* "llama" | "bamboo" */
+  const char *ffn_act;      /* "swiglu" | "relu_glu" | "drelu" */
+  const char *ffn_act_from; /* why: "flag", "powerinfer magic", "architecture", "model name", "default" */
+  int is_powerinfer;        /* magic was PWRI */
+  int gguf_version;
+  int n_vocab, n_embd, n_ff, n_layer, n_head, n_head_kv, n_ctx_train;
+  float rope_freq_base, rms_eps;
+  int tied_output;          /* output matrix shares the token embedding */
+  uint64_t n_params;        /* weights in the matmul/embedding tensors */
+  uint64_t file_bytes;
+  uint64_t bytes_per_token; /* weight bytes a one-token decode reads (all matrices but the embedding) */
+} rs_model_info;
+
+void rs_model_get_info(const rs_model *model, rs_model_info *info);
+
+/* ---------- GGUF metadata (read-only view of the file's key/values) ---------- */
+
+typedef enum {
+  RS_META_U8 = 0, RS_META_I8 = 1, RS_META_U16 = 2, RS_META_I16 = 3, RS_META_U32 = 4,
+  RS_META_I32 = 5, RS_META_F32 = 6, RS_META_BOOL = 7, RS_META_STRING = 8,
+  RS_META_ARRAY = 9, RS_META_U64 = 10, RS_META_I64 = 11, RS_META_F64 = 12
+} rs_meta_type;
+
+typedef struct {
+  const char *data; /* not NUL-terminated */
+  uint64_t len;
+} rs_str;
+
+typedef struct {
+  rs_str key;
+  rs_meta_type type;      /* for arrays: RS_META_ARRAY */
+  rs_meta_type elem_type; /* arrays only */
+  uint64_t n;             /* arrays only: element count */
+  /* scalars: the value widened; strings: str; arrays of numbers: data points at the
+   * packed little-endian elements; arrays of strings: strs[n] */
+  union { uint64_t u; int64_t i; double f; rs_str str; } v;
+  const void *data;
+  const rs_str *strs;
+} rs_meta_kv;
+
+int64_t rs_model_meta_count(const rs_model *model);
+/* Fills *kv for index i; pointers stay valid while the model lives. */
+rs_status rs_model_meta_get(const rs_model *model, int64_t i, rs_meta_kv *kv);
+
+/* ---------- context: KV cache for several sequences, decode ---------- */
+
+typedef struct {
+  int n_seq;     /* sequences (server slots) held at once */
+  int n_ctx;     /* positions per sequence */
+  int n_threads; /* compute threads (0: all cores) */
+  int n_batch;   /* most tokens one decode may carry */
+  int isa;       /* rs_isa cap; RS_ISA_BEST (99) for the best the CPU has */
+  const char *backend; /* "cpu" (default) or "ref" (plain reference kernels, tests) */
+} rs_context_params;
+
+void rs_context_params_default(rs_context_params *p);
+rs_status rs_context_new(rs_model *model, const rs_context_params *params, rs_context **out,
+                         rs_error *err);
+void rs_context_free(rs_context *ctx);
+
+/* One decode step. n entries; entry j is token tokens[j] of sequence seq[j] at position
+ * pos[j]. Within a sequence positions must be increasing and contiguous with what the
+ * cache already holds for it (pos[j] == length so far). For each j with want[j] != 0 the
+ * logits of that row are written, in order, to logits_out (n_vocab floats each). */
+rs_status rs_decode(rs_context *ctx, int n, const int32_t *tokens, const int32_t *pos,
+                    const int32_t *seq, const uint8_t *want, float *logits_out, rs_error *err);
+
+/* Forget positions >= p0 of a sequence (p0 = 0 clears it). */
+rs_status rs_seq_truncate(rs_context *ctx, int seq, int p0, rs_error *err);
+/* Positions the cache holds for a sequence. */
+int rs_seq_length(const rs_context *ctx, int seq);
+
+typedef struct {
+  double t_total_ms;      /* wall time inside rs_decode, cumulative */
+  uint64_t n_decode_calls;
+  uint64_t n_tokens;
+  int n_threads;
+  const char *isa;
+  const char *backend;
+} rs_context_stats;
+void rs_context_get_stats(const rs_context *ctx, rs_context_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,162 @@
+/* relu-serve compute kernels: pure functions over raw pointers.
+ *
+ * No globals that change, no allocation, no exit(). Every optimised kernel has a
+ * plain reference twin in kernels/ref (rs_ref_*) that is the test oracle.
+ *
+ * Conventions
+ * - A weight matrix W has `rows` rows of `n` elements each (GGUF ne[0] = n is the
+ *   fastest dimension); each row is rs_row_size(type, n) bytes and rows are packed.
+ * - Quantised weights are multiplied with activations converted to the weight
+ *   type's "vec-dot type" (rs_type_traits.vec_dot_type): Q8_0 for Q4_0/Q8_0, Q8_K for
+ *   the K-quants, F32 for F32/F16/BF16. The reference twin uses the same converted
+ *   activations, so optimised and reference results differ only by float summation
+ *   order.
+ * - Type ids are GGUF's (ggml_type) so that file values can be used directly.
+ */
+#ifndef RS_KERNELS_H
+#define RS_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+  RS_TYPE_F32 = 0,
+  RS_TYPE_F16 = 1,
+  RS_TYPE_Q4_0 = 2,
+  RS_TYPE_Q4_1 = 3,
+  RS_TYPE_Q5_0 = 6,
+  RS_TYPE_Q5_1 = 7,
+  RS_TYPE_Q8_0 = 8,
+  RS_TYPE_Q8_1 = 9,
+  RS_TYPE_Q2_K = 10,
+  RS_TYPE_Q3_K = 11,
+  RS_TYPE_Q4_K = 12,
+  RS_TYPE_Q5_K = 13,
+  RS_TYPE_Q6_K = 14,
+  RS_TYPE_Q8_K = 15,
+  RS_TYPE_I8 = 24,
+  RS_TYPE_I16 = 25,
+  RS_TYPE_I32 = 26,
+  RS_TYPE_I64 = 27,
+  RS_TYPE_F64 = 28,
+  RS_TYPE_BF16 = 30,
+  RS_TYPE_COUNT = 40
+} rs_type;
+
+typedef struct {
+  const char *name;     /* "q4_0" ... ; NULL for ids we do not know at all */
+  int block_size;       /* elements per block (1 for plain floats) */
+  size_t type_size;     /* bytes per block */
+  rs_type vec_dot_type; /* activation format the matmul kernels expect */
+  int supported;        /* 1 if relu-serve can use this type as a matmul weight */
+} rs_type_traits;
+
+/* Traits for a type id; returns a record with name == NULL for unknown ids. */
+const rs_type_traits *rs_type_get_traits(int type);
+/* Bytes of one row of n elements (n must be a multiple of the block size). */
+size_t rs_row_size(rs_type type, int64_t n);
+
+/* ---------- conversions ---------- */
+float rs_fp16_to_fp32(uint16_t h);
+uint16_t rs_fp32_to_fp16(float f);
+float rs_bf16_to_fp32(uint16_t h);
+uint16_t rs_fp32_to_bf16(float f);
+
+/* ---------- instruction sets ---------- */
+typedef enum {
+  RS_ISA_SCALAR = 0, /* portable C, what any x86-64 (or other) CPU runs */
+  RS_ISA_AVX2 = 1,   /* AVX2 + FMA + F16C */
+  RS_ISA_AVX512 = 2, /* AVX-512 F/BW/VL/DQ (+VNNI where present) */
+  RS_ISA_BEST = 99   /* the best this CPU supports (the default) */
+} rs_isa;
+
+/* The best ISA this CPU supports, honouring the RELU_SERVE_ISA environment
+ * variable ("scalar", "avx2", "avx512") as a cap. */
+rs_isa rs_cpu_best_isa(void);
+const char *rs_isa_name(rs_isa isa);
+
+/* ---------- matmul kernels of one weight type ---------- */
+
+/* Convert n floats (one activation row) to this type's vec-dot format.
+ *   x: [n] f32;  y: rs_row_size(vec_dot_type, n) bytes */
+typedef void (*rs_from_float_fn)(const float *x, void *y, int64_t n);
+
+/* Dequantise one row.  x: rs_row_size(type, n) bytes;  y: [n] f32 */
+typedef void (*rs_to_float_fn)(const void *x, float *y, int64_t n);
+
+/* out = dot(w_row, a_row) over n elements.
+ *   w: one weight row (type);  a: one activation row (vec_dot_type) */
+typedef void (*rs_vec_dot_fn)(int64_t n, float *out, const void *w, const void *a);
+
+/* Tile of a matrix product: for r < nr, c < nc:
+ *   out[c * out_stride + r] = dot(w + r * w_stride, a + c * a_stride)
+ *   w: nr weight rows, w_stride bytes apart;  a: nc activation rows (vec_dot_type),
+ *   a_stride bytes apart;  out: floats, out_stride floats between activation rows.
+ * Implementations reuse each loaded weight block across the nc activation rows, which
+ * is what makes prompt processing compute-bound rather than bandwidth-bound. */
+typedef void (*rs_gemm_fn)(int64_t n, int nr, int nc, const void *w, size_t w_stride,
+                           const void *a, size_t a_stride, float *out, size_t out_stride);
+
+typedef struct {
+  rs_from_float_fn from_float; /* f32 -> vec_dot_type (quantises activations) */
+  rs_to_float_fn to_float;     /* this type -> f32 */
+  rs_vec_dot_fn vec_dot;       /* this type . vec_dot_type */
+  rs_gemm_fn gemm;             /* tile of this type x vec_dot_type */
+} rs_matmul_kernels;
+
+/* Kernels for weight type `type` at instruction set `isa` (RS_ISA_BEST picks the best
+ * available; a request above what the CPU has falls back to the best available).
+ * Returns NULL if the type is not a supported weight type. */
+const rs_matmul_kernels *rs_cpu_matmul_kernels(rs_type type, rs_isa isa);
+
+/* Quantise n floats into `type` (any supported weight type, used by model writers
+ * and tests; not on the hot path). dst: rs_row_size(type, n) bytes. */
+void rs_quantize_row(rs_type type, const float *src, void *dst, int64_t n);
+
+/* ---------- float kernels (optimised; dispatch on rs_cpu_best_isa) ---------- */
+
+/* y = x / rms(x) * w.  x, y: [n];  w: [n];  eps: from the model file */
+void rs_rmsnorm(float *y, const float *x, const float *w, int n, float eps);
+/* In-place rotary embedding, "normal" (interleaved pairs, llama GGUF) layout.
+ *   x: [n_head][head_dim];  pos: token position;  freq_base: rope theta */
+void rs_rope(float *x, int n_head, int head_dim, int pos, float freq_base);
+/* In-place softmax over n values. */
+void rs_softmax(float *x, int n);
+/* dot of n floats */
+float rs_dot_f32(const float *a, const float *b, int n);
+/* dot of n f32 with n f16 (the KV cache) */
+float rs_dot_f32_f16(const float *a, const uint16_t *b, int n);
+/* y += a * x over n, x stored as f16 (the KV cache) */
+void rs_axpy_f16(float *y, float a, const uint16_t *x, int n);
+/* Store n floats as f16. */
+void rs_f32_to_f16_row(const float *x, uint16_t *y, int n);
+
+/* FFN activations, h = act(gate, up) elementwise over n:
+ *   SWIGLU: silu(g) * u      RELU_GLU: relu(g) * u      DRELU: relu(g) * relu(u) */
+typedef enum { RS_ACT_SWIGLU = 0, RS_ACT_RELU_GLU = 1, RS_ACT_DRELU = 2 } rs_ffn_act;
+void rs_ffn_act(rs_ffn_act act, float *h, const float *gate, const float *up, int n);
+
+/* ---------- reference twins (kernels/ref): plain scalar C, the oracle ---------- */
+void rs_ref_from_float(rs_type vec_dot_type, const float *x, void *y, int64_t n);
+void rs_ref_to_float(rs_type type, const void *x, float *y, int64_t n);
+/* dot of one weight row (type) and one activation row (its vec_dot_type) */
+float rs_ref_vec_dot(rs_type type, int64_t n, const void *w, const void *a);
+void rs_ref_rmsnorm(float *y, const float *x, const float *w, int n, float eps);
+void rs_ref_rope(float *x, int n_head, int head_dim, int pos, float freq_base);
+void rs_ref_softmax(float *x, int n);
+void rs_ref_ffn_act(rs_ffn_act act, float *h, const float *gate, const float *up, int n);
+/* One query head against t_len cached positions: out[head_dim] = softmax(q.K^T*scale) V
+ *   q: [head_dim];  k, v: [t_len] rows of head_dim f16, row_stride elements apart;
+ *   scratch: [t_len] */
+void rs_ref_attention_head(float *out, const float *q, const uint16_t *k, const uint16_t *v,
+                           int t_len, int head_dim, size_t row_stride, float scale,
+                           float *scratch);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

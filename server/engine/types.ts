@@ -1,0 +1,73 @@
+// The engine's surface as the rest of the server sees it. binding.ts is the only
+// module that loads the native addon; everything else imports these types and the
+// wrappers in engine.ts.
+
+/** A GGUF metadata value. Integers that fit a double are numbers; larger u64/i64 are bigint. */
+export type GgufValue = number | bigint | boolean | string | GgufValue[];
+
+export type FfnActivation = 'swiglu' | 'relu_glu' | 'drelu';
+
+export interface ModelInfo {
+  arch: string; // "llama" | "bamboo"
+  ffnActivation: FfnActivation;
+  /** Why this activation: "flag", "powerinfer magic", "architecture", "model name", "default". */
+  ffnActivationFrom: string;
+  isPowerInfer: boolean;
+  ggufVersion: number;
+  nVocab: number;
+  nEmbd: number;
+  nFf: number;
+  nLayer: number;
+  nHead: number;
+  nHeadKv: number;
+  nCtxTrain: number;
+  ropeFreqBase: number;
+  rmsEps: number;
+  tiedOutput: boolean;
+  nParams: number;
+  fileBytes: number;
+  /** Weight bytes one single-token decode reads (every matrix but the embedding table). */
+  bytesPerToken: number;
+}
+
+export interface LoadOptions {
+  /** "auto" (default) decides from the file; see README "FFN activation". */
+  ffnActivation?: 'auto' | FfnActivation;
+  /** Read the file into memory instead of mapping it. */
+  noMmap?: boolean;
+}
+
+export type Isa = 'scalar' | 'avx2' | 'avx512' | 'best';
+
+export interface ContextOptions {
+  /** Sequences held at once (server slots). */
+  nSeq: number;
+  /** Positions per sequence. */
+  nCtx: number;
+  /** Compute threads; 0 or absent: all cores. */
+  threads?: number;
+  /** Most tokens one decode may carry (default 512). */
+  nBatch?: number;
+  /** Cap on the CPU instruction set (default: the best the CPU has). */
+  isa?: Isa;
+  /** "cpu" (default) or "ref": the plain reference kernels, for tests. */
+  backend?: 'cpu' | 'ref';
+}
+
+/** One decode step: entry j is token tokens[j] of sequence seqIds[j] at positions[j]. */
+export interface DecodeBatch {
+  tokens: Int32Array;
+  positions: Int32Array;
+  seqIds: Int32Array;
+  /** 1 where the logits of that entry are wanted. */
+  wantLogits: Uint8Array;
+}
+
+export interface ContextStats {
+  totalMs: number;
+  decodeCalls: number;
+  tokens: number;
+  threads: number;
+  isa: string;
+  backend: string;
+}
