@@ -1,0 +1,136 @@
+// buildApp(options): the whole HTTP server as a Fastify instance, separate from the
+// process entry (main.ts) so tests can drive it with app.inject() or on a real socket.
+// Each feature is a plugin; auth and the request log are global (skip-override) plugins.
+//
+// The model may be handed in loaded or as a promise: the app can listen (and answer
+// /health with 503) while it loads, and starts the engine loop once it is there.
+
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import cors from '@fastify/cors';
+import { randomUUID } from 'node:crypto';
+import { ApiError, toApiError } from './http/errors.js';
+import { authPlugin } from './http/auth.js';
+import type { ServerState } from './http/state.js';
+import { healthRoutes } from './http/routes/health.js';
+import { modelRoutes } from './http/routes/models.js';
+import { tokenizeRoutes } from './http/routes/tokenize.js';
+import { metricsRoutes } from './http/routes/metrics.js';
+import { chatRoutes } from './http/routes/chat.js';
+import { completionRoutes } from './http/routes/completions.js';
+import { Metrics } from './observability/metrics.js';
+import { requestLogPlugin } from './observability/request-log.js';
+import { EngineLoop } from './scheduler/engine-loop.js';
+import type { ModelRuntime } from './scheduler/runtime.js';
+import type { StepInfo } from './scheduler/types.js';
+
+export interface AppOptions {
+  runtime: ModelRuntime | Promise<ModelRuntime>;
+  apiKeys?: string[];
+  /** Allowed CORS origins; empty or absent: no CORS headers. "*" allows any. */
+  corsOrigins?: string[];
+  /** Bytes (default 1 MiB). */
+  bodyLimit?: number;
+  /** Requests that may wait for a slot (default 64). */
+  maxQueue?: number;
+  /** Fastify logger option, or a pino instance via loggerInstance. Default: off. */
+  logger?: FastifyServerOptions['logger'];
+  loggerInstance?: FastifyServerOptions['loggerInstance'];
+  /** Process-wide default metrics (off in tests that build many apps). */
+  defaultMetrics?: boolean;
+  /** Dispose the runtime when the app closes (default true). */
+  ownsRuntime?: boolean;
+  /** Observer of engine steps (tests check batching with it). */
+  onStep?: (info: StepInfo) => void;
+}
+
+export type App = FastifyInstance;
+
+export async function buildApp(opts: AppOptions): Promise<App> {
+  const app = Fastify({
+    logger: opts.loggerInstance ? undefined : (opts.logger ?? false),
+    loggerInstance: opts.loggerInstance,
+    bodyLimit: opts.bodyLimit ?? 1 << 20,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    // We log one summary line per request ourselves (observability/request-log.ts).
+    disableRequestLogging: true,
+    // Idle keep-alive sockets must not hold up close() during a drain.
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+  });
+  const metrics = new Metrics({ defaultMetrics: opts.defaultMetrics ?? true });
+  const state: ServerState = { runtime: null, loop: null, metrics, loadError: null, draining: false, maxPrompts: 16 };
+  app.decorate('relu', state);
+
+  app.setErrorHandler((err, req, reply) => {
+    const api = toApiError(err);
+    if (api.status >= 500 && !(err instanceof ApiError)) req.log.error({ err }, 'unhandled error');
+    reply.code(api.status).headers(api.headers).send(api.body());
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const api = new ApiError(404, `Unknown request URL: ${req.method} ${req.url.split('?')[0]}`, { code: 'unknown_url' });
+    reply.code(404).send(api.body());
+  });
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', String(req.id));
+  });
+
+  await app.register(requestLogPlugin(metrics));
+  if (opts.corsOrigins && opts.corsOrigins.length > 0) {
+    const origins = opts.corsOrigins;
+    await app.register(cors, {
+      origin: origins.includes('*') ? true : origins,
+      methods: ['GET', 'POST', 'OPTIONS'],
+      allowedHeaders: ['content-type', 'authorization', 'x-api-key', 'x-request-id'],
+      exposedHeaders: ['x-request-id', 'retry-after'],
+    });
+  }
+  await app.register(authPlugin(opts.apiKeys ?? []));
+  await app.register(healthRoutes);
+  await app.register(metricsRoutes);
+  await app.register(modelRoutes);
+  await app.register(tokenizeRoutes);
+  await app.register(chatRoutes);
+  await app.register(completionRoutes);
+
+  const attach = (rt: ModelRuntime) => {
+    const loop = new EngineLoop(rt.ctx, {
+      maxWaiting: opts.maxQueue ?? 64,
+      nBatch: rt.nBatch,
+      onStep: (info) => {
+        metrics.engineSteps.inc();
+        metrics.batchTokens.observe(info.tokens);
+        metrics.batchSequences.observe(info.sequences);
+        opts.onStep?.(info);
+      },
+      onError: (err) => app.log.error({ err }, 'engine step failed'),
+    });
+    state.runtime = rt;
+    state.loop = loop;
+    metrics.setGaugeSource({
+      running: () => loop.stats().running,
+      waiting: () => loop.stats().waiting,
+      kvUsage: () => loop.stats().kvUsage,
+      slotsBusy: () => loop.stats().slotsBusy,
+    });
+  };
+  const loaded = Promise.resolve(opts.runtime).then(attach, (err: Error) => {
+    state.loadError = err;
+    app.log.error({ err }, 'model failed to load');
+  });
+  app.decorate('modelReady', loaded);
+
+  app.addHook('onClose', async () => {
+    await loaded;
+    if (state.loop) await state.loop.close();
+    if (state.runtime && opts.ownsRuntime !== false) state.runtime.dispose();
+  });
+  return app;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Resolves once the model is attached (or failed to load: see relu.loadError). */
+    modelReady: Promise<void>;
+  }
+}

@@ -1,0 +1,63 @@
+// Chat templates: the model's own Jinja template (GGUF tokenizer.chat_template), or a
+// file given with --chat-template, rendered with @huggingface/jinja. A model without
+// one gets DEFAULT_CHAT_TEMPLATE (documented in configs/README.md).
+
+import { Template } from '@huggingface/jinja';
+import type { ChatMessage } from '../http/validate.js';
+
+/**
+ * The default: one block per message, `<|role|>` on its own line, the content, then the
+ * end-of-sequence token; the generation prompt opens an assistant block. Plain text
+ * markers keep it usable with any vocabulary, and the EOS after each turn teaches the
+ * usual "stop at end of turn".
+ */
+export const DEFAULT_CHAT_TEMPLATE =
+  "{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}{{ eos_token }}\n{% endfor %}" +
+  "{% if add_generation_prompt %}<|assistant|>\n{% endif %}";
+
+export class ChatTemplateError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ChatTemplateError';
+  }
+}
+
+export interface ChatTemplateOptions {
+  bosToken: string;
+  eosToken: string;
+}
+
+export class ChatTemplate {
+  private readonly tpl: Template;
+
+  /** Throws ChatTemplateError naming the origin when the template does not parse. */
+  constructor(readonly source: string, readonly origin: string, private readonly tokens: ChatTemplateOptions) {
+    try {
+      this.tpl = new Template(source);
+    } catch (err) {
+      throw new ChatTemplateError(`chat template from ${origin} does not parse: ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * Renders a conversation followed by the assistant's turn. Errors the template raises
+   * itself (e.g. "roles must alternate") are the request's fault; they come back as
+   * ChatTemplateError for a 400.
+   */
+  render(messages: readonly ChatMessage[]): string {
+    try {
+      return this.tpl.render({
+        messages: messages.map((m) => ({ role: m.role, content: m.content })),
+        add_generation_prompt: true,
+        bos_token: this.tokens.bosToken,
+        eos_token: this.tokens.eosToken,
+        raise_exception: (msg: string) => {
+          throw new ChatTemplateError(String(msg));
+        },
+      });
+    } catch (err) {
+      if (err instanceof ChatTemplateError) throw err;
+      throw new ChatTemplateError(`the chat template (${this.origin}) failed on these messages: ${(err as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,215 @@
+// Server settings: configs/default.json (or --config FILE), then RELU_SERVE_* environment
+// variables, then command-line flags, each overriding the one before. Everything is
+// validated once at start and reported with the source that set the bad value, so a
+// typo fails fast with a message rather than misbehaving later. configs/README.md
+// documents each key.
+
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface ServeConfig {
+  /** GGUF file to serve. */
+  model: string;
+  /** When the model file is missing, make a synthetic model of this size there (npm start's default); null: never. */
+  makeModelIfMissing: 'tiny' | 'small' | null;
+  /** Model id in the API; default: the file name without .gguf. */
+  alias: string | null;
+  host: string;
+  port: number;
+  /** Slots: sequences decoded together. */
+  parallel: number;
+  /** Positions per slot. */
+  ctxSize: number;
+  /** Compute threads; 0: all cores. */
+  threads: number;
+  /** Most tokens per decode step. */
+  batchSize: number;
+  /** Requests that may wait for a slot before the server answers 429. */
+  maxQueue: number;
+  /** Accepted API keys; empty: no authentication. */
+  apiKeys: string[];
+  /** Allowed CORS origins; empty: CORS off. "*" allows any. */
+  corsOrigins: string[];
+  /** Largest request body in bytes. */
+  bodyLimit: number;
+  /** Jinja chat template file overriding the model's own. */
+  chatTemplate: string | null;
+  /** On SIGTERM, how long in-flight requests may run before they are cut. */
+  shutdownGraceMs: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** The package root (two levels above dist/server/ or server/). */
+export const packageRoot = (() => {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++) {
+    try {
+      readFileSync(path.join(dir, 'package.json'));
+      return dir;
+    } catch {
+      dir = path.dirname(dir);
+    }
+  }
+  return process.cwd();
+})();
+
+export const defaultConfigPath = path.join(packageRoot, 'configs', 'default.json');
+
+type Kind = 'string' | 'nullableString' | 'int' | 'stringList' | 'enum';
+interface KeySpec {
+  kind: Kind;
+  env: string;
+  min?: number;
+  max?: number;
+  values?: readonly (string | null)[];
+  /** A path: resolved against the config file's package root or the cwd. */
+  isPath?: boolean;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const SPEC: Record<keyof ServeConfig, KeySpec> = {
+  model: { kind: 'string', env: 'RELU_SERVE_MODEL', isPath: true },
+  makeModelIfMissing: { kind: 'enum', env: 'RELU_SERVE_MAKE_MODEL_IF_MISSING', values: ['tiny', 'small', null] },
+  alias: { kind: 'nullableString', env: 'RELU_SERVE_ALIAS' },
+  host: { kind: 'string', env: 'RELU_SERVE_HOST' },
+  port: { kind: 'int', env: 'RELU_SERVE_PORT', min: 0, max: 65535 },
+  parallel: { kind: 'int', env: 'RELU_SERVE_PARALLEL', min: 1, max: 256 },
+  ctxSize: { kind: 'int', env: 'RELU_SERVE_CTX_SIZE', min: 16, max: 1 << 20 },
+  threads: { kind: 'int', env: 'RELU_SERVE_THREADS', min: 0, max: 1024 },
+  batchSize: { kind: 'int', env: 'RELU_SERVE_BATCH_SIZE', min: 1, max: 1 << 16 },
+  maxQueue: { kind: 'int', env: 'RELU_SERVE_MAX_QUEUE', min: 0, max: 1 << 20 },
+  apiKeys: { kind: 'stringList', env: 'RELU_SERVE_API_KEYS' },
+  corsOrigins: { kind: 'stringList', env: 'RELU_SERVE_CORS_ORIGINS' },
+  bodyLimit: { kind: 'int', env: 'RELU_SERVE_BODY_LIMIT', min: 1024, max: 1 << 30 },
+  chatTemplate: { kind: 'nullableString', env: 'RELU_SERVE_CHAT_TEMPLATE', isPath: true },
+  shutdownGraceMs: { kind: 'int', env: 'RELU_SERVE_SHUTDOWN_GRACE_MS', min: 0, max: 3_600_000 },
+  logLevel: { kind: 'enum', env: 'RELU_SERVE_LOG_LEVEL', values: LOG_LEVELS },
+};
+
+/** Built-in values under everything else, so a config file may set only what it changes. */
+const BUILTIN: ServeConfig = {
+  model: '',
+  makeModelIfMissing: null,
+  alias: null,
+  host: '127.0.0.1',
+  port: 8080,
+  parallel: 4,
+  ctxSize: 2048,
+  threads: 0,
+  batchSize: 512,
+  maxQueue: 64,
+  apiKeys: [],
+  corsOrigins: [],
+  bodyLimit: 1 << 20,
+  chatTemplate: null,
+  shutdownGraceMs: 10_000,
+  logLevel: 'info',
+};
+
+function coerce(key: keyof ServeConfig, raw: unknown, source: string, fromText: boolean): unknown {
+  const spec = SPEC[key];
+  const where = `${key} (from ${source})`;
+  switch (spec.kind) {
+    case 'string':
+      if (typeof raw !== 'string' || raw.length === 0) throw new ConfigError(`${where} must be a non-empty string, got ${JSON.stringify(raw)}`);
+      return raw;
+    case 'nullableString':
+      if (raw === null || (fromText && raw === '')) return null;
+      if (typeof raw !== 'string' || raw.length === 0) throw new ConfigError(`${where} must be a non-empty string or null, got ${JSON.stringify(raw)}`);
+      return raw;
+    case 'int': {
+      const v = fromText && typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw;
+      if (typeof v !== 'number' || !Number.isInteger(v)) throw new ConfigError(`${where} must be an integer, got ${JSON.stringify(raw)}`);
+      if (v < spec.min! || v > spec.max!) throw new ConfigError(`${where} must be in [${spec.min}, ${spec.max}], got ${v}`);
+      return v;
+    }
+    case 'stringList': {
+      const list = fromText && typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : raw;
+      if (!Array.isArray(list) || !list.every((s) => typeof s === 'string' && s.length > 0)) {
+        throw new ConfigError(`${where} must be a list of non-empty strings, got ${JSON.stringify(raw)}`);
+      }
+      return list;
+    }
+    case 'enum': {
+      const v = fromText && raw === '' ? null : raw;
+      if (!spec.values!.includes(v as string | null)) {
+        throw new ConfigError(`${where} must be one of ${spec.values!.map((x) => JSON.stringify(x)).join(', ')}, got ${JSON.stringify(raw)}`);
+      }
+      return v;
+    }
+  }
+}
+
+export interface ConfigSources {
+  /** Config file; default configs/default.json. */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Flag values already parsed by commander (undefined: not given). */
+  flags?: Partial<Record<keyof ServeConfig, unknown>>;
+  cwd?: string;
+}
+
+export function readConfigFile(file: string): Partial<ServeConfig> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+  }
+  let obj: unknown;
+  try {
+    obj = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`config file ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new ConfigError(`config file ${file} must hold a JSON object`);
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(obj)) {
+    if (k.startsWith('$') || k === 'comment') continue; // "$schema", "$comment", "comment" are documentation
+    if (!(k in SPEC)) throw new ConfigError(`config file ${file}: unknown key '${k}' (known: ${Object.keys(SPEC).join(', ')})`);
+    let val = coerce(k as keyof ServeConfig, v, file, false);
+    // Paths in the file are relative to the package root, so the file works from any cwd.
+    if (SPEC[k as keyof ServeConfig].isPath && typeof val === 'string') val = path.resolve(packageRoot, val);
+    out[k] = val;
+  }
+  return out as Partial<ServeConfig>;
+}
+
+export function loadConfig(src: ConfigSources = {}): ServeConfig {
+  const cwd = src.cwd ?? process.cwd();
+  const env = src.env ?? process.env;
+  const cfg: Record<string, unknown> = { ...BUILTIN, ...readConfigFile(src.file ?? defaultConfigPath) };
+  for (const key of Object.keys(SPEC) as (keyof ServeConfig)[]) {
+    const spec = SPEC[key];
+    const fromEnv = env[spec.env];
+    if (fromEnv !== undefined) {
+      let v = coerce(key, fromEnv, `environment ${spec.env}`, true);
+      if (spec.isPath && typeof v === 'string') v = path.resolve(cwd, v);
+      cfg[key] = v;
+    }
+    const flag = src.flags?.[key];
+    if (flag !== undefined) {
+      let v = coerce(key, flag, 'command line', true);
+      if (spec.isPath && typeof v === 'string') v = path.resolve(cwd, v);
+      cfg[key] = v;
+    }
+  }
+  const out = cfg as unknown as ServeConfig;
+  if (!out.model) throw new ConfigError(`no model: set "model" in the config file, RELU_SERVE_MODEL, or --model FILE`);
+  if (out.batchSize < out.parallel) throw new ConfigError(`batchSize (${out.batchSize}) must be at least parallel (${out.parallel}): every slot adds a token per step`);
+  return out;
+}
+
+/** The config with secrets masked, for the start-up log line. */
+export function redactConfig(cfg: ServeConfig): Record<string, unknown> {
+  return { ...cfg, apiKeys: cfg.apiKeys.map(() => '***') };
+}

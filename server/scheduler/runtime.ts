@@ -1,0 +1,57 @@
+// What the HTTP layer needs from a loaded model, in one object: the decode context (for
+// the engine loop), text <-> tokens, the chat template and per-sequence samplers.
+// load.ts builds it from a GGUF file with the real engine, tokenizer and sampler.
+
+import type { ChatTemplate } from '../chat/template.js';
+import type { SamplingSettings } from '../http/validate.js';
+import type { DecodeContext, Picked } from './types.js';
+
+/** Streams token ids to text, emitting only complete UTF-8. */
+export interface TextStream {
+  push(token: number): string;
+  flush(): string;
+}
+
+export interface RuntimeTokenizer {
+  readonly nVocab: number;
+  /** addBos: prepend BOS when the model wants one. */
+  encode(text: string, addBos: boolean): number[];
+  decode(tokens: readonly number[]): string;
+  stream(): TextStream;
+  /** The bytes one token stands for (logprobs' `bytes`). */
+  tokenBytes(token: number): Uint8Array;
+  /** End of generation: EOS and any end-of-turn token. */
+  isEndToken(token: number): boolean;
+  /** BOS/EOS as text, for chat templates. */
+  readonly bosText: string;
+  readonly eosText: string;
+  /** Whether prompts start with BOS (GGUF tokenizer.ggml.add_bos_token, default true). */
+  readonly addBos: boolean;
+}
+
+export interface PickerOptions {
+  settings: SamplingSettings;
+  /** Seed for this sequence (already varied per choice). */
+  seed: number;
+  prompt: readonly number[];
+  /** Top alternatives wanted per token; null: no logprobs at all. */
+  topLogprobs: number | null;
+}
+
+export interface ModelRuntime {
+  /** Model id as the API shows it. */
+  readonly id: string;
+  /** Unix seconds when the model was loaded. */
+  readonly created: number;
+  readonly nCtx: number;
+  readonly nSeq: number;
+  readonly nBatch: number;
+  readonly ctx: DecodeContext;
+  readonly tokenizer: RuntimeTokenizer;
+  readonly template: ChatTemplate;
+  /** Fresh sampler for one sequence. */
+  makePicker(opts: PickerOptions): (logits: Float32Array) => Picked;
+  /** Extra facts for GET /v1/models. */
+  readonly meta: Record<string, unknown>;
+  dispose(): void;
+}
