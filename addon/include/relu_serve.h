@@ -80,21 +80,38 @@ typedef struct {
   uint64_t len;
 } rs_str;
 
-typedef struct {
+typedef struct rs_meta_kv {
   rs_str key;
   rs_meta_type type;      /* for arrays: RS_META_ARRAY */
   rs_meta_type elem_type; /* arrays only */
   uint64_t n;             /* arrays only: element count */
   /* scalars: the value widened; strings: str; arrays of numbers: data points at the
-   * packed little-endian elements; arrays of strings: strs[n] */
+   * packed little-endian elements (maybe unaligned); arrays of strings: strs[n];
+   * arrays of arrays: items[n] (key empty) */
   union { uint64_t u; int64_t i; double f; rs_str str; } v;
   const void *data;
   const rs_str *strs;
+  const struct rs_meta_kv *items;
 } rs_meta_kv;
 
 int64_t rs_model_meta_count(const rs_model *model);
 /* Fills *kv for index i; pointers stay valid while the model lives. */
 rs_status rs_model_meta_get(const rs_model *model, int64_t i, rs_meta_kv *kv);
+
+/* ---------- tensors ---------- */
+
+typedef struct {
+  const char *name; /* NUL-terminated */
+  int type;         /* ggml type id */
+  const char *type_name;
+  int n_dims;
+  int64_t ne[4];    /* ne[0] fastest */
+  uint64_t n_bytes;
+  uint64_t offset;  /* from the start of the data section */
+} rs_tensor_info;
+
+int64_t rs_model_tensor_count(const rs_model *model);
+rs_status rs_model_tensor_get(const rs_model *model, int64_t i, rs_tensor_info *info);
 
 /* ---------- context: KV cache for several sequences, decode ---------- */
 
@@ -123,6 +140,15 @@ rs_status rs_decode(rs_context *ctx, int n, const int32_t *tokens, const int32_t
 rs_status rs_seq_truncate(rs_context *ctx, int seq, int p0, rs_error *err);
 /* Positions the cache holds for a sequence. */
 int rs_seq_length(const rs_context *ctx, int seq);
+
+/* Activation statistics of the FFN (dense path: the true activations). When enabled,
+ * every decoded row adds 1 to counts[layer][i] for each neuron i whose activation is
+ * non-zero. */
+rs_status rs_context_set_activation_counting(rs_context *ctx, int enable, rs_error *err);
+/* Copies layer `layer`'s counts (n_ff values); *n_rows gets the rows counted so far. */
+rs_status rs_context_get_activation_counts(const rs_context *ctx, int layer, uint32_t *counts,
+                                           uint64_t *n_rows, rs_error *err);
+void rs_context_reset_activation_counts(rs_context *ctx);
 
 typedef struct {
   double t_total_ms;      /* wall time inside rs_decode, cumulative */

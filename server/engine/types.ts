@@ -71,3 +71,22 @@ export interface ContextStats {
   isa: string;
   backend: string;
 }
+
+/** One tensor of the model file. */
+export interface TensorInfo {
+  name: string;
+  /** ggml type id */
+  type: number;
+  typeName: string;
+  /** GGUF ne order: shape[0] is the fastest dimension. */
+  shape: number[];
+  bytes: number;
+  /** Offset from the start of the data section. */
+  offset: number;
+}
+
+/** FFN firing counts since the last reset: layers[l][i] = rows on which neuron i was non-zero. */
+export interface ActivationCounts {
+  rows: number;
+  layers: Uint32Array[];
+}

@@ -1,0 +1,164 @@
+#include "backend_cpu.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace rs {
+
+CpuBackend::CpuBackend(int n_threads, rs_isa isa, int max_ctx)
+    : pool_(n_threads), isa_(isa), thread_scratch_(pool_.size()) {
+  for (auto &s : thread_scratch_) s.resize(static_cast<size_t>(std::max(max_ctx, 1)));
+}
+
+const rs_matmul_kernels &CpuBackend::kernels(rs_type t) {
+  const rs_matmul_kernels *k = rs_cpu_matmul_kernels(t, isa_);
+  if (!k) throw UnsupportedError(std::string("no CPU kernels for weight type ") + rs_type_get_traits(t)->name);
+  return *k;
+}
+
+const void *CpuBackend::convert_activations(rs_type type, const float *x, int n, int64_t cols, size_t *stride) {
+  rs_type vt = rs_type_get_traits(type)->vec_dot_type;
+  if (vt == RS_TYPE_F32) {
+    *stride = cols * sizeof(float);
+    return x;
+  }
+  size_t rs = rs_row_size(vt, cols);
+  if (act_buf_.size() < rs * n) act_buf_.resize(rs * n);
+  uint8_t *dst = act_buf_.data();
+  rs_from_float_fn conv = kernels(type).from_float;
+  if (n == 1) {
+    conv(x, dst, cols);
+  } else {
+    pool_.run(n, [&](int r, int) { conv(x + r * cols, dst + r * rs, cols); });
+  }
+  *stride = rs;
+  return dst;
+}
+
+void CpuBackend::matmul(const Weight &W, const float *x, int n, float *y) {
+  const rs_matmul_kernels &k = kernels(W.type);
+  size_t astride;
+  const uint8_t *a = static_cast<const uint8_t *>(convert_activations(W.type, x, n, W.cols, &astride));
+  const int64_t rows = W.rows;
+  if (n == 1) {
+    // Bandwidth-bound: many small chunks balance the threads; 16-row granules keep
+    // each chunk's reads sequential.
+    int64_t chunk = std::max<int64_t>(16, (rows / (pool_.size() * 16) + 15) / 16 * 16);
+    int n_chunks = static_cast<int>((rows + chunk - 1) / chunk);
+    pool_.run(n_chunks, [&](int c, int) {
+      int64_t r0 = c * chunk, r1 = std::min(rows, r0 + chunk);
+      for (int64_t r = r0; r < r1; r++) k.vec_dot(W.cols, &y[r], W.row(r), a);
+    });
+    return;
+  }
+  // Compute-bound: tiles of weight rows x activation rows; each weight chunk stays in
+  // cache while all activation rows pass over it.
+  const int64_t chunk = 32;
+  const int col_block = 64;
+  int n_row_chunks = static_cast<int>((rows + chunk - 1) / chunk);
+  int n_col_blocks = (n + col_block - 1) / col_block;
+  pool_.run(n_row_chunks * n_col_blocks, [&](int t, int) {
+    int rc = t % n_row_chunks, cb = t / n_row_chunks;
+    int64_t r0 = rc * chunk, r1 = std::min(rows, r0 + chunk);
+    int c0 = cb * col_block, c1 = std::min(n, c0 + col_block);
+    k.gemm(W.cols, static_cast<int>(r1 - r0), c1 - c0, W.row(r0), W.row_bytes, a + c0 * astride, astride,
+           y + static_cast<size_t>(c0) * rows + r0, static_cast<size_t>(rows));
+  });
+}
+
+void CpuBackend::matmul_t(const Weight &Wt, const float *h, int n, float *y) {
+  // y[j] = sum_i h[j][i] * Wt.row(i): split the output columns across threads in
+  // blocks of whole quantisation blocks is not possible for row-quantised data, so
+  // split by token rows and dequantise each neuron row once per token row.
+  const rs_matmul_kernels &k = kernels(Wt.type);
+  const int64_t d = Wt.cols, n_ff = Wt.rows;
+  for (auto &s : thread_scratch_)
+    if (static_cast<int64_t>(s.size()) < d) s.resize(d);
+  // Parallelise over slices of neurons with per-slice partial sums reduced in a fixed
+  // order, so the result is the same for any thread count.
+  const int n_slices = 8;
+  std::vector<float> partial(static_cast<size_t>(n_slices) * n * d, 0.f);
+  pool_.run(n_slices, [&](int s, int th) {
+    float *row = thread_scratch_[th].data();
+    int64_t i0 = n_ff * s / n_slices, i1 = n_ff * (s + 1) / n_slices;
+    for (int64_t i = i0; i < i1; i++) {
+      bool any = false;
+      for (int j = 0; j < n && !any; j++) any = h[static_cast<size_t>(j) * n_ff + i] != 0.f;
+      if (!any) continue;  // ReLU models: most neurons are zero
+      k.to_float(Wt.row(i), row, d);
+      for (int j = 0; j < n; j++) {
+        float hv = h[static_cast<size_t>(j) * n_ff + i];
+        if (hv == 0.f) continue;
+        float *out = &partial[(static_cast<size_t>(s) * n + j) * d];
+        for (int64_t c = 0; c < d; c++) out[c] += hv * row[c];
+      }
+    }
+  });
+  for (int j = 0; j < n; j++) {
+    float *out = y + static_cast<size_t>(j) * d;
+    std::memset(out, 0, d * sizeof(float));
+    for (int s = 0; s < n_slices; s++) {
+      const float *p = &partial[(static_cast<size_t>(s) * n + j) * d];
+      for (int64_t c = 0; c < d; c++) out[c] += p[c];
+    }
+  }
+}
+
+void CpuBackend::get_rows(const Weight &W, const int32_t *ids, int n, float *y) {
+  const rs_matmul_kernels &k = kernels(W.type);
+  for (int r = 0; r < n; r++) k.to_float(W.row(ids[r]), y + static_cast<size_t>(r) * W.cols, W.cols);
+}
+
+void CpuBackend::rmsnorm(const float *x, const float *w, int n, int d, float eps, float *y) {
+  pool_.run(n, [&](int r, int) { rs_rmsnorm(y + static_cast<size_t>(r) * d, x + static_cast<size_t>(r) * d, w, d, eps); });
+}
+
+void CpuBackend::rope(float *q, float *k, const BatchView &b, int n_head, int n_head_kv, int head_dim,
+                      float freq_base) {
+  pool_.run(b.n, [&](int r, int) {
+    rs_rope(q + static_cast<size_t>(r) * n_head * head_dim, n_head, head_dim, b.pos[r], freq_base);
+    rs_rope(k + static_cast<size_t>(r) * n_head_kv * head_dim, n_head_kv, head_dim, b.pos[r], freq_base);
+  });
+}
+
+void CpuBackend::kv_store(KvCache &cache, int layer, const BatchView &b, const float *k, const float *v) {
+  const int kvd = cache.kv_dim;
+  for (int r = 0; r < b.n; r++) {
+    rs_f32_to_f16_row(k + static_cast<size_t>(r) * kvd, cache.k_at(layer, b.seq[r], b.pos[r]), kvd);
+    rs_f32_to_f16_row(v + static_cast<size_t>(r) * kvd, cache.v_at(layer, b.seq[r], b.pos[r]), kvd);
+  }
+}
+
+void CpuBackend::attention(const KvCache &cache, int layer, const BatchView &b, const float *q, int n_head,
+                           int n_head_kv, int head_dim, float *out) {
+  const int group = n_head / n_head_kv;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  const int kvd = cache.kv_dim;
+  pool_.run(b.n * n_head, [&](int t, int th) {
+    int r = t / n_head, h = t % n_head, hk = h / group;
+    int seq = b.seq[r], len = b.pos[r] + 1;
+    const float *qh = q + (static_cast<size_t>(r) * n_head + h) * head_dim;
+    float *oh = out + (static_cast<size_t>(r) * n_head + h) * head_dim;
+    float *sc = thread_scratch_[th].data();
+    const uint16_t *k0 = cache.k_at(layer, seq, 0) + hk * head_dim;
+    const uint16_t *v0 = cache.v_at(layer, seq, 0) + hk * head_dim;
+    for (int p = 0; p < len; p++) sc[p] = rs_dot_f32_f16(qh, k0 + static_cast<size_t>(p) * kvd, head_dim) * scale;
+    rs_softmax(sc, len);
+    std::memset(oh, 0, head_dim * sizeof(float));
+    for (int p = 0; p < len; p++) rs_axpy_f16(oh, sc[p], v0 + static_cast<size_t>(p) * kvd, head_dim);
+  });
+}
+
+void CpuBackend::ffn_act(rs_act act, const float *gate, const float *up, int n, int n_ff, float *h) {
+  pool_.run(n, [&](int r, int) {
+    size_t o = static_cast<size_t>(r) * n_ff;
+    rs_ffn_act(act, h + o, gate + o, up + o, n_ff);
+  });
+}
+
+void CpuBackend::add(float *x, const float *y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+}  // namespace rs

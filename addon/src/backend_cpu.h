@@ -1,0 +1,47 @@
+// CPU backend: the kernels of kernels/cpu driven by a thread pool. Work is split by
+// output rows (matmul), by (row, head) pairs (attention) or by token rows, so each
+// output float is computed by one thread in a fixed order: results do not depend on
+// the thread count.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "backend.h"
+#include "thread_pool.h"
+
+namespace rs {
+
+class CpuBackend : public Backend {
+ public:
+  CpuBackend(int n_threads, rs_isa isa, int max_ctx);
+
+  const char *name() const override { return "cpu"; }
+  int n_threads() const override { return pool_.size(); }
+  rs_isa isa() const { return isa_; }
+  ThreadPool &pool() { return pool_; }
+
+  void matmul(const Weight &W, const float *x, int n, float *y) override;
+  void matmul_t(const Weight &Wt, const float *h, int n, float *y) override;
+  void get_rows(const Weight &W, const int32_t *ids, int n, float *y) override;
+  void rmsnorm(const float *x, const float *w, int n, int d, float eps, float *y) override;
+  void rope(float *q, float *k, const BatchView &b, int n_head, int n_head_kv, int head_dim,
+            float freq_base) override;
+  void kv_store(KvCache &cache, int layer, const BatchView &b, const float *k, const float *v) override;
+  void attention(const KvCache &cache, int layer, const BatchView &b, const float *q, int n_head,
+                 int n_head_kv, int head_dim, float *out) override;
+  void ffn_act(rs_act act, const float *gate, const float *up, int n, int n_ff, float *h) override;
+  void add(float *x, const float *y, int64_t n) override;
+
+ private:
+  const rs_matmul_kernels &kernels(rs_type t);
+  // Converts x[n][cols] to the vec-dot type of `type`; returns the rows and their stride.
+  const void *convert_activations(rs_type type, const float *x, int n, int64_t cols, size_t *stride);
+
+  ThreadPool pool_;
+  rs_isa isa_;
+  std::vector<uint8_t> act_buf_;
+  std::vector<std::vector<float>> thread_scratch_;  // per thread: attention scores / dequantised rows
+};
+
+}  // namespace rs

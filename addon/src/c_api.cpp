@@ -1,0 +1,202 @@
+// The C ABI: every entry point catches every exception and turns it into a status and
+// a message, so nothing thrown inside the engine can cross into Node (or abort it).
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <new>
+
+#include "context.h"
+#include "relu_serve.h"
+
+struct rs_model {
+  std::unique_ptr<rs::Model> m;
+};
+struct rs_context {
+  std::unique_ptr<rs::Context> c;
+};
+
+namespace {
+
+void set_err(rs_error *err, const std::string &msg) {
+  if (!err) return;
+  std::snprintf(err->message, sizeof err->message, "%s", msg.c_str());
+}
+
+template <typename F>
+rs_status guarded(rs_error *err, F &&f) {
+  try {
+    f();
+    return RS_OK;
+  } catch (const rs::FormatError &e) {
+    set_err(err, e.what());
+    return RS_ERR_FORMAT;
+  } catch (const rs::UnsupportedError &e) {
+    set_err(err, e.what());
+    return RS_ERR_UNSUPPORTED;
+  } catch (const rs::InvalidArgError &e) {
+    set_err(err, e.what());
+    return RS_ERR_INVALID_ARG;
+  } catch (const std::bad_alloc &) {
+    set_err(err, "out of memory");
+    return RS_ERR_NO_MEMORY;
+  } catch (const std::exception &e) {
+    set_err(err, e.what());
+    return RS_ERR_IO;  // std::runtime_error from file access
+  } catch (...) {
+    set_err(err, "unknown internal error");
+    return RS_ERR_INTERNAL;
+  }
+}
+
+uint64_t physical_memory() {
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : 0;
+}
+
+}  // namespace
+
+extern "C" {
+
+void rs_model_params_default(rs_model_params *p) {
+  p->ffn_activation = nullptr;
+  p->no_mmap = 0;
+}
+
+rs_status rs_model_load(const char *path, const rs_model_params *params, rs_model **out, rs_error *err) {
+  *out = nullptr;
+  return guarded(err, [&] {
+    if (!path) throw rs::InvalidArgError("model path is null");
+    rs_model_params p;
+    rs_model_params_default(&p);
+    if (params) p = *params;
+    auto file = std::make_unique<rs::GgufFile>(rs::FileBytes::open(path, !p.no_mmap), path);
+    auto m = std::make_unique<rs::Model>(std::move(file), p);
+    *out = new rs_model{std::move(m)};
+  });
+}
+
+void rs_model_free(rs_model *model) { delete model; }
+
+void rs_model_get_info(const rs_model *model, rs_model_info *info) {
+  const rs::Model &m = *model->m;
+  const rs::HParams &h = m.hp();
+  info->arch = h.arch.c_str();
+  info->ffn_act = rs::ffn_act_name(m.ffn_act());
+  info->ffn_act_from = m.ffn_act_from().c_str();
+  info->is_powerinfer = m.file().is_powerinfer();
+  info->gguf_version = static_cast<int>(m.file().version());
+  info->n_vocab = h.n_vocab;
+  info->n_embd = h.n_embd;
+  info->n_ff = h.n_ff;
+  info->n_layer = h.n_layer;
+  info->n_head = h.n_head;
+  info->n_head_kv = h.n_head_kv;
+  info->n_ctx_train = h.n_ctx_train;
+  info->rope_freq_base = h.rope_freq_base;
+  info->rms_eps = h.rms_eps;
+  info->tied_output = m.tied_output();
+  info->n_params = m.n_params();
+  info->file_bytes = m.file().file_size();
+  info->bytes_per_token = m.bytes_per_token();
+}
+
+int64_t rs_model_meta_count(const rs_model *model) { return static_cast<int64_t>(model->m->meta().size()); }
+
+rs_status rs_model_meta_get(const rs_model *model, int64_t i, rs_meta_kv *kv) {
+  if (i < 0 || i >= rs_model_meta_count(model)) return RS_ERR_INVALID_ARG;
+  *kv = model->m->meta()[static_cast<size_t>(i)];
+  return RS_OK;
+}
+
+int64_t rs_model_tensor_count(const rs_model *model) {
+  return static_cast<int64_t>(model->m->file().tensors().size());
+}
+
+rs_status rs_model_tensor_get(const rs_model *model, int64_t i, rs_tensor_info *info) {
+  if (i < 0 || i >= rs_model_tensor_count(model)) return RS_ERR_INVALID_ARG;
+  const rs::GgufTensor &t = model->m->file().tensors()[static_cast<size_t>(i)];
+  info->name = t.name.c_str();
+  info->type = t.type;
+  const rs_type_traits *tr = rs_type_get_traits(t.type);
+  info->type_name = tr && tr->name ? tr->name : "unknown";
+  info->n_dims = t.n_dims;
+  for (int d = 0; d < 4; d++) info->ne[d] = t.ne[d];
+  info->n_bytes = t.n_bytes;
+  info->offset = t.offset;
+  return RS_OK;
+}
+
+void rs_context_params_default(rs_context_params *p) {
+  p->n_seq = 1;
+  p->n_ctx = 2048;
+  p->n_threads = 0;
+  p->n_batch = 512;
+  p->isa = RS_ISA_BEST;
+  p->backend = "cpu";
+}
+
+rs_status rs_context_new(rs_model *model, const rs_context_params *params, rs_context **out, rs_error *err) {
+  *out = nullptr;
+  return guarded(err, [&] {
+    if (!model) throw rs::InvalidArgError("model is null");
+    rs_context_params p;
+    rs_context_params_default(&p);
+    if (params) p = *params;
+    auto check = [](const char *what, int v, int lo, int hi) {
+      if (v < lo || v > hi)
+        throw rs::InvalidArgError(std::string(what) + " = " + std::to_string(v) + " is outside [" +
+                                  std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    };
+    check("n_seq", p.n_seq, 1, 1024);
+    check("n_ctx", p.n_ctx, 1, 1 << 22);
+    check("n_batch", p.n_batch, 1, 1 << 16);
+    check("n_threads", p.n_threads, 0, 1024);
+    const rs::HParams &h = model->m->hp();
+    double kv_bytes = 4.0 * h.n_layer * h.kv_dim() * static_cast<double>(p.n_seq) * p.n_ctx;
+    uint64_t ram = physical_memory();
+    if (ram && kv_bytes > 0.9 * static_cast<double>(ram))
+      throw rs::InvalidArgError("the KV cache for " + std::to_string(p.n_seq) + " sequences x " +
+                                std::to_string(p.n_ctx) + " positions needs " +
+                                std::to_string(static_cast<uint64_t>(kv_bytes / (1 << 20))) +
+                                " MiB, more than this machine's memory (" + std::to_string(ram >> 20) +
+                                " MiB); lower the context size or the number of sequences");
+    *out = new rs_context{std::make_unique<rs::Context>(*model->m, p)};
+  });
+}
+
+void rs_context_free(rs_context *ctx) { delete ctx; }
+
+rs_status rs_decode(rs_context *ctx, int n, const int32_t *tokens, const int32_t *pos, const int32_t *seq,
+                    const uint8_t *want, float *logits_out, rs_error *err) {
+  return guarded(err, [&] { ctx->c->decode(n, tokens, pos, seq, want, logits_out); });
+}
+
+rs_status rs_seq_truncate(rs_context *ctx, int seq, int p0, rs_error *err) {
+  return guarded(err, [&] { ctx->c->truncate(seq, p0); });
+}
+
+int rs_seq_length(const rs_context *ctx, int seq) { return ctx->c->seq_length(seq); }
+
+rs_status rs_context_set_activation_counting(rs_context *ctx, int enable, rs_error *err) {
+  return guarded(err, [&] { ctx->c->set_counting(enable != 0); });
+}
+
+rs_status rs_context_get_activation_counts(const rs_context *ctx, int layer, uint32_t *counts, uint64_t *n_rows,
+                                           rs_error *err) {
+  return guarded(err, [&] {
+    const rs::ActivationCounts *c = ctx->c->counts();
+    const rs::HParams &h = ctx->c->model().hp();
+    if (layer < 0 || layer >= h.n_layer)
+      throw rs::InvalidArgError("layer " + std::to_string(layer) + " is outside [0, " + std::to_string(h.n_layer) + ")");
+    if (!c) throw rs::InvalidArgError("activation counting is off for this context");
+    std::memcpy(counts, c->counts[layer].data(), sizeof(uint32_t) * h.n_ff);
+    if (n_rows) *n_rows = c->rows;
+  });
+}
+
+void rs_context_reset_activation_counts(rs_context *ctx) { ctx->c->reset_counts(); }
+
+void rs_context_get_stats(const rs_context *ctx, rs_context_stats *stats) { *stats = ctx->c->stats(); }
+
+}  // extern "C"

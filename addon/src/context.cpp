@@ -1,0 +1,106 @@
+#include "context.h"
+
+#include <chrono>
+#include <string>
+
+namespace rs {
+
+Context::Context(const Model &model, const rs_context_params &p)
+    : model_(model),
+      n_batch_(p.n_batch),
+      use_ref_(p.backend && std::string(p.backend) == "ref"),
+      cache_(model.hp().n_layer, p.n_seq, p.n_ctx, model.hp().kv_dim()) {
+  if (p.backend && !use_ref_ && std::string(p.backend) != "cpu")
+    throw InvalidArgError("unknown backend '" + std::string(p.backend) + "' (expected cpu or ref)");
+  if (use_ref_) {
+    ref_ = std::make_unique<RefForward>(model_, cache_);
+  } else {
+    int threads = p.n_threads > 0 ? p.n_threads : default_thread_count();
+    rs_isa isa = static_cast<rs_isa>(p.isa);
+    rs_isa best = rs_cpu_best_isa();
+    if (isa == RS_ISA_BEST || isa > best) isa = best;
+    cpu_ = std::make_unique<CpuBackend>(threads, isa, p.n_ctx);
+    scratch_ = std::make_unique<Scratch>(model.hp(), n_batch_);
+  }
+}
+
+void Context::decode(int n, const int32_t *tokens, const int32_t *pos, const int32_t *seq, const uint8_t *want,
+                     float *logits) {
+  const HParams &hp = model_.hp();
+  if (n < 1 || n > n_batch_)
+    throw InvalidArgError("batch of " + std::to_string(n) + " tokens; this context takes 1 to " +
+                          std::to_string(n_batch_) + " per decode");
+  std::vector<int> next(cache_.length);
+  for (int j = 0; j < n; j++) {
+    if (tokens[j] < 0 || tokens[j] >= hp.n_vocab)
+      throw InvalidArgError("token " + std::to_string(tokens[j]) + " at batch row " + std::to_string(j) +
+                            " is outside the vocabulary [0, " + std::to_string(hp.n_vocab) + ")");
+    if (seq[j] < 0 || seq[j] >= cache_.n_seq)
+      throw InvalidArgError("sequence id " + std::to_string(seq[j]) + " at batch row " + std::to_string(j) +
+                            " is outside [0, " + std::to_string(cache_.n_seq) + ")");
+    int &len = next[seq[j]];
+    if (pos[j] != len)
+      throw InvalidArgError("position " + std::to_string(pos[j]) + " at batch row " + std::to_string(j) +
+                            " of sequence " + std::to_string(seq[j]) + " must be " + std::to_string(len) +
+                            " (positions of a sequence are contiguous)");
+    if (pos[j] >= cache_.n_ctx)
+      throw InvalidArgError("sequence " + std::to_string(seq[j]) + " is full: position " + std::to_string(pos[j]) +
+                            " is beyond the context size " + std::to_string(cache_.n_ctx));
+    len++;
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  if (use_ref_) {
+    if (counting_) throw InvalidArgError("activation counting needs the cpu backend");
+    ref_->decode(n, tokens, pos, seq, want, logits);
+  } else {
+    BatchView b{n, pos, seq};
+    forward(model_, *cpu_, cache_, *scratch_, tokens, b, want, logits, counting_ ? &counts_ : nullptr);
+  }
+  cache_.length = next;
+  total_ms_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  calls_++;
+  tokens_ += n;
+}
+
+void Context::truncate(int seq, int p0) {
+  if (seq < 0 || seq >= cache_.n_seq)
+    throw InvalidArgError("sequence id " + std::to_string(seq) + " is outside [0, " + std::to_string(cache_.n_seq) + ")");
+  if (p0 < 0) throw InvalidArgError("truncate position must be >= 0");
+  if (p0 < cache_.length[seq]) cache_.length[seq] = p0;
+}
+
+int Context::seq_length(int seq) const {
+  if (seq < 0 || seq >= cache_.n_seq) return -1;
+  return cache_.length[seq];
+}
+
+void Context::set_counting(bool on) {
+  if (on && counts_.counts.empty()) reset_counts();
+  counting_ = on;
+}
+
+void Context::reset_counts() {
+  counts_.counts.assign(model_.hp().n_layer, std::vector<uint32_t>(model_.hp().n_ff, 0));
+  counts_.rows = 0;
+}
+
+rs_context_stats Context::stats() const {
+  rs_context_stats s{};
+  s.t_total_ms = total_ms_;
+  s.n_decode_calls = calls_;
+  s.n_tokens = tokens_;
+  s.n_threads = cpu_ ? cpu_->n_threads() : 1;
+  s.isa = cpu_ ? rs_isa_name(cpu_->isa()) : "scalar";
+  s.backend = use_ref_ ? "ref" : "cpu";
+  return s;
+}
+
+KvCache::KvCache(int n_layer_, int n_seq_, int n_ctx_, int kv_dim_)
+    : n_layer(n_layer_), n_seq(n_seq_), n_ctx(n_ctx_), kv_dim(kv_dim_), length(n_seq_, 0) {
+  size_t n = cells() * static_cast<size_t>(kv_dim);
+  k.reset(static_cast<uint16_t *>(std::calloc(n, sizeof(uint16_t))));
+  v.reset(static_cast<uint16_t *>(std::calloc(n, sizeof(uint16_t))));
+  if (!k || !v) throw std::bad_alloc();
+}
+
+}  // namespace rs

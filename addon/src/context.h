@@ -1,0 +1,45 @@
+// A context: the KV cache of several sequences plus the machinery to decode batches.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "backend_cpu.h"
+#include "forward.h"
+#include "forward_ref.h"
+
+namespace rs {
+
+class Context {
+ public:
+  Context(const Model &model, const rs_context_params &p);
+
+  // Validates the whole batch before touching the cache; see rs_decode.
+  void decode(int n, const int32_t *tokens, const int32_t *pos, const int32_t *seq, const uint8_t *want,
+              float *logits);
+  void truncate(int seq, int p0);
+  int seq_length(int seq) const;
+
+  void set_counting(bool on);
+  const ActivationCounts *counts() const { return counting_ ? &counts_ : nullptr; }
+  void reset_counts();
+
+  const Model &model() const { return model_; }
+  const KvCache &cache() const { return cache_; }
+  rs_context_stats stats() const;
+
+ private:
+  const Model &model_;
+  int n_batch_;
+  bool use_ref_;
+  KvCache cache_;
+  std::unique_ptr<CpuBackend> cpu_;
+  std::unique_ptr<Scratch> scratch_;
+  std::unique_ptr<RefForward> ref_;
+  bool counting_ = false;
+  ActivationCounts counts_;
+  double total_ms_ = 0;
+  uint64_t calls_ = 0, tokens_ = 0;
+};
+
+}  // namespace rs

@@ -1,0 +1,69 @@
+#include "forward.h"
+
+namespace rs {
+
+Scratch::Scratch(const HParams &hp, int nb) : n_batch(nb) {
+  size_t n = static_cast<size_t>(nb);
+  x.resize(n * hp.n_embd);
+  xb.resize(n * hp.n_embd);
+  q.resize(n * hp.n_embd);
+  k.resize(n * hp.kv_dim());
+  v.resize(n * hp.kv_dim());
+  att.resize(n * hp.n_embd);
+  gate.resize(n * hp.n_ff);
+  up.resize(n * hp.n_ff);
+  h.resize(n * hp.n_ff);
+}
+
+void forward(const Model &model, Backend &be, KvCache &cache, Scratch &s, const int32_t *tokens,
+             const BatchView &b, const uint8_t *want, float *logits, ActivationCounts *counts) {
+  const HParams &hp = model.hp();
+  const int n = b.n, d = hp.n_embd;
+  float *x = s.x.data(), *xb = s.xb.data();
+
+  be.get_rows(model.tok_embd(), tokens, n, x);
+  for (int il = 0; il < hp.n_layer; il++) {
+    const Layer &L = model.layers()[il];
+    // Attention block: x += Wo . attn(rope(Wq.n(x)), rope(Wk.n(x)), Wv.n(x))
+    be.rmsnorm(x, L.attn_norm.data(), n, d, hp.rms_eps, xb);
+    be.matmul(L.wq, xb, n, s.q.data());
+    be.matmul(L.wk, xb, n, s.k.data());
+    be.matmul(L.wv, xb, n, s.v.data());
+    be.rope(s.q.data(), s.k.data(), b, hp.n_head, hp.n_head_kv, hp.head_dim, hp.rope_freq_base);
+    be.kv_store(cache, il, b, s.k.data(), s.v.data());
+    be.attention(cache, il, b, s.q.data(), hp.n_head, hp.n_head_kv, hp.head_dim, s.att.data());
+    be.matmul(L.wo, s.att.data(), n, xb);
+    be.add(x, xb, static_cast<int64_t>(n) * d);
+
+    // FFN block: x += down(act(gate.n(x), up.n(x)))
+    be.rmsnorm(x, L.ffn_norm.data(), n, d, hp.rms_eps, xb);
+    be.matmul(L.gate, xb, n, s.gate.data());
+    be.matmul(L.up, xb, n, s.up.data());
+    be.ffn_act(model.ffn_act(), s.gate.data(), s.up.data(), n, hp.n_ff, s.h.data());
+    if (counts) {
+      uint32_t *c = counts->counts[il].data();
+      for (int j = 0; j < n; j++) {
+        const float *hj = s.h.data() + static_cast<size_t>(j) * hp.n_ff;
+        for (int i = 0; i < hp.n_ff; i++) c[i] += hj[i] != 0.f;
+      }
+    }
+    if (L.down) be.matmul(L.down, s.h.data(), n, xb);
+    else be.matmul_t(L.down_t, s.h.data(), n, xb);
+    be.add(x, xb, static_cast<int64_t>(n) * d);
+  }
+
+  if (counts) counts->rows += n;
+  // Output head only for the rows whose logits are wanted.
+  int n_out = 0;
+  for (int j = 0; j < n; j++) {
+    if (!want[j]) continue;
+    if (n_out != j) std::copy(x + static_cast<size_t>(j) * d, x + static_cast<size_t>(j + 1) * d,
+                              x + static_cast<size_t>(n_out) * d);
+    n_out++;
+  }
+  if (n_out == 0) return;
+  be.rmsnorm(x, model.output_norm().data(), n_out, d, hp.rms_eps, xb);
+  be.matmul(model.output(), xb, n_out, logits);
+}
+
+}  // namespace rs

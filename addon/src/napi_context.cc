@@ -1,0 +1,180 @@
+// NativeContext: decode runs on a worker thread; while it runs, every other call on
+// the same context is refused (the engine context is single-caller by contract).
+#include <cstring>
+#include <vector>
+
+#include "napi_model.h"
+
+namespace rs_napi {
+
+namespace {
+
+struct DecodeJob {
+  std::vector<int32_t> tokens, pos, seq;
+  std::vector<uint8_t> want;
+  std::vector<float> logits;
+};
+
+template <typename T>
+std::vector<T> copy_typed(Napi::Env env, const Napi::Value &v, napi_typedarray_type type, const char *what) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
+    throw Napi::TypeError::New(env, std::string(what) + " must be a typed array of the right kind");
+  Napi::TypedArray ta = v.As<Napi::TypedArray>();
+  std::vector<T> out(ta.ElementLength());
+  if (!out.empty())
+    std::memcpy(out.data(), static_cast<uint8_t *>(ta.ArrayBuffer().Data()) + ta.ByteOffset(), ta.ByteLength());
+  return out;
+}
+
+}  // namespace
+
+Napi::Function ContextWrap::Init(Napi::Env env) {
+  return DefineClass(env, "NativeContext",
+                     {InstanceMethod("decode", &ContextWrap::Decode), InstanceMethod("truncate", &ContextWrap::Truncate),
+                      InstanceMethod("seqLength", &ContextWrap::SeqLength), InstanceMethod("stats", &ContextWrap::Stats),
+                      InstanceMethod("setActivationCounting", &ContextWrap::SetActivationCounting),
+                      InstanceMethod("activationCounts", &ContextWrap::ActivationCounts),
+                      InstanceMethod("resetActivationCounts", &ContextWrap::ResetActivationCounts),
+                      InstanceMethod("dispose", &ContextWrap::Dispose)});
+}
+
+ContextWrap::ContextWrap(const Napi::CallbackInfo &info) : Napi::ObjectWrap<ContextWrap>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 3 || !info[0].IsExternal() || !info[1].IsObject() || !info[2].IsExternal())
+    throw Napi::TypeError::New(env, "NativeContext is created by NativeModel.createContext()");
+  ctx_ = info[0].As<Napi::External<rs_context>>().Data();
+  Napi::Object model_obj = info[1].As<Napi::Object>();
+  model_ = Napi::Persistent(model_obj);
+  live_ = *info[2].As<Napi::External<std::shared_ptr<int>>>().Data();
+  (*live_)++;
+  rs_model_info mi;
+  rs_model_get_info(ModelWrap::Unwrap(model_obj)->raw(), &mi);
+  n_vocab_ = mi.n_vocab;
+  n_layer_ = mi.n_layer;
+  n_ff_ = mi.n_ff;
+}
+
+ContextWrap::~ContextWrap() { release(); }
+
+void ContextWrap::release() {
+  if (!ctx_) return;
+  rs_context_free(ctx_);
+  ctx_ = nullptr;
+  (*live_)--;
+  model_.Reset();
+}
+
+rs_context *ContextWrap::get(Napi::Env env, const char *what) const {
+  if (!ctx_) throw Napi::Error::New(env, std::string(what) + ": context has been disposed");
+  if (busy_) throw Napi::Error::New(env, std::string(what) + ": a decode is already running on this context");
+  return ctx_;
+}
+
+Napi::Value ContextWrap::Decode(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  rs_context *ctx = get(env, "decode");
+  if (info.Length() != 4) throw Napi::TypeError::New(env, "decode(tokens, positions, seqIds, wantLogits)");
+  auto job = std::make_shared<DecodeJob>();
+  job->tokens = copy_typed<int32_t>(env, info[0], napi_int32_array, "tokens");
+  job->pos = copy_typed<int32_t>(env, info[1], napi_int32_array, "positions");
+  job->seq = copy_typed<int32_t>(env, info[2], napi_int32_array, "seqIds");
+  job->want = copy_typed<uint8_t>(env, info[3], napi_uint8_array, "wantLogits");
+  size_t n = job->tokens.size();
+  if (job->pos.size() != n || job->seq.size() != n || job->want.size() != n)
+    throw Napi::RangeError::New(env, "decode: tokens, positions, seqIds and wantLogits must have the same length");
+  size_t n_out = 0;
+  for (uint8_t w : job->want) n_out += w != 0;
+  int n_vocab = n_vocab_;
+  busy_ = true;
+  return PromiseWorker<std::shared_ptr<DecodeJob>>::Start(
+      env,
+      [ctx, job, n_out, n_vocab]() {
+        job->logits.resize(n_out * static_cast<size_t>(n_vocab));
+        rs_error err{};
+        check(rs_decode(ctx, static_cast<int>(job->tokens.size()), job->tokens.data(), job->pos.data(),
+                        job->seq.data(), job->want.data(), job->logits.data(), &err),
+              err);
+        return job;
+      },
+      [](Napi::Env env, std::shared_ptr<DecodeJob> &j) -> Napi::Value {
+        Napi::Float32Array out = Napi::Float32Array::New(env, j->logits.size());
+        if (!j->logits.empty()) std::memcpy(out.Data(), j->logits.data(), j->logits.size() * sizeof(float));
+        return out;
+      },
+      {Value()}, [this]() { busy_ = false; });
+}
+
+Napi::Value ContextWrap::Truncate(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  rs_context *ctx = get(env, "truncate");
+  if (info.Length() != 2 || !info[0].IsNumber() || !info[1].IsNumber())
+    throw Napi::TypeError::New(env, "truncate(seq, p0)");
+  rs_error err{};
+  rs_status s = rs_seq_truncate(ctx, info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value(), &err);
+  if (s != RS_OK) throw make_error(env, s, err.message);
+  return env.Undefined();
+}
+
+Napi::Value ContextWrap::SeqLength(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  rs_context *ctx = get(env, "seqLength");
+  if (info.Length() != 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "seqLength(seq)");
+  int n = rs_seq_length(ctx, info[0].As<Napi::Number>().Int32Value());
+  if (n < 0) throw Napi::RangeError::New(env, "seqLength: sequence id out of range");
+  return Napi::Number::New(env, n);
+}
+
+Napi::Value ContextWrap::Stats(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (!ctx_) throw Napi::Error::New(env, "stats: context has been disposed");
+  rs_context_stats st;
+  rs_context_get_stats(ctx_, &st);  // plain counters: safe to read while a decode runs
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("totalMs", st.t_total_ms);
+  o.Set("decodeCalls", static_cast<double>(st.n_decode_calls));
+  o.Set("tokens", static_cast<double>(st.n_tokens));
+  o.Set("threads", st.n_threads);
+  o.Set("isa", st.isa);
+  o.Set("backend", st.backend);
+  return o;
+}
+
+Napi::Value ContextWrap::SetActivationCounting(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  rs_context *ctx = get(env, "setActivationCounting");
+  rs_error err{};
+  rs_status s = rs_context_set_activation_counting(ctx, info.Length() > 0 && info[0].ToBoolean(), &err);
+  if (s != RS_OK) throw make_error(env, s, err.message);
+  return env.Undefined();
+}
+
+Napi::Value ContextWrap::ActivationCounts(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  rs_context *ctx = get(env, "activationCounts");
+  Napi::Array layers = Napi::Array::New(env, n_layer_);
+  uint64_t rows = 0;
+  for (int l = 0; l < n_layer_; l++) {
+    Napi::Uint32Array a = Napi::Uint32Array::New(env, n_ff_);
+    rs_error err{};
+    rs_status s = rs_context_get_activation_counts(ctx, l, a.Data(), &rows, &err);
+    if (s != RS_OK) throw make_error(env, s, err.message);
+    layers.Set(l, a);
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("rows", static_cast<double>(rows));
+  o.Set("layers", layers);
+  return o;
+}
+
+Napi::Value ContextWrap::ResetActivationCounts(const Napi::CallbackInfo &info) {
+  rs_context_reset_activation_counts(get(info.Env(), "resetActivationCounts"));
+  return info.Env().Undefined();
+}
+
+Napi::Value ContextWrap::Dispose(const Napi::CallbackInfo &info) {
+  if (busy_) throw Napi::Error::New(info.Env(), "dispose: a decode is still running on this context");
+  release();
+  return info.Env().Undefined();
+}
+
+}  // namespace rs_napi

@@ -1,0 +1,69 @@
+// The only module that loads the native addon. It describes the addon's surface once,
+// in TypeScript; engine.ts wraps it in the classes the rest of the server uses.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { ActivationCounts, ContextStats, GgufValue, ModelInfo, TensorInfo } from './types.js';
+import type { NativeKernels } from './native-kernels.js';
+
+export interface NativeContextOptions {
+  nSeq?: number;
+  nCtx?: number;
+  threads?: number;
+  nBatch?: number;
+  isa?: string;
+  backend?: string;
+}
+
+export interface NativeModel {
+  info(): ModelInfo;
+  metadata(): [string, GgufValue][];
+  tensors(): TensorInfo[];
+  createContext(opts: NativeContextOptions): Promise<NativeContext>;
+  dispose(): void;
+}
+
+export interface NativeContext {
+  /** Resolves with the logits of the wanted rows (rows x n_vocab), rejects with an Error carrying `code`. */
+  decode(tokens: Int32Array, positions: Int32Array, seqIds: Int32Array, want: Uint8Array): Promise<Float32Array>;
+  truncate(seq: number, p0: number): void;
+  seqLength(seq: number): number;
+  stats(): ContextStats;
+  setActivationCounting(on: boolean): void;
+  activationCounts(): ActivationCounts;
+  resetActivationCounts(): void;
+  dispose(): void;
+}
+
+export interface NativeAddon {
+  loadModel(path: string, opts?: { ffnActivation?: string; noMmap?: boolean }): Promise<NativeModel>;
+  kernels: NativeKernels;
+  /** Whether the addon was built with the CUDA sources (a GPU is still decided at run time). */
+  cudaCompiled: boolean;
+}
+
+/** Error codes the addon sets on rejected promises and thrown errors. */
+export type NativeErrorCode =
+  | 'RS_ERR_IO'
+  | 'RS_ERR_FORMAT'
+  | 'RS_ERR_UNSUPPORTED'
+  | 'RS_ERR_INVALID_ARG'
+  | 'RS_ERR_NO_MEMORY'
+  | 'RS_ERR_INTERNAL';
+
+function addonPath(): string {
+  const fromEnv = process.env.RELU_SERVE_ADDON;
+  if (fromEnv) return fromEnv;
+  // dist/server/engine/binding.js -> <root>/build/Release/relu_serve.node
+  return fileURLToPath(new URL('../../../build/Release/relu_serve.node', import.meta.url));
+}
+
+function load(): NativeAddon {
+  const path = addonPath();
+  if (!existsSync(path)) {
+    throw new Error(`relu-serve native addon not found at ${path}; run "npm run build:addon" (npm ci builds it)`);
+  }
+  return createRequire(import.meta.url)(path) as NativeAddon;
+}
+
+export const native: NativeAddon = load();

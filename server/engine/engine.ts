@@ -1,0 +1,121 @@
+// Typed wrappers over the native model and context. Everything that blocks (loading,
+// creating a context, decoding) returns a promise settled by a native async worker, so
+// the event loop never waits on the engine.
+import { basename } from 'node:path';
+import { native, type NativeContext, type NativeModel } from './binding.js';
+import type {
+  ActivationCounts,
+  ContextOptions,
+  ContextStats,
+  DecodeBatch,
+  GgufValue,
+  LoadOptions,
+  ModelInfo,
+  TensorInfo,
+} from './types.js';
+
+export class Model {
+  readonly info: ModelInfo;
+  readonly metadata: Map<string, GgufValue>;
+  readonly tensors: TensorInfo[];
+
+  private constructor(
+    private readonly native: NativeModel,
+    readonly path: string,
+  ) {
+    this.info = native.info();
+    this.metadata = new Map(native.metadata());
+    this.tensors = native.tensors();
+  }
+
+  /** Loads (memory-maps) a GGUF model; rejects with an Error naming the problem for a bad file. */
+  static async load(path: string, opts: LoadOptions = {}): Promise<Model> {
+    const m = await native.loadModel(path, { ffnActivation: opts.ffnActivation ?? 'auto', noMmap: opts.noMmap ?? false });
+    return new Model(m, path);
+  }
+
+  /** A name for the model: general.name, else the file name. */
+  get name(): string {
+    const n = this.metadata.get('general.name');
+    return typeof n === 'string' && n.length > 0 ? n : basename(this.path);
+  }
+
+  async createContext(opts: ContextOptions): Promise<Context> {
+    const c = await this.native.createContext({
+      nSeq: opts.nSeq,
+      nCtx: opts.nCtx,
+      threads: opts.threads ?? 0,
+      nBatch: opts.nBatch ?? 512,
+      isa: opts.isa ?? 'best',
+      backend: opts.backend ?? 'cpu',
+    });
+    return new Context(c, opts.nSeq, opts.nCtx, opts.nBatch ?? 512, this.info.nVocab);
+  }
+
+  /** Frees the model; refused while contexts of it are alive. */
+  dispose(): void {
+    this.native.dispose();
+  }
+}
+
+export class Context {
+  constructor(
+    private readonly native: NativeContext,
+    readonly nSeq: number,
+    readonly nCtx: number,
+    readonly nBatch: number,
+    readonly nVocab: number,
+  ) {}
+
+  /**
+   * Decodes one batch. Resolves with the logits of the rows whose wantLogits is 1,
+   * in batch order (rows x nVocab). One decode at a time per context.
+   */
+  decode(batch: DecodeBatch): Promise<Float32Array> {
+    return this.native.decode(batch.tokens, batch.positions, batch.seqIds, batch.wantLogits);
+  }
+
+  /** Forgets positions >= p0 of a sequence (0 clears it). */
+  truncate(seq: number, p0: number): void {
+    this.native.truncate(seq, p0);
+  }
+
+  seqLength(seq: number): number {
+    return this.native.seqLength(seq);
+  }
+
+  stats(): ContextStats {
+    return this.native.stats();
+  }
+
+  setActivationCounting(on: boolean): void {
+    this.native.setActivationCounting(on);
+  }
+
+  activationCounts(): ActivationCounts {
+    return this.native.activationCounts();
+  }
+
+  resetActivationCounts(): void {
+    this.native.resetActivationCounts();
+  }
+
+  dispose(): void {
+    this.native.dispose();
+  }
+}
+
+/** A batch for one sequence's tokens starting at position `start`, logits only for the last. */
+export function sequenceBatch(tokens: ArrayLike<number>, seq: number, start: number, allLogits = false): DecodeBatch {
+  const n = tokens.length;
+  const b: DecodeBatch = {
+    tokens: Int32Array.from(tokens),
+    positions: new Int32Array(n),
+    seqIds: new Int32Array(n).fill(seq),
+    wantLogits: new Uint8Array(n),
+  };
+  for (let i = 0; i < n; i++) b.positions[i] = start + i;
+  if (allLogits) b.wantLogits.fill(1);
+  else if (n > 0) b.wantLogits[n - 1] = 1;
+  return b;
+}
