@@ -51,9 +51,7 @@ export class ChatTemplate {
         add_generation_prompt: true,
         bos_token: this.tokens.bosToken,
         eos_token: this.tokens.eosToken,
-        raise_exception: (msg: string) => {
-          throw new ChatTemplateError(String(msg));
-        },
+        // raise_exception() is built into @huggingface/jinja; what it throws lands below.
       });
     } catch (err) {
       if (err instanceof ChatTemplateError) throw err;
