@@ -1,0 +1,81 @@
+// Small hand-made vocabularies whose encodings can be worked out by hand: merge order,
+// ties, unknown tokens without byte fallback, unused pieces, metadata errors.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { GgufValue } from '../../server/engine/types.js';
+import { SpmTokenizer } from '../../server/tokenizer/spm.js';
+import { SpmVocab, TokenizerError } from '../../server/tokenizer/vocab.js';
+
+function vocab(pieces: [string, number, number?][], extra: Partial<ConstructorParameters<typeof SpmVocab>[0]> = {}) {
+  return new SpmTokenizer(
+    new SpmVocab({
+      tokens: ['<unk>', '<s>', '</s>', ...pieces.map((p) => p[0])],
+      scores: [0, 0, 0, ...pieces.map((p) => p[1])],
+      types: [2, 3, 3, ...pieces.map((p) => p[2] ?? 1)],
+      ...extra,
+    }),
+  );
+}
+
+test('the highest-scoring pair merges first', () => {
+  // "▁abc": pairs ▁a (-5), ab (-1), bc (-2). ab wins, then ▁ + ab? not a piece; abc (-3) is.
+  const t = vocab([['▁', -10], ['a', -10], ['b', -10], ['c', -10], ['▁a', -5], ['ab', -1], ['bc', -2], ['abc', -3]]);
+  const ids = t.encode('abc', { addBos: false });
+  assert.deepEqual(ids.map((i) => t.piece(i)), ['▁', 'abc']);
+});
+
+test('equal scores merge leftmost first', () => {
+  // "▁aaa": aa at 1-2 and 2-3 tie; the left one wins, leaving "aa" + "a".
+  const t = vocab([['▁', -10], ['a', -10], ['aa', -1]]);
+  assert.deepEqual(t.encode('aaa', { addBos: false }).map((i) => t.piece(i)), ['▁', 'aa', 'a']);
+});
+
+test('without byte tokens an unknown run becomes one <unk>', () => {
+  const t = vocab([['▁', -10], ['a', -10]]);
+  assert.deepEqual(t.encode('a€€a', { addBos: false }), [3, 4, 0, 4]);
+  assert.equal(t.decode([3, 4, 0, 4]), 'a ⁇ a');
+});
+
+test('unused pieces are split back into the pieces that formed them', () => {
+  // "ab" is unused (type 5): a merge may pass through it, but it is never output.
+  const t = vocab([['▁', -10], ['a', -10], ['b', -10], ['ab', -1, 5]]);
+  assert.deepEqual(t.encode('ab', { addBos: false }).map((i) => t.piece(i)), ['▁', 'a', 'b']);
+});
+
+test('no dummy prefix when add_space_prefix is false', () => {
+  const t = vocab([['▁', -10], ['a', -10], ['▁a', -1]], { addSpacePrefix: false });
+  assert.deepEqual(t.encode('a a', { addBos: false }).map((i) => t.piece(i)), ['a', '▁a']);
+  assert.equal(t.decode(t.encode('a a', { addBos: false })), 'a a');
+  assert.equal(t.decode([5]), ' a'); // nothing to strip either
+});
+
+test('bad metadata is refused with the key named', () => {
+  const base = (): Map<string, GgufValue> =>
+    new Map<string, GgufValue>([
+      ['tokenizer.ggml.model', 'llama'],
+      ['tokenizer.ggml.tokens', ['<unk>', '<s>', '</s>', 'a']],
+      ['tokenizer.ggml.scores', [0, 0, 0, -1]],
+      ['tokenizer.ggml.token_type', [2, 3, 3, 1]],
+    ]);
+  assert.equal(SpmTokenizer.fromMetadata(base()).nVocab, 4);
+  const bad = (key: string, value: GgufValue | undefined, re: RegExp) => {
+    const m = base();
+    if (value === undefined) m.delete(key);
+    else m.set(key, value);
+    assert.throws(() => SpmTokenizer.fromMetadata(m), (e: unknown) => e instanceof TokenizerError && re.test(e.message));
+  };
+  bad('tokenizer.ggml.model', 'gpt2', /tokenizer\.ggml\.model is "gpt2"/);
+  bad('tokenizer.ggml.model', undefined, /has no tokenizer/);
+  bad('tokenizer.ggml.tokens', 'x', /tokenizer\.ggml\.tokens is missing or not an array/);
+  bad('tokenizer.ggml.scores', [0, 0], /scores has 2 entries, expected 4/);
+  bad('tokenizer.ggml.token_type', [2, 3, 3, 9], /token_type\[3\] = 9/);
+  bad('tokenizer.ggml.bos_token_id', 17, /bos_token_id = 17 is outside the vocabulary/);
+  bad('tokenizer.ggml.add_bos_token', 1, /add_bos_token must be a boolean/);
+  bad('tokenizer.ggml.token_type', [2, 3, 3, 6], /byte token 3 has piece "a"/);
+});
+
+test('out-of-range ids are refused by decode', () => {
+  const t = vocab([['a', -1]]);
+  assert.throws(() => t.decode([99]), /token id 99 is outside the vocabulary \(0\.\.3\)/);
+  assert.throws(() => t.decode([-1]), /token id -1/);
+});
