@@ -44,7 +44,12 @@ typedef enum {
   RS_TYPE_I64 = 27,
   RS_TYPE_F64 = 28,
   RS_TYPE_BF16 = 30,
-  RS_TYPE_COUNT = 40
+  RS_TYPE_COUNT = 40,
+  /* Not a GGUF type: the activation format of Q4_0 weights. A row of n elements is
+   * the n/32 standard Q8_0 blocks followed, for each whole group of 4 blocks, by 256
+   * bytes the AVX-512 kernel streams against (see kernels/ref/rs_blocks.h). Kernels
+   * without a use for the extra part read the Q8_0 prefix only. */
+  RS_TYPE_Q8_0X = 100
 } rs_type;
 
 typedef struct {
@@ -55,9 +60,12 @@ typedef struct {
   int supported;        /* 1 if relu-serve can use this type as a matmul weight */
 } rs_type_traits;
 
-/* Traits for a type id; returns a record with name == NULL for unknown ids. */
+/* Traits for a type id (GGUF ids, and RS_TYPE_Q8_0X); returns a record with
+ * name == NULL for unknown ids. */
 const rs_type_traits *rs_type_get_traits(int type);
-/* Bytes of one row of n elements (n must be a multiple of the block size). */
+/* Bytes of one row of n elements (n must be a multiple of the block size).
+ * Returns 0 for an unknown type or an n that is not a non-negative multiple of the
+ * block size, so callers can reject bad input instead of reading out of bounds. */
 size_t rs_row_size(rs_type type, int64_t n);
 
 /* ---------- conversions ---------- */
@@ -137,8 +145,46 @@ void rs_f32_to_f16_row(const float *x, uint16_t *y, int n);
 
 /* FFN activations, h = act(gate, up) elementwise over n:
  *   SWIGLU: silu(g) * u      RELU_GLU: relu(g) * u      DRELU: relu(g) * relu(u) */
-typedef enum { RS_ACT_SWIGLU = 0, RS_ACT_RELU_GLU = 1, RS_ACT_DRELU = 2 } rs_ffn_act;
-void rs_ffn_act(rs_ffn_act act, float *h, const float *gate, const float *up, int n);
+typedef enum { RS_ACT_SWIGLU = 0, RS_ACT_RELU_GLU = 1, RS_ACT_DRELU = 2 } rs_act;
+void rs_ffn_act(rs_act act, float *h, const float *gate, const float *up, int n);
+
+/* Attention of one query head over t_len cached positions (same contract as
+ * rs_ref_attention_head below), with the best ISA's dot/axpy kernels. */
+void rs_attention_head(float *out, const float *q, const uint16_t *k, const uint16_t *v,
+                       int t_len, int head_dim, size_t row_stride, float scale,
+                       float *scratch);
+
+/* Reads every byte of [p, p + bytes) with the widest loads the ISA has and returns a
+ * checksum (so the reads cannot be optimised away). Used to measure this machine's
+ * memory read bandwidth, against which the matmul kernels are judged. */
+uint64_t rs_stream_read(const void *p, size_t bytes);
+
+/* The float kernels of one ISA, for tests and benchmarks that compare ISAs (the
+ * rs_* functions above dispatch to the table of rs_cpu_best_isa()). A request above
+ * what the CPU has falls back to the best available, as for the matmul kernels. */
+typedef struct {
+  rs_isa isa; /* the ISA actually used */
+  void (*rmsnorm)(float *y, const float *x, const float *w, int n, float eps);
+  void (*rope)(float *x, int n_head, int head_dim, int pos, float freq_base);
+  void (*softmax)(float *x, int n);
+  float (*dot_f32)(const float *a, const float *b, int n);
+  float (*dot_f32_f16)(const float *a, const uint16_t *b, int n);
+  void (*axpy_f16)(float *y, float a, const uint16_t *x, int n);
+  void (*f32_to_f16_row)(const float *x, uint16_t *y, int n);
+  void (*ffn_act)(rs_act act, float *h, const float *gate, const float *up, int n);
+  uint64_t (*stream_read)(const void *p, size_t bytes);
+} rs_float_kernels;
+const rs_float_kernels *rs_cpu_float_kernels(rs_isa isa);
+
+/* The ISA a request resolves to on this CPU (RS_ISA_BEST or a cap above what the CPU
+ * has resolve to rs_cpu_best_isa()). */
+rs_isa rs_cpu_resolve_isa(rs_isa isa);
+
+/* Attention of one head with a given float-kernel table (rs_attention_head uses the
+ * best ISA's table). */
+void rs_attention_head_with(const rs_float_kernels *fk, float *out, const float *q,
+                            const uint16_t *k, const uint16_t *v, int t_len, int head_dim,
+                            size_t row_stride, float scale, float *scratch);
 
 /* ---------- reference twins (kernels/ref): plain scalar C, the oracle ---------- */
 void rs_ref_from_float(rs_type vec_dot_type, const float *x, void *y, int64_t n);
@@ -148,7 +194,7 @@ float rs_ref_vec_dot(rs_type type, int64_t n, const void *w, const void *a);
 void rs_ref_rmsnorm(float *y, const float *x, const float *w, int n, float eps);
 void rs_ref_rope(float *x, int n_head, int head_dim, int pos, float freq_base);
 void rs_ref_softmax(float *x, int n);
-void rs_ref_ffn_act(rs_ffn_act act, float *h, const float *gate, const float *up, int n);
+void rs_ref_ffn_act(rs_act act, float *h, const float *gate, const float *up, int n);
 /* One query head against t_len cached positions: out[head_dim] = softmax(q.K^T*scale) V
  *   q: [head_dim];  k, v: [t_len] rows of head_dim f16, row_stride elements apart;
  *   scratch: [t_len] */

@@ -1,0 +1,390 @@
+/* AVX-512 (F/BW/VL/DQ + VNNI) kernels. The memory-bound ones (Q4_0, Q8_0, F32/F16/BF16
+ * weights, the f16 KV-cache helpers, stream reads) use 512-bit registers; the rest
+ * reuse the 256-bit code compiled with these flags.
+ *
+ * Q4_0 and Q8_0 use vpdpbusd (u8 x s8 -> int32) on two 32-element blocks per
+ * register. Weights are made unsigned (Q4_0 levels are 0..15 already; Q8_0 gets +128
+ * by flipping the sign bit) and the offset is removed with K * sum(a), where sum(a)
+ * comes from one more vpdpbusd against the constant K (8 or 128). */
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <string.h>
+
+#include "../ref/rs_ref_internal.h"
+#include "rs_cpu_internal.h"
+#include "simd256_float.h"
+#include "simd256_quant.h"
+
+static inline uint16_t half_at(const char *p) {
+  uint16_t h;
+  memcpy(&h, p, 2);
+  return h;
+}
+
+/* ---------- Q4_0 / Q8_0 x Q8_0 ---------- */
+
+/* Two weight blocks (bytes `wbs` apart) as 64 unsigned bytes in element order. */
+static inline __m512i wload2(int q4, const char *b0, const char *b1) {
+  if (q4) {
+    const __m128i v0 = _mm_loadu_si128((const __m128i *)(b0 + 2));
+    const __m128i v1 = _mm_loadu_si128((const __m128i *)(b1 + 2));
+    const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(v0), v1, 1);
+    const __m256i h = _mm256_srli_epi16(v, 4);
+    /* 128-bit lanes: low nibbles of b0, high of b0, low of b1, high of b1 */
+    const __m512i z = _mm512_permutex2var_epi64(_mm512_castsi256_si512(v),
+                                                _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11),
+                                                _mm512_castsi256_si512(h));
+    return _mm512_and_si512(z, _mm512_set1_epi8(0x0F));
+  }
+  const __m512i z = _mm512_inserti64x4(
+      _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(b0 + 2))),
+      _mm256_loadu_si256((const __m256i *)(b1 + 2)), 1);
+  return _mm512_xor_si512(z, _mm512_set1_epi8((char)0x80));
+}
+
+static inline __m512i aload2(const rs_block_q8_0 *a) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a[0].qs)),
+                            _mm256_loadu_si256((const __m256i *)a[1].qs), 1);
+}
+
+static inline __m512i koff(int q4) { return _mm512_set1_epi8(q4 ? 8 : (char)0x80); }
+
+/* Integer dot of one block pair with 256-bit VNNI (tails). */
+static inline int idot1(int q4, const char *wb, const rs_block_q8_0 *ab) {
+  __m256i wq;
+  if (q4) {
+    const __m128i v = _mm_loadu_si128((const __m128i *)(wb + 2));
+    wq = _mm256_and_si256(_mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1),
+                          _mm256_set1_epi8(0x0F));
+  } else {
+    wq = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(wb + 2)), _mm256_set1_epi8((char)0x80));
+  }
+  const __m256i av = _mm256_loadu_si256((const __m256i *)ab->qs);
+  const __m256i z = _mm256_setzero_si256();
+  const __m256i d = _mm256_sub_epi32(_mm256_dpbusd_epi32(z, wq, av),
+                                     _mm256_dpbusd_epi32(z, _mm256_set1_epi8(q4 ? 8 : (char)0x80), av));
+  return hsum256_epi32(d);
+}
+
+static inline __attribute__((always_inline)) void vdot_q0(int q4, int64_t n, float *out,
+                                                          const void *wv, const void *av) {
+  const size_t wbs = q4 ? sizeof(rs_block_q4_0) : sizeof(rs_block_q8_0);
+  const char *w = (const char *)wv;
+  const rs_block_q8_0 *a = (const rs_block_q8_0 *)av;
+  const int64_t nb = n / RS_QK;
+  const __m512i K = koff(q4), zero = _mm512_setzero_si512();
+  const __m512i idx01 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  const __m512i idx23 = _mm512_setr_epi32(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  int64_t b = 0;
+  for (; b + 4 <= nb; b += 4) {
+    const char *wb = w + b * wbs;
+    /* the 4 weight and 4 activation scales converted at once, multiplied pairwise */
+    const __m128i h = _mm_setr_epi16((short)half_at(wb), (short)half_at(wb + wbs),
+                                     (short)half_at(wb + 2 * wbs), (short)half_at(wb + 3 * wbs),
+                                     (short)a[b].d, (short)a[b + 1].d, (short)a[b + 2].d, (short)a[b + 3].d);
+    const __m256 f = _mm256_cvtph_ps(h);
+    const __m512 s = _mm512_castps128_ps512(_mm_mul_ps(_mm256_castps256_ps128(f), _mm256_extractf128_ps(f, 1)));
+    const __m512i a01 = aload2(a + b), a23 = aload2(a + b + 2);
+    const __m512i d01 = _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, wload2(q4, wb, wb + wbs), a01),
+                                         _mm512_dpbusd_epi32(zero, K, a01));
+    const __m512i d23 = _mm512_sub_epi32(
+        _mm512_dpbusd_epi32(zero, wload2(q4, wb + 2 * wbs, wb + 3 * wbs), a23),
+        _mm512_dpbusd_epi32(zero, K, a23));
+    acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d01), _mm512_permutexvar_ps(idx01, s), acc0);
+    acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d23), _mm512_permutexvar_ps(idx23, s), acc1);
+  }
+  float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+  for (; b < nb; b++)
+    sum += _cvtsh_ss(half_at(w + b * wbs)) * _cvtsh_ss(a[b].d) * (float)idot1(q4, w + b * wbs, a + b);
+  *out = sum;
+}
+
+static void vec_dot_q8_0(int64_t n, float *out, const void *w, const void *a) { vdot_q0(0, n, out, w, a); }
+
+/* Q4_0 against Q8_0X activations, 4 blocks (72 bytes) per step. The blocks' fields
+ * are all 16-bit aligned, so two overlapping 64-byte loads and one vpermt2w gather
+ * the 64 nibble bytes, and one vpermw the 4 scales (each repeated over its block's 4
+ * int32 lanes). The activation side (split into lo/hi halves, offset seeds, scales)
+ * was prepared once per row by from_float. */
+static const uint16_t k_q4_qs_idx[32] = {1,  2,  3,  4,  5,  6,  7,  8,  10, 11, 12,
+                                         13, 14, 15, 16, 17, 19, 20, 21, 22, 23, 24,
+                                         25, 26, 28, 29, 30, 31, 60, 61, 62, 63};
+static const uint16_t k_q4_d_idx[32] = {0, 0, 0, 0, 9, 9, 9, 9, 18, 18, 18, 18, 27, 27, 27, 27};
+
+static inline void q4_0_group(const char *p, __m512i qs_idx, __m512i d_idx, __m512i *lo,
+                              __m512i *hi, __m512 *dw) {
+  const __m512i z0 = _mm512_loadu_si512(p), z1 = _mm512_loadu_si512(p + 8);
+  const __m512i qs = _mm512_permutex2var_epi16(z0, qs_idx, z1);
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  *lo = _mm512_and_si512(qs, m4);
+  *hi = _mm512_and_si512(_mm512_srli_epi16(qs, 4), m4);
+  *dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(d_idx, z0)));
+}
+
+static inline __m512 q4_0_group_dot(__m512i lo, __m512i hi, __m512 dw, const rs_q8_0x_group *g,
+                                    __m512 acc) {
+  __m512i s = _mm512_loadu_si512(g->off);
+  s = _mm512_dpbusd_epi32(s, lo, _mm512_loadu_si512(g->lo));
+  s = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(g->hi));
+  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_loadu_ps(g->d)), acc);
+}
+
+static inline const rs_q8_0x_group *q8_0x_groups(const void *a, int64_t nb) {
+  return (const rs_q8_0x_group *)((const char *)a + (size_t)nb * sizeof(rs_block_q8_0));
+}
+
+static void vec_dot_q4_0(int64_t n, float *out, const void *wv, const void *av) {
+  const char *w = (const char *)wv;
+  const rs_block_q8_0 *a = (const rs_block_q8_0 *)av;
+  const int64_t nb = n / RS_QK, ng = nb / 4;
+  const rs_q8_0x_group *g = q8_0x_groups(av, nb);
+  const __m512i qs_idx = _mm512_loadu_si512(k_q4_qs_idx), d_idx = _mm512_loadu_si512(k_q4_d_idx);
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  __m512i lo, hi;
+  __m512 dw;
+  int64_t gi = 0;
+  for (; gi + 2 <= ng; gi += 2) {
+    q4_0_group(w + gi * 72, qs_idx, d_idx, &lo, &hi, &dw);
+    acc0 = q4_0_group_dot(lo, hi, dw, g + gi, acc0);
+    q4_0_group(w + gi * 72 + 72, qs_idx, d_idx, &lo, &hi, &dw);
+    acc1 = q4_0_group_dot(lo, hi, dw, g + gi + 1, acc1);
+  }
+  if (gi < ng) {
+    q4_0_group(w + gi * 72, qs_idx, d_idx, &lo, &hi, &dw);
+    acc0 = q4_0_group_dot(lo, hi, dw, g + gi, acc0);
+  }
+  float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+  for (int64_t b = ng * 4; b < nb; b++)
+    sum += _cvtsh_ss(half_at(w + b * 18)) * _cvtsh_ss(a[b].d) * (float)idot1(1, w + b * 18, a + b);
+  *out = sum;
+}
+
+/* RM x RN tile of Q4_0 x Q8_0X: each weight group is unpacked once per tile row. */
+static inline __attribute__((always_inline)) void tile_q4_0(int unused, int64_t nb, int RM, int RN,
+                                                            const char *w, size_t ws, const char *a,
+                                                            size_t as, float *out, size_t os) {
+  (void)unused;
+  const int64_t ng = nb / 4;
+  const __m512i qs_idx = _mm512_loadu_si512(k_q4_qs_idx), d_idx = _mm512_loadu_si512(k_q4_d_idx);
+  __m512 acc[4][4];
+  for (int r = 0; r < RM; r++)
+    for (int c = 0; c < RN; c++) acc[r][c] = _mm512_setzero_ps();
+  for (int64_t gi = 0; gi < ng; gi++) {
+    __m512i lo[4], hi[4];
+    __m512 dw[4];
+    for (int r = 0; r < RM; r++) q4_0_group(w + r * ws + gi * 72, qs_idx, d_idx, &lo[r], &hi[r], &dw[r]);
+    for (int c = 0; c < RN; c++) {
+      const rs_q8_0x_group *g = q8_0x_groups(a + c * as, nb) + gi;
+      for (int r = 0; r < RM; r++) acc[r][c] = q4_0_group_dot(lo[r], hi[r], dw[r], g, acc[r][c]);
+    }
+  }
+  for (int c = 0; c < RN; c++)
+    for (int r = 0; r < RM; r++) {
+      float s = _mm512_reduce_add_ps(acc[r][c]);
+      for (int64_t b = ng * 4; b < nb; b++) {
+        const char *wb = w + r * ws + b * 18;
+        const rs_block_q8_0 *ab = (const rs_block_q8_0 *)(a + c * as) + b;
+        s += _cvtsh_ss(half_at(wb)) * _cvtsh_ss(ab->d) * (float)idot1(1, wb, ab);
+      }
+      out[c * os + r] = s;
+    }
+}
+
+static inline __m512 lanes2(float s0, float s1) {
+  return _mm512_insertf32x8(_mm512_set1_ps(s0), _mm256_set1_ps(s1), 1);
+}
+
+/* RM x RN register tile (up to 4 x 4), two blocks per step: 16 accumulators, and each
+ * unpacked weight pair is used RN times. */
+static inline __attribute__((always_inline)) void tile_q0(int q4, int64_t nb, int RM, int RN,
+                                                          const char *w, size_t ws, const char *a,
+                                                          size_t as, float *out, size_t os) {
+  const size_t wbs = q4 ? sizeof(rs_block_q4_0) : sizeof(rs_block_q8_0);
+  const __m512i K = koff(q4), zero = _mm512_setzero_si512();
+  __m512 acc[4][4];
+  for (int r = 0; r < RM; r++)
+    for (int c = 0; c < RN; c++) acc[r][c] = _mm512_setzero_ps();
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    __m512i wz[4];
+    __m512 dwz[4];
+    for (int r = 0; r < RM; r++) {
+      const char *wb = w + r * ws + b * wbs;
+      wz[r] = wload2(q4, wb, wb + wbs);
+      dwz[r] = lanes2(_cvtsh_ss(half_at(wb)), _cvtsh_ss(half_at(wb + wbs)));
+    }
+    for (int c = 0; c < RN; c++) {
+      const rs_block_q8_0 *ab = (const rs_block_q8_0 *)(a + c * as) + b;
+      const __m512i az = aload2(ab);
+      const __m512i sz = _mm512_dpbusd_epi32(zero, K, az);
+      const __m512 daz = lanes2(_cvtsh_ss(ab[0].d), _cvtsh_ss(ab[1].d));
+      for (int r = 0; r < RM; r++) {
+        const __m512i t = _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, wz[r], az), sz);
+        acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_mul_ps(dwz[r], daz), acc[r][c]);
+      }
+    }
+  }
+  for (int c = 0; c < RN; c++)
+    for (int r = 0; r < RM; r++) {
+      float s = _mm512_reduce_add_ps(acc[r][c]);
+      if (b < nb) {
+        const char *wb = w + r * ws + b * wbs;
+        const rs_block_q8_0 *ab = (const rs_block_q8_0 *)(a + c * as) + b;
+        s += _cvtsh_ss(half_at(wb)) * _cvtsh_ss(ab->d) * (float)idot1(q4, wb, ab);
+      }
+      out[c * os + r] = s;
+    }
+}
+
+#define TILE_CASE(fn, k, rm, rn, ...) \
+  case (rm) * 8 + (rn): fn(k, __VA_ARGS__, rm, rn, w_, ws, a_, as, o_, os); break;
+#define TILE_SWITCH(fn, k, x, rm, rn)                                                    \
+  switch ((rm) * 8 + (rn)) {                                                             \
+    TILE_CASE(fn, k, 4, 4, x) TILE_CASE(fn, k, 4, 3, x) TILE_CASE(fn, k, 4, 2, x)        \
+    TILE_CASE(fn, k, 4, 1, x) TILE_CASE(fn, k, 3, 4, x) TILE_CASE(fn, k, 3, 3, x)        \
+    TILE_CASE(fn, k, 3, 2, x) TILE_CASE(fn, k, 3, 1, x) TILE_CASE(fn, k, 2, 4, x)        \
+    TILE_CASE(fn, k, 2, 3, x) TILE_CASE(fn, k, 2, 2, x) TILE_CASE(fn, k, 2, 1, x)        \
+    TILE_CASE(fn, k, 1, 4, x) TILE_CASE(fn, k, 1, 3, x) TILE_CASE(fn, k, 1, 2, x)        \
+    default: fn(k, x, 1, 1, w_, ws, a_, as, o_, os); break;                              \
+  }
+
+/* Walks the nr x nc output in 4 x 4 tiles (smaller at the edges). */
+#define GEMM_TILES(fn, k, x)                                                       \
+  for (int r0 = 0; r0 < nr; r0 += 4) {                                             \
+    const int rm = nr - r0 < 4 ? nr - r0 : 4;                                      \
+    for (int c0 = 0; c0 < nc; c0 += 4) {                                           \
+      const int rn = nc - c0 < 4 ? nc - c0 : 4;                                    \
+      const char *w_ = (const char *)w + (size_t)r0 * ws;                          \
+      const char *a_ = (const char *)a + (size_t)c0 * as;                          \
+      float *o_ = out + (size_t)c0 * os + r0;                                      \
+      TILE_SWITCH(fn, k, x, rm, rn)                                                \
+    }                                                                              \
+  }
+
+static void gemm_q4_0(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a,
+                      size_t as, float *out, size_t os) {
+  GEMM_TILES(tile_q4_0, 1, n / RS_QK)
+}
+static void gemm_q8_0(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a,
+                      size_t as, float *out, size_t os) {
+  GEMM_TILES(tile_q0, 0, n / RS_QK)
+}
+
+/* ---------- F32 / F16 / BF16 weights x F32 activations ---------- */
+
+enum { WF32 = 0, WF16 = 1, WBF16 = 2 };
+
+/* 16 weights from element i; `m` masks the tail (all ones otherwise). */
+static inline __m512 load_w16(int t, const void *w, int64_t i, __mmask16 m) {
+  if (t == WF32) return _mm512_maskz_loadu_ps(m, (const float *)w + i);
+  const __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)w + i);
+  if (t == WF16) return _mm512_cvtph_ps(h);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+static inline __attribute__((always_inline)) void tile_f(int t, int64_t n, int RM, int RN,
+                                                         const char *w, size_t ws, const char *a,
+                                                         size_t as, float *out, size_t os) {
+  __m512 acc[4][4];
+  for (int r = 0; r < RM; r++)
+    for (int c = 0; c < RN; c++) acc[r][c] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+    __m512 wv[4];
+    for (int r = 0; r < RM; r++) wv[r] = load_w16(t, w + r * ws, i, m);
+    for (int c = 0; c < RN; c++) {
+      const __m512 av = _mm512_maskz_loadu_ps(m, (const float *)(a + c * as) + i);
+      for (int r = 0; r < RM; r++) acc[r][c] = _mm512_fmadd_ps(wv[r], av, acc[r][c]);
+    }
+  }
+  for (int c = 0; c < RN; c++)
+    for (int r = 0; r < RM; r++) out[c * os + r] = _mm512_reduce_add_ps(acc[r][c]);
+}
+
+static inline __attribute__((always_inline)) float vdot_f(int t, int64_t n, const void *w,
+                                                          const float *a) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    s0 = _mm512_fmadd_ps(load_w16(t, w, i, 0xFFFF), _mm512_loadu_ps(a + i), s0);
+    s1 = _mm512_fmadd_ps(load_w16(t, w, i + 16, 0xFFFF), _mm512_loadu_ps(a + i + 16), s1);
+    s2 = _mm512_fmadd_ps(load_w16(t, w, i + 32, 0xFFFF), _mm512_loadu_ps(a + i + 32), s2);
+    s3 = _mm512_fmadd_ps(load_w16(t, w, i + 48, 0xFFFF), _mm512_loadu_ps(a + i + 48), s3);
+  }
+  for (; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+    s0 = _mm512_fmadd_ps(load_w16(t, w, i, m), _mm512_maskz_loadu_ps(m, a + i), s0);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+}
+
+#define FLOAT_KERNELS(name, t)                                                                \
+  static void vec_dot_##name(int64_t n, float *out, const void *w, const void *a) {           \
+    *out = vdot_f(t, n, w, (const float *)a);                                                 \
+  }                                                                                           \
+  static void gemm_##name(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, \
+                          size_t as, float *out, size_t os) {                                 \
+    GEMM_TILES(tile_f, t, n)                                                                  \
+  }
+FLOAT_KERNELS(f32, WF32)
+FLOAT_KERNELS(f16, WF16)
+FLOAT_KERNELS(bf16, WBF16)
+
+/* ---------- float kernels ---------- */
+
+static float dot_f32_f16(const float *a, const uint16_t *b, int n) { return vdot_f(WF16, n, b, a); }
+static float dot_f32(const float *a, const float *b, int n) { return vdot_f(WF32, n, b, a); }
+
+static void axpy_f16(float *y, float a, const uint16_t *x, int n) {
+  const __m512 va = _mm512_set1_ps(a);
+  for (int i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+    const __m512 xv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, x + i));
+    _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(va, xv, _mm512_maskz_loadu_ps(m, y + i)));
+  }
+}
+
+static uint64_t stream_read(const void *p, size_t bytes) {
+  const uint8_t *b = (const uint8_t *)p;
+  __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
+  size_t i = 0;
+  for (; i + 256 <= bytes; i += 256) {
+    s0 = _mm512_add_epi64(s0, _mm512_loadu_si512(b + i));
+    s1 = _mm512_xor_si512(s1, _mm512_loadu_si512(b + i + 64));
+    s2 = _mm512_add_epi64(s2, _mm512_loadu_si512(b + i + 128));
+    s3 = _mm512_xor_si512(s3, _mm512_loadu_si512(b + i + 192));
+  }
+  const __m512i s = _mm512_xor_si512(_mm512_add_epi64(s0, s2), _mm512_add_epi64(s1, s3));
+  uint64_t r = (uint64_t)_mm512_reduce_add_epi64(s);
+  return r ^ s256_stream_read(b + i, bytes - i);
+}
+
+static void from_float_q8_0(const float *x, void *y, int64_t n) { s256_from_float_q8_0(x, y, n); }
+static void from_float_q8_k(const float *x, void *y, int64_t n) { s256_from_float_q8_k(x, y, n); }
+static void from_float_q8_0x(const float *x, void *y, int64_t n) {
+  s256_from_float_q8_0(x, y, n);
+  rs_q8_0x_build_groups(y, n);
+}
+static void rmsnorm(float *y, const float *x, const float *w, int n, float eps) { s256_rmsnorm(y, x, w, n, eps); }
+static void rope(float *x, int nh, int hd, int pos, float fb) { s256_rope(x, nh, hd, pos, fb); }
+static void softmax(float *x, int n) { s256_softmax(x, n); }
+static void f32_to_f16_row(const float *x, uint16_t *y, int n) { s256_f32_to_f16_row(x, y, n); }
+static void ffn_act(rs_act act, float *h, const float *g, const float *u, int n) { s256_ffn_act(act, h, g, u, n); }
+
+#define MM(name, ff) {ff, rs_scalar_to_float_##name, vec_dot_##name, gemm_##name}
+const rs_isa_tables rs_tables_avx512 = {
+    .mm = {
+        [RS_TYPE_F32] = MM(f32, rs_scalar_from_float_f32),
+        [RS_TYPE_F16] = MM(f16, rs_scalar_from_float_f32),
+        [RS_TYPE_BF16] = MM(bf16, rs_scalar_from_float_f32),
+        [RS_TYPE_Q4_0] = MM(q4_0, from_float_q8_0x),
+        [RS_TYPE_Q8_0] = MM(q8_0, from_float_q8_0),
+        [RS_TYPE_Q4_K] = MM(q4_k, from_float_q8_k),
+        [RS_TYPE_Q5_K] = MM(q5_k, from_float_q8_k),
+        [RS_TYPE_Q6_K] = MM(q6_k, from_float_q8_k),
+    },
+    .fk = {RS_ISA_AVX512, rmsnorm, rope, softmax, dot_f32, dot_f32_f16, axpy_f16, f32_to_f16_row,
+           ffn_act, stream_read},
+};
+#endif

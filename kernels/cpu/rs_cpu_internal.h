@@ -1,0 +1,30 @@
+/* Per-ISA kernel tables, defined by scalar.c, avx2.c and avx512.c and chosen by
+ * dispatch.c. Internal to kernels/. */
+#ifndef RS_CPU_INTERNAL_H
+#define RS_CPU_INTERNAL_H
+
+#include "rs_kernels.h"
+
+typedef struct {
+  rs_matmul_kernels mm[RS_TYPE_COUNT]; /* entries of unsupported types are all NULL */
+  rs_float_kernels fk;
+} rs_isa_tables;
+
+extern const rs_isa_tables rs_tables_scalar;
+#if defined(__x86_64__)
+extern const rs_isa_tables rs_tables_avx2;
+extern const rs_isa_tables rs_tables_avx512;
+#endif
+
+/* Scalar pieces the SIMD tables reuse (dequantisers are not on the hot path). */
+void rs_scalar_to_float_f32(const void *x, float *y, int64_t n);
+void rs_scalar_to_float_f16(const void *x, float *y, int64_t n);
+void rs_scalar_to_float_bf16(const void *x, float *y, int64_t n);
+void rs_scalar_to_float_q4_0(const void *x, float *y, int64_t n);
+void rs_scalar_to_float_q8_0(const void *x, float *y, int64_t n);
+void rs_scalar_to_float_q4_k(const void *x, float *y, int64_t n);
+void rs_scalar_to_float_q5_k(const void *x, float *y, int64_t n);
+void rs_scalar_to_float_q6_k(const void *x, float *y, int64_t n);
+void rs_scalar_from_float_f32(const float *x, void *y, int64_t n);
+
+#endif

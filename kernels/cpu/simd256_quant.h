@@ -1,0 +1,226 @@
+/* 256-bit activation quantisers (f32 -> Q8_0 / Q8_K) and the K-quant kernels, shared
+ * by avx2.c and avx512.c. The K-quants are handled in two steps: a super-block is
+ * decoded once into plain bytes plus per-16 integer multipliers (kq_decoded), then
+ * dotted with as many Q8_K activation rows as the tile has. One decoded form serves
+ * Q4_K, Q5_K and Q6_K:
+ *   dot = a.d * (d * sum_g sc[g] * dot16(q, a.qs)[g] - dmin * sum_g mn[g] * a.bsums[g])
+ * Q4_K/Q5_K: sc, mn are the 6-bit scale/min of the 32-element sub-block holding group
+ * g; Q6_K: q is the raw 6-bit level, sc = mn = the int8 scale, dmin = 32 * d (the -32
+ * offset applied through the activation sums). */
+#ifndef RS_SIMD256_QUANT_H
+#define RS_SIMD256_QUANT_H
+
+#include <immintrin.h>
+
+#include "../ref/rs_blocks.h"
+#include "simd256_float.h"
+
+static inline float hmax256_ps(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
+/* 32 int32 (4 vectors, rounded already) -> 32 int8 in element order. */
+static inline __m256i pack_4x8_epi32(__m256i i0, __m256i i1, __m256i i2, __m256i i3) {
+  const __m256i p01 = _mm256_packs_epi32(i0, i1), p23 = _mm256_packs_epi32(i2, i3);
+  const __m256i p = _mm256_packs_epi16(p01, p23);
+  /* the packs work per 128-bit lane; this restores element order */
+  return _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+/* Quantises 32 floats with multiplier id; rounding is cvtps's nearest-even, the same
+ * as the reference's nearbyintf, so the bytes match the reference exactly. */
+static inline __m256i quant32(const float *x, __m256 vid, __m256i s16[2]) {
+  const __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x), vid));
+  const __m256i i1 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 8), vid));
+  const __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 16), vid));
+  const __m256i i3 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 24), vid));
+  if (s16) {
+    s16[0] = _mm256_add_epi32(i0, i1);
+    s16[1] = _mm256_add_epi32(i2, i3);
+  }
+  return pack_4x8_epi32(i0, i1, i2, i3);
+}
+
+static inline float absmax_f32(const float *x, int n) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  __m256 m = _mm256_setzero_ps();
+  for (int i = 0; i < n; i += 8) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)));
+  return hmax256_ps(m);
+}
+
+static inline void s256_from_float_q8_0(const float *x, void *yv, int64_t n) {
+  rs_block_q8_0 *y = (rs_block_q8_0 *)yv;
+  for (int64_t b = 0; b < n / RS_QK; b++) {
+    const float *xb = x + b * RS_QK;
+    const float d = absmax_f32(xb, RS_QK) / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[b].d = rs_fp32_to_fp16(d);
+    _mm256_storeu_si256((__m256i *)y[b].qs, quant32(xb, _mm256_set1_ps(id), NULL));
+  }
+}
+
+static inline void s256_from_float_q8_k(const float *x, void *yv, int64_t n) {
+  rs_block_q8_k *y = (rs_block_q8_k *)yv;
+  for (int64_t b = 0; b < n / RS_QK_K; b++) {
+    const float *xb = x + b * RS_QK_K;
+    const float d = absmax_f32(xb, RS_QK_K) / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[b].d = d;
+    const __m256 vid = _mm256_set1_ps(id);
+    for (int g = 0; g < 8; g++) {
+      __m256i s16[2];
+      _mm256_storeu_si256((__m256i *)(y[b].qs + 32 * g), quant32(xb + 32 * g, vid, s16));
+      y[b].bsums[2 * g] = (int16_t)hsum256_epi32(s16[0]);
+      y[b].bsums[2 * g + 1] = (int16_t)hsum256_epi32(s16[1]);
+    }
+  }
+}
+
+typedef struct {
+  __m256i q[8];   /* 256 levels, element order */
+  __m256i scx[8]; /* int16 multipliers for q[k]: lanes 0-7 group 2k, 8-15 group 2k+1 */
+  __m256i mn;     /* 16 int16 multipliers of the activation group sums */
+  float d, dmin;
+} kq_decoded;
+
+static inline __m256i pair_scales(int lo, int hi) {
+  return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)lo)),
+                                 _mm_set1_epi16((short)hi), 1);
+}
+
+static inline void k4_scales(const uint8_t *scales, kq_decoded *o) {
+  int16_t mn[16];
+  for (int j = 0; j < 8; j++) {
+    uint8_t sc, m;
+    rs_get_scale_min_k4(j, scales, &sc, &m);
+    o->scx[j] = _mm256_set1_epi16(sc); /* a 32-element sub-block is both groups */
+    mn[2 * j] = mn[2 * j + 1] = m;
+  }
+  o->mn = _mm256_loadu_si256((const __m256i *)mn);
+}
+
+static inline void decode_q4_k(const rs_block_q4_k *w, kq_decoded *o) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  for (int c = 0; c < 4; c++) {
+    const __m256i v = _mm256_loadu_si256((const __m256i *)(w->qs + 32 * c));
+    o->q[2 * c] = _mm256_and_si256(v, m4);
+    o->q[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+  }
+  k4_scales(w->scales, o);
+  o->d = _cvtsh_ss(w->d);
+  o->dmin = _cvtsh_ss(w->dmin);
+}
+
+static inline void decode_q5_k(const rs_block_q5_k *w, kq_decoded *o) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F), b4 = _mm256_set1_epi8(0x10);
+  const __m256i qh = _mm256_loadu_si256((const __m256i *)w->qh);
+  for (int c = 0; c < 4; c++) {
+    const __m256i v = _mm256_loadu_si256((const __m256i *)(w->qs + 32 * c));
+    const __m256i bit0 = _mm256_set1_epi8((char)(1 << (2 * c)));
+    const __m256i bit1 = _mm256_set1_epi8((char)(2 << (2 * c)));
+    const __m256i h0 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bit0), bit0), b4);
+    const __m256i h1 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bit1), bit1), b4);
+    o->q[2 * c] = _mm256_or_si256(_mm256_and_si256(v, m4), h0);
+    o->q[2 * c + 1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), h1);
+  }
+  k4_scales(w->scales, o);
+  o->d = _cvtsh_ss(w->d);
+  o->dmin = _cvtsh_ss(w->dmin);
+}
+
+static inline void decode_q6_k(const rs_block_q6_k *w, kq_decoded *o) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+  for (int c = 0; c < 2; c++) {
+    const __m256i l0 = _mm256_loadu_si256((const __m256i *)(w->ql + 64 * c));
+    const __m256i l1 = _mm256_loadu_si256((const __m256i *)(w->ql + 64 * c + 32));
+    const __m256i h = _mm256_loadu_si256((const __m256i *)(w->qh + 32 * c));
+    /* high 2 bits of quarter k sit at bits 2k of qh; move them to bits 4-5 */
+    const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(h, m2), 4);
+    const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4);
+    const __m256i h2 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4);
+    const __m256i h3 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4);
+    o->q[4 * c] = _mm256_or_si256(_mm256_and_si256(l0, m4), h0);
+    o->q[4 * c + 1] = _mm256_or_si256(_mm256_and_si256(l1, m4), h1);
+    o->q[4 * c + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), h2);
+    o->q[4 * c + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), h3);
+  }
+  for (int k = 0; k < 8; k++) o->scx[k] = pair_scales(w->scales[2 * k], w->scales[2 * k + 1]);
+  o->mn = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w->scales));
+  o->d = _cvtsh_ss(w->d);
+  o->dmin = 32.0f * o->d;
+}
+
+/* Levels are at most 63, so maddubs's int16 pair sums (<= 2*63*127) never saturate. */
+static inline float kq_dot(const kq_decoded *w, const rs_block_q8_k *a) {
+  __m256i acc = _mm256_setzero_si256();
+  for (int k = 0; k < 8; k++) {
+    const __m256i p = _mm256_maddubs_epi16(w->q[k], _mm256_loadu_si256((const __m256i *)(a->qs + 32 * k)));
+    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, w->scx[k]));
+  }
+  const int isum = hsum256_epi32(acc);
+  const int msum = hsum256_epi32(_mm256_madd_epi16(w->mn, _mm256_loadu_si256((const __m256i *)a->bsums)));
+  return a->d * (w->d * (float)isum - w->dmin * (float)msum);
+}
+
+/* One generic K-quant tile: decode each weight super-block once per tile row and
+ * reuse it for up to KQ_TILE_C activation rows. */
+#define KQ_TILE_R 4
+#define KQ_TILE_C 8
+typedef void (*kq_decode_fn)(const void *w, kq_decoded *o);
+
+static inline void kq_gemm(kq_decode_fn decode, size_t wblock, int64_t n, int nr, int nc,
+                           const void *w, size_t ws, const void *a, size_t as, float *out,
+                           size_t os) {
+  const int64_t nb = n / RS_QK_K;
+  kq_decoded dec[KQ_TILE_R];
+  for (int r0 = 0; r0 < nr; r0 += KQ_TILE_R) {
+    const int rm = nr - r0 < KQ_TILE_R ? nr - r0 : KQ_TILE_R;
+    for (int c0 = 0; c0 < nc; c0 += KQ_TILE_C) {
+      const int cm = nc - c0 < KQ_TILE_C ? nc - c0 : KQ_TILE_C;
+      float acc[KQ_TILE_R][KQ_TILE_C] = {{0}};
+      for (int64_t b = 0; b < nb; b++) {
+        for (int r = 0; r < rm; r++)
+          decode((const char *)w + (size_t)(r0 + r) * ws + b * wblock, &dec[r]);
+        for (int c = 0; c < cm; c++) {
+          const rs_block_q8_k *ab = (const rs_block_q8_k *)((const char *)a + (size_t)(c0 + c) * as) + b;
+          for (int r = 0; r < rm; r++) acc[r][c] += kq_dot(&dec[r], ab);
+        }
+      }
+      for (int c = 0; c < cm; c++)
+        for (int r = 0; r < rm; r++) out[(size_t)(c0 + c) * os + r0 + r] = acc[r][c];
+    }
+  }
+}
+
+static inline void kq_vec_dot(kq_decode_fn decode, size_t wblock, int64_t n, float *out,
+                              const void *w, const void *a) {
+  const int64_t nb = n / RS_QK_K;
+  kq_decoded dec;
+  float sum = 0.0f;
+  for (int64_t b = 0; b < nb; b++) {
+    decode((const char *)w + b * wblock, &dec);
+    sum += kq_dot(&dec, (const rs_block_q8_k *)a + b);
+  }
+  *out = sum;
+}
+
+static void kq_decode_q4_k(const void *w, kq_decoded *o) { decode_q4_k((const rs_block_q4_k *)w, o); }
+static void kq_decode_q5_k(const void *w, kq_decoded *o) { decode_q5_k((const rs_block_q5_k *)w, o); }
+static void kq_decode_q6_k(const void *w, kq_decoded *o) { decode_q6_k((const rs_block_q6_k *)w, o); }
+
+#define KQ_KERNELS(name, block_t)                                                          \
+  static void vec_dot_##name(int64_t n, float *out, const void *w, const void *a) {        \
+    kq_vec_dot(kq_decode_##name, sizeof(block_t), n, out, w, a);                           \
+  }                                                                                        \
+  static void gemm_##name(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, \
+                          size_t as, float *out, size_t os) {                              \
+    kq_gemm(kq_decode_##name, sizeof(block_t), n, nr, nc, w, ws, a, as, out, os);          \
+  }
+KQ_KERNELS(q4_k, rs_block_q4_k)
+KQ_KERNELS(q5_k, rs_block_q5_k)
+KQ_KERNELS(q6_k, rs_block_q6_k)
+
+#endif
