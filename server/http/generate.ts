@@ -20,6 +20,8 @@ export interface GenerationPlan {
   stop: string[];
   settings: SamplingSettings;
   topLogprobs: number | null;
+  /** Completions continue the prompt's text (keep the first token's space); chat replies start fresh. */
+  continuation: boolean;
   /** The request field that held the prompt, for the context-length error. */
   promptParam: string;
 }
@@ -154,7 +156,7 @@ export class Generation {
 
   private makeSpec(choice: Choice, prompt: number[], maxNew: number, plan: GenerationPlan, seed: number): SequenceSpec {
     const tok = this.runtime.tokenizer;
-    const text: TextStream = tok.stream();
+    const text: TextStream = tok.stream(plan.continuation);
     const stop = new StopMatcher(plan.stop);
     let lastAt: number | null = null;
     let pendingPicks: Picked[] = [];

@@ -14,12 +14,21 @@ export interface TextStream {
 
 export interface RuntimeTokenizer {
   readonly nVocab: number;
-  /** addBos: prepend BOS when the model wants one. */
-  encode(text: string, addBos: boolean): number[];
+  /**
+   * addBos: prepend BOS. special: read control-token text such as "</s>" as that token
+   * (chat templates write them as text).
+   */
+  encode(text: string, addBos: boolean, special?: boolean): number[];
   decode(tokens: readonly number[]): string;
-  stream(): TextStream;
+  /**
+   * continuation: the text follows earlier text (a completion after its prompt), so the
+   * first token keeps its leading space; otherwise it is dropped as sentencepiece does.
+   */
+  stream(continuation: boolean): TextStream;
   /** The bytes one token stands for (logprobs' `bytes`). */
   tokenBytes(token: number): Uint8Array;
+  /** -1 when the vocabulary has none. */
+  readonly eosId: number;
   /** End of generation: EOS and any end-of-turn token. */
   isEndToken(token: number): boolean;
   /** BOS/EOS as text, for chat templates. */

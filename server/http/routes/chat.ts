@@ -26,7 +26,7 @@ export function chatPromptTokens(runtime: ModelRuntime, messages: Parameters<Mod
     text = text.slice(tok.bosText.length);
     addBos = true;
   }
-  return tok.encode(text, addBos);
+  return tok.encode(text, addBos, true);
 }
 
 export async function chatRoutes(app: FastifyInstance): Promise<void> {
@@ -60,7 +60,7 @@ export async function chatRoutes(app: FastifyInstance): Promise<void> {
     };
     return drive(req, reply, app.relu, ready, {
       prompts: [prompt], n: r.n, maxTokens: r.maxTokens, stop: r.stop, settings: r.sampling,
-      topLogprobs: r.logprobs ? r.topLogprobs : null, promptParam: 'messages',
+      topLogprobs: r.logprobs ? r.topLogprobs : null, continuation: false, promptParam: 'messages',
     }, shaper, { stream: r.stream, includeUsage: r.includeUsage });
   });
 }

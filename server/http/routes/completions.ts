@@ -57,7 +57,7 @@ export async function completionRoutes(app: FastifyInstance): Promise<void> {
     };
     return drive(req, reply, app.relu, ready, {
       prompts, n: r.n, maxTokens: r.maxTokens, stop: r.stop, settings: r.sampling,
-      topLogprobs: r.logprobs, promptParam: 'prompt',
+      topLogprobs: r.logprobs, continuation: true, promptParam: 'prompt',
     }, shaper, { stream: r.stream, includeUsage: r.includeUsage });
   });
 }

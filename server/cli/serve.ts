@@ -1,0 +1,51 @@
+// `relu-serve serve`: flags for the OpenAI-compatible server. Flags override
+// RELU_SERVE_* environment variables, which override the config file (configs/README.md).
+
+import type { Command } from 'commander';
+
+const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
+
+export function registerServe(program: Command): Command {
+  return program
+    .command('serve')
+    .description('serve a GGUF model over an OpenAI-compatible HTTP API')
+    .option('-c, --config <file>', 'config file (default: configs/default.json; env RELU_SERVE_CONFIG)')
+    .option('-m, --model <file>', 'GGUF model to serve')
+    .option('--alias <name>', 'model id shown by the API (default: the file name without .gguf)')
+    .option('--host <host>', 'address to listen on')
+    .option('--port <port>', 'port to listen on (0: any free port)')
+    .option('-np, --parallel <n>', 'slots: sequences decoded together')
+    .option('--ctx-size <n>', 'context positions per slot')
+    .option('-t, --threads <n>', 'compute threads (0: all cores)')
+    .option('--batch-size <n>', 'most tokens per decode step')
+    .option('--max-queue <n>', 'requests that may wait for a slot before 429')
+    .option('--api-key <key>', 'accepted API key (repeat for several)', collect)
+    .option('--cors-origin <origin>', 'allowed CORS origin (repeat; "*" for any)', collect)
+    .option('--body-limit <bytes>', 'largest request body')
+    .option('--chat-template <file>', 'Jinja chat template overriding the model\'s')
+    .option('--shutdown-grace <ms>', 'on SIGTERM, how long in-flight requests may finish')
+    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent')
+    .action(async (o: Record<string, unknown>) => {
+      const { runServe } = await import('../main.js');
+      await runServe({
+        configFile: o.config as string | undefined,
+        flags: {
+          model: o.model,
+          alias: o.alias,
+          host: o.host,
+          port: o.port,
+          parallel: o.parallel,
+          ctxSize: o.ctxSize,
+          threads: o.threads,
+          batchSize: o.batchSize,
+          maxQueue: o.maxQueue,
+          apiKeys: o.apiKey,
+          corsOrigins: o.corsOrigin,
+          bodyLimit: o.bodyLimit,
+          chatTemplate: o.chatTemplate,
+          shutdownGraceMs: o.shutdownGrace,
+          logLevel: o.logLevel,
+        },
+      });
+    });
+}

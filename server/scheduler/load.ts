@@ -1,0 +1,115 @@
+// Builds a ModelRuntime from a GGUF file with the real engine, tokenizer and sampler.
+// engine.ts is imported lazily: it loads the native addon on import, and the HTTP layer
+// (and its tests) must work without the addon until a model is actually loaded.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { ChatTemplate, DEFAULT_CHAT_TEMPLATE } from '../chat/template.js';
+import type { ServeConfig } from '../config.js';
+import { SpmTokenizer } from '../tokenizer/spm.js';
+import { adaptTokenizer } from './tokenizer-adapter.js';
+import { makePickerFactory } from './picker.js';
+import type { ModelRuntime } from './runtime.js';
+import type { Isa } from '../engine/types.js';
+
+export interface RuntimeOptions {
+  modelPath: string;
+  alias?: string | null;
+  parallel: number;
+  ctxSize: number;
+  threads?: number;
+  batchSize?: number;
+  /** Jinja file overriding the model's template. */
+  chatTemplateFile?: string | null;
+  isa?: Isa;
+  backend?: 'cpu' | 'ref';
+}
+
+/** Chat template: --chat-template file, else GGUF tokenizer.chat_template, else the default. */
+export function pickTemplate(file: string | null | undefined, fromModel: unknown, tokens: { bosToken: string; eosToken: string }): ChatTemplate {
+  if (file) {
+    let src: string;
+    try {
+      src = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new Error(`cannot read chat template ${file}: ${(err as Error).message}`);
+    }
+    return new ChatTemplate(src, `file ${file}`, tokens);
+  }
+  if (typeof fromModel === 'string' && fromModel.trim().length > 0) return new ChatTemplate(fromModel, 'the model (tokenizer.chat_template)', tokens);
+  return new ChatTemplate(DEFAULT_CHAT_TEMPLATE, 'the built-in default', tokens);
+}
+
+export async function createRuntime(o: RuntimeOptions): Promise<ModelRuntime> {
+  const { Model } = await import('../engine/engine.js');
+  const model = await Model.load(o.modelPath);
+  let ctx;
+  try {
+    const tok = SpmTokenizer.fromMetadata(model.metadata);
+    const tokenizer = adaptTokenizer(tok, model.metadata);
+    const template = pickTemplate(o.chatTemplateFile, model.metadata.get('tokenizer.chat_template'), { bosToken: tokenizer.bosText, eosToken: tokenizer.eosText });
+    const nBatch = o.batchSize ?? 512;
+    ctx = await model.createContext({ nSeq: o.parallel, nCtx: o.ctxSize, threads: o.threads ?? 0, nBatch, isa: o.isa, backend: o.backend });
+    const info = model.info;
+    const c = ctx;
+    return {
+      id: o.alias ?? path.basename(o.modelPath).replace(/\.gguf$/i, ''),
+      created: Math.floor(Date.now() / 1000),
+      nCtx: o.ctxSize,
+      nSeq: o.parallel,
+      nBatch,
+      ctx,
+      tokenizer,
+      template,
+      makePicker: makePickerFactory(info.nVocab),
+      meta: {
+        arch: info.arch,
+        ffn_activation: info.ffnActivation,
+        n_ctx_train: info.nCtxTrain,
+        n_embd: info.nEmbd,
+        n_layer: info.nLayer,
+        n_params: info.nParams,
+        size: info.fileBytes,
+        chat_template: template.origin,
+      },
+      dispose: () => {
+        c.dispose();
+        model.dispose();
+      },
+    };
+  } catch (err) {
+    ctx?.dispose();
+    model.dispose();
+    throw err;
+  }
+}
+
+/** The model named by the config; on first start `npm start` makes its small default model. */
+export async function loadRuntime(cfg: ServeConfig, log: Logger): Promise<ModelRuntime> {
+  if (!existsSync(cfg.model)) {
+    if (!cfg.makeModelIfMissing) throw new Error(`model file ${cfg.model} does not exist`);
+    log.info({ model: cfg.model, size: cfg.makeModelIfMissing }, 'model file missing: making the default model');
+    await mkdir(path.dirname(cfg.model), { recursive: true });
+    await makeDefaultModel(cfg.model, cfg.makeModelIfMissing);
+  }
+  return createRuntime({
+    modelPath: cfg.model,
+    alias: cfg.alias,
+    parallel: cfg.parallel,
+    ctxSize: cfg.ctxSize,
+    threads: cfg.threads,
+    batchSize: cfg.batchSize,
+    chatTemplateFile: cfg.chatTemplate,
+  });
+}
+
+/**
+ * The synthetic default model (until a trained default model ships): written by the
+ * same code as `relu-serve make-model`, imported lazily because it is only needed once.
+ */
+async function makeDefaultModel(out: string, size: 'tiny' | 'small'): Promise<void> {
+  const { makeModel } = await import('../cli/make-model.js');
+  await makeModel({ arch: 'bamboo', size, type: 'q4_0', seed: 1, out });
+}
