@@ -5,6 +5,8 @@
 #include <cstring>
 #include <memory>
 
+#include "rs_kernels.h"
+
 namespace rs_napi {
 
 namespace {
@@ -238,7 +240,9 @@ Napi::Value ModelWrap::CreateContext(const Napi::CallbackInfo &info) {
   else if (isa == "best") p.isa = RS_ISA_BEST;
   else throw Napi::TypeError::New(env, "isa must be scalar, avx2, avx512 or best");
   auto backend = std::make_shared<std::string>(opt_string(opts, "backend", "cpu"));
-  Napi::Object self = Value();
+  // napi_value handles die with this call's scope: the completion callback reaches the
+  // model object through a persistent reference instead.
+  auto self = std::make_shared<Napi::ObjectReference>(Napi::Persistent(Value()));
   std::shared_ptr<int> live = live_contexts_;
   (*live)++;  // held while the context is being created
   return PromiseWorker<rs_context *>::Start(
@@ -250,16 +254,15 @@ Napi::Value ModelWrap::CreateContext(const Napi::CallbackInfo &info) {
         check(rs_context_new(m, &p, &c, &err), err);
         return c;
       },
-      [self](Napi::Env env, rs_context *&c) -> Napi::Value {
+      [self, live](Napi::Env env, rs_context *&c) -> Napi::Value {
         rs_context *owned = c;
         c = nullptr;
         return Instance(env)->context_ctor.New(
-            {Napi::External<rs_context>::New(env, owned), self,
+            {Napi::External<rs_context>::New(env, owned), self->Value(),
              Napi::External<std::shared_ptr<int>>::New(env, new std::shared_ptr<int>(live),
                                                         [](Napi::Env, std::shared_ptr<int> *p) { delete p; })});
       },
-      {self},
-      [live]() { (*live)--; });
+      {}, [live, self]() { (*live)--; });
 }
 
 Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo &info) {

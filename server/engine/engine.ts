@@ -71,7 +71,8 @@ export class Context {
    * Decodes one batch. Resolves with the logits of the rows whose wantLogits is 1,
    * in batch order (rows x nVocab). One decode at a time per context.
    */
-  decode(batch: DecodeBatch): Promise<Float32Array> {
+  async decode(batch: DecodeBatch): Promise<Float32Array> {
+    // async: a synchronous refusal (busy, disposed, bad arguments) becomes a rejection too.
     return this.native.decode(batch.tokens, batch.positions, batch.seqIds, batch.wantLogits);
   }
 

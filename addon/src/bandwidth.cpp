@@ -1,0 +1,59 @@
+// Memory read bandwidth of this machine, measured the way a decode reads weights:
+// several threads streaming disjoint slices of a buffer much larger than the caches.
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "gguf.h"
+#include "relu_serve.h"
+#include "rs_kernels.h"
+#include "thread_pool.h"
+
+namespace rs {
+
+double measure_read_bandwidth(int n_threads, uint64_t bytes, int iters) {
+  if (n_threads < 1) n_threads = default_thread_count();
+  if (bytes < (64u << 20)) throw InvalidArgError("bandwidth buffer must be at least 64 MiB");
+  if (iters < 1 || iters > 100) throw InvalidArgError("bandwidth iterations must be in [1, 100]");
+  struct Free { void operator()(void *p) const { std::free(p); } };
+  std::unique_ptr<uint8_t, Free> buf(static_cast<uint8_t *>(std::aligned_alloc(64, bytes)));
+  if (!buf) throw std::bad_alloc();
+  ThreadPool pool(n_threads);
+  // Touch every page first (from all threads) so the timing sees no page faults.
+  const uint64_t slice = bytes / n_threads / 64 * 64;
+  pool.run(n_threads, [&](int t, int) { std::memset(buf.get() + t * slice, t + 1, slice); });
+  std::vector<uint64_t> sink(n_threads);
+  double best = 0;
+  for (int it = 0; it < iters; it++) {
+    auto t0 = std::chrono::steady_clock::now();
+    pool.run(n_threads, [&](int t, int) { sink[t] += rs_stream_read(buf.get() + t * slice, slice); });
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    double gbs = static_cast<double>(slice * n_threads) / s / 1e9;
+    if (gbs > best) best = gbs;
+  }
+  volatile uint64_t keep = 0;
+  for (uint64_t v : sink) keep = keep + v;
+  (void)keep;
+  return best;
+}
+
+}  // namespace rs
+
+extern "C" rs_status rs_measure_read_bandwidth(int n_threads, uint64_t bytes, int iters, double *gb_per_s,
+                                              rs_error *err) {
+  try {
+    *gb_per_s = rs::measure_read_bandwidth(n_threads, bytes, iters);
+    return RS_OK;
+  } catch (const rs::InvalidArgError &e) {
+    std::snprintf(err->message, sizeof err->message, "%s", e.what());
+    return RS_ERR_INVALID_ARG;
+  } catch (const std::bad_alloc &) {
+    std::snprintf(err->message, sizeof err->message, "out of memory for the bandwidth buffer");
+    return RS_ERR_NO_MEMORY;
+  } catch (const std::exception &e) {
+    std::snprintf(err->message, sizeof err->message, "%s", e.what());
+    return RS_ERR_INTERNAL;
+  }
+}
