@@ -5,10 +5,10 @@
 //     --disable-background-networking --disable-component-update --disable-sync \
 //     --user-data-dir=$(mktemp -d) --screenshot=/tmp/x.png --window-size=900,600 chart.svg
 
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { localitySvg } from '../../server/profiler/svg-chart.js';
@@ -17,6 +17,7 @@ import type { ActivationStats } from '../../server/profiler/stats-format.js';
 import { powerLawCounts } from './synthetic.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rs-prof-chart-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 function stats(nLayer: number, name = 'tiny <model> & "friends"'): ActivationStats {
   return {

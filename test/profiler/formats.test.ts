@@ -1,9 +1,9 @@
 // Stats and placement files: round trips, refusal of corrupt / foreign files, and
 // PowerInfer's .generated.gpuidx layout read back with the GGUF header reader.
 
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { modelIdentity } from '../../server/profiler/model-identity.js';
@@ -28,6 +28,7 @@ import { readGgufHeader } from '../../server/gguf/header-reader.js';
 import { powerLawCounts, syntheticModel } from './synthetic.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rs-prof-fmt-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 const model = syntheticModel({ nLayer: 3, nFf: 64, nEmbd: 32 });
 const id = modelIdentity(model);
 

@@ -4,10 +4,10 @@
 //   activation_1.pt = torch.tensor([2.,4.,0.,8.,1.,3.,3.,0.], dtype=torch.float32)
 //   strided.pt      = torch.arange(20, dtype=torch.float16)[::2]   (offset 0, stride 2)
 
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync, unlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { modelIdentity } from '../../server/profiler/model-identity.js';
@@ -22,6 +22,7 @@ import { syntheticModel } from './synthetic.js';
 
 const fixtures = join(process.cwd(), 'test/fixtures/profiler');
 const dir = mkdtempSync(join(tmpdir(), 'rs-prof-pt-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 const PY = '/usr/bin/python3';
 
 function hasTorch(): boolean {

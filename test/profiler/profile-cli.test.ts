@@ -3,9 +3,9 @@
 // interrupt with what it counted, and `place` turns the stats into a placement refusing
 // foreign stats and budgets below the fixed part. Needs the native addon (npm run build).
 
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { profileCommand, type ProfileCommandOptions } from '../../server/cli/profile.js';
@@ -20,6 +20,7 @@ import { buildPowerLawModel, denseCounts, writePowerLawModel } from './powerlaw-
 import { seededRandom } from './synthetic.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rs-prof-e2e-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 const spec = { nLayer: 3, nFf: 256, nEmbd: 64, alpha: 0.6, seed: 1 };
 const model = buildPowerLawModel(spec);
 const modelPath = join(dir, 'powerlaw.gguf');
