@@ -10,7 +10,7 @@ import type { GgmlTypeInfo } from './constants.js';
 /** Quantise whole rows: src.length must be a multiple of the type's block size. */
 export type Quantizer = (src: Float32Array) => Uint8Array;
 
-type NativeQuantize = (type: string, src: Float32Array) => Uint8Array;
+type NativeQuantize = (type: number, src: Float32Array) => Uint8Array;
 
 let nativeQuantize: Promise<NativeQuantize> | undefined;
 
@@ -62,7 +62,7 @@ export async function quantizerFor(type: GgmlTypeInfo): Promise<Quantizer> {
         if (src.length % type.blockSize !== 0) {
           throw new RangeError(`${src.length} values are not whole ${type.name} blocks of ${type.blockSize}`);
         }
-        const b = q(type.name, src);
+        const b = q(type.id, src); // the addon takes ggml type ids
         const want = (src.length / type.blockSize) * type.typeSize;
         if (b.length !== want) {
           throw new Error(`native quantize(${type.name}) returned ${b.length} bytes, expected ${want}`);

@@ -11,12 +11,11 @@ const made = new Map<string, Promise<string>>();
 /** Path of a tiny model of this architecture and weight type (seeded, deterministic). */
 export function tinyModel(arch: 'llama' | 'bamboo', type: string, seed = 7): Promise<string> {
   const key = `${arch}-${type}-${seed}`;
-  let p = made.get(key);
-  if (!p) {
-    const out = join(dir, `${key}.gguf`);
-    p = makeModel({ arch, size: 'tiny', type, seed, out }).then(() => out);
-    made.set(key, p);
-  }
+  const known = made.get(key);
+  if (known) return known;
+  const out = join(dir, `${key}.gguf`);
+  const p = makeModel({ arch, size: 'tiny', type, seed, out }).then(() => out);
+  made.set(key, p);
   return p;
 }
 
