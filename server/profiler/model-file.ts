@@ -2,10 +2,14 @@
 // weights, no native addon): `place` runs on a machine without the engine built, and
 // `profile` and `place` fingerprint the model the same way.
 
+import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { readGgufHeader } from '../gguf/header-reader.js';
 import { resolveGgmlType, tensorByteSize } from '../gguf/constants.js';
 import { modelIdentity, type ModelDescription, type ModelIdentity } from './model-identity.js';
+
+const SAMPLE_BYTES = 4096;
 
 export type DescribedModel = ModelDescription & { identity: ModelIdentity; path: string; isPowerInfer: boolean };
 
@@ -32,6 +36,20 @@ export async function describeModelFile(path: string): Promise<DescribedModel> {
     const type = resolveGgmlType(t.typeId);
     return { name: t.name, type: t.typeId, typeName: type.name, shape: t.dims, bytes: Number(tensorByteSize(t.dims, type)) };
   });
+  // Sample the start of every tensor's data (a few KiB each: cheap even for a 7B file).
+  const digest = createHash('sha256');
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(SAMPLE_BYTES);
+    for (let i = 0; i < tensors.length; i++) {
+      const n = Math.min(SAMPLE_BYTES, tensors[i].bytes);
+      const { bytesRead } = await fh.read(buf, 0, n, h.dataOffset + Number(h.tensors[i].offset));
+      if (bytesRead < n) throw new Error(`${path}: tensor ${tensors[i].name} lies past the end of the file (truncated?)`);
+      digest.update(buf.subarray(0, n));
+    }
+  } finally {
+    await fh.close();
+  }
   const embd = tensors.find((t) => t.name === 'token_embd.weight');
   const name = meta('general.name');
   const desc: ModelDescription = {
@@ -44,6 +62,8 @@ export async function describeModelFile(path: string): Promise<DescribedModel> {
     nHeadKv: int('attention.head_count_kv', nHead),
     nVocab: embd?.shape[1] ?? 0,
     tensors,
+    fileName: typeof name === 'string' && name.length > 0 ? name : undefined,
+    contentDigest: digest.digest('hex'),
   };
   return { ...desc, identity: modelIdentity(desc), path, isPowerInfer: h.magic === 'PWRI' };
 }

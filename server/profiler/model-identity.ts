@@ -2,8 +2,9 @@
 // fingerprint of it. Stats and placements are only meaningful for the exact model they
 // were measured on: the same names and shapes with different quantisation change the
 // byte costs, a different n_ff makes neuron ids meaningless. So both files carry a
-// SHA-256 over the architecture, hyper-parameters and every tensor's name, type, shape
-// and size, and readers refuse a file whose fingerprint differs.
+// SHA-256 over the architecture, hyper-parameters, general.name, every tensor's name,
+// type, shape and size, and a sample of the weights themselves (see model-file.ts);
+// readers refuse a file whose fingerprint differs.
 
 import { createHash } from 'node:crypto';
 
@@ -29,6 +30,13 @@ export interface ModelDescription {
   nHeadKv: number;
   nVocab: number;
   tensors: TensorDesc[];
+  /** general.name when the file has one (part of the fingerprint; a file name is not). */
+  fileName?: string;
+  /**
+   * SHA-256 (hex) over the first bytes of every tensor's data: tells apart two models with
+   * the same shapes and types (a fine-tune, another seed), which the header alone cannot.
+   */
+  contentDigest?: string;
 }
 
 export interface ModelIdentity {
@@ -46,6 +54,8 @@ export function modelIdentity(model: ModelDescription): ModelIdentity {
     `relu-serve model identity v1\narch=${model.arch}\nn_layer=${model.nLayer}\nn_ff=${model.nFf}\n` +
       `n_embd=${model.nEmbd}\nn_head=${model.nHead}\nn_head_kv=${model.nHeadKv}\nn_vocab=${model.nVocab}\n`,
   );
+  if (model.fileName !== undefined) h.update(`general.name=${model.fileName}\n`);
+  if (model.contentDigest !== undefined) h.update(`content=${model.contentDigest}\n`);
   const sorted = [...model.tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const t of sorted) {
     h.update(`${t.name}\t${t.type}\t${t.shape.join('x')}\t${t.bytes}\n`);

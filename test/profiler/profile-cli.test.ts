@@ -85,12 +85,17 @@ test('profile counts what the model computes, per layer and neuron', async (t) =
   assert.equal(stats.tokens, ids.length);
   const unsure = checkAgainstDense(stats.counts, ids);
   t.diagnostic(`${unsure} neuron-token pairs within 1e-4 of zero were left to rounding`);
-  // The designed power law shows: the 10% most likely neurons fire far more than the rest.
-  const l0 = stats.counts[0];
-  const order = Array.from(model.target[0].keys()).sort((a, b) => model.target[0][b] - model.target[0][a]);
-  const top = order.slice(0, 26).reduce((s, i) => s + l0[i], 0);
-  const all = l0.reduce((s, v) => s + v, 0);
-  assert.ok(top / all > 0.35, `top 10% by design cover ${((100 * top) / all).toFixed(1)}% of activations`);
+  // The designed power law shows in what was counted: the neurons designed to be the
+  // hottest 10% cover the designed share of activations, and the mean rate matches.
+  stats.counts.forEach((counts, l) => {
+    const p = model.target[l];
+    const order = Array.from(p.keys()).sort((a, b) => p[b] - p[a]);
+    const share = (v: ArrayLike<number>) => order.slice(0, 26).reduce((s, i) => s + v[i], 0) / Array.from(v).reduce((s, x) => s + x, 0);
+    assert.ok(Math.abs(share(counts) - share(p)) < 0.04, `layer ${l}: top 10% cover ${share(counts).toFixed(3)}, designed ${share(p).toFixed(3)}`);
+    const rate = counts.reduce((s, v) => s + v, 0) / (ids.length * counts.length);
+    const designed = p.reduce((s, v) => s + v, 0) / p.length;
+    assert.ok(Math.abs(rate / designed - 1) < 0.15, `layer ${l}: mean firing rate ${rate.toFixed(4)}, designed ${designed.toFixed(4)}`);
+  });
   assert.ok(existsSync(join(dir, 'full.svg')), 'chart written next to the stats');
   assert.match(q.out.join(''), /layer +n_ff +fire rate/);
   const speed = /profiling runs at ([\d.]+)x of it/.exec(q.err.join(''));
@@ -116,13 +121,23 @@ test('place writes a placement within the budget, refuses foreign stats and too 
   const out = join(dir, 'p.rspl');
   const gpuidx = join(dir, 'powerlaw.gguf.generated.gpuidx');
   const q = quietIo();
-  await placeCommand({ model: modelPath, stats: statsPath, vramBudget: '300KiB', ctx: 128, kvType: 'f16', out, powerinferGpuidx: gpuidx }, q.io);
+  await placeCommand({ model: modelPath, stats: statsPath, vramBudget: '600KiB', ctx: 128, kvType: 'f16', out, powerinferGpuidx: gpuidx }, q.io);
   const desc = await describeModelFile(modelPath);
   const p = readPlacementFile(out, desc.identity);
-  assert.ok(p.fixedBytes + p.ffnBytes <= 300 * 1024);
+  assert.ok(p.fixedBytes + p.ffnBytes <= 600 * 1024);
   assert.ok(p.layers.some((l) => l.gpuNeurons.length > 0 && l.gpuNeurons.length < 256), 'a partial placement');
   assert.match(q.out.join(''), /total +\d+\/768/);
   assert.ok(existsSync(gpuidx));
+
+  // Same name, shapes and types but other weights: still another model.
+  const twinPath = join(dir, 'twin.gguf');
+  await writePowerLawModel(twinPath, buildPowerLawModel({ ...spec, seed: 4 }));
+  assert.notDeepEqual((await describeModelFile(twinPath)).identity.hash, desc.identity.hash);
+  assert.deepEqual((await describeModelFile(modelPath)).identity.hash, desc.identity.hash);
+  await assert.rejects(
+    placeCommand({ model: twinPath, stats: statsPath, vramBudget: '1GiB', ctx: 128, kvType: 'f16', out: join(dir, 'q.rspl') }, q.io),
+    /made for a different model/,
+  );
 
   const otherPath = join(dir, 'other.gguf');
   await writePowerLawModel(otherPath, buildPowerLawModel({ ...spec, seed: 2 }), 'another-model');
