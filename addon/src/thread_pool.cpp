@@ -44,7 +44,8 @@ void ThreadPool::worker(int id) {
     // Spin for a while (about 0.2 ms) before sleeping: the next job usually comes soon.
     uint64_t g = generation_.load(std::memory_order_acquire);
     for (int spin = 0; g == seen && spin < 20000; spin++) {
-      RS_PAUSE();
+      if (spin < 4000) RS_PAUSE();
+      else std::this_thread::yield();
       g = generation_.load(std::memory_order_acquire);
     }
     if (g == seen) {
@@ -76,7 +77,12 @@ void ThreadPool::run(int n_tasks, const std::function<void(int, int)> &fn) {
   }
   cv_.notify_all();
   work(0);
-  while (busy_.load(std::memory_order_acquire) != 0) RS_PAUSE();
+  // Wait for the others; on a busy machine a worker may be descheduled, so stop burning
+  // the core it needs after a short spin.
+  for (int spin = 0; busy_.load(std::memory_order_acquire) != 0; spin++) {
+    if (spin < 4000) RS_PAUSE();
+    else std::this_thread::yield();
+  }
 }
 
 }  // namespace rs

@@ -14,7 +14,7 @@ export function registerServe(program: Command): Command {
     .option('--alias <name>', 'model id shown by the API (default: the file name without .gguf)')
     .option('--host <host>', 'address to listen on')
     .option('--port <port>', 'port to listen on (0: any free port)')
-    .option('-np, --parallel <n>', 'slots: sequences decoded together')
+    .option('--parallel <n>', 'slots: sequences decoded together')
     .option('--ctx-size <n>', 'context positions per slot')
     .option('-t, --threads <n>', 'compute threads (0: all cores)')
     .option('--batch-size <n>', 'most tokens per decode step')
