@@ -7,6 +7,10 @@ import { registerServe } from './serve.js';
 import { registerGenerate } from './generate.js';
 import { registerMakeModel } from './make-model.js';
 import { registerBench } from './bench.js';
+import { registerBenchServer } from './bench-server.js';
+import { registerPerplexity } from './perplexity.js';
+import { registerProfile } from './profile.js';
+import { registerPlace } from './place.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -20,6 +24,10 @@ registerServe(program);
 registerGenerate(program);
 registerMakeModel(program);
 registerBench(program);
+registerBenchServer(program);
+registerPerplexity(program);
+registerProfile(program);
+registerPlace(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const e = err as Error & { code?: string };
