@@ -110,17 +110,17 @@ test('same seed, same request, same output; logprobs are consistent', async () =
 });
 
 test('stop strings are never emitted, also when split across tokens in a stream', async () => {
-  const base = await s.client.completions.create({ model: 'tiny', prompt: 'In the beginning', max_tokens: 40, temperature: 0 });
+  const base = await s.client.completions.create({ model: 'tiny', prompt: 'In the beginning', max_tokens: 40, temperature: 0, logit_bias: noEos() });
   const text = base.choices[0].text;
   assert.ok(text.length >= 8, `need some output to cut, got ${JSON.stringify(text)}`);
   // A stop string from the middle of the output (likely spanning a token boundary).
   const at = Math.floor(text.length / 2);
   const stop = text.slice(at, at + 3);
   const expected = text.slice(0, text.indexOf(stop));
-  const cut = await s.client.completions.create({ model: 'tiny', prompt: 'In the beginning', max_tokens: 40, temperature: 0, stop: [stop] });
+  const cut = await s.client.completions.create({ model: 'tiny', prompt: 'In the beginning', max_tokens: 40, temperature: 0, stop: [stop], logit_bias: noEos() });
   assert.equal(cut.choices[0].text, expected);
   assert.equal(cut.choices[0].finish_reason, 'stop');
-  const stream = await s.client.completions.create({ model: 'tiny', prompt: 'In the beginning', max_tokens: 40, temperature: 0, stop: ['zzzz', stop], stream: true });
+  const stream = await s.client.completions.create({ model: 'tiny', prompt: 'In the beginning', max_tokens: 40, temperature: 0, stop: ['zzzz', stop], stream: true, logit_bias: noEos() });
   const pieces: string[] = [];
   for await (const ch of stream) pieces.push(ch.choices[0]?.text ?? '');
   assert.equal(pieces.join(''), expected);
@@ -184,13 +184,16 @@ test('aborting a stream frees its slot within a step', async () => {
   const ac = new AbortController();
   const stream = await s.client.chat.completions.create({ model: 'tiny', messages: user('long'), max_tokens: 200, temperature: 0, stream: true, logit_bias: noEos() }, { signal: ac.signal });
   let got = 0;
-  await assert.rejects(
-    (async () => {
-      for await (const _ of stream) {
-        if (++got === 3) ac.abort();
-      }
-    })(),
-  );
+  let finished = false;
+  try {
+    for await (const ch of stream) {
+      if (ch.choices[0]?.finish_reason) finished = true;
+      if (++got === 3) ac.abort();
+    }
+  } catch {
+    // The SDK may end the iteration quietly or throw an abort error; both are fine.
+  }
+  assert.equal(finished, false, 'the stream was cut before its end');
   await waitFor(() => s.app.relu.loop!.stats().slotsBusy === 0, 2000, 'slot release');
   // Non-streamed request aborted by the client too.
   const ac2 = new AbortController();

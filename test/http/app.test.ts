@@ -37,8 +37,10 @@ function assertError(res: { statusCode: number; json(): unknown }, status: numbe
 test('invalid JSON, empty body, wrong content type, non-object body are 400/415', async () => {
   assertError(await chat('{"messages": ['), 400, null, 'invalid_json');
   assertError(await chat('[]'), 400, null, 'invalid_json');
-  const res = await app.inject({ method: 'POST', url: '/v1/chat/completions', payload: 'hello', headers: { 'content-type': 'text/plain' } });
-  assertError(res, 415);
+  // Fastify reads text/plain as a string: not a JSON object, so 400.
+  assertError(await app.inject({ method: 'POST', url: '/v1/chat/completions', payload: 'hello', headers: { 'content-type': 'text/plain' } }), 400, null, 'invalid_json');
+  assertError(await app.inject({ method: 'POST', url: '/v1/chat/completions', payload: '<a/>', headers: { 'content-type': 'application/xml' } }), 415);
+  assertError(await app.inject({ method: 'POST', url: '/v1/chat/completions', payload: '', headers: { 'content-type': 'application/json' } }), 400, null, 'invalid_json');
 });
 
 test('field errors name the field', async () => {
