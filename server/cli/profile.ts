@@ -12,7 +12,7 @@ import { writeFileAtomic } from '../profiler/binary-io.js';
 import { exportPowerInferDir, importPowerInferDir } from '../profiler/powerinfer-pt.js';
 import { writeStatsFile, type ActivationStats } from '../profiler/stats-format.js';
 import { SAMPLE_TEXT, SAMPLE_TEXT_NAME } from '../profiler/sample-text.js';
-import { plainPromptSpeed, progressLine, runProfile } from '../profiler/profile-run.js';
+import { compareSpeed, progressLine, runProfile } from '../profiler/profile-run.js';
 
 export interface ProfileCommandOptions {
   model: string;
@@ -124,12 +124,12 @@ async function profileWithEngine(desc: DescribedModel, o: ProfileCommandOptions,
       const profileRate = run.elapsedMs > 0 ? (1000 * run.tokens) / run.elapsedMs : 0;
       io.err(`profiled ${run.tokens} tokens in ${(run.elapsedMs / 1000).toFixed(1)} s (${profileRate.toFixed(1)} tok/s)\n`);
       if (o.speedCheck && !run.interrupted && run.tokens > 0) {
-        // Same windows and batches with counting off, on a sample of up to two windows.
+        // Same windows and batches with counting off and on, on up to two windows.
         const sample = ids.subarray(0, Math.min(ids.length, 2 * o.ctx));
-        const sampleRun = await plainPromptSpeed(ctx, sample, { nCtx: o.ctx, nBatch: Math.min(o.batch, o.ctx) });
+        const s = await compareSpeed(ctx, sample, { nCtx: o.ctx, nBatch: Math.min(o.batch, o.ctx) });
         io.err(
-          `plain prompt processing ${sampleRun.toFixed(1)} tok/s on the first ${sample.length} tokens; ` +
-            `profiling runs at ${(profileRate / sampleRun).toFixed(2)}x of it\n`,
+          `speed check on the first ${sample.length} tokens: plain prompt processing ${s.plain.toFixed(1)} tok/s, ` +
+            `with counting ${s.counting.toFixed(1)} tok/s: profiling runs at ${(s.counting / s.plain).toFixed(2)}x of it\n`,
         );
       }
       finish({ identity: desc.identity, tokens: run.tokens, source: `profile: ${source}`, counts: run.counts }, o, io);
