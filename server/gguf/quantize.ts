@@ -6,28 +6,28 @@
 
 import { encodeBf16, encodeF16 } from './float16.js';
 import type { GgmlTypeInfo } from './constants.js';
+import type { NativeKernels } from '../engine/native-kernels.js';
 
 /** Quantise whole rows: src.length must be a multiple of the type's block size. */
 export type Quantizer = (src: Float32Array) => Uint8Array;
 
-type NativeQuantize = (type: number, src: Float32Array) => Uint8Array;
+type NativeQuantize = (typeId: number, src: Float32Array) => Uint8Array;
 
 let nativeQuantize: Promise<NativeQuantize> | undefined;
 
 async function loadNativeQuantize(): Promise<NativeQuantize> {
-  let mod: { native: { kernels?: unknown } };
+  let kernels: NativeKernels;
   try {
-    mod = await import('../engine/binding.js');
+    kernels = (await import('../engine/binding.js')).native.kernels;
   } catch (e) {
     throw new Error(
       `quantised types need the native addon's quantiser, which could not be loaded: ${(e as Error).message}`,
     );
   }
-  const k = mod.native.kernels as { quantize?: NativeQuantize } | undefined;
-  if (!k || typeof k.quantize !== 'function') {
+  if (!kernels || typeof kernels.quantize !== 'function') {
     throw new Error('the native addon has no kernels.quantize(type, Float32Array); rebuild it (npm run build:addon)');
   }
-  return k.quantize.bind(k);
+  return (typeId, src) => kernels.quantize(typeId, src);
 }
 
 /**
