@@ -84,13 +84,17 @@ export async function runProfile(ctx: Context, tokens: Int32Array, o: ProfileRun
 
 /**
  * Prompt-processing speed over `sample` with activation counting off and on, alternated
- * twice and the best of each kept, so machine noise hits both alike.
+ * three times after a warm-up pass, the best of each kept, so machine noise hits both alike.
  */
 export async function compareSpeed(ctx: Context, sample: Int32Array, o: ProfileRunOptions): Promise<{ plain: number; counting: number }> {
   let plain = 0;
   let counting = 0;
   try {
-    for (let rep = 0; rep < 2; rep++) {
+    // One untimed pass first: the first decodes after a pause pay for cold caches and
+    // sleeping worker threads, which would favour whichever side runs second.
+    ctx.setActivationCounting(false);
+    await feed(ctx, sample, o, false);
+    for (let rep = 0; rep < 3; rep++) {
       for (const on of [false, true]) {
         ctx.setActivationCounting(on);
         const { done, ms } = await feed(ctx, sample, o, false);
