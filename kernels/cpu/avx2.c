@@ -3,6 +3,7 @@
  * to int16, then to int32, one block per 256-bit register. */
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <string.h>
 
 #include "../ref/rs_ref_internal.h"
 #include "rs_cpu_internal.h"
@@ -35,24 +36,51 @@ static inline __m256i dot_q8_0_i32(__m256i wq, __m256i av) {
 
 #define LOADA(a) _mm256_loadu_si256((const __m256i *)(a)->qs)
 
+/* Q4_0 x Q8_0X, two blocks per 256-bit step: the two blocks' nibble arrays are split
+ * into low and high halves, which line up with the activation's lo/hi arrays; the
+ * int32 lanes start from the activation's offset seeds (-2 * sum(a) per lane, so 4
+ * lanes remove 8 * sum(a)). Half the work of the one-block-at-a-time loop. */
+static inline __m256 q4_0_half_group(const char *w, const rs_q8_0x_group *g, int h, __m256 dw, __m256 acc) {
+  const __m256i v = _mm256_inserti128_si256(
+      _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(w + 2))), _mm_loadu_si128((const __m128i *)(w + 20)), 1);
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+  /* each maddubs pair sum is <= 2*15*127, so the int16 sum of both cannot overflow */
+  const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(g->lo + 32 * h))),
+                                     _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(g->hi + 32 * h))));
+  const __m256i s = _mm256_add_epi32(_mm256_madd_epi16(p, _mm256_set1_epi16(1)),
+                                     _mm256_loadu_si256((const __m256i *)(g->off + 8 * h)));
+  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, _mm256_loadu_ps(g->d + 8 * h)), acc);
+}
+
+static inline uint16_t half_at(const char *p) {
+  uint16_t h;
+  memcpy(&h, p, 2);
+  return h;
+}
+
 static void vec_dot_q4_0(int64_t n, float *out, const void *wv, const void *av) {
-  const rs_block_q4_0 *w = (const rs_block_q4_0 *)wv;
+  const char *w = (const char *)wv;
   const rs_block_q8_0 *a = (const rs_block_q8_0 *)av;
-  const int64_t nb = n / RS_QK;
+  const int64_t nb = n / RS_QK, ng = nb / 4;
+  const rs_q8_0x_group *g = (const rs_q8_0x_group *)((const char *)av + (size_t)nb * sizeof(rs_block_q8_0));
+  const __m256i lo_idx = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+  const __m256i hi_idx = _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3);
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  int64_t b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    const __m256i s0 = dot_q4_0_i32(unpack_q4_0(w + b), LOADA(a + b));
-    const __m256i s1 = dot_q4_0_i32(unpack_q4_0(w + b + 1), LOADA(a + b + 1));
-    acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), _mm256_set1_ps(_cvtsh_ss(w[b].d) * _cvtsh_ss(a[b].d)), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1),
-                           _mm256_set1_ps(_cvtsh_ss(w[b + 1].d) * _cvtsh_ss(a[b + 1].d)), acc1);
+  for (int64_t gi = 0; gi < ng; gi++) {
+    const char *wg = w + gi * 72;
+    const __m128i h = _mm_setr_epi16((short)half_at(wg), (short)half_at(wg + 18), (short)half_at(wg + 36),
+                                     (short)half_at(wg + 54), 0, 0, 0, 0);
+    const __m256 d4 = _mm256_castps128_ps256(_mm_cvtph_ps(h));
+    acc0 = q4_0_half_group(wg, g + gi, 0, _mm256_permutevar8x32_ps(d4, lo_idx), acc0);
+    acc1 = q4_0_half_group(wg + 36, g + gi, 1, _mm256_permutevar8x32_ps(d4, hi_idx), acc1);
   }
-  for (; b < nb; b++) {
-    const __m256i s0 = dot_q4_0_i32(unpack_q4_0(w + b), LOADA(a + b));
-    acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), _mm256_set1_ps(_cvtsh_ss(w[b].d) * _cvtsh_ss(a[b].d)), acc0);
+  float sum = hsum256_ps(_mm256_add_ps(acc0, acc1));
+  for (int64_t b = ng * 4; b < nb; b++) {
+    const __m256i s = dot_q4_0_i32(unpack_q4_0((const rs_block_q4_0 *)(w + b * 18)), LOADA(a + b));
+    sum += _cvtsh_ss(half_at(w + b * 18)) * _cvtsh_ss(a[b].d) * (float)hsum256_epi32(s);
   }
-  *out = hsum256_ps(_mm256_add_ps(acc0, acc1));
+  *out = sum;
 }
 
 static void vec_dot_q8_0(int64_t n, float *out, const void *wv, const void *av) {

@@ -11,6 +11,7 @@
 #define RS_SIMD256_QUANT_H
 
 #include <immintrin.h>
+#include <string.h>
 
 #include "../ref/rs_blocks.h"
 #include "simd256_float.h"
@@ -86,20 +87,24 @@ typedef struct {
   float d, dmin;
 } kq_decoded;
 
-static inline __m256i pair_scales(int lo, int hi) {
-  return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)lo)),
-                                 _mm_set1_epi16((short)hi), 1);
-}
-
+/* Unpacks the 12 scale bytes of Q4_K/Q5_K without a per-sub-block loop, following
+ * rs_get_scale_min_k4 four bytes at a time: with the bytes as little-endian words
+ * W0 = q[0..3], W1 = q[4..7], W2 = q[8..11]:
+ *   sc[0..3] = W0 & 0x3f..             sc[4..7] = W2 & 0x0f.. | (W0 >> 6 & 0x03..) << 4
+ *   m[0..3]  = W1 & 0x3f..             m[4..7]  = W2 >> 4 & 0x0f.. | (W1 >> 6 & 0x03..) << 4 */
 static inline void k4_scales(const uint8_t *scales, kq_decoded *o) {
-  int16_t mn[16];
-  for (int j = 0; j < 8; j++) {
-    uint8_t sc, m;
-    rs_get_scale_min_k4(j, scales, &sc, &m);
-    o->scx[j] = _mm256_set1_epi16(sc); /* a 32-element sub-block is both groups */
-    mn[2 * j] = mn[2 * j + 1] = m;
-  }
-  o->mn = _mm256_loadu_si256((const __m256i *)mn);
+  uint32_t w[3];
+  memcpy(w, scales, 12);
+  const uint32_t k1 = 0x3f3f3f3fu, k2 = 0x0f0f0f0fu, k3 = 0x03030303u;
+  const uint32_t s_lo = w[0] & k1, s_hi = (w[2] & k2) | (((w[0] >> 6) & k3) << 4);
+  const uint32_t m_lo = w[1] & k1, m_hi = ((w[2] >> 4) & k2) | (((w[1] >> 6) & k3) << 4);
+  /* int16 lanes 0..7: scales, 8..15: mins */
+  const __m256i sm = _mm256_cvtepu8_epi16(_mm_setr_epi32((int)s_lo, (int)s_hi, (int)m_lo, (int)m_hi));
+  const __m128i m8 = _mm256_extracti128_si256(sm, 1);
+  o->mn = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi16(m8, m8)), _mm_unpackhi_epi16(m8, m8), 1);
+  const __m256i sc = _mm256_permute2x128_si256(sm, sm, 0x00);
+  for (int k = 0; k < 8; k++) /* a 32-element sub-block is both of its 16-groups */
+    o->scx[k] = _mm256_shuffle_epi8(sc, _mm256_set1_epi16((short)(((2 * k + 1) << 8) | (2 * k))));
 }
 
 static inline void decode_q4_k(const rs_block_q4_k *w, kq_decoded *o) {
@@ -147,22 +152,36 @@ static inline void decode_q6_k(const rs_block_q6_k *w, kq_decoded *o) {
     o->q[4 * c + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), h2);
     o->q[4 * c + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), h3);
   }
-  for (int k = 0; k < 8; k++) o->scx[k] = pair_scales(w->scales[2 * k], w->scales[2 * k + 1]);
   o->mn = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w->scales));
+  /* scx[k]: int16 scale 2k over the low 128 bits, 2k+1 over the high: broadcast the
+   * 32-bit pair k, then pick its first / second half per 128-bit lane */
+  const __m256i pick = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,
+                                        2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
+  for (int k = 0; k < 8; k++)
+    o->scx[k] = _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(o->mn, _mm256_set1_epi32(k)), pick);
   o->d = _cvtsh_ss(w->d);
   o->dmin = 32.0f * o->d;
 }
 
-/* Levels are at most 63, so maddubs's int16 pair sums (<= 2*63*127) never saturate. */
-static inline float kq_dot(const kq_decoded *w, const rs_block_q8_k *a) {
+/* Integer parts of one super-block dot as 8 int32 lanes each: sum_g sc[g]*dot16 and
+ * sum_g mn[g]*bsums[g]. Levels are at most 63, so maddubs's int16 pair sums
+ * (<= 2*63*127) never saturate. */
+static inline void kq_dot_parts(const kq_decoded *w, const rs_block_q8_k *a, __m256i *isum, __m256i *msum) {
   __m256i acc = _mm256_setzero_si256();
   for (int k = 0; k < 8; k++) {
     const __m256i p = _mm256_maddubs_epi16(w->q[k], _mm256_loadu_si256((const __m256i *)(a->qs + 32 * k)));
     acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, w->scx[k]));
   }
-  const int isum = hsum256_epi32(acc);
-  const int msum = hsum256_epi32(_mm256_madd_epi16(w->mn, _mm256_loadu_si256((const __m256i *)a->bsums)));
-  return a->d * (w->d * (float)isum - w->dmin * (float)msum);
+  *isum = acc;
+  *msum = _mm256_madd_epi16(w->mn, _mm256_loadu_si256((const __m256i *)a->bsums));
+}
+
+/* acc += a.d * (d * isum - dmin * msum), lane-wise; one horizontal sum at the end. */
+static inline __m256 kq_accumulate(const kq_decoded *w, const rs_block_q8_k *a, __m256 acc) {
+  __m256i isum, msum;
+  kq_dot_parts(w, a, &isum, &msum);
+  acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(w->d * a->d), acc);
+  return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(w->dmin * a->d), acc);
 }
 
 /* One generic K-quant tile: decode each weight super-block once per tile row and
@@ -180,17 +199,19 @@ static inline void kq_gemm(kq_decode_fn decode, size_t wblock, int64_t n, int nr
     const int rm = nr - r0 < KQ_TILE_R ? nr - r0 : KQ_TILE_R;
     for (int c0 = 0; c0 < nc; c0 += KQ_TILE_C) {
       const int cm = nc - c0 < KQ_TILE_C ? nc - c0 : KQ_TILE_C;
-      float acc[KQ_TILE_R][KQ_TILE_C] = {{0}};
+      __m256 acc[KQ_TILE_R][KQ_TILE_C];
+      for (int r = 0; r < rm; r++)
+        for (int c = 0; c < cm; c++) acc[r][c] = _mm256_setzero_ps();
       for (int64_t b = 0; b < nb; b++) {
         for (int r = 0; r < rm; r++)
           decode((const char *)w + (size_t)(r0 + r) * ws + b * wblock, &dec[r]);
         for (int c = 0; c < cm; c++) {
           const rs_block_q8_k *ab = (const rs_block_q8_k *)((const char *)a + (size_t)(c0 + c) * as) + b;
-          for (int r = 0; r < rm; r++) acc[r][c] += kq_dot(&dec[r], ab);
+          for (int r = 0; r < rm; r++) acc[r][c] = kq_accumulate(&dec[r], ab, acc[r][c]);
         }
       }
       for (int c = 0; c < cm; c++)
-        for (int r = 0; r < rm; r++) out[(size_t)(c0 + c) * os + r0 + r] = acc[r][c];
+        for (int r = 0; r < rm; r++) out[(size_t)(c0 + c) * os + r0 + r] = hsum256_ps(acc[r][c]);
     }
   }
 }
@@ -199,12 +220,12 @@ static inline void kq_vec_dot(kq_decode_fn decode, size_t wblock, int64_t n, flo
                               const void *w, const void *a) {
   const int64_t nb = n / RS_QK_K;
   kq_decoded dec;
-  float sum = 0.0f;
+  __m256 acc = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; b++) {
     decode((const char *)w + b * wblock, &dec);
-    sum += kq_dot(&dec, (const rs_block_q8_k *)a + b);
+    acc = kq_accumulate(&dec, (const rs_block_q8_k *)a + b, acc);
   }
-  *out = sum;
+  *out = hsum256_ps(acc);
 }
 
 static void kq_decode_q4_k(const void *w, kq_decoded *o) { decode_q4_k((const rs_block_q4_k *)w, o); }
