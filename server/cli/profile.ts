@@ -2,7 +2,7 @@
 // write our stats file, the locality table (stdout) and chart (SVG next to the stats).
 // Also converts PowerInfer's activation_{i}.pt statistics in either direction.
 
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { describeModelFile, type DescribedModel } from '../profiler/model-file.js';
@@ -158,7 +158,8 @@ export async function profileCommand(o: ProfileCommandOptions, io: CommandIo): P
 
 const int = (name: string) => (v: string) => {
   const n = Number(v);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(v)}`);
+  // commander prints InvalidArgumentError as a usage error instead of a stack trace.
+  if (!Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer, got ${JSON.stringify(v)}`);
   return n;
 };
 

@@ -36,8 +36,9 @@ export function localitySvg(stats: ActivationStats, title?: string): string {
   out.push(`<rect x="0" y="0" width="${W}" height="${H}" fill="#ffffff"/>`);
   const heading = title ?? `Activation locality: ${stats.identity.name}`;
   out.push(`<text x="${W / 2 - (M.right - M.left) / 2}" y="28" text-anchor="middle" font-size="17" font-weight="bold">${esc(heading)}</text>`);
+  const source = stats.source.length > 48 ? `${stats.source.slice(0, 47)}…` : stats.source;
   const sub = `${nLayer} layers, ${stats.counts[0]?.length ?? 0} neurons per layer, ` +
-    (stats.tokens > 0 ? `${stats.tokens} tokens profiled` : 'token count unknown') + ` (${stats.source})`;
+    (stats.tokens > 0 ? `${stats.tokens} tokens profiled` : 'token count unknown') + ` (${source})`;
   out.push(`<text x="${W / 2 - (M.right - M.left) / 2}" y="47" text-anchor="middle" fill="#555">${esc(sub)}</text>`);
 
   // Grid and ticks every 10%.
