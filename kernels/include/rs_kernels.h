@@ -7,10 +7,11 @@
  * - A weight matrix W has `rows` rows of `n` elements each (GGUF ne[0] = n is the
  *   fastest dimension); each row is rs_row_size(type, n) bytes and rows are packed.
  * - Quantised weights are multiplied with activations converted to the weight
- *   type's "vec-dot type" (rs_type_traits.vec_dot_type): Q8_0 for Q4_0/Q8_0, Q8_K for
- *   the K-quants, F32 for F32/F16/BF16. The reference twin uses the same converted
- *   activations, so optimised and reference results differ only by float summation
- *   order.
+ *   type's "vec-dot type" (rs_type_traits.vec_dot_type): Q8_0X for Q4_0 (Q8_0 blocks
+ *   plus a part laid out for the SIMD kernels), Q8_0 for Q8_0, Q8_K for the K-quants,
+ *   F32 for F32/F16/BF16. Size activation buffers with rs_row_size(vec_dot_type, n).
+ *   The reference twin uses the same converted activations, so optimised and
+ *   reference results differ only by float summation order.
  * - Type ids are GGUF's (ggml_type) so that file values can be used directly.
  */
 #ifndef RS_KERNELS_H
