@@ -4,10 +4,12 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { makeModel } from '../../server/cli/make-model.js';
 import { readGgufHeader, metadataValues } from '../../server/gguf/header-reader.js';
 import { syntheticVocab, loadFixtureVocab, minVocabSize } from '../../server/gguf/synthetic-vocab.js';
 import { fp16ToFp32 } from '../../server/gguf/float16.js';
+import { resolveGgmlType, tensorByteSize } from '../../server/gguf/constants.js';
 import { SpmTokenizer } from '../../server/tokenizer/spm.js';
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -154,3 +156,62 @@ test('bad options are refused naming the flag', async () => {
   await assert.rejects(makeModel({ ...base, type: 'q5_1' }), /--type: unknown weight type "q5_1"/);
   assert.equal(existsSync(base.out), false);
 });
+
+// dist/test/gguf -> repository root
+const addonBuilt = existsSync(join(fileURLToPath(new URL('../../../', import.meta.url)), 'build', 'Release', 'relu_serve.node'));
+
+test('quantised models: types as documented, weights match the f32 model, engine decodes them', { skip: !addonBuilt && 'native addon not built' }, () =>
+  withDir(async (dir) => {
+    const { native } = await import('../../server/engine/binding.js');
+    const { Model, sequenceBatch } = await import('../../server/engine/engine.js');
+    const f32Path = join(dir, 'f32.gguf');
+    await makeModel({ arch: 'llama', size: 'small', type: 'f32', seed: 4, out: f32Path });
+    const f32File = await readFile(f32Path);
+    const f32Head = await readGgufHeader(f32Path);
+    const tensorF32 = (name: string): Float32Array => {
+      const t = f32Head.tensors.find((x) => x.name === name)!;
+      const n = t.dims.reduce((a, b) => a * b, 1);
+      return new Float32Array(f32File.buffer.slice(f32File.byteOffset + f32Head.dataOffset + Number(t.offset)).slice(0, n * 4));
+    };
+    const cases: [string, string, string, number][] = [
+      // type, matrices, output.weight, max abs error vs f32 (weights are within +-0.11)
+      ['q8_0', 'q8_0', 'q8_0', 0.002],
+      ['q4_0', 'q4_0', 'q6_k', 0.02],
+      ['q4_k', 'q4_k', 'q6_k', 0.02],
+      ['q6_k', 'q6_k', 'q6_k', 0.005],
+      ['bf16', 'bf16', 'bf16', 0.001],
+    ];
+    for (const [type, matrices, output, tol] of cases) {
+      const path = join(dir, `${type}.gguf`);
+      await makeModel({ arch: 'llama', size: 'small', type, seed: 4, out: path });
+      const h = await readGgufHeader(path);
+      const file = await readFile(path);
+      const ty = (name: string) => h.tensors.find((t) => t.name === name)!.typeName;
+      assert.equal(ty('blk.1.ffn_down.weight'), matrices, type);
+      assert.equal(ty('token_embd.weight'), matrices, type);
+      assert.equal(ty('output.weight'), output, type);
+      assert.equal(ty('blk.1.ffn_norm.weight'), 'f32');
+      // Dequantised weights are the f32 model's weights up to quantisation error.
+      for (const name of ['blk.1.attn_k.weight', 'output.weight']) {
+        const t = h.tensors.find((x) => x.name === name)!;
+        const n = t.dims[0] * t.dims[1];
+        const bytes = Number(tensorByteSize(t.dims, resolveGgmlType(t.typeId)));
+        const at = h.dataOffset + Number(t.offset);
+        const deq = native.kernels.dequantize(t.typeId, file.subarray(at, at + bytes), n);
+        const ref = tensorF32(name);
+        let maxErr = 0;
+        for (let i = 0; i < n; i++) maxErr = Math.max(maxErr, Math.abs(deq[i] - ref[i]));
+        assert.ok(maxErr < tol, `${type} ${name}: max error ${maxErr}`);
+      }
+      const model = await Model.load(path);
+      const ctx = await model.createContext({ nSeq: 1, nCtx: 16, threads: 1 });
+      try {
+        const logits = await ctx.decode(sequenceBatch([1, 300, 301, 302], 0, 0));
+        assert.equal(logits.length, model.info.nVocab);
+        assert.ok(logits.every(Number.isFinite), `${type}: non-finite logits`);
+      } finally {
+        ctx.dispose();
+        model.dispose();
+      }
+    }
+  }));
