@@ -23,7 +23,7 @@ export interface EncodeOptions {
   /** Append EOS (default: tokenizer.ggml.add_eos_token, else false). */
   addEos?: boolean;
   /**
-   * Turn control-token text such as "<s>" into that token (for chat templates). Text
+   * Turn special-token text such as "<s>" or "<unk>" into that token (for chat templates). Text
    * between special tokens is then encoded piece by piece, each piece with its own space
    * prefix, as llama.cpp does with parse_special. Off (default): exact sentencepiece.
    */
@@ -84,7 +84,8 @@ export class SpmTokenizer {
       if (!this.mergeable.has(vocab.tokens[id])) this.mergeable.set(vocab.tokens[id], id);
     }
     this.userDefined = buildMatcher(vocab, [TokenType.userDefined]);
-    this.special = buildMatcher(vocab, [TokenType.userDefined, TokenType.control]);
+    // The tokens llama.cpp splits on with parse_special: control, user-defined, unknown.
+    this.special = buildMatcher(vocab, [TokenType.userDefined, TokenType.control, TokenType.unknown]);
   }
 
   static fromMetadata(meta: Map<string, GgufValue>): SpmTokenizer {

@@ -80,6 +80,10 @@ test('parseSpecial turns control-token text into tokens, llama.cpp style', () =>
   // Text after a special token gets its own space prefix.
   const a = tok.encode('<|user|>Hello', { addBos: false, parseSpecial: true });
   assert.deepEqual(a, [3, ...hello]);
+  assert.deepEqual(tok.encode('<unk>', { addBos: false, parseSpecial: true }), [0]);
+  // Plain text keeps sentencepiece's single dummy prefix; each segment gets one here.
+  const seg = tok.encode(' world', { addBos: false });
+  assert.deepEqual(tok.encode('Hello</s> world', { addBos: false, parseSpecial: true }), [...hello, 2, ...seg]);
 });
 
 test('renderSpecial decodes control tokens as their pieces', () => {
