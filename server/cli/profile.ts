@@ -132,7 +132,10 @@ async function profileWithEngine(desc: DescribedModel, o: ProfileCommandOptions,
             `with counting ${s.counting.toFixed(1)} tok/s: profiling runs at ${(s.counting / s.plain).toFixed(2)}x of it\n`,
         );
       }
-      finish({ identity: desc.identity, tokens: run.tokens, source: `profile: ${source}`, counts: run.counts }, o, io);
+      if (desc.tensors.some((t) => /\.fc1\.weight$/.test(t.name)) && !run.predictor) {
+        io.err('note: this model has predictors, but the engine does not evaluate them yet: no recall/precision recorded\n');
+      }
+      finish({ identity: desc.identity, tokens: run.tokens, source: `profile: ${source}`, counts: run.counts, predictor: run.predictor }, o, io);
     } finally {
       ctx.dispose();
     }

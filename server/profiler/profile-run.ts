@@ -8,6 +8,7 @@
 // merely format or convert stats work without the addon built.
 import type { Context } from '../engine/engine.js';
 import type { DecodeBatch } from '../engine/types.js';
+import type { PredictorCounts } from './stats-format.js';
 
 /** Tokens of sequence 0 at consecutive positions from `start`; logits only for the last. */
 function windowBatch(tokens: Int32Array, start: number): DecodeBatch {
@@ -39,6 +40,8 @@ export interface ProfileRunOptions {
 
 export interface ProfileRunResult {
   counts: Float64Array[];
+  /** Per layer predictor agreement, when the engine evaluates the model's predictors. */
+  predictor?: PredictorCounts[];
   /** Tokens (rows) the counts cover, as the engine reports them. */
   tokens: number;
   elapsedMs: number;
@@ -71,8 +74,12 @@ export async function runProfile(ctx: Context, tokens: Int32Array, o: ProfileRun
     const { done, ms } = await feed(ctx, tokens, o, true);
     const c = ctx.activationCounts();
     if (c.rows !== done) throw new Error(`the engine counted ${c.rows} rows but ${done} tokens were decoded`);
+    // The engine does not evaluate predictors yet; when it reports their agreement with the
+    // true activations (per layer tp/fp/fn), it is kept in the stats.
+    const pred = (c as { predictor?: PredictorCounts[] }).predictor;
     return {
       counts: c.layers.map((l) => Float64Array.from(l)),
+      predictor: pred && pred.length === c.layers.length ? pred.map((p) => ({ ...p })) : undefined,
       tokens: c.rows,
       elapsedMs: ms,
       interrupted: done < tokens.length,
