@@ -15,6 +15,7 @@ export interface PlaceCommandOptions {
   stats: string;
   vramBudget: string;
   ctx: number;
+  slots?: number;
   kvType: string;
   out: string;
   powerinferGpuidx?: string;
@@ -27,7 +28,9 @@ export async function placeCommand(o: PlaceCommandOptions, io: Pick<CommandIo, '
   if (!kvBytes) throw new Error(`--kv-type must be f16 or f32, got ${JSON.stringify(o.kvType)}`);
   const model = await describeModelFile(o.model);
   const stats = readStatsFile(o.stats, model);
-  const plan = planPlacement(model, stats, { budget, nCtx: o.ctx, kvBytesPerElement: kvBytes });
+  const nSeq = o.slots ?? 1;
+  if (!Number.isSafeInteger(nSeq) || nSeq <= 0) throw new Error('--slots must be a positive integer');
+  const plan = planPlacement(model, stats, { budget, nCtx: o.ctx, nSeq, kvBytesPerElement: kvBytes });
   io.out(formatPlacementTable(plan) + '\n');
   const file = placementFileFromPlan(plan);
   writePlacementFile(o.out, file);
@@ -47,6 +50,7 @@ export function registerPlace(program: Command): void {
     .requiredOption('--vram-budget <size>', 'VRAM to use, e.g. 6GiB, 512MiB, 1e9')
     .requiredOption('--out <file>', 'placement file to write (.rspl)')
     .option('--ctx <n>', 'context length the KV cache is sized for', (v) => Number(v), 2048)
+    .option('--slots <n>', 'sequences served at once, each with its own KV cache of --ctx positions', (v) => Number(v), 1)
     .option('--kv-type <type>', 'KV cache element type: f16 or f32', 'f16')
     .option('--powerinfer-gpuidx <file>', "also write PowerInfer's <model>.generated.gpuidx")
     .action(async (opts: PlaceCommandOptions) => {

@@ -7,13 +7,14 @@
 //   8    4    u32 flags = 0 (reserved)
 //   12   4    u32 n_layer
 //   16   8    u64 VRAM budget in bytes
-//   24   8    u64 context size the KV cache was sized for
-//   32   8    u64 fixed VRAM bytes (attention, predictors, norms, output, KV cache)
-//   40   8    u64 FFN bytes placed
-//   48   8    u64 activations served on the GPU (per the stats used)
-//   56   8    u64 all activations in those stats
-//   64   32   model fingerprint (SHA-256, see model-identity.ts)
-//   96   ...  strings (u32 byte length + UTF-8): model name, architecture
+//   24   8    u64 context size (positions per sequence) the KV cache was sized for
+//   32   8    u64 sequences (server slots) the KV cache was sized for
+//   40   8    u64 fixed VRAM bytes (attention, predictors, norms, output, KV cache)
+//   48   8    u64 FFN bytes placed
+//   56   8    u64 activations served on the GPU (per the stats used)
+//   64   8    u64 all activations in those stats
+//   72   32   model fingerprint (SHA-256, see model-identity.ts)
+//   104  ...  strings (u32 byte length + UTF-8): model name, architecture
 //        per layer: u32 n_ff, u32 k, u32 bytes per neuron, then k x u32 neuron ids, ascending
 //   end-4 4   u32 CRC-32 of every byte before it
 //
@@ -35,6 +36,7 @@ export interface PlacementFile {
   identity: ModelIdentity;
   budget: number;
   nCtx: number;
+  nSeq: number;
   fixedBytes: number;
   ffnBytes: number;
   covered: number;
@@ -47,6 +49,7 @@ export function placementFileFromPlan(plan: PlacementPlan): PlacementFile {
     identity: plan.identity,
     budget: plan.budget,
     nCtx: plan.nCtx,
+    nSeq: plan.nSeq,
     fixedBytes: plan.fixedTotal,
     ffnBytes: plan.ffnBytes,
     covered: plan.covered,
@@ -65,7 +68,7 @@ function checkIds(ids: Uint32Array, nFf: number, where: string): void {
 export function encodePlacement(p: PlacementFile): Buffer {
   const w = new Writer();
   w.push(Buffer.from(PLACEMENT_MAGIC, 'latin1')).u32(PLACEMENT_VERSION).u32(0).u32(p.layers.length);
-  w.u64(p.budget).u64(p.nCtx).u64(p.fixedBytes).u64(p.ffnBytes).u64(p.covered).u64(p.total);
+  w.u64(p.budget).u64(p.nCtx).u64(p.nSeq).u64(p.fixedBytes).u64(p.ffnBytes).u64(p.covered).u64(p.total);
   w.push(Buffer.from(p.identity.hash)).string(p.identity.name).string(p.identity.arch);
   p.layers.forEach((l, i) => {
     checkIds(l.gpuNeurons, l.nFf, `layer ${i}`);
@@ -83,6 +86,7 @@ export function decodePlacement(buf: Buffer, what = 'placement file'): Placement
   if (nLayer > 4096) throw new FormatError(`${what}: layer count ${nLayer} is implausible`);
   const budget = r.u64('budget');
   const nCtx = r.u64('context size');
+  const nSeq = r.u64('sequence count');
   const fixedBytes = r.u64('fixed bytes');
   const ffnBytes = r.u64('FFN bytes');
   const covered = r.u64('covered activations');
@@ -103,7 +107,7 @@ export function decodePlacement(buf: Buffer, what = 'placement file'): Placement
     layers.push({ nFf, neuronCost, gpuNeurons: ids });
   }
   if (r.pos !== r.buf.length) throw new FormatError(`${what}: ${r.buf.length - r.pos} unexpected bytes at the end`);
-  return { identity: { name, arch, hash }, budget, nCtx, fixedBytes, ffnBytes, covered, total, layers };
+  return { identity: { name, arch, hash }, budget, nCtx, nSeq, fixedBytes, ffnBytes, covered, total, layers };
 }
 
 export function writePlacementFile(path: string, p: PlacementFile): void {

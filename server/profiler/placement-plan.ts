@@ -21,6 +21,7 @@ export interface PlacementPlan {
   identity: ModelIdentity;
   budget: number;
   nCtx: number;
+  nSeq: number;
   fixed: FixedVram;
   fixedTotal: number;
   ffnBytes: number;
@@ -83,6 +84,7 @@ export function planPlacement(
     identity: model.identity,
     budget: opts.budget,
     nCtx: opts.nCtx,
+    nSeq: opts.nSeq ?? 1,
     fixed: costs.fixed,
     fixedTotal: costs.fixedTotal,
     ffnBytes: choice.bytes,
@@ -98,7 +100,7 @@ export function planPlacement(
 export function formatPlacementTable(plan: PlacementPlan): string {
   const pct = (a: number, b: number) => (b > 0 ? `${((100 * a) / b).toFixed(1)}%` : '-');
   const lines: string[] = [];
-  lines.push(`VRAM budget ${formatBytes(plan.budget)}; context ${plan.nCtx} tokens`);
+  lines.push(`VRAM budget ${formatBytes(plan.budget)}; context ${plan.nCtx} tokens x ${plan.nSeq} sequence(s)`);
   for (const k of FIXED_ORDER) {
     if (plan.fixed[k] > 0) lines.push(`  ${LABEL[k].padEnd(18)} ${formatBytes(plan.fixed[k]).padStart(12)}`);
   }

@@ -33,6 +33,8 @@ export interface VramCosts {
 
 export interface KvOptions {
   nCtx: number;
+  /** Sequences the server holds at once (slots), each with its own n_ctx positions; default 1. */
+  nSeq?: number;
   /** Bytes per cached K or V element: 2 for f16 (default), 4 for f32. */
   kvBytesPerElement?: number;
 }
@@ -44,7 +46,9 @@ export function kvCacheBytes(model: ModelDescription, opts: KvOptions): number {
   if (!Number.isSafeInteger(opts.nCtx) || opts.nCtx <= 0) throw new Error(`context size ${opts.nCtx} must be a positive integer`);
   const headDim = model.nEmbd / model.nHead;
   const el = opts.kvBytesPerElement ?? 2;
-  return opts.nCtx * model.nLayer * 2 * model.nHeadKv * headDim * el;
+  const nSeq = opts.nSeq ?? 1;
+  if (!Number.isSafeInteger(nSeq) || nSeq <= 0) throw new Error(`sequence count ${nSeq} must be a positive integer`);
+  return nSeq * opts.nCtx * model.nLayer * 2 * model.nHeadKv * headDim * el;
 }
 
 function classify(rest: string): keyof FixedVram {

@@ -56,6 +56,13 @@ test('place from argv writes the placement and the PowerInfer index', async () =
   const p = readPlacementFile(out, desc.identity);
   assert.equal(p.budget, 120 * 1024);
   assert.equal(p.nCtx, 64);
+  assert.equal(p.nSeq, 1);
+  // Four slots need four KV caches: fewer neurons fit.
+  const four = await run(['place', '--model', model, '--stats', stats, '--vram-budget', '120KiB', '--ctx', '64', '--slots', '4', '--out', out]);
+  assert.equal(four.code, 0, four.err);
+  const p4 = readPlacementFile(out, desc.identity);
+  assert.equal(p4.nSeq, 4);
+  assert.ok(p4.fixedBytes > p.fixedBytes && p4.ffnBytes < p.ffnBytes);
 
   const small = await run(['place', '--model', model, '--stats', stats, '--vram-budget', '1KiB', '--out', out]);
   assert.equal(small.code, 1);

@@ -34,6 +34,7 @@ test('KV cache is n_ctx x n_layer x 2 x n_head_kv x head_dim x bytes; tied outpu
   const m = syntheticModel({ nLayer: 4, nFf: 32, nEmbd: 64, nHead: 8, nHeadKv: 2, tiedOutput: true });
   assert.equal(kvCacheBytes(m, { nCtx: 100 }), 100 * 4 * 2 * 2 * 8 * 2);
   assert.equal(kvCacheBytes(m, { nCtx: 100, kvBytesPerElement: 4 }), 100 * 4 * 2 * 2 * 8 * 4);
+  assert.equal(kvCacheBytes(m, { nCtx: 100, nSeq: 3 }), 3 * 100 * 4 * 2 * 2 * 8 * 2);
   assert.equal(vramCosts(m, { nCtx: 1 }).fixed.output, 64 * 256 * 2);
   // Quantised non-transposed ffn_down: a neuron's column is 18/32 B per row: rounded up.
   const q = syntheticModel({ nLayer: 1, nFf: 32, nEmbd: 40, ffnTypes: () => ['f16', 'f16', 'q4_0'] });
