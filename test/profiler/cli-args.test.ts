@@ -49,16 +49,16 @@ test('place from argv writes the placement and the PowerInfer index', async () =
   const stats = join(dir, 'm.rsst');
   writeStatsFile(stats, { identity: desc.identity, tokens: 1000, source: 'test', counts: powerLawCounts(2, 128, 1000, 0.6, 4) });
   const out = join(dir, 'm.rspl');
-  const r = await run(['place', '--model', model, '--stats', stats, '--vram-budget', '120KiB', '--ctx', '64', '--out', out, '--powerinfer-gpuidx', join(dir, 'm.gpuidx')]);
+  const r = await run(['place', '--model', model, '--stats', stats, '--vram-budget', '150KiB', '--ctx', '64', '--out', out, '--powerinfer-gpuidx', join(dir, 'm.gpuidx')]);
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /total +\d+\/256/);
   assert.match(r.out, /wrote .*m\.gpuidx \(PowerInfer/);
   const p = readPlacementFile(out, desc.identity);
-  assert.equal(p.budget, 120 * 1024);
+  assert.equal(p.budget, 150 * 1024);
   assert.equal(p.nCtx, 64);
   assert.equal(p.nSeq, 1);
   // Four slots need four KV caches: fewer neurons fit.
-  const four = await run(['place', '--model', model, '--stats', stats, '--vram-budget', '120KiB', '--ctx', '64', '--slots', '4', '--out', out]);
+  const four = await run(['place', '--model', model, '--stats', stats, '--vram-budget', '150KiB', '--ctx', '64', '--slots', '4', '--out', out]);
   assert.equal(four.code, 0, four.err);
   const p4 = readPlacementFile(out, desc.identity);
   assert.equal(p4.nSeq, 4);
