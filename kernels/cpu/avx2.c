@@ -155,15 +155,18 @@ static inline __attribute__((always_inline)) void tile_q_0(int q4, int64_t nb, i
 static inline __attribute__((always_inline)) void gemm_q_0(int q4, int64_t n, int nr, int nc,
                                                            const void *w, size_t ws, const void *a,
                                                            size_t as, float *out, size_t os) {
-  for (int r0 = 0; r0 < nr; r0 += 4) {
-    const int rm = nr - r0 < 4 ? nr - r0 : 4;
-    for (int c0 = 0; c0 < nc; c0 += 2) {
-      const int rn = nc - c0 < 2 ? nc - c0 : 2;
-      const char *wp = (const char *)w + (size_t)r0 * ws, *ap = (const char *)a + (size_t)c0 * as;
-      float *op = out + (size_t)c0 * os + r0;
-      TILE_SWITCH(tile_q_0, q4, n / RS_QK, rm, rn, wp, ws, ap, as, op, os)
+  /* column blocks that stay in L2 (see rs_gemm_col_block) */
+  for (int cb = 0, cbn = rs_gemm_col_block(as, 2); cb < nc; cb += cbn)
+    for (int r0 = 0; r0 < nr; r0 += 4) {
+      const int rm = nr - r0 < 4 ? nr - r0 : 4;
+      const int cend = nc - cb < cbn ? nc : cb + cbn;
+      for (int c0 = cb; c0 < cend; c0 += 2) {
+        const int rn = cend - c0 < 2 ? cend - c0 : 2;
+        const char *wp = (const char *)w + (size_t)r0 * ws, *ap = (const char *)a + (size_t)c0 * as;
+        float *op = out + (size_t)c0 * os + r0;
+        TILE_SWITCH(tile_q_0, q4, n / RS_QK, rm, rn, wp, ws, ap, as, op, os)
+      }
     }
-  }
 }
 
 static void gemm_q4_0(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a,
@@ -236,10 +239,12 @@ static inline __attribute__((always_inline)) void vec_dot_f(int t, int64_t n, fl
   }                                                                                             \
   static void gemm_##name(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a,   \
                           size_t as, float *out, size_t os) {                                   \
+    for (int cb = 0, cbn = rs_gemm_col_block(as, 2); cb < nc; cb += cbn)                       \
     for (int r0 = 0; r0 < nr; r0 += 4) {                                                        \
       const int rm = nr - r0 < 4 ? nr - r0 : 4;                                                 \
-      for (int c0 = 0; c0 < nc; c0 += 2) {                                                      \
-        const int rn = nc - c0 < 2 ? nc - c0 : 2;                                               \
+      const int cend = nc - cb < cbn ? nc : cb + cbn;                                           \
+      for (int c0 = cb; c0 < cend; c0 += 2) {                                                   \
+        const int rn = cend - c0 < 2 ? cend - c0 : 2;                                           \
         const char *wp = (const char *)w + (size_t)r0 * ws, *ap = (const char *)a + (size_t)c0 * as; \
         float *op = out + (size_t)c0 * os + r0;                                                 \
         TILE_SWITCH(tile_f, t, n, rm, rn, wp, ws, ap, as, op, os)                               \

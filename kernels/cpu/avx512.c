@@ -252,12 +252,16 @@ static inline __attribute__((always_inline)) void tile_q0(int q4, int64_t nb, in
     default: fn(k, x, 1, 1, w_, ws, a_, as, o_, os); break;                              \
   }
 
-/* Walks the nr x nc output in 4 x 4 tiles (smaller at the edges). */
+/* Walks the nr x nc output in 4 x 4 tiles (smaller at the edges), a block of
+ * activation rows that fits in L2 at a time (rs_gemm_col_block), so that for long
+ * prompts the activations are not re-read from L3 for every 4 weight rows. */
 #define GEMM_TILES(fn, k, x)                                                       \
+  for (int cb = 0, cbn = rs_gemm_col_block(as, 4); cb < nc; cb += cbn)             \
   for (int r0 = 0; r0 < nr; r0 += 4) {                                             \
     const int rm = nr - r0 < 4 ? nr - r0 : 4;                                      \
-    for (int c0 = 0; c0 < nc; c0 += 4) {                                           \
-      const int rn = nc - c0 < 4 ? nc - c0 : 4;                                    \
+    const int cend = nc - cb < cbn ? nc : cb + cbn;                                \
+    for (int c0 = cb; c0 < cend; c0 += 4) {                                        \
+      const int rn = cend - c0 < 4 ? cend - c0 : 4;                                \
       const char *w_ = (const char *)w + (size_t)r0 * ws;                          \
       const char *a_ = (const char *)a + (size_t)c0 * as;                          \
       float *o_ = out + (size_t)c0 * os + r0;                                      \

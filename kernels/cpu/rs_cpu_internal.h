@@ -27,4 +27,12 @@ void rs_scalar_to_float_q5_k(const void *x, float *y, int64_t n);
 void rs_scalar_to_float_q6_k(const void *x, float *y, int64_t n);
 void rs_scalar_from_float_f32(const float *x, void *y, int64_t n);
 
+/* Activation rows per gemm column block: as many as fit in about 512 KiB (half
+ * of L2), a multiple of the tile width, at least one tile. */
+static inline int rs_gemm_col_block(size_t a_stride, int tile) {
+  size_t rows = ((size_t)512 << 10) / (a_stride ? a_stride : 1);
+  rows -= rows % (size_t)tile;
+  return rows < (size_t)tile ? tile : (rows > (1u << 20) ? (1 << 20) : (int)rows);
+}
+
 #endif

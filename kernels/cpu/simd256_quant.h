@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "../ref/rs_blocks.h"
+#include "rs_cpu_internal.h"
 #include "simd256_float.h"
 
 static inline float hmax256_ps(__m256 v) {
@@ -195,10 +196,13 @@ static inline void kq_gemm(kq_decode_fn decode, size_t wblock, int64_t n, int nr
                            size_t os) {
   const int64_t nb = n / RS_QK_K;
   kq_decoded dec[KQ_TILE_R];
+  /* column blocks that stay in L2 (see rs_gemm_col_block) */
+  for (int cb = 0, cbn = rs_gemm_col_block(as, KQ_TILE_C); cb < nc; cb += cbn)
   for (int r0 = 0; r0 < nr; r0 += KQ_TILE_R) {
     const int rm = nr - r0 < KQ_TILE_R ? nr - r0 : KQ_TILE_R;
-    for (int c0 = 0; c0 < nc; c0 += KQ_TILE_C) {
-      const int cm = nc - c0 < KQ_TILE_C ? nc - c0 : KQ_TILE_C;
+    const int cend = nc - cb < cbn ? nc : cb + cbn;
+    for (int c0 = cb; c0 < cend; c0 += KQ_TILE_C) {
+      const int cm = cend - c0 < KQ_TILE_C ? cend - c0 : KQ_TILE_C;
       __m256 acc[KQ_TILE_R][KQ_TILE_C];
       for (int r = 0; r < rm; r++)
         for (int c = 0; c < cm; c++) acc[r][c] = _mm256_setzero_ps();

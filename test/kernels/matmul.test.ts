@@ -60,6 +60,29 @@ for (const tc of WEIGHT_TYPES) {
   }
 }
 
+// gemm walks activation rows in blocks of ~512 KiB (kernels/cpu/rs_cpu_internal.h);
+// enough rows to cross a block boundary with a ragged last block.
+for (const tc of WEIGHT_TYPES) {
+  test(`${tc.name}: gemm over more activation rows than one column block`, () => {
+    const n = tc.type === GgmlType.Q4_K || tc.type === GgmlType.Q5_K || tc.type === GgmlType.Q6_K ? 2048 : 4096;
+    const vdt = K.typeTraits(tc.type)!.vecDotType;
+    const nc = Math.ceil((512 * 1024) / K.rowSize(vdt, n)) + 5;
+    const rows = 5;
+    const { q, deq } = weights(tc.type, rows, n, 77);
+    const x = randomFloats(nc * n, 78, 2);
+    const ref = K.matmul(tc.type, 'ref', q, rows, n, x, nc, false);
+    for (const isa of ISAS) {
+      const got = K.matmul(tc.type, isa, q, rows, n, x, nc, true);
+      for (let c = 0; c < nc; c++)
+        for (let r = 0; r < rows; r++) {
+          const i = c * rows + r;
+          const bound = tolOf(tc.type) * absDotScale(deq.subarray(r * n, (r + 1) * n), x.subarray(c * n, (c + 1) * n)) + 1e-6;
+          assert.ok(Math.abs(got[i] - ref[i]) <= bound, `${isa} nc=${nc} r=${r} c=${c}: ${got[i]} vs ${ref[i]}`);
+        }
+    }
+  });
+}
+
 test('the reference dot agrees with dequantised weights x dequantised activations', () => {
   // Guards the oracle itself: ref vec_dot == sum(deq(w) * deq(a)) in double.
   for (const tc of WEIGHT_TYPES) {
