@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { tinyModelPath } from './server.js';
 
@@ -41,34 +42,35 @@ async function startProcess(graceMs: number): Promise<{ proc: ChildProcess; url:
   return { proc, url, exited, logs };
 }
 
-/** Opens a stream; resolves once the first event arrived, with a promise of the whole body. */
-async function openStream(url: string, maxTokens: number): Promise<Promise<string>> {
-  const res = await fetch(`${url}/v1/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ prompt: 'Tell a long story', max_tokens: maxTokens, stream: true, logit_bias: { '2': -100 } }),
+/**
+ * Opens a stream (plain node:http, so nothing buffers) and resolves once the first event
+ * is in, with a promise of the whole body (wrapped: a promise resolved with a promise
+ * would wait for it).
+ */
+function openStream(url: string, maxTokens: number): Promise<{ rest: Promise<string> }> {
+  return new Promise((resolveFirst, reject) => {
+    const req = http.request(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+      assert.equal(res.statusCode, 200);
+      res.setEncoding('utf8');
+      let body = '';
+      let first = true;
+      const done = new Promise<string>((r) => res.on('end', () => r(body)));
+      res.on('data', (d: string) => {
+        body += d;
+        if (first && body.includes('data: ')) {
+          first = false;
+          resolveFirst({ rest: done });
+        }
+      });
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify({ prompt: 'Tell a long story', max_tokens: maxTokens, stream: true, logit_bias: { '2': -100 } }));
   });
-  assert.equal(res.status, 200);
-  const it = res.body![Symbol.asyncIterator]();
-  const dec = new TextDecoder();
-  let body = '';
-  while (!body.includes('data: ')) {
-    const r = await it.next();
-    if (r.done) break;
-    body += dec.decode(r.value as Uint8Array, { stream: true });
-  }
-  return (async () => {
-    for (;;) {
-      const r = await it.next();
-      if (r.done) return body;
-      body += dec.decode(r.value as Uint8Array, { stream: true });
-    }
-  })();
 }
 
 test('SIGTERM: short requests finish within the grace period, then exit 0', { timeout: 60_000 }, async () => {
   const { proc, url, exited, logs } = await startProcess(20_000);
-  const inflight = await openStream(url, 300);
+  const { rest: inflight } = await openStream(url, 300);
   proc.kill('SIGTERM');
   const body = await inflight;
   assert.match(body, /"finish_reason":"length"/);
@@ -78,14 +80,20 @@ test('SIGTERM: short requests finish within the grace period, then exit 0', { ti
 });
 
 test('SIGTERM: requests still running after the grace period are cut with an error event', { timeout: 60_000 }, async () => {
-  const { proc, url, exited } = await startProcess(0);
-  const inflight = await openStream(url, 100_000);
+  const { proc, url, exited, logs } = await startProcess(0);
+  const { rest: inflight } = await openStream(url, 100_000);
+  const killedAt = new Date().toISOString();
   proc.kill('SIGTERM');
-  // New work is refused while draining (or the socket is already closed).
-  const late = await fetch(`${url}/health`).then((r) => r.status, () => 'closed');
+  // Signals arrive asynchronously: wait until the drain shows, then new work is refused
+  // (503, or the listening socket is already closed).
+  let late: number | string = 200;
+  for (let i = 0; i < 100 && late === 200; i++) {
+    late = await fetch(`${url}/health`).then((r) => r.status, () => 'closed');
+    if (late === 200) await new Promise((r) => setTimeout(r, 10));
+  }
   assert.ok(late === 503 || late === 'closed', `health during drain: ${late}`);
   const body = await inflight;
-  assert.match(body, /shutting_down/);
+  assert.match(body.slice(-600), /shutting_down/, `killed at ${killedAt}\n` + body.slice(-300) + logs.join('\n'));
   assert.doesNotMatch(body, /\[DONE\]/);
   assert.equal(await exited, 0);
 });
