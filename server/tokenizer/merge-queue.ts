@@ -1,12 +1,17 @@
 // Priority queue of candidate merges for the BPE encoder: highest score first and, on
-// equal scores, the leftmost pair first (sentencepiece's order). Parallel typed arrays,
-// reused across calls, so encoding a long prompt allocates almost nothing.
+// equal scores, the leftmost pair first (sentencepiece's order). Entries live in
+// parallel typed arrays (reused across calls, so encoding a long prompt allocates almost
+// nothing); the heap itself orders entry numbers and moves elements into a hole rather
+// than swapping, which keeps pop cheap.
 
 export class MergeQueue {
   private score = new Float64Array(1024);
-  private left = new Int32Array(1024);
-  private right = new Int32Array(1024);
-  private size = new Int32Array(1024);
+  private left: Int32Array = new Int32Array(1024);
+  private right: Int32Array = new Int32Array(1024);
+  private size: Int32Array = new Int32Array(1024);
+  /** Heap of entry numbers. */
+  private heap: Int32Array = new Int32Array(1024);
+  private entries = 0;
   private n = 0;
 
   get length(): number {
@@ -15,6 +20,7 @@ export class MergeQueue {
 
   clear(): void {
     this.n = 0;
+    this.entries = 0;
   }
 
   /** Does entry a come out before entry b? */
@@ -24,39 +30,39 @@ export class MergeQueue {
     return sa > sb || (sa === sb && this.left[a] < this.left[b]);
   }
 
-  private swap(a: number, b: number): void {
-    const s = this.score[a]; this.score[a] = this.score[b]; this.score[b] = s;
-    const l = this.left[a]; this.left[a] = this.left[b]; this.left[b] = l;
-    const r = this.right[a]; this.right[a] = this.right[b]; this.right[b] = r;
-    const z = this.size[a]; this.size[a] = this.size[b]; this.size[b] = z;
-  }
-
   private grow(): void {
     const cap = this.score.length * 2;
-    const g = <T extends Float64Array | Int32Array>(a: T, make: (n: number) => T): T => {
-      const b = make(cap);
+    const f = new Float64Array(cap);
+    f.set(this.score);
+    this.score = f;
+    const g = (a: Int32Array): Int32Array => {
+      const b = new Int32Array(cap);
       b.set(a);
       return b;
     };
-    this.score = g(this.score, (n) => new Float64Array(n));
-    this.left = g(this.left, (n) => new Int32Array(n));
-    this.right = g(this.right, (n) => new Int32Array(n));
-    this.size = g(this.size, (n) => new Int32Array(n));
+    this.left = g(this.left);
+    this.right = g(this.right);
+    this.size = g(this.size);
+    this.heap = g(this.heap);
   }
 
   push(score: number, left: number, right: number, size: number): void {
-    if (this.n === this.score.length) this.grow();
+    // Entries are reclaimed only by clear(): one encode pushes about 3 per character.
+    if (this.entries === this.score.length) this.grow();
+    const e = this.entries++;
+    this.score[e] = score;
+    this.left[e] = left;
+    this.right[e] = right;
+    this.size[e] = size;
+    const heap = this.heap;
     let i = this.n++;
-    this.score[i] = score;
-    this.left[i] = left;
-    this.right[i] = right;
-    this.size[i] = size;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!this.before(i, p)) break;
-      this.swap(i, p);
+      if (!this.before(e, heap[p])) break;
+      heap[i] = heap[p];
       i = p;
     }
+    heap[i] = e;
   }
 
   /** Remove the top entry; its fields are left in topLeft/topRight/topSize. */
@@ -64,24 +70,24 @@ export class MergeQueue {
   topRight = 0;
   topSize = 0;
   pop(): void {
-    this.topLeft = this.left[0];
-    this.topRight = this.right[0];
-    this.topSize = this.size[0];
+    const heap = this.heap;
+    const top = heap[0];
+    this.topLeft = this.left[top];
+    this.topRight = this.right[top];
+    this.topSize = this.size[top];
     const last = --this.n;
     if (last === 0) return;
-    this.score[0] = this.score[last];
-    this.left[0] = this.left[last];
-    this.right[0] = this.right[last];
-    this.size[0] = this.size[last];
+    const e = heap[last];
     let i = 0;
     for (;;) {
       const l = 2 * i + 1;
       if (l >= last) break;
       const r = l + 1;
-      const c = r < last && this.before(r, l) ? r : l;
-      if (!this.before(c, i)) break;
-      this.swap(c, i);
+      const c = r < last && this.before(heap[r], heap[l]) ? r : l;
+      if (!this.before(heap[c], e)) break;
+      heap[i] = heap[c];
       i = c;
     }
+    heap[i] = e;
   }
 }
