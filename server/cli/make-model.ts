@@ -11,7 +11,7 @@ export interface MakeModelOptions {
   arch: string;
   /** tiny | small | 1b | 7b */
   size: string;
-  /** f32 | f16 | bf16 | q8_0 | q4_0 | q4_k | q6_k */
+  /** f32 | f16 | bf16 | q8_0 | q4_0 | q4_k | q5_k | q6_k */
   type: string;
   seed: number | bigint;
   out: string;

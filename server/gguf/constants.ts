@@ -116,8 +116,8 @@ export function tensorByteSize(dims: readonly number[], type: GgmlTypeInfo): big
 
 /**
  * llama.cpp's `general.file_type` (llama_ftype) for the weight types make-model writes:
- * the code says what most matrices are. Q4_K files are "Q4_K_S"-like (all Q4_K except
- * the output), hence 14.
+ * the code says what most matrices are. Q4_K / Q5_K files are "_S"-like (all matrices of
+ * that type except the output), hence 14 / 16.
  */
 export const LLAMA_FILE_TYPE: Record<string, number> = {
   f32: 0,
@@ -128,6 +128,7 @@ export const LLAMA_FILE_TYPE: Record<string, number> = {
   q5_0: 8,
   q5_1: 9,
   q4_k: 14,
+  q5_k: 16,
   q6_k: 18,
   bf16: 32,
 };

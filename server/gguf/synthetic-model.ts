@@ -16,7 +16,7 @@ import { Rng, toSeed64 } from '../sampling/rng.js';
 
 export const SIZES = ['tiny', 'small', '1b', '7b'] as const;
 export const ARCHS = ['llama', 'bamboo'] as const;
-export const WEIGHT_TYPES = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'] as const;
+export const WEIGHT_TYPES = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k'] as const;
 export type ModelSize = (typeof SIZES)[number];
 export type ModelArch = (typeof ARCHS)[number];
 
@@ -42,7 +42,7 @@ export const SHAPES: Record<ModelSize, ModelShape> = {
 export interface SyntheticModelOptions {
   arch: ModelArch;
   size: ModelSize;
-  /** Weight type of the matrices: f32 f16 bf16 q8_0 q4_0 q4_k q6_k. */
+  /** Weight type of the matrices: f32 f16 bf16 q8_0 q4_0 q4_k q5_k q6_k. */
   type: string;
   seed: number | bigint;
   vocabSize?: number;
@@ -70,9 +70,9 @@ export function matrixType(want: GgmlTypeInfo, ne0: number): GgmlTypeInfo {
   return ne0 % q8.blockSize === 0 ? q8 : resolveGgmlType('f16');
 }
 
-/** output.weight's type: llama.cpp stores it as Q6_K in q4_0 / q4_k files. */
+/** output.weight's type: llama.cpp stores it as Q6_K in q4_0 / q4_k / q5_k files. */
 function outputType(want: GgmlTypeInfo, ne0: number): GgmlTypeInfo {
-  if (want.name === 'q4_0' || want.name === 'q4_k') return matrixType(resolveGgmlType('q6_k'), ne0);
+  if (want.name === 'q4_0' || want.name === 'q4_k' || want.name === 'q5_k') return matrixType(resolveGgmlType('q6_k'), ne0);
   return matrixType(want, ne0);
 }
 

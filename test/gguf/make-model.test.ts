@@ -178,6 +178,7 @@ test('quantised models: types as documented, weights match the f32 model, engine
       ['q8_0', 'q8_0', 'q8_0', 0.002],
       ['q4_0', 'q4_0', 'q6_k', 0.02],
       ['q4_k', 'q4_k', 'q6_k', 0.02],
+      ['q5_k', 'q5_k', 'q6_k', 0.01],
       ['q6_k', 'q6_k', 'q6_k', 0.005],
       ['bf16', 'bf16', 'bf16', 0.001],
     ];
