@@ -14,6 +14,16 @@ extern const rs_isa_tables rs_tables_scalar;
 #if defined(__x86_64__)
 extern const rs_isa_tables rs_tables_avx2;
 extern const rs_isa_tables rs_tables_avx512;
+/* avx512_kquant.c */
+void rs_avx512_vec_dot_q4_k(int64_t n, float *out, const void *w, const void *a);
+void rs_avx512_vec_dot_q5_k(int64_t n, float *out, const void *w, const void *a);
+void rs_avx512_vec_dot_q6_k(int64_t n, float *out, const void *w, const void *a);
+void rs_avx512_gemm_q4_k(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as,
+                         float *out, size_t os);
+void rs_avx512_gemm_q5_k(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as,
+                         float *out, size_t os);
+void rs_avx512_gemm_q6_k(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as,
+                         float *out, size_t os);
 #endif
 
 /* Scalar pieces the SIMD tables reuse (dequantisers are not on the hot path). */
