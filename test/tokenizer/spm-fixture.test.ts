@@ -6,18 +6,24 @@ import { fixtureCases, fixtureMetadata } from './fixture.js';
 const tok = SpmTokenizer.fromMetadata(fixtureMetadata());
 
 test('encode matches sentencepiece on every fixture string', () => {
-  assert.ok(fixtureCases.encode.length >= 30);
+  assert.ok(fixtureCases.encode.length >= 180); // 36 chosen + 150 seeded random strings
   for (const c of fixtureCases.encode) {
     assert.deepEqual(tok.encode(c.text, { addBos: false }), c.ids, `encode(${JSON.stringify(c.text)})`);
   }
 });
 
 test('decode(encode(s)) == s, and matches sentencepiece decode', () => {
+  let roundTrips = 0;
   for (const c of fixtureCases.encode) {
     const ids = tok.encode(c.text, { addBos: false });
     assert.equal(tok.decode(ids), c.decoded, `decode of ${JSON.stringify(c.text)}`);
-    assert.equal(tok.decode(ids), c.text);
+    // A literal U+2581 in the input reads back as a space (as in sentencepiece).
+    if (!c.text.includes('\u2581')) {
+      assert.equal(tok.decode(ids), c.text);
+      roundTrips++;
+    }
   }
+  assert.ok(roundTrips > 150);
 });
 
 test('decode matches sentencepiece on control, unknown and broken byte sequences', () => {
@@ -46,7 +52,7 @@ test('streaming decode equals whole decode, token by token, on every case', () =
       s += part;
     }
     s += d.flush();
-    assert.equal(s, c.text);
+    assert.equal(s, c.decoded);
   }
 });
 
@@ -100,7 +106,7 @@ test('tokenBytes gives the bytes a token stands for', () => {
 });
 
 test('encoding a 4k-token prompt takes a few milliseconds', () => {
-  const para = fixtureCases.encode[fixtureCases.encode.length - 1].text;
+  const para = fixtureCases.encode.find((c) => c.text.startsWith('In the beginning God created') && c.text.length > 300)!.text;
   let text = '';
   while (tok.encode(text, { addBos: false }).length < 4096) text += para + '\n';
   const n = tok.encode(text, { addBos: false }).length;

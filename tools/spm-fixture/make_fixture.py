@@ -24,14 +24,14 @@ Writes test/fixtures/spm/:
   vocab.json       pieces, scores, types (types use sentencepiece's numbering, which is
                    also GGUF's tokenizer.ggml.token_type: 1 normal, 2 unknown,
                    3 control, 4 user-defined, 5 unused, 6 byte)
-  cases.json       awkward strings with the ids sentencepiece gives (no BOS) and its
+  cases.json       awkward strings (and 150 seeded random ones) with the ids sentencepiece gives (no BOS) and its
                    decoding of them, plus some id sequences and their decodings
 """
 import json
 import os
 import subprocess
 import sys
-import tempfile
+import io
 
 import sentencepiece as spm
 
@@ -119,36 +119,53 @@ def id_cases(sp):
     ]
 
 
+def fuzz_cases(corpus_lines):
+    """Random strings (fixed seed): pieces of training lines, mixed scripts, odd spacing."""
+    import random
+    rng = random.Random(1234)
+    alphabet = (list('abcdefghijklmnopqrstuvwxyz ABCXYZ0123456789.,;:!?\'"-()\n\t  ')
+                + list('éèüñçåøß') + list('мирПр') + list('你好世界') + ['😀', '🎉', '\u00a0', '\u200b', '▁'])
+    out = []
+    for _ in range(150):
+        kind = rng.random()
+        if kind < 0.4:
+            line = rng.choice(corpus_lines)
+            a = rng.randrange(len(line))
+            out.append(line[a:a + rng.randrange(1, 120)])
+        elif kind < 0.8:
+            out.append(''.join(rng.choice(alphabet) for _ in range(rng.randrange(1, 60))))
+        else:
+            words = [rng.choice(corpus_lines).split(' ')[0] for _ in range(rng.randrange(1, 8))]
+            out.append((' ' * rng.randrange(0, 4)).join(words) + ' ' * rng.randrange(0, 3))
+    return out
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        corpus = os.path.join(tmp, 'corpus.txt')
-        text = subprocess.run(['bible', 'Gen1:1-Rev22:21'], check=True,
-                              capture_output=True, text=True).stdout
-        with open(corpus, 'w', encoding='utf-8') as f:
-            f.write(text)
-            for _ in range(20):
-                f.write('\n'.join(EXTRA_LINES) + '\n')
-        prefix = os.path.join(tmp, 'tok')
-        spm.SentencePieceTrainer.train(
-            input=corpus,
-            model_prefix=prefix,
-            model_type='bpe',
-            vocab_size=VOCAB_SIZE,
-            byte_fallback=True,
-            split_digits=True,
-            normalization_rule_name='identity',
-            add_dummy_prefix=True,
-            remove_extra_whitespaces=False,
-            allow_whitespace_only_pieces=True,
-            character_coverage=1.0,
-            unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
-            user_defined_symbols=USER_DEFINED,
-            num_threads=1,
-            minloglevel=2,
-        )
-        with open(prefix + '.model', 'rb') as f:
-            model_bytes = f.read()
+    text = subprocess.run(['bible', 'Gen1:1-Rev22:21'], check=True,
+                          capture_output=True, text=True).stdout
+    corpus = text.split('\n') + EXTRA_LINES * 20
+    # Sentences from an iterator and the model into memory: no file paths end up in the
+    # model's trainer_spec, so reruns give byte-identical files.
+    model_buf = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(corpus),
+        model_writer=model_buf,
+        model_type='bpe',
+        vocab_size=VOCAB_SIZE,
+        byte_fallback=True,
+        split_digits=True,
+        normalization_rule_name='identity',
+        add_dummy_prefix=True,
+        remove_extra_whitespaces=False,
+        allow_whitespace_only_pieces=True,
+        character_coverage=1.0,
+        unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
+        user_defined_symbols=USER_DEFINED,
+        num_threads=1,
+        minloglevel=2,
+    )
+    model_bytes = model_buf.getvalue()
 
     with open(os.path.join(OUT, 'tokenizer.model'), 'wb') as f:
         f.write(model_bytes)
@@ -173,9 +190,10 @@ def main():
         'scores': [sp.get_score(i) for i in range(n)],
         'types': [ptype(i) for i in range(n)],
     }
+    lines = [l for l in text.split('\n') if l.strip()]
     cases = {
         'encode': [{'text': s, 'ids': sp.encode(s), 'decoded': sp.decode(sp.encode(s))}
-                   for s in CASES],
+                   for s in CASES + fuzz_cases(lines)],
         'decode': [{'ids': ids, 'text': sp.decode(ids)} for ids in id_cases(sp)],
     }
     with open(os.path.join(OUT, 'vocab.json'), 'w', encoding='utf-8') as f:
