@@ -181,7 +181,7 @@ export function registerProfile(program: Command): void {
     .option('--svg <file>', 'where to write the chart (default: next to --out)')
     .option('--import-powerinfer <dir>', "convert PowerInfer's activation/activation_{i}.pt instead of running the model")
     .option('--export-powerinfer <dir>', 'also write the counts as activation_{i}.pt files')
-    .option('--no-speed-check', 'skip timing plain prompt processing for comparison')
+    .option('--speed-check', 'afterwards, time plain prompt processing against profiling on the first windows (7 extra passes)', false)
     .action(async (opts: ProfileCommandOptions) => {
       const ac = new AbortController();
       let interrupts = 0;
