@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <new>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -158,13 +160,20 @@ void quantize_parallel(rs_type type, const rs_type_traits *t, const float *src, 
     return;
   }
   std::vector<std::thread> threads;
-  for (int64_t b0 = 0; b0 < nblocks; b0 += per) {
-    const int64_t nb = std::min(per, nblocks - b0);
-    threads.emplace_back([=] {
-      rs_quantize_row(type, src + b0 * t->block_size, dst + b0 * t->type_size, nb * t->block_size);
-    });
+  int64_t done = 0; // blocks handed to threads; the rest is done here if a thread cannot start
+  try {
+    for (int64_t b0 = 0; b0 < nblocks; b0 += per) {
+      const int64_t nb = std::min(per, nblocks - b0);
+      threads.emplace_back([=] {
+        rs_quantize_row(type, src + b0 * t->block_size, dst + b0 * t->type_size, nb * t->block_size);
+      });
+      done = b0 + nb;
+    }
+  } catch (const std::system_error &) {
   }
   for (auto &th : threads) th.join();
+  if (done < nblocks)
+    rs_quantize_row(type, src + done * t->block_size, dst + done * t->type_size, (nblocks - done) * t->block_size);
 }
 
 Value Quantize(const CallbackInfo &info) {
@@ -549,11 +558,27 @@ Value BenchGemm(const CallbackInfo &info) {
   return o;
 }
 
+// Turns C++ exceptions other than Napi::Error (allocation failures, thread creation)
+// into JS Errors: node-addon-api only converts Napi::Error, anything else would
+// terminate the process.
+template <Value (*F)(const CallbackInfo &)>
+Value Guard(const CallbackInfo &info) {
+  try {
+    return F(info);
+  } catch (const Napi::Error &) {
+    throw;
+  } catch (const std::bad_alloc &) {
+    throw Napi::Error::New(info.Env(), "out of memory");
+  } catch (const std::exception &e) {
+    throw Napi::Error::New(info.Env(), e.what());
+  }
+}
+
 }  // namespace
 
 Napi::Object CreateKernelBindings(Napi::Env env) {
   Napi::Object o = Napi::Object::New(env);
-  auto add = [&](const char *name, Napi::Function::Callback fn) { o.Set(name, Napi::Function::New(env, fn, name)); };
+#define add(name, fn) o.Set(name, Napi::Function::New(env, Guard<fn>, name))
   add("typeTraits", TypeTraits);
   add("rowSize", RowSize);
   add("bestIsa", BestIsa);
@@ -575,5 +600,6 @@ Napi::Object CreateKernelBindings(Napi::Env env) {
   add("streamRead", StreamRead);
   add("benchVecDot", BenchVecDot);
   add("benchGemm", BenchGemm);
+#undef add
   return o;
 }

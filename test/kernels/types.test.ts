@@ -51,6 +51,13 @@ test('ISA discovery', () => {
   }
 });
 
+test('an ISA above what this CPU (or RELU_SERVE_ISA) allows is refused, not replaced', () => {
+  const all = ['scalar', 'avx2', 'avx512'] as const;
+  for (const isa of all.filter((i) => !ISAS.includes(i)))
+    assert.throws(() => K.softmax(isa, new Float32Array(4)), new RegExp(`isa ${isa} is not available on this CPU`));
+  for (const isa of ISAS) assert.equal(K.softmax(isa, new Float32Array(4)).length, 4);
+});
+
 function cpuFlags(): string {
   try {
     return readFileSync('/proc/cpuinfo', 'utf8');
