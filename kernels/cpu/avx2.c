@@ -169,9 +169,80 @@ static inline __attribute__((always_inline)) void gemm_q_0(int q4, int64_t n, in
     }
 }
 
+/* Q4_0 x Q8_0X tile of RM <= 2 weight rows x RN <= 4 activation rows, two blocks
+ * (half a group) per step: each weight row's nibbles are split once into lo/hi and
+ * used RN times (8 accumulators + 6 weight registers fit the 16 ymm). */
+static inline __attribute__((always_inline)) void tile_q4_0g(int unused, int64_t nb, int RM, int RN,
+                                                             const char *w, size_t ws, const char *a,
+                                                             size_t as, float *out, size_t os) {
+  (void)unused;
+  const int64_t ng = nb / 4;
+  const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+  __m256 acc[2][4];
+  for (int r = 0; r < RM; r++)
+    for (int c = 0; c < RN; c++) acc[r][c] = _mm256_setzero_ps();
+  for (int64_t gi = 0; gi < ng; gi++)
+    for (int h = 0; h < 2; h++) {
+      __m256i lo[2], hi[2];
+      __m256 dw[2];
+      for (int r = 0; r < RM; r++) {
+        const char *wb = w + r * ws + gi * 72 + h * 36;
+        const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(wb + 2))),
+                                                  _mm_loadu_si128((const __m128i *)(wb + 20)), 1);
+        lo[r] = _mm256_and_si256(v, m4);
+        hi[r] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        dw[r] = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_set1_ps(_cvtsh_ss(half_at(wb)))),
+                                     _mm_set1_ps(_cvtsh_ss(half_at(wb + 18))), 1);
+      }
+      for (int c = 0; c < RN; c++) {
+        const rs_q8_0x_group *g =
+            (const rs_q8_0x_group *)(a + c * as + (size_t)nb * sizeof(rs_block_q8_0)) + gi;
+        const __m256i alo = _mm256_loadu_si256((const __m256i *)(g->lo + 32 * h));
+        const __m256i ahi = _mm256_loadu_si256((const __m256i *)(g->hi + 32 * h));
+        const __m256i off = _mm256_loadu_si256((const __m256i *)(g->off + 8 * h));
+        const __m256 da = _mm256_loadu_ps(g->d + 8 * h);
+        for (int r = 0; r < RM; r++) {
+          const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo[r], alo), _mm256_maddubs_epi16(hi[r], ahi));
+          const __m256i s = _mm256_add_epi32(_mm256_madd_epi16(p, ones), off);
+          acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw[r], da), acc[r][c]);
+        }
+      }
+    }
+  for (int c = 0; c < RN; c++)
+    for (int r = 0; r < RM; r++) {
+      float sum = hsum256_ps(acc[r][c]);
+      for (int64_t b = ng * 4; b < nb; b++) { /* blocks after the last whole group */
+        const rs_block_q4_0 *wb = (const rs_block_q4_0 *)(w + r * ws) + b;
+        const rs_block_q8_0 *ab = (const rs_block_q8_0 *)(a + c * as) + b;
+        sum += _cvtsh_ss(wb->d) * _cvtsh_ss(ab->d) * (float)hsum256_epi32(dot_q4_0_i32(unpack_q4_0(wb), LOADA(ab)));
+      }
+      out[c * os + r] = sum;
+    }
+}
+
 static void gemm_q4_0(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a,
                       size_t as, float *out, size_t os) {
-  gemm_q_0(1, n, nr, nc, w, ws, a, as, out, os);
+  for (int cb = 0, cbn = rs_gemm_col_block(as, 4); cb < nc; cb += cbn)
+    for (int r0 = 0; r0 < nr; r0 += 2) {
+      const int rm = nr - r0 < 2 ? nr - r0 : 2;
+      const int cend = nc - cb < cbn ? nc : cb + cbn;
+      for (int c0 = cb; c0 < cend; c0 += 4) {
+        const int rn = cend - c0 < 4 ? cend - c0 : 4;
+        const char *wp = (const char *)w + (size_t)r0 * ws, *ap = (const char *)a + (size_t)c0 * as;
+        float *op = out + (size_t)c0 * os + r0;
+        const int64_t nb = n / RS_QK;
+        switch (rm * 8 + rn) {
+          case 2 * 8 + 4: tile_q4_0g(0, nb, 2, 4, wp, ws, ap, as, op, os); break;
+          case 2 * 8 + 3: tile_q4_0g(0, nb, 2, 3, wp, ws, ap, as, op, os); break;
+          case 2 * 8 + 2: tile_q4_0g(0, nb, 2, 2, wp, ws, ap, as, op, os); break;
+          case 2 * 8 + 1: tile_q4_0g(0, nb, 2, 1, wp, ws, ap, as, op, os); break;
+          case 1 * 8 + 4: tile_q4_0g(0, nb, 1, 4, wp, ws, ap, as, op, os); break;
+          case 1 * 8 + 3: tile_q4_0g(0, nb, 1, 3, wp, ws, ap, as, op, os); break;
+          case 1 * 8 + 2: tile_q4_0g(0, nb, 1, 2, wp, ws, ap, as, op, os); break;
+          default: tile_q4_0g(0, nb, 1, 1, wp, ws, ap, as, op, os); break;
+        }
+      }
+    }
 }
 static void gemm_q8_0(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a,
                       size_t as, float *out, size_t os) {
