@@ -58,7 +58,14 @@ export async function startServer(opts: Partial<AppOptions> & RuntimeSettings = 
   if (app.relu.loadError) throw app.relu.loadError;
   const addr = await app.listen({ host: '127.0.0.1', port: 0 });
   const client = new OpenAI({ baseURL: `${addr}/v1`, apiKey: opts.apiKeys?.[0] ?? 'unused', maxRetries: 0, timeout: 60_000 });
-  return { app, url: addr, baseURL: `${addr}/v1`, client, steps, close: () => app.close() };
+  const close = async () => {
+    // After a failed test a client may have left a response unread; do not wait for
+    // keep-alive timeouts on it.
+    const t = setTimeout(() => app.server.closeAllConnections(), 2000);
+    await app.close();
+    clearTimeout(t);
+  };
+  return { app, url: addr, baseURL: `${addr}/v1`, client, steps, close };
 }
 
 /** Polls until cond() holds or the time is up. */
