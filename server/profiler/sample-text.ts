@@ -1,7 +1,7 @@
 // The built-in profiling text, used when `relu-serve profile` is given no --corpus.
 // Written for relu-serve (not taken from any published corpus) to touch several
 // registers a chat model sees: narration, instructions, dialogue, facts with numbers,
-// code, lists and questions. It is short (about 1,400 tokens with a llama tokenizer),
+// code, lists and questions. It is short (about 4,000 characters: 1,000-1,500 tokens depending on the vocabulary),
 // enough for a first look at locality; profile real workloads with --corpus for a
 // placement you will deploy. With --tokens above its length it is repeated.
 
