@@ -5,7 +5,7 @@
 // The model may be handed in loaded or as a promise: the app can listen (and answer
 // /health with 503) while it loads, and starts the engine loop once it is there.
 
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import cors from '@fastify/cors';
 import { randomUUID } from 'node:crypto';
 import { ApiError, toApiError } from './http/errors.js';
@@ -53,7 +53,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     // We log one summary line per request ourselves (observability/request-log.ts).
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // Idle keep-alive sockets must not hold up close() during a drain.
     forceCloseConnections: 'idle',
     return503OnClosing: true,

@@ -2,7 +2,7 @@
 // finish within the grace period, those still running after it are cut, and the process
 // exits with status 0.
 
-import { test } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
@@ -11,11 +11,19 @@ import { tinyModelPath } from './server.js';
 
 const cli = fileURLToPath(new URL('../../server/cli/main.js', import.meta.url));
 
+// A test that fails or times out before its SIGTERM must not leave a server running
+// (it would also keep this test process alive).
+const children: ChildProcess[] = [];
+after(() => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
+
 async function startProcess(graceMs: number): Promise<{ proc: ChildProcess; url: string; exited: Promise<number | null>; logs: string[] }> {
   const model = await tinyModelPath();
   const proc = spawn(process.execPath, [cli, 'serve', '--model', model, '--alias', 'tiny', '--port', '0', '--ctx-size', '2048', '--parallel', '2', '--threads', '1', '--shutdown-grace', String(graceMs)], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  children.push(proc);
   const logs: string[] = [];
   const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
   const url = await new Promise<string>((resolve, reject) => {
@@ -34,9 +42,10 @@ async function startProcess(graceMs: number): Promise<{ proc: ChildProcess; url:
     proc.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
     proc.on('exit', (code) => reject(new Error(`server exited early (${code}): ${logs.join('\n')}`)));
   });
-  for (;;) {
-    const h = await fetch(`${url}/health`).catch(() => null);
-    if (h?.status === 200) break;
+  for (let i = 0; ; i++) {
+    const status = await fetch(`${url}/health`).then(async (r) => (await r.arrayBuffer(), r.status), () => 0);
+    if (status === 200) break;
+    if (i > 200) throw new Error(`server never became healthy: ${logs.join('\n')}`);
     await new Promise((r) => setTimeout(r, 50));
   }
   return { proc, url, exited, logs };
@@ -88,7 +97,7 @@ test('SIGTERM: requests still running after the grace period are cut with an err
   // (503, or the listening socket is already closed).
   let late: number | string = 200;
   for (let i = 0; i < 100 && late === 200; i++) {
-    late = await fetch(`${url}/health`).then((r) => r.status, () => 'closed');
+    late = await fetch(`${url}/health`).then(async (r) => (await r.arrayBuffer(), r.status), () => 'closed');
     if (late === 200) await new Promise((r) => setTimeout(r, 10));
   }
   assert.ok(late === 503 || late === 'closed', `health during drain: ${late}`);
