@@ -36,7 +36,8 @@ class _Cursor:
 
 def read_gguf(path):
     """Returns (metadata dict, {name: numpy float32 array in PyTorch shape})."""
-    buf = open(path, 'rb').read()
+    with open(path, 'rb') as f:
+        buf = f.read()
     c = _Cursor(buf)
     if buf[:4] != b'GGUF':
         raise ValueError(f'{path}: not a GGUF file')

@@ -88,7 +88,8 @@ def austen_rdb(cache):
 def austen_documents(cache):
     """One document per chapter; paragraphs re-joined from the wrapped lines."""
     rdb = austen_rdb(cache)
-    data = open(rdb, 'rb').read()
+    with open(rdb, 'rb') as f:
+        data = f.read()
     novels, off = [], 0
     while off < len(data):
         dec = zlib.decompressobj()
@@ -150,11 +151,12 @@ def main():
         f.write(DOC_SEP.join(train) + '\n')
     with open(os.path.join(args.out, 'heldout.txt'), 'w', encoding='utf-8') as f:
         f.write(DOC_SEP.join(held) + '\n')
-    # A plain copy (documents separated by a blank line) ships in the repo so the engine's
-    # perplexity can be checked against tools/train/reference.json without rerunning this.
+    # A plain copy (documents separated by a newline, as paragraphs are) ships in the repo
+    # so the engine's perplexity can be checked against tools/train/reference.json
+    # without rerunning this.
     with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'heldout.txt'), 'w',
               encoding='utf-8') as f:
-        f.write('\n\n'.join(held) + '\n')
+        f.write('\n'.join(held) + '\n')
     print(f'chars per source: {stats}; train docs {len(train)}, held-out docs {len(held)}; '
           f'train chars {sum(map(len, train))}, held-out chars {sum(map(len, held))}')
 

@@ -38,6 +38,11 @@ PROMPTS = [
 ]
 
 
+def file_sha256(path):
+    with open(path, 'rb') as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
 def model_from_gguf(path):
     meta, t = read_gguf(path)
     a = meta['general.architecture']
@@ -119,7 +124,8 @@ def main():
     torch.set_num_threads(args.threads)
     sp = spm.SentencePieceProcessor(model_file=args.tokenizer)
     model, meta = model_from_gguf(args.gguf)
-    text = open(args.heldout, encoding='utf-8').read()
+    with open(args.heldout, encoding='utf-8') as f:
+        text = f.read()
     ids = sp.encode(text)
     nll, n, zeros = perplexity(model, ids, sp.bos_id())
     gens = []
@@ -131,7 +137,7 @@ def main():
         print(f'{p!r} -> {sp.decode(out)!r}', flush=True)
     ref = {
         'gguf': os.path.basename(args.gguf),
-        'gguf_sha256': hashlib.sha256(open(args.gguf, 'rb').read()).hexdigest(),
+        'gguf_sha256': file_sha256(args.gguf),
         'heldout_file': os.path.relpath(os.path.abspath(args.heldout), os.path.dirname(os.path.dirname(HERE))),
         'heldout_sha256': hashlib.sha256(text.encode('utf-8')).hexdigest(),
         'protocol': 'encode whole text without <s>; chunks of n_ctx-1 ids each preceded by <s>; '

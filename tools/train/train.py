@@ -63,6 +63,7 @@ def main():
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--seed', type=int, default=1234)
     ap.add_argument('--eval-windows', type=int, default=64)
+    ap.add_argument('--init', help='start from this checkpoint\'s weights (a second, continued run)')
     args = ap.parse_args()
 
     torch.manual_seed(args.seed)
@@ -74,6 +75,11 @@ def main():
     cfg = Config(n_vocab=sp.vocab_size(), n_embd=args.n_embd, n_layer=args.n_layer, n_head=args.n_head,
                  n_head_kv=args.n_head_kv, n_ff=args.n_ff, n_ctx=args.n_ctx)
     model = Decoder(cfg)
+    if args.init:
+        ck = torch.load(args.init, map_location='cpu')
+        if ck['cfg'] != cfg.to_dict():
+            raise ValueError(f'--init checkpoint has config {ck["cfg"]}, this run {cfg.to_dict()}')
+        model.load_state_dict(ck['model'])
     n_params = sum(p.numel() for p in model.parameters())
     print(f'train tokens {len(train)}, held-out tokens {len(held)}, params {n_params}', flush=True)
     windows = eval_windows(held, cfg.n_ctx, args.eval_windows)
