@@ -27,19 +27,28 @@ static void from_float_q8_0x(const float *x, void *y, int64_t n) { rs_ref_from_f
 /* ---------- matmul: plain C, but integer block sums and float accumulators (the
  * reference accumulates in double and decodes through floats) ---------- */
 
-/* f16 -> f32 without branches for normal and subnormal values: shifting the 15 low
- * bits into f32 position and scaling by 2^112 re-biases the exponent (15 -> 127) and
- * turns f16 subnormals into exact f32 normals; only inf/nan need the exponent set. */
+/* f16 -> f32 without branches (random signs made a branchy version mispredict every
+ * other element): shifting the 15 low bits into f32 position and scaling by 2^112
+ * re-biases the exponent (15 -> 127) and turns f16 subnormals into exact f32
+ * normals; inf/nan only need the exponent forced, which compiles to a select. */
 static inline float h2f(uint16_t h) {
-  uint32_t u = (uint32_t)(h & 0x7FFF) << 13;
+  const uint32_t u = (uint32_t)(h & 0x7FFF) << 13;
   float f;
   memcpy(&f, &u, 4);
   f *= 0x1p112f;
-  if ((h & 0x7C00) == 0x7C00) {
-    u |= 0x7F800000u;
-    memcpy(&f, &u, 4);
-  }
-  return (h & 0x8000) ? -f : f;
+  uint32_t r;
+  memcpy(&r, &f, 4);
+  r = ((h & 0x7C00) == 0x7C00) ? (u | 0x7F800000u) : r;
+  r |= (uint32_t)(h & 0x8000) << 16;
+  memcpy(&f, &r, 4);
+  return f;
+}
+
+static inline float bf2f(uint16_t h) {
+  const uint32_t u = (uint32_t)h << 16;
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
 }
 
 static void vec_dot_f32(int64_t n, float *out, const void *w, const void *a) {
@@ -69,8 +78,8 @@ static void vec_dot_bf16(int64_t n, float *out, const void *w, const void *a) {
   float s[4] = {0};
   int64_t i = 0;
   for (; i + 4 <= n; i += 4)
-    for (int k = 0; k < 4; k++) s[k] += rs_bf16_to_fp32(x[i + k]) * y[i + k];
-  for (; i < n; i++) s[0] += rs_bf16_to_fp32(x[i]) * y[i];
+    for (int k = 0; k < 4; k++) s[k] += bf2f(x[i + k]) * y[i + k];
+  for (; i < n; i++) s[0] += bf2f(x[i]) * y[i];
   *out = (s[0] + s[1]) + (s[2] + s[3]);
 }
 
