@@ -328,7 +328,6 @@ FLOAT_KERNELS(bf16, WBF16)
 
 /* ---------- table ---------- */
 
-static void from_float_q8_0(const float *x, void *y, int64_t n) { s256_from_float_q8_0(x, y, n); }
 static void from_float_q8_k(const float *x, void *y, int64_t n) { s256_from_float_q8_k(x, y, n); }
 static void from_float_q8_0x(const float *x, void *y, int64_t n) {
   s256_from_float_q8_0(x, y, n);
@@ -351,7 +350,7 @@ const rs_isa_tables rs_tables_avx2 = {
         [RS_TYPE_F16] = MM(f16, rs_scalar_from_float_f32),
         [RS_TYPE_BF16] = MM(bf16, rs_scalar_from_float_f32),
         [RS_TYPE_Q4_0] = MM(q4_0, from_float_q8_0x),
-        [RS_TYPE_Q8_0] = MM(q8_0, from_float_q8_0),
+        [RS_TYPE_Q8_0] = MM(q8_0, from_float_q8_0x),
         [RS_TYPE_Q4_K] = MM(q4_k, from_float_q8_k),
         [RS_TYPE_Q5_K] = MM(q5_k, from_float_q8_k),
         [RS_TYPE_Q6_K] = MM(q6_k, from_float_q8_k),

@@ -2,10 +2,8 @@
  * weights, the f16 KV-cache helpers, stream reads) use 512-bit registers; the rest
  * reuse the 256-bit code compiled with these flags.
  *
- * Q4_0 and Q8_0 use vpdpbusd (u8 x s8 -> int32) on two 32-element blocks per
- * register. Weights are made unsigned (Q4_0 levels are 0..15 already; Q8_0 gets +128
- * by flipping the sign bit) and the offset is removed with K * sum(a), where sum(a)
- * comes from one more vpdpbusd against the constant K (8 or 128). */
+ * Q4_0 and Q8_0 use vpdpbusd (u8 x s8 -> int32) on four 32-element blocks per pair
+ * of registers, against Q8_0X activations (see x0_group). */
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <string.h>
@@ -22,32 +20,6 @@ static inline uint16_t half_at(const char *p) {
 }
 
 /* ---------- Q4_0 / Q8_0 x Q8_0 ---------- */
-
-/* Two weight blocks (bytes `wbs` apart) as 64 unsigned bytes in element order. */
-static inline __m512i wload2(int q4, const char *b0, const char *b1) {
-  if (q4) {
-    const __m128i v0 = _mm_loadu_si128((const __m128i *)(b0 + 2));
-    const __m128i v1 = _mm_loadu_si128((const __m128i *)(b1 + 2));
-    const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(v0), v1, 1);
-    const __m256i h = _mm256_srli_epi16(v, 4);
-    /* 128-bit lanes: low nibbles of b0, high of b0, low of b1, high of b1 */
-    const __m512i z = _mm512_permutex2var_epi64(_mm512_castsi256_si512(v),
-                                                _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11),
-                                                _mm512_castsi256_si512(h));
-    return _mm512_and_si512(z, _mm512_set1_epi8(0x0F));
-  }
-  const __m512i z = _mm512_inserti64x4(
-      _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(b0 + 2))),
-      _mm256_loadu_si256((const __m256i *)(b1 + 2)), 1);
-  return _mm512_xor_si512(z, _mm512_set1_epi8((char)0x80));
-}
-
-static inline __m512i aload2(const rs_block_q8_0 *a) {
-  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a[0].qs)),
-                            _mm256_loadu_si256((const __m256i *)a[1].qs), 1);
-}
-
-static inline __m512i koff(int q4) { return _mm512_set1_epi8(q4 ? 8 : (char)0x80); }
 
 /* Integer dot of one block pair with 256-bit VNNI (tails). */
 static inline int idot1(int q4, const char *wb, const rs_block_q8_0 *ab) {
@@ -66,68 +38,50 @@ static inline int idot1(int q4, const char *wb, const rs_block_q8_0 *ab) {
   return hsum256_epi32(d);
 }
 
-static inline __attribute__((always_inline)) void vdot_q0(int q4, int64_t n, float *out,
-                                                          const void *wv, const void *av) {
-  const size_t wbs = q4 ? sizeof(rs_block_q4_0) : sizeof(rs_block_q8_0);
-  const char *w = (const char *)wv;
-  const rs_block_q8_0 *a = (const rs_block_q8_0 *)av;
-  const int64_t nb = n / RS_QK;
-  const __m512i K = koff(q4), zero = _mm512_setzero_si512();
-  const __m512i idx01 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-  const __m512i idx23 = _mm512_setr_epi32(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-  int64_t b = 0;
-  for (; b + 4 <= nb; b += 4) {
-    const char *wb = w + b * wbs;
-    /* the 4 weight and 4 activation scales converted at once, multiplied pairwise */
-    const __m128i h = _mm_setr_epi16((short)half_at(wb), (short)half_at(wb + wbs),
-                                     (short)half_at(wb + 2 * wbs), (short)half_at(wb + 3 * wbs),
-                                     (short)a[b].d, (short)a[b + 1].d, (short)a[b + 2].d, (short)a[b + 3].d);
-    const __m256 f = _mm256_cvtph_ps(h);
-    const __m512 s = _mm512_castps128_ps512(_mm_mul_ps(_mm256_castps256_ps128(f), _mm256_extractf128_ps(f, 1)));
-    const __m512i a01 = aload2(a + b), a23 = aload2(a + b + 2);
-    const __m512i d01 = _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, wload2(q4, wb, wb + wbs), a01),
-                                         _mm512_dpbusd_epi32(zero, K, a01));
-    const __m512i d23 = _mm512_sub_epi32(
-        _mm512_dpbusd_epi32(zero, wload2(q4, wb + 2 * wbs, wb + 3 * wbs), a23),
-        _mm512_dpbusd_epi32(zero, K, a23));
-    acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d01), _mm512_permutexvar_ps(idx01, s), acc0);
-    acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d23), _mm512_permutexvar_ps(idx23, s), acc1);
-  }
-  float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-  for (; b < nb; b++)
-    sum += _cvtsh_ss(half_at(w + b * wbs)) * _cvtsh_ss(a[b].d) * (float)idot1(q4, w + b * wbs, a + b);
-  *out = sum;
-}
+/* Q4_0 and Q8_0 against Q8_0X activations, 4 blocks per step. The 4 blocks' 16-byte
+ * halves are gathered with 16-byte loads (64-byte loads at the 72- or 136-byte group
+ * stride straddle cache lines and, measured here, halved the streaming rate from
+ * memory) into a "lo" register (elements 0..15 of each block) and a "hi" register
+ * (16..31), which line up with the activation's lo/hi arrays, so each block owns 4
+ * int32 lanes of the vpdpbusd result. The weights go in as unsigned bytes: Q4_0's
+ * nibbles are 0..15 (true value + 8); Q8_0 gets +128 by flipping the sign bit. The
+ * lanes start from the activation's seeds, -2 * sum(a) per lane, times 16 for Q8_0,
+ * which removes the 8 * sum(a) or 128 * sum(a) the offset added. The 4 weight scales
+ * are converted together and spread over their 4 lanes. */
+static const uint32_t k_d_idx[16] = {0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3};
 
-static void vec_dot_q8_0(int64_t n, float *out, const void *w, const void *a) { vdot_q0(0, n, out, w, a); }
+#define GROUP_BYTES(q4) ((q4) ? 4 * sizeof(rs_block_q4_0) : 4 * sizeof(rs_block_q8_0))
 
-/* Q4_0 against Q8_0X activations, 4 blocks (72 bytes) per step: the 4 nibble arrays
- * are gathered with 16-byte loads (64-byte loads at the 72-byte stride straddle cache
- * lines and, measured here, halved the streaming rate from memory), split into low
- * and high nibbles, and dotted against the activation halves prepared once per row by
- * from_float; the 4 scales are converted together and spread over their 4 lanes. */
-static const uint32_t k_q4_d_idx[16] = {0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3};
-
-static inline void q4_0_group(const char *p, __m512i d_idx, __m512i *lo, __m512i *hi, __m512 *dw) {
-  const __m512i qs = _mm512_inserti64x4(
-      _mm512_castsi256_si512(_mm256_inserti128_si256(
-          _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(p + 2))),
-          _mm_loadu_si128((const __m128i *)(p + 20)), 1)),
-      _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(p + 38))),
-                              _mm_loadu_si128((const __m128i *)(p + 56)), 1),
+static inline __m512i load4x16(const char *p, size_t stride) {
+  return _mm512_inserti64x4(
+      _mm512_castsi256_si512(_mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)p)),
+                                                     _mm_loadu_si128((const __m128i *)(p + stride)), 1)),
+      _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(p + 2 * stride))),
+                              _mm_loadu_si128((const __m128i *)(p + 3 * stride)), 1),
       1);
-  const __m128i h = _mm_setr_epi16((short)half_at(p), (short)half_at(p + 18), (short)half_at(p + 36),
-                                   (short)half_at(p + 54), 0, 0, 0, 0);
-  *dw = _mm512_permutexvar_ps(d_idx, _mm512_castps128_ps512(_mm_cvtph_ps(h)));
-  const __m512i m4 = _mm512_set1_epi8(0x0F);
-  *lo = _mm512_and_si512(qs, m4);
-  *hi = _mm512_and_si512(_mm512_srli_epi16(qs, 4), m4);
 }
 
-static inline __m512 q4_0_group_dot(__m512i lo, __m512i hi, __m512 dw, const rs_q8_0x_group *g,
-                                    __m512 acc) {
+static inline __attribute__((always_inline)) void x0_group(int q4, const char *p, __m512i d_idx, __m512i *lo,
+                                                           __m512i *hi, __m512 *dw) {
+  const size_t bs = q4 ? sizeof(rs_block_q4_0) : sizeof(rs_block_q8_0);
+  if (q4) {
+    const __m512i qs = load4x16(p + 2, bs), m4 = _mm512_set1_epi8(0x0F);
+    *lo = _mm512_and_si512(qs, m4);
+    *hi = _mm512_and_si512(_mm512_srli_epi16(qs, 4), m4);
+  } else {
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    *lo = _mm512_xor_si512(load4x16(p + 2, bs), flip);
+    *hi = _mm512_xor_si512(load4x16(p + 18, bs), flip);
+  }
+  const __m128i h = _mm_setr_epi16((short)half_at(p), (short)half_at(p + bs), (short)half_at(p + 2 * bs),
+                                   (short)half_at(p + 3 * bs), 0, 0, 0, 0);
+  *dw = _mm512_permutexvar_ps(d_idx, _mm512_castps128_ps512(_mm_cvtph_ps(h)));
+}
+
+static inline __attribute__((always_inline)) __m512 x0_group_dot(int q4, __m512i lo, __m512i hi, __m512 dw,
+                                                                 const rs_q8_0x_group *g, __m512 acc) {
   __m512i s = _mm512_loadu_si512(g->off);
+  if (!q4) s = _mm512_slli_epi32(s, 4);
   s = _mm512_dpbusd_epi32(s, lo, _mm512_loadu_si512(g->lo));
   s = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(g->hi));
   return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_loadu_ps(g->d)), acc);
@@ -137,107 +91,66 @@ static inline const rs_q8_0x_group *q8_0x_groups(const void *a, int64_t nb) {
   return (const rs_q8_0x_group *)((const char *)a + (size_t)nb * sizeof(rs_block_q8_0));
 }
 
-static void vec_dot_q4_0(int64_t n, float *out, const void *wv, const void *av) {
+/* dw * da * integer dot of the blocks after the last whole group */
+static inline float x0_tail(int q4, const char *w, const rs_block_q8_0 *a, int64_t b0, int64_t nb) {
+  const size_t bs = q4 ? sizeof(rs_block_q4_0) : sizeof(rs_block_q8_0);
+  float s = 0.0f;
+  for (int64_t b = b0; b < nb; b++)
+    s += _cvtsh_ss(half_at(w + b * bs)) * _cvtsh_ss(a[b].d) * (float)idot1(q4, w + b * bs, a + b);
+  return s;
+}
+
+static inline __attribute__((always_inline)) void vdot_x0(int q4, int64_t n, float *out, const void *wv,
+                                                          const void *av) {
   const char *w = (const char *)wv;
-  const rs_block_q8_0 *a = (const rs_block_q8_0 *)av;
   const int64_t nb = n / RS_QK, ng = nb / 4;
+  const size_t gb = GROUP_BYTES(q4);
   const rs_q8_0x_group *g = q8_0x_groups(av, nb);
-  const __m512i d_idx = _mm512_loadu_si512(k_q4_d_idx);
+  const __m512i d_idx = _mm512_loadu_si512(k_d_idx);
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
   __m512i lo, hi;
   __m512 dw;
   int64_t gi = 0;
   for (; gi + 2 <= ng; gi += 2) {
-    q4_0_group(w + gi * 72, d_idx, &lo, &hi, &dw);
-    acc0 = q4_0_group_dot(lo, hi, dw, g + gi, acc0);
-    q4_0_group(w + gi * 72 + 72, d_idx, &lo, &hi, &dw);
-    acc1 = q4_0_group_dot(lo, hi, dw, g + gi + 1, acc1);
+    x0_group(q4, w + gi * gb, d_idx, &lo, &hi, &dw);
+    acc0 = x0_group_dot(q4, lo, hi, dw, g + gi, acc0);
+    x0_group(q4, w + (gi + 1) * gb, d_idx, &lo, &hi, &dw);
+    acc1 = x0_group_dot(q4, lo, hi, dw, g + gi + 1, acc1);
   }
   if (gi < ng) {
-    q4_0_group(w + gi * 72, d_idx, &lo, &hi, &dw);
-    acc0 = q4_0_group_dot(lo, hi, dw, g + gi, acc0);
+    x0_group(q4, w + gi * gb, d_idx, &lo, &hi, &dw);
+    acc0 = x0_group_dot(q4, lo, hi, dw, g + gi, acc0);
   }
-  float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-  for (int64_t b = ng * 4; b < nb; b++)
-    sum += _cvtsh_ss(half_at(w + b * 18)) * _cvtsh_ss(a[b].d) * (float)idot1(1, w + b * 18, a + b);
-  *out = sum;
+  *out = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + x0_tail(q4, w, (const rs_block_q8_0 *)av, ng * 4, nb);
 }
 
-/* RM x RN tile of Q4_0 x Q8_0X: each weight group is unpacked once per tile row. */
-static inline __attribute__((always_inline)) void tile_q4_0(int unused, int64_t nb, int RM, int RN,
-                                                            const char *w, size_t ws, const char *a,
-                                                            size_t as, float *out, size_t os) {
-  (void)unused;
+static void vec_dot_q4_0(int64_t n, float *out, const void *w, const void *a) { vdot_x0(1, n, out, w, a); }
+static void vec_dot_q8_0(int64_t n, float *out, const void *w, const void *a) { vdot_x0(0, n, out, w, a); }
+
+/* RM x RN tile (up to 4 x 4): each weight group is unpacked once per tile row and
+ * used RN times. */
+static inline __attribute__((always_inline)) void tile_x0(int q4, int64_t nb, int RM, int RN, const char *w,
+                                                          size_t ws, const char *a, size_t as, float *out,
+                                                          size_t os) {
   const int64_t ng = nb / 4;
-  const __m512i d_idx = _mm512_loadu_si512(k_q4_d_idx);
+  const size_t gb = GROUP_BYTES(q4);
+  const __m512i d_idx = _mm512_loadu_si512(k_d_idx);
   __m512 acc[4][4];
   for (int r = 0; r < RM; r++)
     for (int c = 0; c < RN; c++) acc[r][c] = _mm512_setzero_ps();
   for (int64_t gi = 0; gi < ng; gi++) {
     __m512i lo[4], hi[4];
     __m512 dw[4];
-    for (int r = 0; r < RM; r++) q4_0_group(w + r * ws + gi * 72, d_idx, &lo[r], &hi[r], &dw[r]);
+    for (int r = 0; r < RM; r++) x0_group(q4, w + r * ws + gi * gb, d_idx, &lo[r], &hi[r], &dw[r]);
     for (int c = 0; c < RN; c++) {
       const rs_q8_0x_group *g = q8_0x_groups(a + c * as, nb) + gi;
-      for (int r = 0; r < RM; r++) acc[r][c] = q4_0_group_dot(lo[r], hi[r], dw[r], g, acc[r][c]);
+      for (int r = 0; r < RM; r++) acc[r][c] = x0_group_dot(q4, lo[r], hi[r], dw[r], g, acc[r][c]);
     }
   }
   for (int c = 0; c < RN; c++)
-    for (int r = 0; r < RM; r++) {
-      float s = _mm512_reduce_add_ps(acc[r][c]);
-      for (int64_t b = ng * 4; b < nb; b++) {
-        const char *wb = w + r * ws + b * 18;
-        const rs_block_q8_0 *ab = (const rs_block_q8_0 *)(a + c * as) + b;
-        s += _cvtsh_ss(half_at(wb)) * _cvtsh_ss(ab->d) * (float)idot1(1, wb, ab);
-      }
-      out[c * os + r] = s;
-    }
-}
-
-static inline __m512 lanes2(float s0, float s1) {
-  return _mm512_insertf32x8(_mm512_set1_ps(s0), _mm256_set1_ps(s1), 1);
-}
-
-/* RM x RN register tile (up to 4 x 4), two blocks per step: 16 accumulators, and each
- * unpacked weight pair is used RN times. */
-static inline __attribute__((always_inline)) void tile_q0(int q4, int64_t nb, int RM, int RN,
-                                                          const char *w, size_t ws, const char *a,
-                                                          size_t as, float *out, size_t os) {
-  const size_t wbs = q4 ? sizeof(rs_block_q4_0) : sizeof(rs_block_q8_0);
-  const __m512i K = koff(q4), zero = _mm512_setzero_si512();
-  __m512 acc[4][4];
-  for (int r = 0; r < RM; r++)
-    for (int c = 0; c < RN; c++) acc[r][c] = _mm512_setzero_ps();
-  int64_t b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    __m512i wz[4];
-    __m512 dwz[4];
-    for (int r = 0; r < RM; r++) {
-      const char *wb = w + r * ws + b * wbs;
-      wz[r] = wload2(q4, wb, wb + wbs);
-      dwz[r] = lanes2(_cvtsh_ss(half_at(wb)), _cvtsh_ss(half_at(wb + wbs)));
-    }
-    for (int c = 0; c < RN; c++) {
-      const rs_block_q8_0 *ab = (const rs_block_q8_0 *)(a + c * as) + b;
-      const __m512i az = aload2(ab);
-      const __m512i sz = _mm512_dpbusd_epi32(zero, K, az);
-      const __m512 daz = lanes2(_cvtsh_ss(ab[0].d), _cvtsh_ss(ab[1].d));
-      for (int r = 0; r < RM; r++) {
-        const __m512i t = _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, wz[r], az), sz);
-        acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_mul_ps(dwz[r], daz), acc[r][c]);
-      }
-    }
-  }
-  for (int c = 0; c < RN; c++)
-    for (int r = 0; r < RM; r++) {
-      float s = _mm512_reduce_add_ps(acc[r][c]);
-      if (b < nb) {
-        const char *wb = w + r * ws + b * wbs;
-        const rs_block_q8_0 *ab = (const rs_block_q8_0 *)(a + c * as) + b;
-        s += _cvtsh_ss(half_at(wb)) * _cvtsh_ss(ab->d) * (float)idot1(q4, wb, ab);
-      }
-      out[c * os + r] = s;
-    }
+    for (int r = 0; r < RM; r++)
+      out[c * os + r] = _mm512_reduce_add_ps(acc[r][c]) +
+                        x0_tail(q4, w + r * ws, (const rs_block_q8_0 *)(a + c * as), ng * 4, nb);
 }
 
 #define TILE_CASE(fn, k, rm, rn, ...) \
@@ -271,11 +184,11 @@ static inline __attribute__((always_inline)) void tile_q0(int q4, int64_t nb, in
 
 static void gemm_q4_0(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a,
                       size_t as, float *out, size_t os) {
-  GEMM_TILES(tile_q4_0, 1, n / RS_QK)
+  GEMM_TILES(tile_x0, 1, n / RS_QK)
 }
 static void gemm_q8_0(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a,
                       size_t as, float *out, size_t os) {
-  GEMM_TILES(tile_q0, 0, n / RS_QK)
+  GEMM_TILES(tile_x0, 0, n / RS_QK)
 }
 
 /* ---------- F32 / F16 / BF16 weights x F32 activations ---------- */
@@ -367,7 +280,6 @@ static uint64_t stream_read(const void *p, size_t bytes) {
   return r ^ s256_stream_read(b + i, bytes - i);
 }
 
-static void from_float_q8_0(const float *x, void *y, int64_t n) { s256_from_float_q8_0(x, y, n); }
 static void from_float_q8_k(const float *x, void *y, int64_t n) { s256_from_float_q8_k(x, y, n); }
 static void from_float_q8_0x(const float *x, void *y, int64_t n) {
   s256_from_float_q8_0(x, y, n);
@@ -386,7 +298,7 @@ const rs_isa_tables rs_tables_avx512 = {
         [RS_TYPE_F16] = MM(f16, rs_scalar_from_float_f32),
         [RS_TYPE_BF16] = MM(bf16, rs_scalar_from_float_f32),
         [RS_TYPE_Q4_0] = MM(q4_0, from_float_q8_0x),
-        [RS_TYPE_Q8_0] = MM(q8_0, from_float_q8_0),
+        [RS_TYPE_Q8_0] = MM(q8_0, from_float_q8_0x),
         [RS_TYPE_Q4_K] = {from_float_q8_k, rs_scalar_to_float_q4_k, rs_avx512_vec_dot_q4_k, rs_avx512_gemm_q4_k},
         [RS_TYPE_Q5_K] = {from_float_q8_k, rs_scalar_to_float_q5_k, rs_avx512_vec_dot_q5_k, rs_avx512_gemm_q5_k},
         [RS_TYPE_Q6_K] = {from_float_q8_k, rs_scalar_to_float_q6_k, rs_avx512_vec_dot_q6_k, rs_avx512_gemm_q6_k},

@@ -20,7 +20,6 @@ TO_FLOAT(q6_k, RS_TYPE_Q6_K)
 void rs_scalar_from_float_f32(const float *x, void *y, int64_t n) {
   memcpy(y, x, (size_t)n * sizeof(float));
 }
-static void from_float_q8_0(const float *x, void *y, int64_t n) { rs_ref_from_float(RS_TYPE_Q8_0, x, y, n); }
 static void from_float_q8_k(const float *x, void *y, int64_t n) { rs_ref_from_float(RS_TYPE_Q8_K, x, y, n); }
 static void from_float_q8_0x(const float *x, void *y, int64_t n) { rs_ref_from_float(RS_TYPE_Q8_0X, x, y, n); }
 
@@ -221,7 +220,7 @@ const rs_isa_tables rs_tables_scalar = {
         [RS_TYPE_F16] = MM(f16, rs_scalar_from_float_f32),
         [RS_TYPE_BF16] = MM(bf16, rs_scalar_from_float_f32),
         [RS_TYPE_Q4_0] = MM(q4_0, from_float_q8_0x),
-        [RS_TYPE_Q8_0] = MM(q8_0, from_float_q8_0),
+        [RS_TYPE_Q8_0] = MM(q8_0, from_float_q8_0x),
         [RS_TYPE_Q4_K] = MM(q4_k, from_float_q8_k),
         [RS_TYPE_Q5_K] = MM(q5_k, from_float_q8_k),
         [RS_TYPE_Q6_K] = MM(q6_k, from_float_q8_k),

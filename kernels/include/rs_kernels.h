@@ -7,8 +7,8 @@
  * - A weight matrix W has `rows` rows of `n` elements each (GGUF ne[0] = n is the
  *   fastest dimension); each row is rs_row_size(type, n) bytes and rows are packed.
  * - Quantised weights are multiplied with activations converted to the weight
- *   type's "vec-dot type" (rs_type_traits.vec_dot_type): Q8_0X for Q4_0 (Q8_0 blocks
- *   plus a part laid out for the SIMD kernels), Q8_0 for Q8_0, Q8_K for the K-quants,
+ *   type's "vec-dot type" (rs_type_traits.vec_dot_type): Q8_0X for Q4_0 and Q8_0
+ *   (Q8_0 blocks plus a part laid out for the SIMD kernels), Q8_K for the K-quants,
  *   F32 for F32/F16/BF16. Size activation buffers with rs_row_size(vec_dot_type, n).
  *   The reference twin uses the same converted activations, so optimised and
  *   reference results differ only by float summation order.
@@ -46,7 +46,7 @@ typedef enum {
   RS_TYPE_F64 = 28,
   RS_TYPE_BF16 = 30,
   RS_TYPE_COUNT = 40,
-  /* Not a GGUF type: the activation format of Q4_0 weights. A row of n elements is
+  /* Not a GGUF type: the activation format of Q4_0 and Q8_0 weights. A row of n elements is
    * the n/32 standard Q8_0 blocks followed, for each whole group of 4 blocks, by 256
    * bytes the AVX-512 kernel streams against (see kernels/ref/rs_blocks.h). Kernels
    * without a use for the extra part read the Q8_0 prefix only. */

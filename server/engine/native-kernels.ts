@@ -18,7 +18,7 @@ export const GgmlType = {
   Q6_K: 14,
   Q8_K: 15,
   BF16: 30,
-  /** Not a GGUF type: Q8_0 blocks plus a per-4-block part; the activation format of Q4_0. */
+  /** Not a GGUF type: Q8_0 blocks plus a per-4-block part; the activation format of Q4_0 and Q8_0. */
   Q8_0X: 100,
 } as const;
 

@@ -12,7 +12,7 @@ test('type traits match ggml block layouts', () => {
     [GgmlType.F16, 'f16', 1, 2, GgmlType.F32, true],
     [GgmlType.BF16, 'bf16', 1, 2, GgmlType.F32, true],
     [GgmlType.Q4_0, 'q4_0', 32, 18, GgmlType.Q8_0X, true],
-    [GgmlType.Q8_0, 'q8_0', 32, 34, GgmlType.Q8_0, true],
+    [GgmlType.Q8_0, 'q8_0', 32, 34, GgmlType.Q8_0X, true],
     [GgmlType.Q4_K, 'q4_K', 256, 144, GgmlType.Q8_K, true],
     [GgmlType.Q5_K, 'q5_K', 256, 176, GgmlType.Q8_K, true],
     [GgmlType.Q6_K, 'q6_K', 256, 210, GgmlType.Q8_K, true],

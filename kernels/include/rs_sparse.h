@@ -1,0 +1,30 @@
+/* Kernels of the activation-sparse FFN: the down projection of PowerInfer files (and of
+ * our packed layout) is an accumulation over active neurons, y += h_i * down_row_i, where
+ * down_row_i is stored in the weight type (quantised along the output dimension).
+ *
+ * Each optimised kernel has a reference twin (rs_ref_*). Pure functions over raw
+ * pointers; no allocation. */
+#ifndef RS_SPARSE_H
+#define RS_SPARSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rs_kernels.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* y[k] += h * row[k] for k < n.
+ *   y: [n] f32;  row: one row of `type` holding n elements (n a multiple of the block
+ *   size; a row may start at any block boundary of a longer row);  isa: cap as elsewhere.
+ * Types with a dedicated kernel: F32, F16, BF16, Q8_0, Q4_0; any other supported type
+ * goes through its to_float in chunks (correct, slower). */
+void rs_axpy_row(rs_isa isa, rs_type type, float *y, float h, const void *row, int64_t n);
+void rs_ref_axpy_row(rs_type type, float *y, float h, const void *row, int64_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
