@@ -1,16 +1,16 @@
 // The single engine loop: continuous batching over --parallel slots.
 //
-// One bounded FIFO of Jobs feeds it. Each step it (1) frees the slots of sequences that
-// were cancelled or finished, (2) admits waiting jobs while their sequences fit in free
-// slots, (3) builds one decode batch holding one generation token for every running
-// sequence plus prefill chunks of newly admitted prompts, (4) awaits a single decode and
-// (5) samples each row and hands the token to its sequence. A request that arrives while
-// others generate therefore joins at the next step, and all running sequences share each
-// decode. Only this loop touches the context, and it awaits every decode, so there is
-// never more than one decode in flight.
+// One bounded FIFO of Jobs feeds it. When a decode returns, the loop (1) samples each
+// row, (2) frees the slots of sequences that finished or were cancelled, (3) admits
+// waiting jobs while their sequences fit in free slots, (4) starts the next decode,
+// holding one generation token for every running sequence plus prefill chunks of newly
+// admitted prompts, and (5) hands the new tokens to the request handlers while that
+// decode runs. A request that arrives while others generate therefore joins at the next
+// step, and all running sequences share each decode. Only this loop touches the context
+// and it awaits every decode, so there is never more than one decode in flight.
 
 import { BoundedQueue } from './queue.js';
-import type { DecodeContext, EndReason, Job, JobHandle, SchedulerStats, SequenceSpec, StepInfo } from './types.js';
+import type { DecodeContext, EndReason, Job, JobHandle, Picked, SchedulerStats, SequenceSpec, StepInfo } from './types.js';
 
 export class QueueFullError extends Error {
   constructor(readonly waiting: number) {
@@ -37,7 +37,10 @@ interface Seq {
   generated: number;
   /** Cache length of the slot. */
   pos: number;
+  /** onEnd was called: no more callbacks, its rows are ignored. */
   ended: boolean;
+  /** Its slot was cleared and handed back (only ever while no decode is in flight). */
+  released: boolean;
 }
 
 interface JobState {
@@ -48,6 +51,22 @@ interface JobState {
   admitted: boolean;
 }
 
+interface Flight {
+  promise: Promise<Float32Array>;
+  /** Sequences whose logits row is in the result, in order. */
+  rows: Seq[];
+  /** Sequence -> tokens it put into the batch. */
+  members: Map<Seq, number>;
+  tokens: number;
+  prefillTokens: number;
+  t0: number;
+}
+
+/** Callbacks gathered while no decode runs, delivered once the next one is under way. */
+type Emission =
+  | { kind: 'token'; seq: Seq; picked: Picked }
+  | { kind: 'end'; seq: Seq; reason: EndReason; error?: Error };
+
 export interface EngineLoopOptions {
   maxWaiting: number;
   /** Most tokens one decode may carry. */
@@ -57,6 +76,14 @@ export interface EngineLoopOptions {
   onError?(err: Error): void;
 }
 
+/**
+ * Pipelining: after a decode returns, the loop samples every row, frees the slots of
+ * sequences that ended, admits newcomers and starts the next decode at once; only then
+ * does it hand the tokens to the request handlers (text, SSE writes), which run while
+ * the engine computes. A handler that ends its sequence (stop string) while that
+ * sequence is in the running decode gets its end at once; the row is dropped and the
+ * slot freed when the decode returns. Slots are only cleared while no decode runs.
+ */
 export class EngineLoop {
   private readonly queue: BoundedQueue<JobState>;
   private readonly freeSlots: number[] = [];
@@ -67,11 +94,21 @@ export class EngineLoop {
   private stopped = false;
   private loopDone: Promise<void>;
   private steps = 0;
+  private inflight: Flight | null = null;
+  // Batch buffers, reused every step.
+  private readonly bTokens: Int32Array;
+  private readonly bPositions: Int32Array;
+  private readonly bSeqIds: Int32Array;
+  private readonly bWant: Uint8Array;
 
   constructor(private readonly ctx: DecodeContext, private readonly opts: EngineLoopOptions) {
     if (opts.nBatch < ctx.nSeq) throw new RangeError(`nBatch (${opts.nBatch}) must be at least the number of slots (${ctx.nSeq})`);
     this.queue = new BoundedQueue(opts.maxWaiting);
     for (let s = ctx.nSeq - 1; s >= 0; s--) this.freeSlots.push(s);
+    this.bTokens = new Int32Array(opts.nBatch);
+    this.bPositions = new Int32Array(opts.nBatch);
+    this.bSeqIds = new Int32Array(opts.nBatch);
+    this.bWant = new Uint8Array(opts.nBatch);
     this.loopDone = this.run();
   }
 
@@ -144,24 +181,37 @@ export class EngineLoop {
     w?.();
   }
 
-  private endSeq(seq: Seq, reason: EndReason, error?: Error): void {
-    if (seq.ended) return;
-    seq.ended = true;
+  /** Clears the slot and hands it back. Only while no decode is in flight. */
+  private release(seq: Seq): void {
+    if (seq.released) return;
+    seq.released = true;
     this.running.delete(seq);
-    // Forget the slot's cache now so the next job can take it at once.
     try {
       this.ctx.truncate(seq.slot, 0);
     } catch (err) {
       this.opts.onError?.(err as Error);
     }
     this.freeSlots.push(seq.slot);
+  }
+
+  private notifyEnd(seq: Seq, reason: EndReason, error?: Error): void {
+    if (seq.ended) return;
+    seq.ended = true;
     safeCall(() => seq.spec.onEnd(reason, error));
   }
 
+  /** Frees what cancelled or already-ended sequences hold; drops finished jobs. No decode in flight. */
   private reap(): void {
     for (const st of this.runningJobs) {
-      if (st.cancelled) for (const seq of st.seqs) this.endSeq(seq, 'cancelled');
-      if (st.seqs.every((s) => s.ended)) this.runningJobs.delete(st);
+      for (const seq of st.seqs) {
+        if (st.cancelled) {
+          this.release(seq);
+          this.notifyEnd(seq, 'cancelled');
+        } else if (seq.ended) {
+          this.release(seq);
+        }
+      }
+      if (st.seqs.every((s) => s.released)) this.runningJobs.delete(st);
     }
   }
 
@@ -175,7 +225,7 @@ export class EngineLoop {
       this.runningJobs.add(head);
       for (const spec of head.job.sequences) {
         const slot = this.freeSlots.pop()!;
-        const seq: Seq = { spec, job: head, slot, prefilled: 0, next: -1, generated: 0, pos: 0, ended: false };
+        const seq: Seq = { spec, job: head, slot, prefilled: 0, next: -1, generated: 0, pos: 0, ended: false, released: false };
         head.seqs.push(seq);
         this.running.add(seq);
       }
@@ -185,35 +235,54 @@ export class EngineLoop {
 
   private async run(): Promise<void> {
     for (;;) {
-      this.reap();
-      if (this.stopped && this.runningJobs.size === 0) return;
-      if (!this.stopped) this.admit();
-      if (this.running.size === 0) {
-        if (this.stopped) continue;
-        await new Promise<void>((r) => (this.wake = r));
-        continue;
+      if (!this.inflight) {
+        this.reap();
+        if (this.stopped && this.runningJobs.size === 0) return;
+        if (!this.stopped) this.admit();
+        if (this.running.size === 0) {
+          if (this.stopped) continue;
+          await new Promise<void>((r) => (this.wake = r));
+          continue;
+        }
+        this.inflight = this.launch();
       }
-      await this.step();
-      // Let I/O callbacks (new requests, client aborts, socket writes) run between steps.
+      const flight = this.inflight;
+      let logits: Float32Array | null = null;
+      let failure: Error | null = null;
+      try {
+        logits = await flight.promise;
+      } catch (err) {
+        failure = err instanceof Error ? err : new Error(String(err));
+      }
+      this.inflight = null;
+      // No decode runs now: sample, free what ended, admit, and start the next step
+      // before handing tokens to the handlers.
+      const out = this.complete(flight, logits, failure);
+      this.reap();
+      if (!this.stopped) this.admit();
+      if (this.running.size > 0) this.inflight = this.launch();
+      this.deliver(out);
+      // Yield a full event-loop turn (I/O, timers) each step even if a decode settles
+      // at once (a rejected batch); the next decode is already running meanwhile.
       await new Promise<void>((r) => setImmediate(r));
     }
   }
 
-  private async step(): Promise<void> {
+  /** Builds one batch: a generation token per generating sequence, then prompt chunks. */
+  private launch(): Flight {
     const t0 = performance.now();
     const nBatch = this.opts.nBatch;
-    const tokens = new Int32Array(nBatch);
-    const positions = new Int32Array(nBatch);
-    const seqIds = new Int32Array(nBatch);
-    const want = new Uint8Array(nBatch);
+    const tokens = this.bTokens;
+    const positions = this.bPositions;
+    const seqIds = this.bSeqIds;
+    const want = this.bWant;
     const rows: Seq[] = [];
+    const members = new Map<Seq, number>();
     let n = 0;
     let prefillTokens = 0;
-    // Sequence -> tokens it put into this batch.
-    const members = new Map<Seq, number>();
     // Generation tokens first: nBatch >= slots, so every generating sequence always fits.
     for (const seq of this.running) {
-      if (seq.prefilled < seq.spec.prompt.length) continue;
+      if (seq.ended || seq.prefilled < seq.spec.prompt.length) continue;
       tokens[n] = seq.next;
       positions[n] = seq.pos;
       seqIds[n] = seq.slot;
@@ -225,7 +294,7 @@ export class EngineLoop {
     // Then prompt chunks, oldest admitted first, as far as the batch has room.
     for (const seq of this.running) {
       const prompt = seq.spec.prompt;
-      if (seq.prefilled >= prompt.length) continue;
+      if (seq.ended || seq.prefilled >= prompt.length) continue;
       const take = Math.min(prompt.length - seq.prefilled, nBatch - n);
       if (take <= 0) break;
       for (let i = 0; i < take; i++) {
@@ -235,54 +304,84 @@ export class EngineLoop {
         want[n] = 0;
         n++;
       }
-      const finishes = seq.prefilled + take === prompt.length;
-      if (finishes) {
+      if (seq.prefilled + take === prompt.length) {
         want[n - 1] = 1;
         rows.push(seq);
       }
       members.set(seq, take);
       prefillTokens += take;
     }
-    const batch = { tokens: tokens.subarray(0, n), positions: positions.subarray(0, n), seqIds: seqIds.subarray(0, n), wantLogits: want.subarray(0, n) };
-    let logits: Float32Array;
-    try {
-      logits = await this.ctx.decode(batch);
-    } catch (err) {
-      const e = err instanceof Error ? err : new Error(String(err));
+    // The buffers are refilled only by the next launch, which comes after this decode has returned.
+    const promise = this.ctx.decode({ tokens: tokens.subarray(0, n), positions: positions.subarray(0, n), seqIds: seqIds.subarray(0, n), wantLogits: want.subarray(0, n) });
+    return { promise, rows, members, tokens: n, prefillTokens, t0 };
+  }
+
+  /** Commits a finished step: positions, samples, ends. Frees ended slots; returns the callbacks to make. */
+  private complete(f: Flight, logits: Float32Array | null, failure: Error | null): Emission[] {
+    const out: Emission[] = [];
+    this.steps++;
+    if (failure || !logits) {
+      const e = failure ?? new Error('decode returned no logits');
       this.opts.onError?.(e);
-      for (const seq of members.keys()) this.endSeq(seq, 'error', e);
-      this.steps++;
-      return;
+      for (const seq of f.members.keys()) {
+        this.release(seq);
+        if (!seq.ended) out.push({ kind: 'end', seq, reason: 'error', error: e });
+      }
+      return out;
     }
-    // Commit the positions the decode consumed.
-    for (const [seq, count] of members) {
+    for (const [seq, count] of f.members) {
       if (seq.prefilled < seq.spec.prompt.length) seq.prefilled += count;
       seq.pos += count;
     }
-    const nVocab = rows.length > 0 ? logits.length / rows.length : 0;
-    rows.forEach((seq, r) => {
-      if (seq.ended) return;
-      // A cancel that arrived during the decode wins: the row is dropped unseen.
-      if (seq.job.cancelled) return;
-      const row = logits.subarray(r * nVocab, (r + 1) * nVocab);
-      let keepGoing: boolean;
-      let picked;
+    const nVocab = f.rows.length > 0 ? logits.length / f.rows.length : 0;
+    f.rows.forEach((seq, r) => {
+      // Ended (stop string) or cancelled while the decode ran: the row is dropped unseen.
+      if (seq.ended || seq.job.cancelled) return;
+      let picked: Picked;
       try {
-        picked = seq.spec.pick(row);
-        if (seq.spec.isEndToken(picked.token)) return this.endSeq(seq, 'stop');
-        seq.generated++;
-        keepGoing = seq.spec.onToken(picked);
+        picked = seq.spec.pick(logits.subarray(r * nVocab, (r + 1) * nVocab));
       } catch (err) {
-        return this.endSeq(seq, 'error', err instanceof Error ? err : new Error(String(err)));
+        this.release(seq);
+        out.push({ kind: 'end', seq, reason: 'error', error: err instanceof Error ? err : new Error(String(err)) });
+        return;
       }
-      if (!keepGoing) return this.endSeq(seq, 'stop');
-      if (seq.generated >= seq.spec.maxNewTokens) return this.endSeq(seq, 'length');
-      seq.next = picked.token;
+      if (seq.spec.isEndToken(picked.token)) {
+        this.release(seq);
+        out.push({ kind: 'end', seq, reason: 'stop' });
+        return;
+      }
+      seq.generated++;
+      out.push({ kind: 'token', seq, picked });
+      if (seq.generated >= seq.spec.maxNewTokens) {
+        this.release(seq);
+        out.push({ kind: 'end', seq, reason: 'length' });
+      } else {
+        seq.next = picked.token;
+      }
     });
-    this.steps++;
-    this.opts.onStep?.({ sequences: members.size, tokens: n, prefillTokens, ms: performance.now() - t0 });
+    this.opts.onStep?.({ sequences: f.members.size, tokens: f.tokens, prefillTokens: f.prefillTokens, ms: performance.now() - f.t0 });
+    return out;
   }
 
+  /** Hands tokens and ends to the handlers (while the next decode runs). */
+  private deliver(out: Emission[]): void {
+    for (const e of out) {
+      if (e.seq.ended) continue;
+      if (e.kind === 'end') {
+        this.notifyEnd(e.seq, e.reason, e.error);
+        continue;
+      }
+      let keep = true;
+      try {
+        keep = e.seq.spec.onToken(e.picked);
+      } catch (err) {
+        this.notifyEnd(e.seq, 'error', err instanceof Error ? err : new Error(String(err)));
+        continue;
+      }
+      // A stop string: the end is reported now; the slot is freed when the decode in flight returns.
+      if (!keep) this.notifyEnd(e.seq, 'stop');
+    }
+  }
 }
 
 /** Callbacks belong to request handlers; one that throws must not stop the loop. */
