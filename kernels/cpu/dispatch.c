@@ -72,6 +72,18 @@ static const rs_isa_tables *tables(rs_isa isa) {
   }
 }
 
+/* The best ISA's table, cached: the public float kernels are called per attention
+ * row, so they skip re-resolving the ISA each time. */
+static const rs_isa_tables *best_tables(void) {
+  static const rs_isa_tables *cached = NULL;
+  const rs_isa_tables *t = __atomic_load_n(&cached, __ATOMIC_ACQUIRE);
+  if (t == NULL) {
+    t = tables(RS_ISA_BEST);
+    __atomic_store_n(&cached, t, __ATOMIC_RELEASE);
+  }
+  return t;
+}
+
 const rs_matmul_kernels *rs_cpu_matmul_kernels(rs_type type, rs_isa isa) {
   if ((int)type < 0 || (int)type >= RS_TYPE_COUNT) return NULL;
   const rs_matmul_kernels *k = &tables(isa)->mm[type];
@@ -105,22 +117,22 @@ void rs_quantize_row(rs_type type, const float *src, void *dst, int64_t n) {
 }
 
 void rs_rmsnorm(float *y, const float *x, const float *w, int n, float eps) {
-  tables(RS_ISA_BEST)->fk.rmsnorm(y, x, w, n, eps);
+  best_tables()->fk.rmsnorm(y, x, w, n, eps);
 }
 void rs_rope(float *x, int n_head, int head_dim, int pos, float freq_base) {
-  tables(RS_ISA_BEST)->fk.rope(x, n_head, head_dim, pos, freq_base);
+  best_tables()->fk.rope(x, n_head, head_dim, pos, freq_base);
 }
-void rs_softmax(float *x, int n) { tables(RS_ISA_BEST)->fk.softmax(x, n); }
-float rs_dot_f32(const float *a, const float *b, int n) { return tables(RS_ISA_BEST)->fk.dot_f32(a, b, n); }
+void rs_softmax(float *x, int n) { best_tables()->fk.softmax(x, n); }
+float rs_dot_f32(const float *a, const float *b, int n) { return best_tables()->fk.dot_f32(a, b, n); }
 float rs_dot_f32_f16(const float *a, const uint16_t *b, int n) {
-  return tables(RS_ISA_BEST)->fk.dot_f32_f16(a, b, n);
+  return best_tables()->fk.dot_f32_f16(a, b, n);
 }
-void rs_axpy_f16(float *y, float a, const uint16_t *x, int n) { tables(RS_ISA_BEST)->fk.axpy_f16(y, a, x, n); }
-void rs_f32_to_f16_row(const float *x, uint16_t *y, int n) { tables(RS_ISA_BEST)->fk.f32_to_f16_row(x, y, n); }
+void rs_axpy_f16(float *y, float a, const uint16_t *x, int n) { best_tables()->fk.axpy_f16(y, a, x, n); }
+void rs_f32_to_f16_row(const float *x, uint16_t *y, int n) { best_tables()->fk.f32_to_f16_row(x, y, n); }
 void rs_ffn_act(rs_act act, float *h, const float *gate, const float *up, int n) {
-  tables(RS_ISA_BEST)->fk.ffn_act(act, h, gate, up, n);
+  best_tables()->fk.ffn_act(act, h, gate, up, n);
 }
-uint64_t rs_stream_read(const void *p, size_t bytes) { return tables(RS_ISA_BEST)->fk.stream_read(p, bytes); }
+uint64_t rs_stream_read(const void *p, size_t bytes) { return best_tables()->fk.stream_read(p, bytes); }
 
 void rs_attention_head_with(const rs_float_kernels *fk, float *out, const float *q,
                             const uint16_t *k, const uint16_t *v, int t_len, int head_dim,
@@ -133,6 +145,6 @@ void rs_attention_head_with(const rs_float_kernels *fk, float *out, const float 
 
 void rs_attention_head(float *out, const float *q, const uint16_t *k, const uint16_t *v,
                        int t_len, int head_dim, size_t row_stride, float scale, float *scratch) {
-  rs_attention_head_with(&tables(RS_ISA_BEST)->fk, out, q, k, v, t_len, head_dim, row_stride,
+  rs_attention_head_with(&best_tables()->fk, out, q, k, v, t_len, head_dim, row_stride,
                          scale, scratch);
 }
