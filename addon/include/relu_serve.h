@@ -44,6 +44,8 @@ typedef struct {
   /* Read the whole file into memory instead of mapping it (for tests and odd
    * filesystems). */
   int no_mmap;
+  /* Do not repack the FFN of ReLU models into the sparse layout (dense-only use, tests). */
+  int no_repack;
 } rs_model_params;
 
 void rs_model_params_default(rs_model_params *p);
@@ -63,6 +65,14 @@ typedef struct {
   uint64_t n_params;        /* weights in the matmul/embedding tensors */
   uint64_t file_bytes;
   uint64_t bytes_per_token; /* weight bytes a one-token decode reads (all matrices but the embedding) */
+  uint64_t non_ffn_bytes;   /* of which outside the FFN (attention, output) */
+  uint64_t neuron_bytes;    /* one FFN neuron's gate+up+down rows (layer 0) */
+  uint64_t predictor_bytes; /* all layers' predictors */
+  int has_predictors;       /* PowerInfer fc1/fc2 present */
+  int sparse_capable;       /* ReLU-type FFN: neurons can be skipped */
+  int sparse_packed;        /* FFN repacked into the per-neuron layout at load */
+  float sparse_threshold;   /* powerinfer.sparse_threshold (0 when absent) */
+  double repack_ms;         /* load-time repacking */
 } rs_model_info;
 
 void rs_model_get_info(const rs_model *model, rs_model_info *info);
@@ -122,6 +132,11 @@ typedef struct {
   int n_batch;   /* most tokens one decode may carry */
   int isa;       /* rs_isa cap; RS_ISA_BEST (99) for the best the CPU has */
   const char *backend; /* "cpu" (default) or "ref" (plain reference kernels, tests) */
+  /* FFN mode: "auto" (predictor where the file has predictors, exact for other ReLU
+   * models, dense for SiLU), "dense", "exact" or "predictor". */
+  const char *ffn_mode;
+  float sparse_threshold; /* predictor threshold; NaN: the file's powerinfer.sparse_threshold */
+  int sparse_max_batch;   /* steps with more rows run the dense FFN (0: default 8) */
 } rs_context_params;
 
 void rs_context_params_default(rs_context_params *p);
@@ -149,6 +164,22 @@ rs_status rs_context_set_activation_counting(rs_context *ctx, int enable, rs_err
 rs_status rs_context_get_activation_counts(const rs_context *ctx, int layer, uint32_t *counts,
                                            uint64_t *n_rows, rs_error *err);
 void rs_context_reset_activation_counts(rs_context *ctx);
+/* Predictor quality of layer `layer` over the counted rows (zeros without predictors):
+ * (row, neuron) pairs predicted and active, predicted only, active only. */
+rs_status rs_context_get_predictor_quality(const rs_context *ctx, int layer, uint64_t *tp, uint64_t *fp,
+                                           uint64_t *fn, rs_error *err);
+
+/* Sparsity of the FFN as computed: per layer, (row, neuron) pairs computed in the last
+ * decode and since the context was made (dense steps count every neuron). */
+typedef struct {
+  const char *ffn_mode; /* the mode in force: "dense", "exact", "predictor" */
+  float threshold;
+  int sparse_max_batch;
+  uint64_t last_rows, total_rows, sparse_steps, dense_steps;
+} rs_sparsity_info;
+/* last_pairs and total_pairs: n_layer values each, or NULL. */
+void rs_context_get_sparsity(const rs_context *ctx, rs_sparsity_info *info, uint64_t *last_pairs,
+                             uint64_t *total_pairs);
 
 typedef struct {
   double t_total_ms;      /* wall time inside rs_decode, cumulative */

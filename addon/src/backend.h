@@ -17,6 +17,13 @@ struct BatchView {
   const int32_t *seq = nullptr;    // [n] sequence of each row
 };
 
+// How the FFN of a step is computed.
+//   Dense:     every neuron.
+//   Exact:     gate densely, then up and down only where the gate is positive (ReLU
+//              models without predictors; equals dense up to float rounding).
+//   Predictor: PowerInfer's predictor picks the neurons; only those are computed.
+enum class FfnMode { Dense = 0, Exact = 1, Predictor = 2 };
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -42,6 +49,14 @@ class Backend {
                          int n_head, int n_head_kv, int head_dim, float *out) = 0;
   // h[n][n_ff] = act(gate, up), elementwise
   virtual void ffn_act(rs_act act, const float *gate, const float *up, int n, int n_ff, float *h) = 0;
+  // Sparse FFN: y[n][n_embd] = down(act(gate.xn, up.xn)) over the neurons the mode picks
+  // (see FfnMode). resid[n][n_embd] is the residual entering the FFN block (predictor
+  // input), xn the normed input. Needs L.sparse_ready(). Returns the (row, neuron) pairs
+  // computed.
+  virtual uint64_t ffn_sparse(const Layer &L, FfnMode mode, float threshold, rs_act act, const float *resid,
+                              const float *xn, int n, float *y) = 0;
+  // Predictor logits[n][n_ff] = fc2 . relu(fc1 . resid) (for statistics of its quality).
+  virtual void predictor_logits(const Layer &L, const float *resid, int n, float *logits) = 0;
   // x[i] += y[i] over n floats
   virtual void add(float *x, const float *y, int64_t n) = 0;
 };

@@ -62,7 +62,7 @@ void CpuBackend::matmul(const Weight &W, const float *x, int n, float *y) {
     int rc = t % n_row_chunks, cb = t / n_row_chunks;
     int64_t r0 = rc * chunk, r1 = std::min(rows, r0 + chunk);
     int c0 = cb * col_block, c1 = std::min(n, c0 + col_block);
-    k.gemm(W.cols, static_cast<int>(r1 - r0), c1 - c0, W.row(r0), W.row_bytes, a + c0 * astride, astride,
+    k.gemm(W.cols, static_cast<int>(r1 - r0), c1 - c0, W.row(r0), W.stride, a + c0 * astride, astride,
            y + static_cast<size_t>(c0) * rows + r0, static_cast<size_t>(rows));
   });
 }

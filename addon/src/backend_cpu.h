@@ -32,6 +32,9 @@ class CpuBackend : public Backend {
                  int n_head_kv, int head_dim, float *out) override;
   void ffn_act(rs_act act, const float *gate, const float *up, int n, int n_ff, float *h) override;
   void add(float *x, const float *y, int64_t n) override;
+  uint64_t ffn_sparse(const Layer &L, FfnMode mode, float threshold, rs_act act, const float *resid, const float *xn,
+                      int n, float *y) override;
+  void predictor_logits(const Layer &L, const float *resid, int n, float *logits) override;
 
  private:
   const rs_matmul_kernels &kernels(rs_type t);
@@ -42,6 +45,11 @@ class CpuBackend : public Backend {
   rs_isa isa_;
   std::vector<uint8_t> act_buf_;
   std::vector<std::vector<float>> thread_scratch_;  // per thread: attention scores / dequantised rows
+  // Sparse FFN scratch (backend_cpu_sparse.cpp).
+  std::vector<float> sp_z1_, sp_logits_, sp_h_;
+  std::vector<uint64_t> sp_mask_;
+  std::vector<int32_t> sp_list_;
+  std::vector<uint8_t> sp_act2_;
 };
 
 }  // namespace rs

@@ -2,6 +2,7 @@
 // a message, so nothing thrown inside the engine can cross into Node (or abort it).
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <new>
@@ -61,6 +62,7 @@ extern "C" {
 void rs_model_params_default(rs_model_params *p) {
   p->ffn_activation = nullptr;
   p->no_mmap = 0;
+  p->no_repack = 0;
 }
 
 rs_status rs_model_load(const char *path, const rs_model_params *params, rs_model **out, rs_error *err) {
@@ -99,6 +101,15 @@ void rs_model_get_info(const rs_model *model, rs_model_info *info) {
   info->n_params = m.n_params();
   info->file_bytes = m.file().file_size();
   info->bytes_per_token = m.bytes_per_token();
+  info->non_ffn_bytes = m.non_ffn_bytes_per_token();
+  info->neuron_bytes = m.neuron_bytes(0);
+  info->predictor_bytes = 0;
+  for (int l = 0; l < h.n_layer; l++) info->predictor_bytes += m.predictor_bytes(l);
+  info->has_predictors = m.has_predictors();
+  info->sparse_capable = m.sparse_capable();
+  info->sparse_packed = m.layers()[0].sparse_ready();
+  info->sparse_threshold = m.sparse_threshold();
+  info->repack_ms = m.repack_ms();
 }
 
 int64_t rs_model_meta_count(const rs_model *model) { return static_cast<int64_t>(model->m->meta().size()); }
@@ -134,6 +145,9 @@ void rs_context_params_default(rs_context_params *p) {
   p->n_batch = 512;
   p->isa = RS_ISA_BEST;
   p->backend = "cpu";
+  p->ffn_mode = "auto";
+  p->sparse_threshold = std::nanf("");
+  p->sparse_max_batch = 0;
 }
 
 rs_status rs_context_new(rs_model *model, const rs_context_params *params, rs_context **out, rs_error *err) {
@@ -196,6 +210,35 @@ rs_status rs_context_get_activation_counts(const rs_context *ctx, int layer, uin
 }
 
 void rs_context_reset_activation_counts(rs_context *ctx) { ctx->c->reset_counts(); }
+
+rs_status rs_context_get_predictor_quality(const rs_context *ctx, int layer, uint64_t *tp, uint64_t *fp,
+                                           uint64_t *fn, rs_error *err) {
+  return guarded(err, [&] {
+    const rs::ActivationCounts *c = ctx->c->counts();
+    if (!c) throw rs::InvalidArgError("activation counting is off for this context");
+    if (layer < 0 || layer >= static_cast<int>(c->tp.size()))
+      throw rs::InvalidArgError("layer " + std::to_string(layer) + " is out of range");
+    *tp = c->tp[layer];
+    *fp = c->fp[layer];
+    *fn = c->fn[layer];
+  });
+}
+
+void rs_context_get_sparsity(const rs_context *ctx, rs_sparsity_info *info, uint64_t *last_pairs,
+                             uint64_t *total_pairs) {
+  const rs::SparsityStats &s = ctx->c->sparsity();
+  info->ffn_mode = ctx->c->mode_name();
+  info->threshold = ctx->c->options().threshold;
+  info->sparse_max_batch = ctx->c->options().sparse_max_batch;
+  info->last_rows = s.last_rows;
+  info->total_rows = s.total_rows;
+  info->sparse_steps = s.sparse_steps;
+  info->dense_steps = s.dense_steps;
+  for (size_t l = 0; l < s.last_pairs.size(); l++) {
+    if (last_pairs) last_pairs[l] = s.last_pairs[l];
+    if (total_pairs) total_pairs[l] = s.total_pairs[l];
+  }
+}
 
 void rs_context_get_stats(const rs_context *ctx, rs_context_stats *stats) { *stats = ctx->c->stats(); }
 

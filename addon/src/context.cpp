@@ -1,6 +1,7 @@
 #include "context.h"
 
 #include <chrono>
+#include <cmath>
 #include <string>
 
 namespace rs {
@@ -21,6 +22,44 @@ Context::Context(const Model &model, const rs_context_params &p)
     if (isa == RS_ISA_BEST || isa > best) isa = best;
     cpu_ = std::make_unique<CpuBackend>(threads, isa, p.n_ctx);
     scratch_ = std::make_unique<Scratch>(model.hp(), n_batch_);
+  }
+  choose_ffn_mode(p);
+  sparsity_.last_pairs.assign(model.hp().n_layer, 0);
+  sparsity_.total_pairs.assign(model.hp().n_layer, 0);
+}
+
+void Context::choose_ffn_mode(const rs_context_params &p) {
+  std::string mode = p.ffn_mode ? p.ffn_mode : "auto";
+  const bool relu = model_.sparse_capable();
+  const bool packed = !model_.layers().empty() && model_.layers()[0].sparse_ready();
+  if (mode == "auto") {
+    mode = !relu || !packed || use_ref_ ? "dense" : model_.has_predictors() ? "predictor" : "exact";
+  }
+  if (mode == "dense") {
+    opt_.mode = FfnMode::Dense;
+  } else if (mode == "exact" || mode == "predictor") {
+    if (!relu)
+      throw InvalidArgError("FFN mode '" + mode + "' needs a ReLU-type FFN, but this model's activation is " +
+                            ffn_act_name(model_.ffn_act()));
+    if (mode == "predictor" && !model_.has_predictors())
+      throw InvalidArgError("FFN mode 'predictor' needs a PowerInfer file with predictors (blk.N.fc1/fc2)");
+    if (!packed) throw InvalidArgError("the sparse FFN needs the repacked layout (the model was loaded with no_repack)");
+    if (use_ref_) throw InvalidArgError("the reference backend computes the FFN densely only");
+    opt_.mode = mode == "exact" ? FfnMode::Exact : FfnMode::Predictor;
+  } else {
+    throw InvalidArgError("unknown FFN mode '" + mode + "' (expected auto, dense, exact or predictor)");
+  }
+  opt_.threshold = std::isnan(p.sparse_threshold) ? model_.sparse_threshold() : p.sparse_threshold;
+  if (p.sparse_max_batch < 0 || p.sparse_max_batch > 64)
+    throw InvalidArgError("sparse_max_batch = " + std::to_string(p.sparse_max_batch) + " is outside [0, 64]");
+  opt_.sparse_max_batch = p.sparse_max_batch > 0 ? p.sparse_max_batch : 8;
+}
+
+const char *Context::mode_name() const {
+  switch (opt_.mode) {
+    case FfnMode::Exact: return "exact";
+    case FfnMode::Predictor: return "predictor";
+    default: return "dense";
   }
 }
 
@@ -54,7 +93,10 @@ void Context::decode(int n, const int32_t *tokens, const int32_t *pos, const int
     ref_->decode(n, tokens, pos, seq, want, logits);
   } else {
     BatchView b{n, pos, seq};
-    forward(model_, *cpu_, cache_, *scratch_, tokens, b, want, logits, counting_ ? &counts_ : nullptr);
+    ForwardOptions o = opt_;
+    o.counts = counting_ ? &counts_ : nullptr;
+    o.stats = &sparsity_;
+    forward(model_, *cpu_, cache_, *scratch_, tokens, b, want, logits, o);
   }
   cache_.length = next;
   total_ms_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -81,6 +123,9 @@ void Context::set_counting(bool on) {
 
 void Context::reset_counts() {
   counts_.counts.assign(model_.hp().n_layer, std::vector<uint32_t>(model_.hp().n_ff, 0));
+  counts_.tp.assign(model_.hp().n_layer, 0);
+  counts_.fp.assign(model_.hp().n_layer, 0);
+  counts_.fn.assign(model_.hp().n_layer, 0);
   counts_.rows = 0;
 }
 

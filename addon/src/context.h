@@ -25,10 +25,15 @@ class Context {
   void reset_counts();
 
   const Model &model() const { return model_; }
+  const ForwardOptions &options() const { return opt_; }
+  const SparsityStats &sparsity() const { return sparsity_; }
+  const char *mode_name() const;
   const KvCache &cache() const { return cache_; }
   rs_context_stats stats() const;
 
  private:
+  void choose_ffn_mode(const rs_context_params &p);
+
   const Model &model_;
   int n_batch_;
   bool use_ref_;
@@ -38,6 +43,8 @@ class Context {
   std::unique_ptr<RefForward> ref_;
   bool counting_ = false;
   ActivationCounts counts_;
+  SparsityStats sparsity_;
+  ForwardOptions opt_;
   double total_ms_ = 0;
   uint64_t calls_ = 0, tokens_ = 0;
 };

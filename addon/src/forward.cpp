@@ -15,13 +15,48 @@ Scratch::Scratch(const HParams &hp, int nb) : n_batch(nb) {
   h.resize(n * hp.n_ff);
 }
 
+namespace {
+
+// Counts non-zero activations per neuron and, where the layer has a predictor, how its
+// choice compares with them.
+void count_activations(Backend &be, const Layer &L, int il, const float *resid, Scratch &s, int n, int n_ff,
+                       float threshold, ActivationCounts &c) {
+  uint32_t *cnt = c.counts[il].data();
+  for (int j = 0; j < n; j++) {
+    const float *hj = s.h.data() + static_cast<size_t>(j) * n_ff;
+    for (int i = 0; i < n_ff; i++) cnt[i] += hj[i] != 0.f;
+  }
+  if (!L.fc1) return;
+  be.predictor_logits(L, resid, n, s.gate.data());  // the gate buffer is free again here
+  uint64_t tp = 0, fp = 0, fn = 0;
+  for (size_t k = 0; k < static_cast<size_t>(n) * n_ff; k++) {
+    const bool pred = s.gate[k] >= threshold, on = s.h[k] != 0.f;
+    tp += pred && on;
+    fp += pred && !on;
+    fn += !pred && on;
+  }
+  c.tp[il] += tp;
+  c.fp[il] += fp;
+  c.fn[il] += fn;
+}
+
+}  // namespace
+
 void forward(const Model &model, Backend &be, KvCache &cache, Scratch &s, const int32_t *tokens,
-             const BatchView &b, const uint8_t *want, float *logits, ActivationCounts *counts) {
+             const BatchView &b, const uint8_t *want, float *logits, const ForwardOptions &opt) {
+  ActivationCounts *counts = opt.counts;
   const HParams &hp = model.hp();
   const int n = b.n, d = hp.n_embd;
   float *x = s.x.data(), *xb = s.xb.data();
 
   be.get_rows(model.tok_embd(), tokens, n, x);
+  const bool sparse = opt.mode != FfnMode::Dense && !counts && n <= opt.sparse_max_batch;
+  if (opt.stats) {
+    opt.stats->last_pairs.assign(hp.n_layer, 0);
+    opt.stats->last_rows = n;
+    opt.stats->total_rows += n;
+    (sparse ? opt.stats->sparse_steps : opt.stats->dense_steps)++;
+  }
   for (int il = 0; il < hp.n_layer; il++) {
     const Layer &L = model.layers()[il];
     // Attention block: x += Wo . attn(rope(Wq.n(x)), rope(Wk.n(x)), Wv.n(x))
@@ -37,19 +72,23 @@ void forward(const Model &model, Backend &be, KvCache &cache, Scratch &s, const 
 
     // FFN block: x += down(act(gate.n(x), up.n(x)))
     be.rmsnorm(x, L.ffn_norm.data(), n, d, hp.rms_eps, xb);
-    be.matmul(L.gate, xb, n, s.gate.data());
-    be.matmul(L.up, xb, n, s.up.data());
-    be.ffn_act(model.ffn_act(), s.gate.data(), s.up.data(), n, hp.n_ff, s.h.data());
-    if (counts) {
-      uint32_t *c = counts->counts[il].data();
-      for (int j = 0; j < n; j++) {
-        const float *hj = s.h.data() + static_cast<size_t>(j) * hp.n_ff;
-        for (int i = 0; i < hp.n_ff; i++) c[i] += hj[i] != 0.f;
-      }
+    uint64_t pairs = static_cast<uint64_t>(n) * hp.n_ff;
+    if (sparse && L.sparse_ready() && (opt.mode == FfnMode::Exact || L.fc1)) {
+      pairs = be.ffn_sparse(L, opt.mode, opt.threshold, model.ffn_act(), x, xb, n, s.att.data());
+      be.add(x, s.att.data(), static_cast<int64_t>(n) * d);
+    } else {
+      be.matmul(L.gate, xb, n, s.gate.data());
+      be.matmul(L.up, xb, n, s.up.data());
+      be.ffn_act(model.ffn_act(), s.gate.data(), s.up.data(), n, hp.n_ff, s.h.data());
+      if (counts) count_activations(be, L, il, x, s, n, hp.n_ff, opt.threshold, *counts);
+      if (L.down) be.matmul(L.down, s.h.data(), n, xb);
+      else be.matmul_t(L.down_t, s.h.data(), n, xb);
+      be.add(x, xb, static_cast<int64_t>(n) * d);
     }
-    if (L.down) be.matmul(L.down, s.h.data(), n, xb);
-    else be.matmul_t(L.down_t, s.h.data(), n, xb);
-    be.add(x, xb, static_cast<int64_t>(n) * d);
+    if (opt.stats) {
+      opt.stats->last_pairs[il] = pairs;
+      opt.stats->total_pairs[il] += pairs;
+    }
   }
 
   if (counts) counts->rows += n;

@@ -17,14 +17,34 @@ struct Scratch {
 
 // Per-layer neuron firing counts (null when counting is off): counts[layer][i] += 1 for
 // each row whose activation i is non-zero.
+// Where the model has predictors, also their quality against these true activations:
+// per layer, (row, neuron) pairs predicted and active (tp), predicted only (fp), active
+// only (fn).
 struct ActivationCounts {
   std::vector<std::vector<uint32_t>> counts;
+  std::vector<uint64_t> tp, fp, fn;
   uint64_t rows = 0;
+};
+
+// Per layer: FFN (row, neuron) pairs computed over rows decoded, for the last decode
+// and since the context was made.
+struct SparsityStats {
+  std::vector<uint64_t> last_pairs, total_pairs;
+  uint64_t last_rows = 0, total_rows = 0;
+  uint64_t sparse_steps = 0, dense_steps = 0;
+};
+
+struct ForwardOptions {
+  FfnMode mode = FfnMode::Dense;  // for steps of at most sparse_max_batch rows
+  float threshold = 0.f;          // predictor threshold
+  int sparse_max_batch = 8;       // larger batches run dense (faster there: matrix-matrix)
+  ActivationCounts *counts = nullptr;  // counting forces the dense FFN (true activations)
+  SparsityStats *stats = nullptr;
 };
 
 // Runs the batch through every layer, writing K/V into the cache, and writes the
 // logits of rows with want[j] into logits (n_vocab floats each, in row order).
 void forward(const Model &model, Backend &be, KvCache &cache, Scratch &s, const int32_t *tokens,
-             const BatchView &b, const uint8_t *want, float *logits, ActivationCounts *counts = nullptr);
+             const BatchView &b, const uint8_t *want, float *logits, const ForwardOptions &opt);
 
 }  // namespace rs

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstring>
 
 namespace rs {
@@ -80,9 +81,24 @@ Model::Model(std::unique_ptr<GgufFile> file, const rs_model_params &params) : fi
                         "ffn_down_t.weight')");
     // Predictors: shapes {n_embd, r} and {r, n_ff}; r is free per layer.
     if (const GgufTensor *f1 = file_->find_tensor(p + "fc1.weight")) {
+      if (f1->ne[1] < 1 || f1->ne[1] > 65536)
+        throw FormatError("tensor '" + p + "fc1.weight' has an absurd predictor rank " + std::to_string(f1->ne[1]));
       L.fc1 = weight(p + "fc1.weight", h.n_embd, f1->ne[1], true);
       L.fc2 = weight(p + "fc2.weight", L.fc1.rows, h.n_ff, true);
+    } else if (file_->find_tensor(p + "fc2.weight")) {
+      throw FormatError("tensor '" + p + "fc2.weight' has no matching '" + p + "fc1.weight'");
     }
+  }
+  for (const Layer &L : layers_) has_predictors_ = has_predictors_ || L.fc1;
+  if (has_predictors_)
+    for (int i = 0; i < h.n_layer; i++)
+      if (!layers_[i].fc1)
+        throw FormatError("layer " + std::to_string(i) + " has no predictor (blk." + std::to_string(i) +
+                          ".fc1.weight) although other layers do");
+  double thr = 0;
+  if (file_->get_f64("powerinfer.sparse_threshold", &thr)) {
+    if (!std::isfinite(thr)) throw FormatError("powerinfer.sparse_threshold is not finite");
+    sparse_threshold_ = static_cast<float>(thr);
   }
 
   // Size accounting: what one decoded token reads (all matrices but the embedding table,
@@ -95,11 +111,17 @@ Model::Model(std::unique_ptr<GgufFile> file, const rs_model_params &params) : fi
   add(tok_embd_, false);
   if (!tied_) add(output_, true);
   else bytes_per_token_ += output_.row_bytes * output_.rows;
+  for (const Layer &L : layers_)
+    for (const Weight *w : {&L.wq, &L.wk, &L.wv, &L.wo}) add(*w, true);
+  non_ffn_bytes_ = bytes_per_token_;
   for (const Layer &L : layers_) {
-    for (const Weight *w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up}) add(*w, true);
+    for (const Weight *w : {&L.gate, &L.up}) add(*w, true);
     add(L.down ? L.down : L.down_t, true);
   }
   build_meta();
+  // SiLU is never exactly zero: only ReLU-type FFNs can skip neurons.
+  sparse_capable_ = act_ != RS_ACT_SWIGLU;
+  if (sparse_capable_ && !params.no_repack) repack_ffn();
 }
 
 void Model::read_hparams() {
@@ -203,6 +225,7 @@ Weight Model::weight(const std::string &name, int64_t cols, int64_t rows, bool r
   w.cols = t->ne[0];
   w.rows = t->ne[1];
   w.row_bytes = rs_row_size(w.type, w.cols);
+  w.stride = w.row_bytes;
   w.data = t->data;
   return w;
 }

@@ -19,9 +19,22 @@ struct Weight {
   int64_t rows = 0;
   int64_t cols = 0;
   size_t row_bytes = 0;
+  size_t stride = 0;  // bytes from one row to the next: row_bytes, or more in a packed layout
   const uint8_t *data = nullptr;
-  const uint8_t *row(int64_t r) const { return data + r * row_bytes; }
+  const uint8_t *row(int64_t r) const { return data + r * stride; }
   explicit operator bool() const { return data != nullptr; }
+};
+
+// The FFN of one layer repacked for sparse access: neuron i's rows stored together in
+// one block, so an active neuron costs one contiguous read instead of three scattered
+// ones. PowerInfer files: [gate_i | up_i | down_t_i], all in the file's types. Plain
+// ReLU files (exact mode, gate computed densely from its own matrix): [up_i | down_i],
+// with down_i the i-th column of ffn_down, transposed into a row (f16; f32 for f32
+// files, so exact mode loses nothing there).
+struct PackedFfn {
+  size_t block = 0;  // bytes per neuron
+  bool has_gate = false;
+  std::unique_ptr<uint8_t, void (*)(void *)> mem{nullptr, nullptr};
 };
 
 struct Layer {
@@ -30,7 +43,9 @@ struct Layer {
   Weight gate, up;                         // [n_ff x n_embd]
   Weight down;                             // [n_embd x n_ff]  (dense GGUF)
   Weight down_t;                           // [n_ff x n_embd]  (PowerInfer: row i = neuron i's output)
-  Weight fc1, fc2;                         // PowerInfer predictor (loaded, used by the sparse path)
+  Weight fc1, fc2;                         // PowerInfer predictor: logits = fc2 . relu(fc1 . x)
+  PackedFfn packed;                        // when the FFN is repacked (ReLU models): gate/up/down_t view it
+  bool sparse_ready() const { return down_t && up.stride != up.row_bytes; }
 };
 
 struct HParams {
@@ -44,6 +59,7 @@ struct HParams {
 class Model {
  public:
   Model(std::unique_ptr<GgufFile> file, const rs_model_params &params);
+  Model(const Model &) = delete;
 
   const GgufFile &file() const { return *file_; }
   const HParams &hp() const { return hp_; }
@@ -56,6 +72,15 @@ class Model {
   bool tied_output() const { return tied_; }
   uint64_t n_params() const { return n_params_; }
   uint64_t bytes_per_token() const { return bytes_per_token_; }
+  bool has_predictors() const { return has_predictors_; }
+  bool sparse_capable() const { return sparse_capable_; }
+  float sparse_threshold() const { return sparse_threshold_; }
+  double repack_ms() const { return repack_ms_; }
+  // Bytes of one neuron's FFN rows (gate+up+down) and of a layer's predictor.
+  uint64_t neuron_bytes(int layer) const;
+  uint64_t predictor_bytes(int layer) const;
+  // Weight bytes a one-token decode reads outside the FFN matrices (attention, output).
+  uint64_t non_ffn_bytes_per_token() const { return non_ffn_bytes_; }
   // Metadata in C-ABI form, built once at load.
   const std::vector<rs_meta_kv> &meta() const { return meta_; }
 
@@ -65,6 +90,7 @@ class Model {
   void read_hparams();
   void choose_activation(const rs_model_params &params);
   void build_meta();
+  void repack_ffn();
 
   std::unique_ptr<GgufFile> file_;
   HParams hp_;
@@ -74,7 +100,10 @@ class Model {
   Weight tok_embd_, output_;
   std::vector<float> output_norm_;
   bool tied_ = false;
-  uint64_t n_params_ = 0, bytes_per_token_ = 0;
+  uint64_t n_params_ = 0, bytes_per_token_ = 0, non_ffn_bytes_ = 0;
+  bool has_predictors_ = false, sparse_capable_ = false;
+  float sparse_threshold_ = 0.f;
+  double repack_ms_ = 0;
   std::vector<rs_meta_kv> meta_;
   std::deque<std::vector<rs_meta_kv>> meta_items_;  // storage for arrays of arrays
 };

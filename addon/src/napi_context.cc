@@ -32,6 +32,7 @@ Napi::Function ContextWrap::Init(Napi::Env env) {
   return DefineClass(env, "NativeContext",
                      {InstanceMethod("decode", &ContextWrap::Decode), InstanceMethod("truncate", &ContextWrap::Truncate),
                       InstanceMethod("seqLength", &ContextWrap::SeqLength), InstanceMethod("stats", &ContextWrap::Stats),
+                      InstanceMethod("sparsity", &ContextWrap::Sparsity),
                       InstanceMethod("setActivationCounting", &ContextWrap::SetActivationCounting),
                       InstanceMethod("activationCounts", &ContextWrap::ActivationCounts),
                       InstanceMethod("resetActivationCounts", &ContextWrap::ResetActivationCounts),
@@ -139,6 +140,31 @@ Napi::Value ContextWrap::Stats(const Napi::CallbackInfo &info) {
   return o;
 }
 
+Napi::Value ContextWrap::Sparsity(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  rs_context *ctx = get(env, "sparsity");
+  rs_sparsity_info si;
+  std::vector<uint64_t> last(n_layer_), total(n_layer_);
+  rs_context_get_sparsity(ctx, &si, last.data(), total.data());
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("ffnMode", si.ffn_mode);
+  o.Set("threshold", si.threshold);
+  o.Set("sparseMaxBatch", si.sparse_max_batch);
+  o.Set("lastRows", static_cast<double>(si.last_rows));
+  o.Set("totalRows", static_cast<double>(si.total_rows));
+  o.Set("sparseSteps", static_cast<double>(si.sparse_steps));
+  o.Set("denseSteps", static_cast<double>(si.dense_steps));
+  // Ratios of neurons computed: pairs / (rows x n_ff).
+  Napi::Array l = Napi::Array::New(env, n_layer_), t = Napi::Array::New(env, n_layer_);
+  for (int i = 0; i < n_layer_; i++) {
+    l.Set(i, si.last_rows ? static_cast<double>(last[i]) / (static_cast<double>(si.last_rows) * n_ff_) : 0.0);
+    t.Set(i, si.total_rows ? static_cast<double>(total[i]) / (static_cast<double>(si.total_rows) * n_ff_) : 0.0);
+  }
+  o.Set("lastActiveRatio", l);
+  o.Set("avgActiveRatio", t);
+  return o;
+}
+
 Napi::Value ContextWrap::SetActivationCounting(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   rs_context *ctx = get(env, "setActivationCounting");
@@ -163,6 +189,19 @@ Napi::Value ContextWrap::ActivationCounts(const Napi::CallbackInfo &info) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("rows", static_cast<double>(rows));
   o.Set("layers", layers);
+  Napi::Array pred = Napi::Array::New(env, n_layer_);
+  for (int l = 0; l < n_layer_; l++) {
+    uint64_t tp = 0, fp = 0, fn = 0;
+    rs_error err{};
+    rs_status s = rs_context_get_predictor_quality(ctx, l, &tp, &fp, &fn, &err);
+    if (s != RS_OK) throw make_error(env, s, err.message);
+    Napi::Object q = Napi::Object::New(env);
+    q.Set("truePositive", static_cast<double>(tp));
+    q.Set("falsePositive", static_cast<double>(fp));
+    q.Set("falseNegative", static_cast<double>(fn));
+    pred.Set(l, q);
+  }
+  o.Set("predictor", pred);
   return o;
 }
 

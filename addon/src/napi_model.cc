@@ -139,13 +139,15 @@ Napi::Value ModelWrap::Load(const Napi::CallbackInfo &info) {
   Napi::Object opts = info.Length() > 1 && info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
   std::string act = opt_string(opts, "ffnActivation", "auto");
   bool no_mmap = opts.Get("noMmap").ToBoolean();
+  bool no_repack = opts.Get("noRepack").ToBoolean();
   return PromiseWorker<rs_model *>::Start(
       env,
-      [path, act, no_mmap]() {
+      [path, act, no_mmap, no_repack]() {
         rs_model_params p;
         rs_model_params_default(&p);
         p.ffn_activation = act.c_str();
         p.no_mmap = no_mmap;
+        p.no_repack = no_repack;
         rs_model *m = nullptr;
         rs_error err{};
         check(rs_model_load(path.c_str(), &p, &m, &err), err);
@@ -182,6 +184,14 @@ Napi::Value ModelWrap::Info(const Napi::CallbackInfo &info) {
   o.Set("nParams", static_cast<double>(mi.n_params));
   o.Set("fileBytes", static_cast<double>(mi.file_bytes));
   o.Set("bytesPerToken", static_cast<double>(mi.bytes_per_token));
+  o.Set("nonFfnBytesPerToken", static_cast<double>(mi.non_ffn_bytes));
+  o.Set("neuronBytes", static_cast<double>(mi.neuron_bytes));
+  o.Set("predictorBytes", static_cast<double>(mi.predictor_bytes));
+  o.Set("hasPredictors", Napi::Boolean::New(env, mi.has_predictors));
+  o.Set("sparseCapable", Napi::Boolean::New(env, mi.sparse_capable));
+  o.Set("sparsePacked", Napi::Boolean::New(env, mi.sparse_packed));
+  o.Set("sparseThreshold", mi.sparse_threshold);
+  o.Set("repackMs", mi.repack_ms);
   return o;
 }
 
@@ -240,6 +250,13 @@ Napi::Value ModelWrap::CreateContext(const Napi::CallbackInfo &info) {
   else if (isa == "best") p.isa = RS_ISA_BEST;
   else throw Napi::TypeError::New(env, "isa must be scalar, avx2, avx512 or best");
   auto backend = std::make_shared<std::string>(opt_string(opts, "backend", "cpu"));
+  auto ffn_mode = std::make_shared<std::string>(opt_string(opts, "ffnMode", "auto"));
+  Napi::Value thr = opts.Get("sparseThreshold");
+  if (!thr.IsUndefined() && !thr.IsNull()) {
+    if (!thr.IsNumber()) throw Napi::TypeError::New(env, "sparseThreshold must be a number");
+    p.sparse_threshold = thr.As<Napi::Number>().FloatValue();
+  }
+  p.sparse_max_batch = opt_int(opts, "sparseMaxBatch", 0);
   // napi_value handles die with this call's scope: the completion callback reaches the
   // model object through a persistent reference instead.
   auto self = std::make_shared<Napi::ObjectReference>(Napi::Persistent(Value()));
@@ -247,8 +264,9 @@ Napi::Value ModelWrap::CreateContext(const Napi::CallbackInfo &info) {
   (*live)++;  // held while the context is being created
   return PromiseWorker<rs_context *>::Start(
       env,
-      [m, p, backend]() mutable {
+      [m, p, backend, ffn_mode]() mutable {
         p.backend = backend->c_str();
+        p.ffn_mode = ffn_mode->c_str();
         rs_context *c = nullptr;
         rs_error err{};
         check(rs_context_new(m, &p, &c, &err), err);

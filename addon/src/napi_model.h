@@ -51,6 +51,7 @@ class ContextWrap : public Napi::ObjectWrap<ContextWrap> {
   Napi::Value Truncate(const Napi::CallbackInfo &info);
   Napi::Value SeqLength(const Napi::CallbackInfo &info);
   Napi::Value Stats(const Napi::CallbackInfo &info);
+  Napi::Value Sparsity(const Napi::CallbackInfo &info);
   Napi::Value SetActivationCounting(const Napi::CallbackInfo &info);
   Napi::Value ActivationCounts(const Napi::CallbackInfo &info);
   Napi::Value ResetActivationCounts(const Napi::CallbackInfo &info);

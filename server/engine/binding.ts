@@ -3,7 +3,7 @@
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { ActivationCounts, ContextStats, GgufValue, ModelInfo, TensorInfo } from './types.js';
+import type { ActivationCounts, ContextStats, GgufValue, ModelInfo, SparsityStats, TensorInfo } from './types.js';
 import type { NativeKernels } from './native-kernels.js';
 
 export interface NativeContextOptions {
@@ -13,6 +13,9 @@ export interface NativeContextOptions {
   nBatch?: number;
   isa?: string;
   backend?: string;
+  ffnMode?: string;
+  sparseThreshold?: number;
+  sparseMaxBatch?: number;
 }
 
 export interface NativeModel {
@@ -29,6 +32,7 @@ export interface NativeContext {
   truncate(seq: number, p0: number): void;
   seqLength(seq: number): number;
   stats(): ContextStats;
+  sparsity(): SparsityStats;
   setActivationCounting(on: boolean): void;
   activationCounts(): ActivationCounts;
   resetActivationCounts(): void;
@@ -36,7 +40,7 @@ export interface NativeContext {
 }
 
 export interface NativeAddon {
-  loadModel(path: string, opts?: { ffnActivation?: string; noMmap?: boolean }): Promise<NativeModel>;
+  loadModel(path: string, opts?: { ffnActivation?: string; noMmap?: boolean; noRepack?: boolean }): Promise<NativeModel>;
   kernels: NativeKernels;
   /** Memory read bandwidth in GB/s: `threads` threads streaming a `megabytes` buffer, best of `iters`. */
   measureBandwidth(threads: number, megabytes: number, iters: number): Promise<number>;

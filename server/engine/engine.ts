@@ -11,6 +11,7 @@ import type {
   GgufValue,
   LoadOptions,
   ModelInfo,
+  SparsityStats,
   TensorInfo,
 } from './types.js';
 
@@ -30,7 +31,11 @@ export class Model {
 
   /** Loads (memory-maps) a GGUF model; rejects with an Error naming the problem for a bad file. */
   static async load(path: string, opts: LoadOptions = {}): Promise<Model> {
-    const m = await native.loadModel(path, { ffnActivation: opts.ffnActivation ?? 'auto', noMmap: opts.noMmap ?? false });
+    const m = await native.loadModel(path, {
+      ffnActivation: opts.ffnActivation ?? 'auto',
+      noMmap: opts.noMmap ?? false,
+      noRepack: opts.noRepack ?? false,
+    });
     return new Model(m, path);
   }
 
@@ -48,6 +53,9 @@ export class Model {
       nBatch: opts.nBatch ?? 512,
       isa: opts.isa ?? 'best',
       backend: opts.backend ?? 'cpu',
+      ffnMode: opts.ffnMode ?? 'auto',
+      sparseThreshold: opts.sparseThreshold,
+      sparseMaxBatch: opts.sparseMaxBatch ?? 0,
     });
     return new Context(c, opts.nSeq, opts.nCtx, opts.nBatch ?? 512, this.info.nVocab);
   }
@@ -87,6 +95,11 @@ export class Context {
 
   stats(): ContextStats {
     return this.native.stats();
+  }
+
+  /** FFN neurons computed per layer: last decode and running average. */
+  sparsity(): SparsityStats {
+    return this.native.sparsity();
   }
 
   setActivationCounting(on: boolean): void {

@@ -26,15 +26,36 @@ export interface ModelInfo {
   tiedOutput: boolean;
   nParams: number;
   fileBytes: number;
-  /** Weight bytes one single-token decode reads (every matrix but the embedding table). */
+  /** Weight bytes one single-token dense decode reads (every matrix but the embedding table). */
   bytesPerToken: number;
+  /** Of which outside the FFN matrices (attention, output). */
+  nonFfnBytesPerToken: number;
+  /** Bytes one active FFN neuron costs in a sparse step (its gate, up and down rows). */
+  neuronBytes: number;
+  /** All layers' predictor weights (read every sparse token). */
+  predictorBytes: number;
+  /** PowerInfer predictors (blk.N.fc1/fc2) present. */
+  hasPredictors: boolean;
+  /** ReLU-type FFN: neurons can be skipped. */
+  sparseCapable: boolean;
+  /** The FFN was repacked at load into one block per neuron. */
+  sparsePacked: boolean;
+  /** powerinfer.sparse_threshold (0 when absent). */
+  sparseThreshold: number;
+  /** Load-time repacking, ms. */
+  repackMs: number;
 }
+
+/** How the FFN is computed: see README "Sparse inference". */
+export type FfnMode = 'auto' | 'dense' | 'exact' | 'predictor';
 
 export interface LoadOptions {
   /** "auto" (default) decides from the file; see README "FFN activation". */
   ffnActivation?: 'auto' | FfnActivation;
   /** Read the file into memory instead of mapping it. */
   noMmap?: boolean;
+  /** Keep the FFN in the file's layout (dense-only use). */
+  noRepack?: boolean;
 }
 
 export type Isa = 'scalar' | 'avx2' | 'avx512' | 'best';
@@ -52,6 +73,25 @@ export interface ContextOptions {
   isa?: Isa;
   /** "cpu" (default) or "ref": the plain reference kernels, for tests. */
   backend?: 'cpu' | 'ref';
+  /** FFN mode (default auto: predictor where the file has predictors, exact for other ReLU models). */
+  ffnMode?: FfnMode;
+  /** Predictor threshold (default: the file's powerinfer.sparse_threshold). */
+  sparseThreshold?: number;
+  /** Steps with more rows than this use the dense FFN (default 8). */
+  sparseMaxBatch?: number;
+}
+
+/** FFN neurons computed, as ratios of rows x n_ff, per layer. */
+export interface SparsityStats {
+  ffnMode: 'dense' | 'exact' | 'predictor';
+  threshold: number;
+  sparseMaxBatch: number;
+  lastRows: number;
+  totalRows: number;
+  sparseSteps: number;
+  denseSteps: number;
+  lastActiveRatio: number[];
+  avgActiveRatio: number[];
 }
 
 /** One decode step: entry j is token tokens[j] of sequence seqIds[j] at positions[j]. */
@@ -89,4 +129,6 @@ export interface TensorInfo {
 export interface ActivationCounts {
   rows: number;
   layers: Uint32Array[];
+  /** Per layer, the predictor's choice against these true activations ((row, neuron) pairs); zeros without predictors. */
+  predictor: { truePositive: number; falsePositive: number; falseNegative: number }[];
 }

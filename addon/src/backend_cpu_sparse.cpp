@@ -1,0 +1,135 @@
+// The sparse FFN on the CPU. Three phases, each split across threads so that every
+// output float is produced by one thread in a fixed order (bit-identical results for
+// any thread count, no reduction buffers):
+//   A. which neurons: the predictor (fc2 . relu(fc1 . resid) >= threshold), or, in exact
+//      mode, the dense gate (> 0). A bit mask of rows per neuron; their union, sorted.
+//   B. h for each (neuron, row) pair in the union: gate and up dot products from the
+//      neuron's packed block (one contiguous read), then the activation.
+//   C. y += h * down row, by slices of the output dimension: each thread walks all
+//      active neurons in order over its slice.
+#include <algorithm>
+#include <cstring>
+
+#include "backend_cpu.h"
+#include "rs_sparse.h"
+
+namespace rs {
+
+namespace {
+
+constexpr int kMaxRows = 64;  // rows per sparse step: one bit each in a uint64 mask
+
+inline float activate(rs_act act, float g, float u) {
+  if (g <= 0.f) return 0.f;
+  if (act == RS_ACT_DRELU) return u > 0.f ? g * u : 0.f;
+  return g * u;  // relu_glu
+}
+
+inline void prefetch_block(const uint8_t *p, size_t bytes) {
+  // The first lines of the next neuron's block: its rows then stream sequentially.
+  for (size_t o = 0; o < bytes && o < 1024; o += 64) __builtin_prefetch(p + o, 0, 0);
+}
+
+}  // namespace
+
+void CpuBackend::predictor_logits(const Layer &L, const float *resid, int n, float *logits) {
+  sp_z1_.resize(static_cast<size_t>(n) * L.fc1.rows);
+  matmul(L.fc1, resid, n, sp_z1_.data());
+  for (float &v : sp_z1_) v = v > 0.f ? v : 0.f;
+  matmul(L.fc2, sp_z1_.data(), n, logits);
+}
+
+uint64_t CpuBackend::ffn_sparse(const Layer &L, FfnMode mode, float threshold, rs_act act, const float *resid,
+                                const float *xn, int n, float *y) {
+  if (n < 1 || n > kMaxRows) throw InvalidArgError("sparse FFN takes 1 to 64 rows per step");
+  if (act == RS_ACT_SWIGLU) throw InvalidArgError("the sparse FFN needs a ReLU-type activation");
+  const int64_t n_ff = L.up.rows, d = L.up.cols;
+
+  // ---- A: the active set ----
+  sp_logits_.resize(static_cast<size_t>(n) * n_ff);
+  float *sel = sp_logits_.data();
+  if (mode == FfnMode::Predictor) {
+    predictor_logits(L, resid, n, sel);
+  } else {
+    matmul(L.gate, xn, n, sel);  // exact mode: the gate itself, reused in phase B
+    threshold = 0.f;
+  }
+  sp_mask_.assign(static_cast<size_t>(n_ff), 0);
+  uint64_t *mask = sp_mask_.data();
+  const bool strict = mode == FfnMode::Exact;  // gate > 0 (a zero gate gives h = 0)
+  for (int j = 0; j < n; j++) {
+    const float *s = sel + static_cast<size_t>(j) * n_ff;
+    const uint64_t bit = 1ull << j;
+    for (int64_t i = 0; i < n_ff; i++)
+      if (strict ? s[i] > threshold : s[i] >= threshold) mask[i] |= bit;
+  }
+  sp_list_.clear();
+  uint64_t pairs = 0;
+  for (int64_t i = 0; i < n_ff; i++)
+    if (mask[i]) {
+      sp_list_.push_back(static_cast<int32_t>(i));
+      pairs += static_cast<uint64_t>(__builtin_popcountll(mask[i]));
+    }
+  const int64_t n_act = static_cast<int64_t>(sp_list_.size());
+  for (int j = 0; j < n; j++) std::memset(y + static_cast<size_t>(j) * d, 0, d * sizeof(float));
+  if (n_act == 0) return 0;
+
+  // ---- B: h per (neuron, row) ----
+  size_t ustride = 0, gstride = 0;
+  const uint8_t *uq = static_cast<const uint8_t *>(convert_activations(L.up.type, xn, n, d, &ustride));
+  const uint8_t *gq = uq;
+  gstride = ustride;
+  if (mode == FfnMode::Predictor &&
+      rs_type_get_traits(L.gate.type)->vec_dot_type != rs_type_get_traits(L.up.type)->vec_dot_type) {
+    // Gate and up quantised differently: keep the up activations, convert again for the gate.
+    sp_act2_.assign(uq, uq + ustride * n);
+    uq = sp_act2_.data();
+    gq = static_cast<const uint8_t *>(convert_activations(L.gate.type, xn, n, d, &gstride));
+  }
+  const rs_matmul_kernels &ku = kernels(L.up.type);
+  const rs_matmul_kernels &kg = kernels(L.gate.type);
+  sp_h_.resize(static_cast<size_t>(n_act) * n);
+  float *hb = sp_h_.data();
+  const int32_t *list = sp_list_.data();
+  const size_t block = L.packed.block;
+  const int64_t chunk = 32;
+  const int n_chunks = static_cast<int>((n_act + chunk - 1) / chunk);
+  pool_.run(n_chunks, [&](int c, int) {
+    const int64_t k1 = std::min(n_act, (c + 1) * chunk);
+    for (int64_t k = c * chunk; k < k1; k++) {
+      const int32_t i = list[k];
+      if (k + 2 < n_act) prefetch_block(L.up.row(list[k + 2]) - (L.packed.has_gate ? L.gate.row_bytes : 0), block);
+      for (uint64_t m = mask[i]; m; m &= m - 1) {
+        const int j = __builtin_ctzll(m);
+        float g, u;
+        if (mode == FfnMode::Predictor) kg.vec_dot(d, &g, L.gate.row(i), gq + j * gstride);
+        else g = sel[static_cast<size_t>(j) * n_ff + i];
+        ku.vec_dot(d, &u, L.up.row(i), uq + j * ustride);
+        hb[k * n + j] = activate(act, g, u);
+      }
+    }
+  });
+
+  // ---- C: y += h * down_t row, by output slices ----
+  const Weight &D = L.down_t;
+  const int64_t bs = rs_type_get_traits(D.type)->block_size;
+  const int64_t n_blocks = d / bs;
+  const int n_slices = static_cast<int>(std::min<int64_t>(n_blocks, 4 * pool_.size()));
+  const rs_isa isa = isa_;
+  pool_.run(n_slices, [&](int s, int) {
+    const int64_t o0 = n_blocks * s / n_slices * bs, o1 = n_blocks * (s + 1) / n_slices * bs;
+    const size_t off = rs_row_size(D.type, o0);
+    for (int64_t k = 0; k < n_act; k++) {
+      const int32_t i = list[k];
+      const uint8_t *row = D.row(i) + off;
+      for (uint64_t m = mask[i]; m; m &= m - 1) {
+        const int j = __builtin_ctzll(m);
+        const float h = hb[k * n + j];
+        if (h != 0.f) rs_axpy_row(isa, D.type, y + static_cast<size_t>(j) * d + o0, h, row, o1 - o0);
+      }
+    }
+  });
+  return pairs;
+}
+
+}  // namespace rs

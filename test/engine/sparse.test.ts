@@ -1,0 +1,166 @@
+// The sparse FFN against the dense one on the same weights, and its invariants:
+// thread-count independence, per-row active sets in a batch, statistics.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { Model, sequenceBatch } from '../../server/engine/engine.js';
+import type { DecodeBatch, FfnMode } from '../../server/engine/types.js';
+import { makeModel } from '../../server/cli/make-model.js';
+import { testDir, tinyModel } from './models.js';
+
+const PROMPT = [1, 17, 42, 99, 7, 300, 12, 5, 250, 64, 33, 128];
+
+function relErr(a: Float32Array, b: Float32Array): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num = Math.max(num, Math.abs(a[i] - b[i]));
+    den = Math.max(den, Math.abs(b[i]));
+  }
+  return num / den;
+}
+
+/** Decodes PROMPT one token per step (so every step takes the sparse path when enabled). */
+async function stepwise(model: Model, ffnMode: FfnMode, threads = 2): Promise<Float32Array[]> {
+  const ctx = await model.createContext({ nSeq: 1, nCtx: 64, ffnMode, threads });
+  try {
+    const out: Float32Array[] = [];
+    for (let i = 0; i < PROMPT.length; i++) out.push(await ctx.decode(sequenceBatch([PROMPT[i]], 0, i)));
+    assert.equal(ctx.sparsity().ffnMode, ffnMode === 'auto' ? ctx.sparsity().ffnMode : ffnMode);
+    return out;
+  } finally {
+    ctx.dispose();
+  }
+}
+
+let reluLlama: Promise<string> | undefined;
+function reluLlamaModel(type: string): Promise<string> {
+  const out = join(testDir, `relu-llama-${type}.gguf`);
+  reluLlama ??= makeModel({ arch: 'llama', size: 'tiny', type, seed: 11, out, relu: true }).then(() => out);
+  return reluLlama;
+}
+
+// Exact mode computes the gate densely and up/down only where it is positive. With float
+// weights it equals dense to rounding. With quantised weights the dense down projection
+// quantises h to Q8_0 (its activation format) while exact mode multiplies the float h
+// into the neuron's down row (dequantised to f16 at load), so they differ by that
+// activation rounding: ~1.2e-2 of the logit range measured.
+const EXACT_TOL: Record<string, number> = { f32: 1e-4, f16: 1e-4, q8_0: 5e-2, q4_0: 5e-2 };
+
+for (const type of Object.keys(EXACT_TOL)) {
+  test(`exact mode equals dense (bamboo dReLU, ${type})`, async () => {
+    const model = await Model.load(await tinyModel('bamboo', type));
+    try {
+      assert.equal(model.info.sparsePacked, true);
+      const dense = await stepwise(model, 'dense');
+      const exact = await stepwise(model, 'exact');
+      dense.forEach((d, i) => assert.ok(relErr(exact[i], d) < EXACT_TOL[type], `token ${i}: ${relErr(exact[i], d)}`));
+    } finally {
+      model.dispose();
+    }
+  });
+}
+
+test('exact mode equals dense for a ReLU-gated llama (ReluLLaMA-style)', async () => {
+  const model = await Model.load(await reluLlamaModel('f32'));
+  try {
+    assert.equal(model.info.ffnActivation, 'relu_glu');
+    const dense = await stepwise(model, 'dense');
+    const exact = await stepwise(model, 'auto');
+    dense.forEach((d, i) => assert.ok(relErr(exact[i], d) < 1e-4));
+  } finally {
+    model.dispose();
+  }
+});
+
+test('sparse results are bit-identical for any thread count', async () => {
+  const model = await Model.load(await tinyModel('bamboo', 'q4_0'));
+  try {
+    const one = await stepwise(model, 'exact', 1);
+    const two = await stepwise(model, 'exact', 2);
+    const four = await stepwise(model, 'exact', 4);
+    assert.deepEqual(two, one);
+    assert.deepEqual(four, one);
+  } finally {
+    model.dispose();
+  }
+});
+
+test('in a batch each row gets its own active set (batched == alone, bit for bit)', async () => {
+  const model = await Model.load(await tinyModel('bamboo', 'q8_0'));
+  const nv = model.info.nVocab;
+  const seqs = [[1, 50, 51], [1, 300, 7], [1, 9, 999]];
+  try {
+    const alone: Float32Array[] = [];
+    for (const s of seqs) {
+      const ctx = await model.createContext({ nSeq: 1, nCtx: 16, ffnMode: 'exact' });
+      for (let p = 0; p < s.length; p++) alone.push(await ctx.decode(sequenceBatch([s[p]], 0, p)));
+      ctx.dispose();
+    }
+    // Same tokens, three sequences decoded together one position per step.
+    const ctx = await model.createContext({ nSeq: 3, nCtx: 16, ffnMode: 'exact' });
+    for (let p = 0; p < 3; p++) {
+      const b: DecodeBatch = {
+        tokens: Int32Array.from(seqs.map((s) => s[p])),
+        positions: Int32Array.from([p, p, p]),
+        seqIds: Int32Array.from([0, 1, 2]),
+        wantLogits: Uint8Array.from([1, 1, 1]),
+      };
+      const l = await ctx.decode(b);
+      for (let s = 0; s < 3; s++) assert.deepEqual(l.subarray(s * nv, (s + 1) * nv), alone[s * 3 + p], `seq ${s} pos ${p}`);
+    }
+    const sp = ctx.sparsity();
+    assert.equal(sp.sparseSteps, 3);
+    ctx.dispose();
+  } finally {
+    model.dispose();
+  }
+});
+
+test('sparsity statistics: ratios of neurons computed, dense steps count every neuron', async () => {
+  const model = await Model.load(await tinyModel('bamboo', 'f32'));
+  const ctx = await model.createContext({ nSeq: 1, nCtx: 64, ffnMode: 'exact', sparseMaxBatch: 4 });
+  try {
+    await ctx.decode(sequenceBatch(PROMPT.slice(0, 8), 0, 0)); // 8 rows > 4: dense
+    let sp = ctx.sparsity();
+    assert.deepEqual([sp.denseSteps, sp.sparseSteps], [1, 0]);
+    assert.ok(sp.lastActiveRatio.every((r) => r === 1));
+    await ctx.decode(sequenceBatch([PROMPT[8]], 0, 8)); // sparse
+    sp = ctx.sparsity();
+    assert.equal(sp.lastRows, 1);
+    // Random weights: the gate is positive for about half the neurons.
+    assert.ok(sp.lastActiveRatio.every((r) => r > 0.3 && r < 0.7), `${sp.lastActiveRatio}`);
+    // Running average over 9 rows: 8 dense (1.0) and 1 sparse.
+    sp.avgActiveRatio.forEach((a, l) => assert.ok(Math.abs(a - (8 + sp.lastActiveRatio[l]) / 9) < 1e-9));
+    // The counted true activations (dense path while counting) agree with the sparse path:
+    // in a dReLU model an active neuron needs gate > 0, so counts <= gate-positive count.
+    ctx.setActivationCounting(true);
+    await ctx.decode(sequenceBatch([PROMPT[9]], 0, 9));
+    const counts = ctx.activationCounts();
+    assert.equal(counts.rows, 1);
+    assert.equal(ctx.sparsity().denseSteps, 2, 'counting computes the true (dense) activations');
+    const fired = counts.layers.map((c) => c.reduce((a, b) => a + b, 0) / c.length);
+    fired.forEach((f) => assert.ok(f > 0.1 && f < 0.4, `fired ${f}`));
+    assert.deepEqual(counts.predictor[0], { truePositive: 0, falsePositive: 0, falseNegative: 0 });
+  } finally {
+    ctx.dispose();
+    model.dispose();
+  }
+});
+
+test('FFN modes that cannot apply are refused', async () => {
+  const silu = await Model.load(await tinyModel('llama', 'f32'));
+  await assert.rejects(silu.createContext({ nSeq: 1, nCtx: 8, ffnMode: 'exact' }), /needs a ReLU-type FFN/);
+  assert.equal(silu.info.sparsePacked, false);
+  silu.dispose();
+  const bamboo = await Model.load(await tinyModel('bamboo', 'f32'));
+  await assert.rejects(bamboo.createContext({ nSeq: 1, nCtx: 8, ffnMode: 'predictor' }), /needs a PowerInfer file with predictors/);
+  await assert.rejects(bamboo.createContext({ nSeq: 1, nCtx: 8, ffnMode: 'bogus' as FfnMode }), /unknown FFN mode/);
+  const ctx = await bamboo.createContext({ nSeq: 1, nCtx: 8 });
+  assert.equal(ctx.sparsity().ffnMode, 'exact', 'auto picks exact for a ReLU model without predictors');
+  ctx.dispose();
+  bamboo.dispose();
+  const unpacked = await Model.load(await tinyModel('bamboo', 'f32'), { noRepack: true });
+  await assert.rejects(unpacked.createContext({ nSeq: 1, nCtx: 8, ffnMode: 'exact' }), /repacked layout/);
+  unpacked.dispose();
+});
