@@ -1,8 +1,8 @@
 // Prometheus metrics, one registry per app (so several apps in one test process do
 // not collide). Names follow Prometheus conventions with a relu_serve_ prefix.
-// The sparse-engine gauges (active-neuron ratio, neurons computed on GPU vs CPU) are
-// declared here already and read from a source the engine can register later; until
-// then they report nothing.
+// The sparse-engine gauges (active-neuron ratio, neurons computed on GPU vs CPU) have
+// their names and shapes fixed here; they appear once the engine registers a source
+// with setSparseSource().
 
 import client from 'prom-client';
 
@@ -56,6 +56,22 @@ export class Metrics {
     new client.Gauge({ name: 'relu_serve_requests_waiting', help: 'Requests in the wait queue', registers, collect() { this.set(self.gauges?.waiting() ?? 0); } });
     new client.Gauge({ name: 'relu_serve_slots_busy', help: 'Slots (KV-cache sequences) in use', registers, collect() { this.set(self.gauges?.slotsBusy() ?? 0); } });
     new client.Gauge({ name: 'relu_serve_kv_cache_usage_ratio', help: 'Share of KV-cache positions in use, 0..1', registers, collect() { this.set(self.gauges?.kvUsage() ?? 0); } });
+  }
+
+  setGaugeSource(src: GaugeSource): void {
+    this.gauges = src;
+  }
+
+  /**
+   * For the sparse engine, once it reports activity. The gauges are registered only
+   * then, so a dense engine does not export zeros that would read as "no activity".
+   */
+  setSparseSource(fn: () => SparseStats | null): void {
+    const first = this.sparse === null;
+    this.sparse = fn;
+    if (!first) return;
+    const self = this;
+    const registers = [this.registry];
     new client.Gauge({
       name: 'relu_serve_active_neuron_ratio', help: 'Share of FFN neurons active per token (sparse engines only)', registers,
       collect() { const s = self.sparse?.(); if (s) this.set(s.activeNeuronRatio); },
@@ -64,14 +80,5 @@ export class Metrics {
       name: 'relu_serve_neurons_computed', help: 'FFN neurons computed since start, by device (sparse engines only)', labelNames: ['device'], registers,
       collect() { const s = self.sparse?.(); if (s) { this.set({ device: 'gpu' }, s.neuronsComputed.gpu); this.set({ device: 'cpu' }, s.neuronsComputed.cpu); } },
     });
-  }
-
-  setGaugeSource(src: GaugeSource): void {
-    this.gauges = src;
-  }
-
-  /** For the sparse engine, once it reports activity. */
-  setSparseSource(fn: () => SparseStats | null): void {
-    this.sparse = fn;
   }
 }
