@@ -33,6 +33,8 @@ export interface Shaper {
 export interface DriveOptions {
   stream: boolean;
   includeUsage: boolean;
+  /** OpenAI's end-user id, kept in the request's log line (for abuse tracing). */
+  user?: string;
 }
 
 function usageOf(gen: Generation): Usage {
@@ -72,7 +74,7 @@ export async function drive(
   };
   res.on('close', onClose);
   const summarise = () => {
-    req.genSummary = { ...gen.summary(), clientDisconnected: disconnected, stream: opts.stream };
+    req.genSummary = { ...gen.summary(), clientDisconnected: disconnected, stream: opts.stream, ...(opts.user !== undefined ? { user: opts.user } : {}) };
   };
 
   if (sse) {

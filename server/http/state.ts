@@ -26,7 +26,7 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     /** Filled by generation routes for the per-request summary log line. */
-    genSummary: (GenerationSummary & { clientDisconnected: boolean; stream: boolean }) | null;
+    genSummary: (GenerationSummary & { clientDisconnected: boolean; stream: boolean; user?: string }) | null;
   }
 }
 

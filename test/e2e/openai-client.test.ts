@@ -103,6 +103,11 @@ test('same seed, same request, same output; logprobs are consistent', async () =
     for (let i = 1; i < 3; i++) assert.ok(t.top_logprobs[i].logprob <= t.top_logprobs[i - 1].logprob);
     assert.deepEqual(Buffer.from(t.bytes ?? []).toString('utf8'), t.token);
   }
+  // Streamed: every token's logprobs arrive once, in order.
+  const st = await s.client.chat.completions.create({ model: 'tiny', messages: user('x'), max_tokens: 6, temperature: 0, logprobs: true, top_logprobs: 3, stream: true });
+  const streamed: number[] = [];
+  for await (const ch of st) for (const t of ch.choices[0]?.logprobs?.content ?? []) streamed.push(t.logprob);
+  assert.deepEqual(streamed, content.map((t) => t.logprob));
   const clp = await s.client.completions.create({ model: 'tiny', prompt: 'x', max_tokens: 4, temperature: 0, logprobs: 2 });
   const l = clp.choices[0].logprobs!;
   assert.equal(l.tokens!.length, clp.usage!.completion_tokens);

@@ -189,3 +189,40 @@ test('a full wait queue answers 429 with Retry-After', async () => {
     await a.close();
   }
 });
+
+test('an engine failure is a 500 in OpenAI shape (an error event when streaming) and the server stays up', async () => {
+  // Controllable engine: the real context, but the next decode can be made to fail,
+  // which the real engine does not do on valid input.
+  let failNext = false;
+  const ctx = rt.ctx;
+  const flaky: ModelRuntime = {
+    ...rt,
+    ctx: {
+      nSeq: ctx.nSeq, nCtx: ctx.nCtx, truncate: (s, p) => ctx.truncate(s, p),
+      decode: (b: DecodeBatch) => {
+        if (failNext) {
+          failNext = false;
+          return Promise.reject(new Error('simulated engine fault'));
+        }
+        return ctx.decode(b);
+      },
+    },
+  };
+  const a = await buildApp({ runtime: flaky, ownsRuntime: false, defaultMetrics: false });
+  await a.modelReady;
+  try {
+    failNext = true;
+    const res = await a.inject({ method: 'POST', url: '/v1/completions', payload: { prompt: 'x', max_tokens: 3 } });
+    assertError(res, 500, null, 'internal_error');
+    failNext = true;
+    const st = await a.inject({ method: 'POST', url: '/v1/chat/completions', payload: { messages: [{ role: 'user', content: 'x' }], max_tokens: 3, stream: true } });
+    assert.equal(st.statusCode, 200);
+    assert.match(st.body, /"code":"internal_error"/);
+    assert.doesNotMatch(st.body, /\[DONE\]/);
+    const ok = await a.inject({ method: 'POST', url: '/v1/completions', payload: { prompt: 'x', max_tokens: 3 } });
+    assert.equal(ok.statusCode, 200);
+    assert.equal(a.relu.loop!.stats().slotsBusy, 0);
+  } finally {
+    await a.close();
+  }
+});

@@ -61,6 +61,6 @@ export async function chatRoutes(app: FastifyInstance): Promise<void> {
     return drive(req, reply, app.relu, ready, {
       prompts: [prompt], n: r.n, maxTokens: r.maxTokens, stop: r.stop, settings: r.sampling,
       topLogprobs: r.logprobs ? r.topLogprobs : null, continuation: false, promptParam: 'messages',
-    }, shaper, { stream: r.stream, includeUsage: r.includeUsage });
+    }, shaper, { stream: r.stream, includeUsage: r.includeUsage, user: r.user });
   });
 }

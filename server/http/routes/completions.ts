@@ -58,6 +58,6 @@ export async function completionRoutes(app: FastifyInstance): Promise<void> {
     return drive(req, reply, app.relu, ready, {
       prompts, n: r.n, maxTokens: r.maxTokens, stop: r.stop, settings: r.sampling,
       topLogprobs: r.logprobs, continuation: true, promptParam: 'prompt',
-    }, shaper, { stream: r.stream, includeUsage: r.includeUsage });
+    }, shaper, { stream: r.stream, includeUsage: r.includeUsage, user: r.user });
   });
 }
