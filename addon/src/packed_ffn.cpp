@@ -45,15 +45,12 @@ void transpose_down(const Weight &down, rs_type out_type, uint8_t *base, size_t 
   for (int64_t o0 = 0; o0 < n_out; o0 += tile) {
     const int64_t m = std::min(tile, n_out - o0);
     for (int64_t r = 0; r < m; r++) k->to_float(down.row(o0 + r), buf.data() + r * n_ff, n_ff);
+    float col[64];
     for (int64_t i = 0; i < n_ff; i++) {
       uint8_t *dst = base + i * block + off;
-      if (out_type == RS_TYPE_F32) {
-        float *d = reinterpret_cast<float *>(dst) + o0;
-        for (int64_t r = 0; r < m; r++) d[r] = buf[r * n_ff + i];
-      } else {
-        uint16_t *d = reinterpret_cast<uint16_t *>(dst) + o0;
-        for (int64_t r = 0; r < m; r++) d[r] = rs_fp32_to_fp16(buf[r * n_ff + i]);
-      }
+      for (int64_t r = 0; r < m; r++) col[r] = buf[r * n_ff + i];
+      if (out_type == RS_TYPE_F32) std::memcpy(reinterpret_cast<float *>(dst) + o0, col, m * sizeof(float));
+      else rs_f32_to_f16_row(col, reinterpret_cast<uint16_t *>(dst) + o0, static_cast<int>(m));
     }
   }
 }

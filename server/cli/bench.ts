@@ -1,19 +1,24 @@
 // `relu-serve bench`: prompt and generation speed of the engine on one model, measured
 // side by side with this machine's memory read bandwidth in the same run, so the
-// ratios hold even on a noisy machine.
+// ratios hold even on a noisy machine. For ReLU models it runs each FFN mode (dense,
+// exact, predictor) on the same weights and judges each against the bytes it actually
+// reads per token.
 import type { Command } from 'commander';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { native } from '../engine/binding.js';
 import { Model, sequenceBatch } from '../engine/engine.js';
-import type { Isa } from '../engine/types.js';
-import { makeModel } from './make-model.js';
+import type { FfnMode, Isa } from '../engine/types.js';
+import { makeModel, type MakeModelOptions } from './make-model.js';
 
 export interface BenchOptions {
   model?: string;
   size: string;
   type: string;
   arch: string;
+  /** Synthetic model: a PowerInfer file with predictors at this sparsity (0: a dense file). */
+  sparsity: number;
+  modes?: string;
   threads: number;
   prompt: number;
   gen: number;
@@ -23,6 +28,20 @@ export interface BenchOptions {
   json: boolean;
 }
 
+export interface ModeResult {
+  mode: 'dense' | 'exact' | 'predictor';
+  promptTokensPerS: number;
+  promptGflops: number;
+  genTokensPerS: number;
+  /** FFN neurons computed per generated token, as a share of all (1 for dense). */
+  activeRatio: number;
+  /** Weight bytes read per generated token in this mode (attention, output, predictor, FFN rows touched). */
+  bytesPerToken: number;
+  bandwidthLimitTokensPerS: number;
+  genFractionOfLimit: number;
+  speedupOverDense?: number;
+}
+
 export interface BenchResult {
   model: string;
   arch: string;
@@ -30,15 +49,12 @@ export interface BenchResult {
   threads: number;
   isa: string;
   params: number;
-  bytesPerToken: number;
+  loadMs: number;
+  repackMs: number;
   promptTokens: number;
-  promptTokensPerS: number;
-  promptGflops: number;
   genTokens: number;
-  genTokensPerS: number;
   bandwidthGBs: number;
-  bandwidthLimitTokensPerS: number;
-  genFractionOfLimit: number;
+  modes: ModeResult[];
 }
 
 function argmax(x: Float32Array): number {
@@ -56,104 +72,157 @@ export function modelCacheDir(): string {
 
 async function ensureModel(o: BenchOptions): Promise<string> {
   if (o.model) return o.model;
-  const path = join(modelCacheDir(), `bench-${o.arch}-${o.size}-${o.type}.gguf`);
+  const sparse = o.sparsity > 0;
+  const name = `bench-${o.arch}-${o.size}-${o.type}${sparse ? `-sparse${o.sparsity}` : ''}.gguf`;
+  const path = join(modelCacheDir(), name);
   if (!existsSync(path)) {
     process.stderr.write(`writing ${path} (once; later runs reuse it)\n`);
-    await makeModel({ arch: o.arch, size: o.size, type: o.type, seed: 1, out: path });
+    const opts: MakeModelOptions & Record<string, unknown> = { arch: o.arch, size: o.size, type: o.type, seed: 1, out: path };
+    if (sparse) Object.assign(opts, { sparse: true, sparsity: o.sparsity, predictor: 'lowrank' });
+    await makeModel(opts);
   }
   return path;
 }
 
 export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const path = await ensureModel(o);
+  const t0 = performance.now();
   const model = await Model.load(path);
+  const loadMs = performance.now() - t0;
   const info = model.info;
   const weightTypes: Record<string, number> = {};
   for (const t of model.tensors) if (t.shape.length === 2) weightTypes[t.typeName] = (weightTypes[t.typeName] ?? 0) + t.bytes;
-  const ctx = await model.createContext({ nSeq: 1, nCtx: o.prompt + o.gen + 8, nBatch: Math.max(o.prompt, 1), threads: o.threads, isa: o.isa });
-  try {
-    // Deterministic prompt tokens spread over the vocabulary (not BOS/EOS).
-    const prompt = Array.from({ length: o.prompt }, (_, i) => 3 + ((i * 7919) % (info.nVocab - 3)));
-    // Warm up: page in the weights and spin up the threads.
-    await ctx.decode(sequenceBatch(prompt.slice(0, 4), 0, 0));
-    let bestPrompt = Infinity;
-    let bestGen = Infinity;
-    for (let r = 0; r < o.reps; r++) {
-      ctx.truncate(0, 0);
-      let t0 = performance.now();
-      let logits = await ctx.decode(sequenceBatch(prompt, 0, 0));
-      bestPrompt = Math.min(bestPrompt, performance.now() - t0);
-      let tok = argmax(logits);
-      t0 = performance.now();
-      for (let i = 0; i < o.gen; i++) {
-        logits = await ctx.decode(sequenceBatch([tok], 0, o.prompt + i));
-        tok = argmax(logits);
+  const gateRowBytes = (model.tensors.find((t) => t.name === 'blk.0.ffn_gate.weight')?.bytes ?? 0) / info.nFf;
+  const modes: FfnMode[] = o.modes
+    ? (o.modes.split(',') as FfnMode[])
+    : info.hasPredictors
+      ? ['dense', 'exact', 'predictor']
+      : info.sparseCapable
+        ? ['dense', 'exact']
+        : ['dense'];
+  // Deterministic prompt tokens spread over the vocabulary (not BOS/EOS).
+  const prompt = Array.from({ length: o.prompt }, (_, i) => 3 + ((i * 7919) % (info.nVocab - 3)));
+  const kvBytes = 2 * info.nLayer * (info.nEmbd / info.nHead) * info.nHeadKv * 2 * (o.prompt + o.gen / 2);
+  const bw = await native.measureBandwidth(o.threads, o.bandwidthMb, 5);
+  const results: ModeResult[] = [];
+  let threads = 0;
+  let isa = '';
+  for (const mode of modes) {
+    const ctx = await model.createContext({ nSeq: 1, nCtx: o.prompt + o.gen + 8, nBatch: Math.max(o.prompt, 1), threads: o.threads, isa: o.isa, ffnMode: mode });
+    try {
+      await ctx.decode(sequenceBatch(prompt.slice(0, 4), 0, 0)); // warm up: page in, spin up threads
+      let bestPrompt = Infinity;
+      let bestGen = Infinity;
+      let active = 0;
+      for (let r = 0; r < o.reps; r++) {
+        ctx.truncate(0, 0);
+        let t = performance.now();
+        let logits = await ctx.decode(sequenceBatch(prompt, 0, 0));
+        bestPrompt = Math.min(bestPrompt, performance.now() - t);
+        let tok = argmax(logits);
+        const before = ctx.sparsity();
+        t = performance.now();
+        for (let i = 0; i < o.gen; i++) {
+          logits = await ctx.decode(sequenceBatch([tok], 0, o.prompt + i));
+          tok = argmax(logits);
+        }
+        bestGen = Math.min(bestGen, performance.now() - t);
+        const after = ctx.sparsity();
+        // Average computed ratio over the generated rows only.
+        const rows = after.totalRows - before.totalRows;
+        active = after.avgActiveRatio.reduce((s, a, l) => s + (a * after.totalRows - before.avgActiveRatio[l] * before.totalRows) / rows, 0) / info.nLayer;
       }
-      bestGen = Math.min(bestGen, performance.now() - t0);
+      const st = ctx.stats();
+      threads = st.threads;
+      isa = st.isa;
+      const neurons = active * info.nFf * info.nLayer;
+      const bytes =
+        mode === 'dense'
+          ? info.bytesPerToken
+          : mode === 'exact'
+            ? info.nonFfnBytesPerToken + gateRowBytes * info.nFf * info.nLayer + neurons * (info.neuronBytes - gateRowBytes)
+            : info.nonFfnBytesPerToken + info.predictorBytes + neurons * info.neuronBytes;
+      const genTps = (o.gen * 1000) / bestGen;
+      const ppTps = (o.prompt * 1000) / bestPrompt;
+      const limit = (bw * 1e9) / (bytes + kvBytes);
+      // 2 flops per weight per token in the matrix products (the embedding is a lookup).
+      const matParams = info.nParams - info.nVocab * info.nEmbd + (info.tiedOutput ? info.nVocab * info.nEmbd : 0);
+      results.push({
+        mode: ctx.sparsity().ffnMode,
+        promptTokensPerS: ppTps,
+        promptGflops: (2 * matParams * ppTps) / 1e9,
+        genTokensPerS: genTps,
+        activeRatio: active,
+        bytesPerToken: bytes,
+        bandwidthLimitTokensPerS: limit,
+        genFractionOfLimit: genTps / limit,
+      });
+    } finally {
+      ctx.dispose();
     }
-    const bw = await native.measureBandwidth(o.threads, o.bandwidthMb, 5);
-    const stats = ctx.stats();
-    // Weight bytes read per generated token plus its KV cache reads (small at this length).
-    const kvBytes = 2 * info.nLayer * (info.nEmbd / info.nHead) * info.nHeadKv * 2 * (o.prompt + o.gen / 2);
-    const limit = (bw * 1e9) / (info.bytesPerToken + kvBytes);
-    const genTps = (o.gen * 1000) / bestGen;
-    const ppTps = (o.prompt * 1000) / bestPrompt;
-    // 2 flops per weight per token in the matrix products (the embedding is a lookup).
-    const matParams = info.nParams - info.nVocab * info.nEmbd + (info.tiedOutput ? info.nVocab * info.nEmbd : 0);
-    return {
-      model: path,
-      arch: info.arch,
-      weightTypes,
-      threads: stats.threads,
-      isa: stats.isa,
-      params: info.nParams,
-      bytesPerToken: info.bytesPerToken,
-      promptTokens: o.prompt,
-      promptTokensPerS: ppTps,
-      promptGflops: (2 * matParams * ppTps) / 1e9,
-      genTokens: o.gen,
-      genTokensPerS: genTps,
-      bandwidthGBs: bw,
-      bandwidthLimitTokensPerS: limit,
-      genFractionOfLimit: genTps / limit,
-    };
-  } finally {
-    ctx.dispose();
-    model.dispose();
   }
+  const dense = results.find((r) => r.mode === 'dense');
+  if (dense) for (const r of results) r.speedupOverDense = r.genTokensPerS / dense.genTokensPerS;
+  model.dispose();
+  return {
+    model: path,
+    arch: info.arch,
+    weightTypes,
+    threads,
+    isa,
+    params: info.nParams,
+    loadMs,
+    repackMs: info.repackMs,
+    promptTokens: o.prompt,
+    genTokens: o.gen,
+    bandwidthGBs: bw,
+    modes: results,
+  };
 }
 
-function report(r: BenchResult): string {
+export function formatBench(r: BenchResult): string {
   const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
   const types = Object.entries(r.weightTypes).map(([t, b]) => `${t} ${mib(b)}`).join(', ');
-  return [
+  const lines = [
     `model              ${r.model} (${r.arch}, ${(r.params / 1e6).toFixed(0)}M params; ${types})`,
+    `load               ${r.loadMs.toFixed(0)} ms (of which FFN repacking ${r.repackMs.toFixed(0)} ms)`,
     `threads / isa      ${r.threads} / ${r.isa}`,
-    `prompt             ${r.promptTokens} tokens: ${r.promptTokensPerS.toFixed(1)} tokens/s, ${r.promptGflops.toFixed(1)} GFLOP/s`,
-    `generation         ${r.genTokens} tokens: ${r.genTokensPerS.toFixed(2)} tokens/s`,
     `memory bandwidth   ${r.bandwidthGBs.toFixed(1)} GB/s (${r.threads} threads, streaming read)`,
-    `bandwidth limit    ${r.bandwidthLimitTokensPerS.toFixed(2)} tokens/s (${mib(r.bytesPerToken)} of weights read per token)`,
-    `generation / limit ${(100 * r.genFractionOfLimit).toFixed(1)}%`,
-  ].join('\n');
+    `prompt ${r.promptTokens} tokens, generation ${r.genTokens} tokens (best of reps):`,
+    `  mode       prompt tok/s  GFLOP/s  gen tok/s  active  bytes/token  limit tok/s  of limit  vs dense`,
+  ];
+  for (const m of r.modes) {
+    lines.push(
+      `  ${m.mode.padEnd(9)}  ${m.promptTokensPerS.toFixed(1).padStart(12)}  ${m.promptGflops.toFixed(1).padStart(7)}  ` +
+        `${m.genTokensPerS.toFixed(2).padStart(9)}  ${(100 * m.activeRatio).toFixed(1).padStart(5)}%  ${mib(m.bytesPerToken).padStart(11)}  ` +
+        `${m.bandwidthLimitTokensPerS.toFixed(2).padStart(11)}  ${(100 * m.genFractionOfLimit).toFixed(1).padStart(7)}%  ` +
+        `${m.speedupOverDense !== undefined ? m.speedupOverDense.toFixed(2) + 'x' : ''}`,
+    );
+  }
+  return lines.join('\n');
 }
+
+const int = (v: string) => parseInt(v, 10);
 
 export function registerBench(program: Command): void {
   program
     .command('bench')
-    .description('measure prompt and generation speed against the memory-bandwidth limit')
+    .description('measure prompt and generation speed against the memory-bandwidth limit (each FFN mode)')
     .option('--model <file>', 'GGUF model to measure (default: a synthetic model of --size/--type)')
     .option('--size <size>', 'synthetic model size: tiny, small, 1b, 7b', '1b')
     .option('--type <type>', 'synthetic model weight type', 'q4_0')
     .option('--arch <arch>', 'synthetic model architecture', 'bamboo')
-    .option('--threads <n>', 'compute threads', (v) => parseInt(v, 10), 2)
-    .option('--prompt <n>', 'prompt tokens', (v) => parseInt(v, 10), 128)
-    .option('--gen <n>', 'generated tokens', (v) => parseInt(v, 10), 32)
-    .option('--reps <n>', 'repetitions (best is reported)', (v) => parseInt(v, 10), 2)
+    .option('--sparsity <s>', 'synthetic model: a PowerInfer file with predictors at this sparsity (0: dense file)', parseFloat, 0)
+    .option('--modes <list>', 'FFN modes to run, e.g. dense,exact,predictor (default: all the model allows)')
+    .option('--threads <n>', 'compute threads', int, 2)
+    .option('--prompt <n>', 'prompt tokens', int, 128)
+    .option('--gen <n>', 'generated tokens', int, 32)
+    .option('--reps <n>', 'repetitions (best is reported)', int, 2)
     .option('--isa <isa>', 'instruction-set cap: scalar, avx2, avx512, best', 'best')
-    .option('--bandwidth-mb <n>', 'bandwidth test buffer size in MiB', (v) => parseInt(v, 10), 1024)
+    .option('--bandwidth-mb <n>', 'bandwidth test buffer size in MiB', int, 1024)
     .option('--json', 'print one JSON object')
     .action(async (opts) => {
       const r = await runBench({ ...opts, json: Boolean(opts.json) } as BenchOptions);
-      process.stdout.write((opts.json ? JSON.stringify(r, null, 2) : report(r)) + '\n');
+      process.stdout.write((opts.json ? JSON.stringify(r, null, 2) : formatBench(r)) + '\n');
     });
 }
