@@ -164,6 +164,9 @@ test('models, health, tokenize/detokenize, metrics', async () => {
   assert.ok(t.tokens.length > 0);
   const withBos = (await post('/tokenize', { content: 'hello world', add_special: true })) as { tokens: number[] };
   assert.equal(withBos.tokens.length, t.tokens.length + 1);
+  const pieces = (await post('/tokenize', { content: 'hello world', with_pieces: true })) as { tokens: { id: number; piece: string | number[] }[] };
+  assert.deepEqual(pieces.tokens.map((p) => p.id), t.tokens);
+  assert.equal(pieces.tokens.map((p) => p.piece).join('').trim(), 'hello world');
   const d = (await post('/detokenize', { tokens: t.tokens })) as { content: string };
   assert.equal(d.content, 'hello world');
   const m = await (await fetch(`${s.url}/metrics`)).text();

@@ -1,5 +1,9 @@
 // POST /tokenize and /detokenize with llama.cpp server shapes, so tools written for it
-// work: {"content", "add_special"} -> {"tokens"}, {"tokens"} -> {"content"}.
+// work: {"content", "add_special", "with_pieces"} -> {"tokens"}, {"tokens"} -> {"content"}.
+// with_pieces gives [{id, piece}], the piece as a string when its bytes are valid UTF-8
+// and as the byte values otherwise (a byte-fallback token holding part of a character).
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 import type { FastifyInstance } from 'fastify';
 import { ApiError, invalidField } from '../errors.js';
@@ -17,7 +21,21 @@ export async function tokenizeRoutes(app: FastifyInstance): Promise<void> {
     if (typeof b.content !== 'string') throw invalidField('content', `'content' must be a string.`, 'invalid_type');
     const addSpecial = b.add_special ?? false;
     if (typeof addSpecial !== 'boolean') throw invalidField('add_special', `'add_special' must be a boolean.`, 'invalid_type');
-    return { tokens: runtime.tokenizer.encode(b.content, addSpecial && runtime.tokenizer.addBos) };
+    const withPieces = b.with_pieces ?? false;
+    if (typeof withPieces !== 'boolean') throw invalidField('with_pieces', `'with_pieces' must be a boolean.`, 'invalid_type');
+    const tok = runtime.tokenizer;
+    const ids = tok.encode(b.content, addSpecial && tok.addBos);
+    if (!withPieces) return { tokens: ids };
+    return {
+      tokens: ids.map((id) => {
+        const bytes = tok.tokenBytes(id);
+        try {
+          return { id, piece: strictUtf8.decode(bytes) };
+        } catch {
+          return { id, piece: Array.from(bytes) };
+        }
+      }),
+    };
   });
   app.post('/detokenize', async (req) => {
     const { runtime } = requireReady(app.relu);
