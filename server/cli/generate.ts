@@ -3,7 +3,7 @@
 // (matrix-matrix), then one token per step.
 import type { Command } from 'commander';
 import { Model, sequenceBatch } from '../engine/engine.js';
-import type { FfnActivation, Isa } from '../engine/types.js';
+import type { FfnActivation, FfnMode, Isa, SparsityStats } from '../engine/types.js';
 import { SpmTokenizer } from '../tokenizer/spm.js';
 import { Sampler } from '../sampling/sampler.js';
 
@@ -20,6 +20,8 @@ export interface GenerateOptions {
   threads: number;
   ctxSize: number;
   ffnActivation: 'auto' | FfnActivation;
+  ffnMode: FfnMode;
+  sparseThreshold?: number;
   isa: Isa;
   bos: boolean;
   json: boolean;
@@ -33,6 +35,8 @@ export interface GenerateResult {
   finishReason: 'stop' | 'length';
   timings: { loadMs: number; promptMs: number; promptTokensPerS: number; genMs: number; genTokensPerS: number };
   model: { path: string; arch: string; ffnActivation: string; ffnActivationFrom: string; params: number };
+  /** FFN neurons computed per layer (last step and average over the whole run). */
+  sparsity: SparsityStats;
   seed: string;
 }
 
@@ -49,7 +53,15 @@ export async function generate(o: GenerateOptions, onText?: (s: string) => void)
     throw new Error(`the prompt has ${promptTokens.length} tokens, more than the context size ${o.ctxSize} allows`);
   }
   const nBatch = Math.min(512, promptTokens.length);
-  const ctx = await model.createContext({ nSeq: 1, nCtx, nBatch, threads: o.threads, isa: o.isa });
+  const ctx = await model.createContext({
+    nSeq: 1,
+    nCtx,
+    nBatch,
+    threads: o.threads,
+    isa: o.isa,
+    ffnMode: o.ffnMode,
+    sparseThreshold: o.sparseThreshold,
+  });
   const sampler = new Sampler(
     { temperature: o.temperature, topK: o.topK, topP: o.topP, minP: o.minP, repetitionPenalty: o.repeatPenalty, seed: o.seed },
     model.info.nVocab,
@@ -108,6 +120,7 @@ export async function generate(o: GenerateOptions, onText?: (s: string) => void)
         ffnActivationFrom: model.info.ffnActivationFrom,
         params: model.info.nParams,
       },
+      sparsity: ctx.sparsity(),
       seed: sampler.seed.toString(),
     };
   } finally {
@@ -115,6 +128,8 @@ export async function generate(o: GenerateOptions, onText?: (s: string) => void)
     model.dispose();
   }
 }
+
+const mean = (a: number[]) => (a.length ? a.reduce((x, y) => x + y, 0) / a.length : 0);
 
 const int = (v: string) => {
   const n = Number(v);
@@ -143,6 +158,8 @@ export function registerGenerate(program: Command): void {
     .option('-t, --threads <n>', 'compute threads (0: all cores)', int, 0)
     .option('-c, --ctx-size <n>', 'context size', int, 2048)
     .option('--ffn-activation <act>', 'auto, swiglu, relu_glu or drelu (see README)', 'auto')
+    .option('--ffn-mode <mode>', 'FFN: auto, dense, exact or predictor (see README "Sparse inference")', 'auto')
+    .option('--sparse-threshold <t>', "predictor threshold (default: the file's powerinfer.sparse_threshold)", num)
     .option('--isa <isa>', 'instruction-set cap: scalar, avx2, avx512, best', 'best')
     .option('--no-bos', 'do not prepend BOS')
     .option('--json', 'print one JSON object (tokens, text, timings)')
@@ -158,7 +175,8 @@ export function registerGenerate(program: Command): void {
       process.stdout.write('\n');
       process.stderr.write(
         `\n[${r.promptTokens.length} prompt tokens: ${t.promptTokensPerS.toFixed(1)} tokens/s; ` +
-          `${r.tokens.length} generated: ${t.genTokensPerS.toFixed(2)} tokens/s; finish: ${r.finishReason}; seed ${r.seed}]\n`,
+          `${r.tokens.length} generated: ${t.genTokensPerS.toFixed(2)} tokens/s; finish: ${r.finishReason}; seed ${r.seed}; ` +
+          `FFN ${r.sparsity.ffnMode}, ${(100 * mean(r.sparsity.avgActiveRatio)).toFixed(1)}% of neurons computed]\n`,
       );
     });
 }
