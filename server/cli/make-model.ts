@@ -5,6 +5,8 @@ import type { Command } from 'commander';
 import { rename, rm, stat } from 'node:fs/promises';
 import { ARCHS, SIZES, WEIGHT_TYPES, syntheticModelSpec, type ModelArch, type ModelSize } from '../gguf/synthetic-model.js';
 import { writeGguf } from '../gguf/writer.js';
+import { sparseModelSpec } from '../gguf/synthetic-sparse.js';
+import type { PredictorMode } from '../gguf/synthetic-sparse-design.js';
 
 export interface MakeModelOptions {
   /** llama | bamboo */
@@ -23,6 +25,16 @@ export interface MakeModelOptions {
   /** Stored as tokenizer.chat_template. */
   chatTemplate?: string;
   onTensor?: (index: number, count: number, name: string) => void;
+  /** Write a PowerInfer (PWRI) file with predictors and power-law FFN activity. */
+  sparse?: boolean;
+  /** --sparse: mean fraction of zero FFN neurons per token (default 0.9). */
+  sparsity?: number;
+  /** --sparse: exact (recall 100%, default) or lowrank. */
+  predictor?: string;
+  /** --sparse: predictor hidden size (default n_embd / 32, at least 17). */
+  predictorRank?: number;
+  /** --sparse: powerinfer.sparse_threshold (default depends on the predictor). */
+  threshold?: number;
 }
 
 export interface MakeModelResult {
@@ -46,7 +58,11 @@ export async function makeModel(opts: MakeModelOptions): Promise<MakeModelResult
     throw new RangeError(`--type: unknown weight type ${JSON.stringify(opts.type)} (expected ${WEIGHT_TYPES.join(', ')})`);
   }
   if (!opts.out) throw new RangeError('--out: an output file is required');
-  const spec = await syntheticModelSpec({
+  if (!opts.sparse && (opts.sparsity !== undefined || opts.predictor !== undefined || opts.predictorRank !== undefined || opts.threshold !== undefined)) {
+    throw new RangeError('--sparsity, --predictor, --predictor-rank and --threshold need --sparse');
+  }
+  if (opts.sparse && opts.tied) throw new RangeError('--sparse models have their own output.weight; drop --tied');
+  const common = {
     arch: opts.arch as ModelArch,
     size: opts.size as ModelSize,
     type: opts.type,
@@ -56,7 +72,16 @@ export async function makeModel(opts: MakeModelOptions): Promise<MakeModelResult
     tied: opts.tied,
     chatTemplate: opts.chatTemplate,
     onTensor: opts.onTensor,
-  });
+  };
+  const spec = opts.sparse
+    ? await sparseModelSpec({
+        ...common,
+        sparsity: opts.sparsity,
+        predictor: opts.predictor as PredictorMode | undefined,
+        predictorRank: opts.predictorRank,
+        threshold: opts.threshold,
+      })
+    : await syntheticModelSpec(common);
   const tmp = `${opts.out}.tmp-${process.pid}`;
   try {
     const layout = await writeGguf(tmp, spec);
@@ -71,6 +96,14 @@ export async function makeModel(opts: MakeModelOptions): Promise<MakeModelResult
 function parseSeed(v: string): bigint {
   if (!/^-?\d+$/.test(v)) throw new Error(`--seed: ${JSON.stringify(v)} is not an integer`);
   return BigInt(v);
+}
+
+function parseNumber(flag: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n)) throw new Error(`${flag}: ${JSON.stringify(v)} is not a number`);
+    return n;
+  };
 }
 
 function parsePositiveInt(flag: string) {
@@ -93,6 +126,11 @@ export function registerMakeModel(program: Command): void {
     .option('--vocab-size <n>', 'vocabulary size (default: the tokenizer fixture for tiny/small, 32000 otherwise)', parsePositiveInt('--vocab-size'))
     .option('--relu', 'llama: ReLU-gated FFN (the file is named like a ReluLLaMA model)')
     .option('--tied', 'no output.weight: the output projection reuses the token embedding')
+    .option('--sparse', 'PowerInfer file (PWRI) with predictors; FFN neurons fire by a power law (see server/gguf/synthetic-sparse.ts)')
+    .option('--sparsity <x>', '--sparse: mean fraction of zero FFN neurons per token (default 0.9)', parseNumber('--sparsity'))
+    .option('--predictor <mode>', '--sparse: exact (never misses an active neuron; default) or lowrank (misses a few, like a trained predictor)')
+    .option('--predictor-rank <r>', '--sparse: predictor hidden size, rows of fc1 (default n_embd/32, at least 17)', parsePositiveInt('--predictor-rank'))
+    .option('--threshold <t>', '--sparse: powerinfer.sparse_threshold (default -0.05 exact, -0.1 lowrank, -0.25 K-quant gates)', parseNumber('--threshold'))
     .option('--quiet', 'no progress on stderr')
     .action(async (o) => {
       const t0 = Date.now();
@@ -105,6 +143,11 @@ export function registerMakeModel(program: Command): void {
         vocabSize: o.vocabSize,
         relu: Boolean(o.relu),
         tied: Boolean(o.tied),
+        sparse: Boolean(o.sparse),
+        sparsity: o.sparsity,
+        predictor: o.predictor,
+        predictorRank: o.predictorRank,
+        threshold: o.threshold,
         onTensor: o.quiet
           ? undefined
           : (i, n, name) => {

@@ -71,7 +71,7 @@ export function matrixType(want: GgmlTypeInfo, ne0: number): GgmlTypeInfo {
 }
 
 /** output.weight's type: llama.cpp stores it as Q6_K in q4_0 / q4_k / q5_k files. */
-function outputType(want: GgmlTypeInfo, ne0: number): GgmlTypeInfo {
+export function outputType(want: GgmlTypeInfo, ne0: number): GgmlTypeInfo {
   if (want.name === 'q4_0' || want.name === 'q4_k' || want.name === 'q5_k') return matrixType(resolveGgmlType('q6_k'), ne0);
   return matrixType(want, ne0);
 }
@@ -119,7 +119,7 @@ function planTensors(o: SyntheticModelOptions, s: ModelShape & { nVocab: number 
   return out;
 }
 
-function modelName(o: SyntheticModelOptions): string {
+export function modelName(o: SyntheticModelOptions): string {
   // The C++ loader recognises ReLU llama models by "relu" in general.name (as for
   // ReluLLaMA / ProSparse files), so the plain name must not contain it.
   const family = o.arch === 'bamboo' ? 'Bamboo' : o.relu ? 'ReluLLaMA' : 'LLaMA';
@@ -133,26 +133,23 @@ export function resolveShape(o: SyntheticModelOptions): ModelShape & { nVocab: n
   return { ...base, nVocab };
 }
 
-/** Validate options and describe the whole file (tensor data produced lazily). */
-export async function syntheticModelSpec(o: SyntheticModelOptions): Promise<GgufSpec> {
-  if (!ARCHS.includes(o.arch)) throw new RangeError(`unknown arch ${JSON.stringify(o.arch)} (expected ${ARCHS.join(', ')})`);
-  if (!(WEIGHT_TYPES as readonly string[]).includes(o.type)) {
-    throw new RangeError(`unknown weight type ${JSON.stringify(o.type)} (expected ${WEIGHT_TYPES.join(', ')})`);
-  }
-  const seed = toSeed64(o.seed);
-  const shape = resolveShape(o);
-  const vocab = syntheticVocab(shape.nVocab);
+/**
+ * The llama-style metadata every synthetic model carries (hyper-parameters under the
+ * architecture's prefix, tokenizer tables); the sparse writer adds its own keys.
+ */
+export function baseMetadata(
+  o: Pick<SyntheticModelOptions, 'arch' | 'type' | 'chatTemplate'>,
+  shape: ModelShape & { nVocab: number },
+  vocab: ReturnType<typeof syntheticVocab>,
+  name: string,
+): [string, TypedValue][] {
   const want = resolveGgmlType(o.type);
-  const plan = planTensors(o, shape, want);
-  const quantizers = new Map<string, Awaited<ReturnType<typeof quantizerFor>>>();
-  for (const p of plan) if (!quantizers.has(p.type.name)) quantizers.set(p.type.name, await quantizerFor(p.type));
-
   const a = o.arch;
   const u32 = (value: number): TypedValue => ({ type: 'u32', value });
   const f32 = (value: number): TypedValue => ({ type: 'f32', value });
   const meta: [string, TypedValue][] = [
     ['general.architecture', { type: 'string', value: a }],
-    ['general.name', { type: 'string', value: modelName(o) }],
+    ['general.name', { type: 'string', value: name }],
     ['general.file_type', u32(LLAMA_FILE_TYPE[o.type])],
   ];
   if (want.blockSize > 1) meta.push(['general.quantization_version', u32(2)]);
@@ -179,6 +176,24 @@ export async function syntheticModelSpec(o: SyntheticModelOptions): Promise<Gguf
     ['tokenizer.ggml.add_space_prefix', { type: 'bool', value: true }],
   );
   if (o.chatTemplate !== undefined) meta.push(['tokenizer.chat_template', { type: 'string', value: o.chatTemplate }]);
+  return meta;
+}
+
+/** Validate options and describe the whole file (tensor data produced lazily). */
+export async function syntheticModelSpec(o: SyntheticModelOptions): Promise<GgufSpec> {
+  if (!ARCHS.includes(o.arch)) throw new RangeError(`unknown arch ${JSON.stringify(o.arch)} (expected ${ARCHS.join(', ')})`);
+  if (!(WEIGHT_TYPES as readonly string[]).includes(o.type)) {
+    throw new RangeError(`unknown weight type ${JSON.stringify(o.type)} (expected ${WEIGHT_TYPES.join(', ')})`);
+  }
+  const seed = toSeed64(o.seed);
+  const shape = resolveShape(o);
+  const vocab = syntheticVocab(shape.nVocab);
+  const want = resolveGgmlType(o.type);
+  const plan = planTensors(o, shape, want);
+  const quantizers = new Map<string, Awaited<ReturnType<typeof quantizerFor>>>();
+  for (const p of plan) if (!quantizers.has(p.type.name)) quantizers.set(p.type.name, await quantizerFor(p.type));
+
+  const meta = baseMetadata(o, shape, vocab, modelName(o));
 
   // One buffer of random floats shared by all tensors (they are written one at a time).
   let scratch = new Float32Array(0);

@@ -1,0 +1,19 @@
+// Manual probe (not a test): make a sparse model and print its measured behaviour.
+// node dist/test/sparse-models/probe.js arch size type sparsity predictor [tokens]
+import { makeModel } from '../../server/cli/make-model.js';
+import { Model } from '../../server/engine/engine.js';
+import { engineActiveSets, predictedSets, predictorQuality, sparsityReport, variedTokens } from './measure.js';
+
+const [arch = 'llama', size = 'tiny', type = 'f16', sp = '0.9', pred = 'exact', nt = '300'] = process.argv.slice(2);
+const out = `/tmp/sp/${arch}-${size}-${type}-${sp}-${pred}.gguf`;
+const t0 = Date.now();
+await makeModel({ arch, size, type, seed: 1, out, sparse: true, sparsity: Number(sp), predictor: pred });
+console.log(`made in ${Date.now() - t0} ms`);
+const m = await Model.load(out);
+console.log(m.info.isPowerInfer, m.info.ffnActivation, m.info.ffnActivationFrom);
+const toks = variedTokens(Number(nt), m.info.nVocab);
+const truth = await engineActiveSets(m, toks);
+console.log(sparsityReport(truth, m.info.nFf));
+const p = await predictedSets(out, toks);
+console.log(predictorQuality(truth, p));
+m.dispose();
