@@ -56,7 +56,9 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     logController: new LogController({ disableRequestLogging: true }),
     // Idle keep-alive sockets must not hold up close() during a drain.
     forceCloseConnections: 'idle',
-    return503OnClosing: true,
+    // While closing, requests on open connections still reach the routes, which answer
+    // with an OpenAI-shaped 503 (state.draining) instead of Fastify's own.
+    return503OnClosing: false,
   });
   const metrics = new Metrics({ defaultMetrics: opts.defaultMetrics ?? true });
   const state: ServerState = { runtime: null, loop: null, metrics, loadError: null, draining: false, maxPrompts: 16 };
