@@ -48,7 +48,7 @@ export interface SparseModelOptions extends SyntheticModelOptions {
   predictorRank?: number;
   /** powerinfer.sparse_threshold; default: -0.05 exact, -0.25 for K-quant gates, -0.1 lowrank. */
   threshold?: number;
-  /** Power-law exponent (default 1). */
+  /** Power-law exponent (default 1.5: the top 10% of neurons carry about two thirds of all activations). */
   alpha?: number;
   /** lowrank: the gate's part the predictor cannot see, as a share of its spread (default 0.1). */
   hiddenNoise?: number;
@@ -67,7 +67,7 @@ export function resolveSparseParams(o: SparseModelOptions, shape: ModelShape, ga
   if (!Number.isInteger(rank) || rank < 3 || rank > shape.nEmbd) {
     throw new RangeError(`--predictor-rank must be an integer in [3, n_embd = ${shape.nEmbd}], got ${rank}`);
   }
-  const alpha = o.alpha ?? 1;
+  const alpha = o.alpha ?? 1.5;
   if (!(alpha > 0 && alpha <= 4)) throw new RangeError(`alpha must be in (0, 4], got ${alpha}`);
   const hiddenNoise = o.hiddenNoise ?? 0.1;
   if (!(hiddenNoise >= 0 && hiddenNoise <= 1)) throw new RangeError(`hiddenNoise must be in [0, 1], got ${hiddenNoise}`);

@@ -17,3 +17,12 @@ console.log(sparsityReport(truth, m.info.nFf));
 const p = await predictedSets(out, toks);
 console.log(predictorQuality(truth, p));
 m.dispose();
+if (process.env.SWEEP) {
+  const m2 = await Model.load(out);
+  const truth2 = await engineActiveSets(m2, toks);
+  for (const t of [0, -0.005, -0.01, -0.02, -0.05, -0.1, -0.2, -0.3]) {
+    const q = predictorQuality(truth2, await predictedSets(out, toks, t));
+    console.log(`threshold ${t}: recall ${q.recall.toFixed(4)} precision ${q.precision.toFixed(4)}`);
+  }
+  m2.dispose();
+}

@@ -1,0 +1,135 @@
+// make-model --sparse: the files load as PowerInfer models, their FFN activity measured by
+// the engine (dense path, activation counting, one token per decode, 300 varied tokens)
+// has the requested mean sparsity and a power-law shape, and the exact predictor never
+// misses an active neuron; the lowrank one misses a few. Same arguments, same bytes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeModel, type MakeModelOptions } from '../../server/cli/make-model.js';
+import { Model, sequenceBatch } from '../../server/engine/engine.js';
+import { readGgufHeader } from '../../server/gguf/header-reader.js';
+import { powerLawProbabilities, probit } from '../../server/gguf/synthetic-sparse-design.js';
+import { engineActiveSets, predictedSets, predictorQuality, readTensorF32, sparsityReport, variedTokens } from './measure.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'relu-serve-sparse-'));
+let n = 0;
+async function make(o: Partial<MakeModelOptions>): Promise<string> {
+  const out = join(dir, `m${n++}.gguf`);
+  await makeModel({ arch: 'llama', size: 'tiny', type: 'f16', seed: 3, out, sparse: true, ...o });
+  return out;
+}
+
+// Mean sparsity over 300 tokens: the firing probabilities are met in expectation; the
+// measured mean moves with the sample (a few hundredths at most at these sizes) and with
+// the bias lattice (steps of ~3% of a neuron's spread).
+const TOL = 0.025;
+
+async function measure(path: string, nTokens = 300) {
+  const m = await Model.load(path);
+  try {
+    const toks = variedTokens(nTokens, m.info.nVocab, 11);
+    const truth = await engineActiveSets(m, toks);
+    return { m, toks, truth, report: sparsityReport(truth, m.info.nFf) };
+  } finally {
+    m.dispose();
+  }
+}
+
+test('probit inverts the normal CDF and the power law has the requested mean', () => {
+  assert.ok(Math.abs(probit(0.975) - 1.959964) < 1e-5);
+  assert.ok(Math.abs(probit(0.1) + 1.281552) < 1e-5);
+  assert.ok(Math.abs(probit(0.001) + 3.090232) < 1e-5);
+  const p = powerLawProbabilities(14336, 0.9, 1.5);
+  assert.ok(Math.abs(p.reduce((a, b) => a + b, 0) / p.length - 0.1) < 1e-9);
+  assert.ok(p[0] > 0.9 && p[p.length - 1] < 0.01, `hottest ${p[0]}, coldest ${p[p.length - 1]}`);
+});
+
+test('llama q4_0, 90% sparse, exact predictor: sparsity, power law, recall 100%', async () => {
+  const path = await make({ size: 'small', type: 'q4_0', sparsity: 0.9, predictor: 'exact' });
+  const model = await Model.load(path);
+  assert.equal(model.info.isPowerInfer, true);
+  assert.equal(model.info.ffnActivation, 'relu_glu');
+  assert.equal(model.tensors.some((t) => t.name === 'blk.0.ffn_down.weight'), false);
+  const fc1 = model.tensors.find((t) => t.name === 'blk.0.fc1.weight')!;
+  assert.equal(fc1.typeName, 'f16');
+  assert.equal(model.tensors.find((t) => t.name === 'blk.0.ffn_gate.weight')!.typeName, 'q4_0');
+  assert.equal(model.tensors.find((t) => t.name === 'output.weight')!.typeName, 'q6_K');
+  model.dispose();
+  const { toks, truth, report } = await measure(path);
+  assert.ok(Math.abs(report.sparsity - 0.9) < TOL, `sparsity ${report.sparsity}`);
+  assert.ok(report.top10Share > 0.5, `top 10% of neurons carry ${report.top10Share} of activations`);
+  const q = predictorQuality(truth, await predictedSets(path, toks));
+  assert.equal(q.fn, 0, `exact predictor missed ${q.fn} active neurons`);
+  assert.ok(q.precision > 0.85, `precision ${q.precision}`);
+});
+
+test('bamboo f16 (dReLU), 80% sparse: sparsity and recall 100%', async () => {
+  const path = await make({ arch: 'bamboo', sparsity: 0.8 });
+  const { toks, truth, report, m } = await measure(path);
+  assert.equal(m.info.ffnActivation, 'drelu');
+  assert.ok(Math.abs(report.sparsity - 0.8) < TOL, `sparsity ${report.sparsity}`);
+  assert.ok(report.top10Share > 0.4, `top 10% share ${report.top10Share}`);
+  assert.equal(predictorQuality(truth, await predictedSets(path, toks)).fn, 0);
+});
+
+test('q8_0 and f32 gates keep the exact predictor exact', async () => {
+  for (const type of ['q8_0', 'f32']) {
+    const path = await make({ type, sparsity: 0.95, arch: 'bamboo' });
+    const { toks, truth, report } = await measure(path, 200);
+    assert.ok(Math.abs(report.sparsity - 0.95) < TOL, `${type}: sparsity ${report.sparsity}`);
+    assert.equal(predictorQuality(truth, await predictedSets(path, toks)).fn, 0, type);
+  }
+});
+
+test('lowrank predictor: high but imperfect recall', async () => {
+  const path = await make({ size: 'small', type: 'q4_0', predictor: 'lowrank' });
+  const { toks, truth, report } = await measure(path);
+  assert.ok(Math.abs(report.sparsity - 0.9) < TOL, `sparsity ${report.sparsity}`);
+  const q = predictorQuality(truth, await predictedSets(path, toks));
+  assert.ok(q.recall > 0.95 && q.recall < 1, `recall ${q.recall}`);
+  assert.ok(q.precision > 0.7, `precision ${q.precision}`);
+});
+
+test('the predictor is what the file says: shapes, rank, threshold', async () => {
+  const path = await make({ predictorRank: 9, threshold: -0.5, sparsity: 0.7 });
+  const h = await readGgufHeader(path);
+  assert.equal(h.magic, 'PWRI');
+  assert.equal(h.metadata.get('powerinfer.sparse_threshold')!.type, 'f32');
+  assert.equal(h.metadata.get('powerinfer.sparse_threshold')!.value, -0.5);
+  const fc1 = h.tensors.find((t) => t.name === 'blk.1.fc1.weight')!;
+  const fc2 = h.tensors.find((t) => t.name === 'blk.1.fc2.weight')!;
+  const dt = h.tensors.find((t) => t.name === 'blk.1.ffn_down_t.weight')!;
+  assert.deepEqual(fc1.dims, [64, 9]);
+  assert.deepEqual(fc2.dims, [9, 192]);
+  assert.deepEqual(dt.dims, [64, 192]);
+  // The bias unit (row 2k of fc1) reads only dim 0.
+  const w = await readTensorF32(path, h, 'blk.1.fc1.weight', [8]);
+  assert.equal(w.data[0], -1);
+  assert.equal(w.data.slice(1).every((v) => v === 0), true);
+  const m = await Model.load(path);
+  const ctx = await m.createContext({ nSeq: 1, nCtx: 8 });
+  const logits = await ctx.decode(sequenceBatch([1, 5, 9], 0, 0));
+  assert.ok(logits.every(Number.isFinite));
+  ctx.dispose();
+  m.dispose();
+});
+
+test('same arguments give identical bytes; another seed does not', async () => {
+  const a = await make({ type: 'q4_0', predictor: 'lowrank' });
+  const b = await make({ type: 'q4_0', predictor: 'lowrank' });
+  const c = await make({ type: 'q4_0', predictor: 'lowrank', seed: 4 });
+  assert.equal(Buffer.compare(readFileSync(a), readFileSync(b)), 0);
+  assert.notEqual(Buffer.compare(readFileSync(a), readFileSync(c)), 0);
+});
+
+test('bad sparse options are refused with the flag named', async () => {
+  const out = join(dir, 'bad.gguf');
+  const base = { arch: 'llama', size: 'tiny', type: 'f16', seed: 1, out };
+  await assert.rejects(makeModel({ ...base, sparse: true, sparsity: 1 }), /--sparsity must be in \(0, 1\)/);
+  await assert.rejects(makeModel({ ...base, sparse: true, predictor: 'perfect' }), /--predictor must be exact or lowrank/);
+  await assert.rejects(makeModel({ ...base, sparse: true, predictorRank: 2 }), /--predictor-rank must be an integer/);
+  await assert.rejects(makeModel({ ...base, sparsity: 0.5 }), /need --sparse/);
+  await assert.rejects(makeModel({ ...base, sparse: true, tied: true }), /drop --tied/);
+});
