@@ -115,6 +115,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       kvUsage: () => loop.stats().kvUsage,
       slotsBusy: () => loop.stats().slotsBusy,
     });
+    if (rt.sparsity && rt.sparsity() !== null) metrics.setSparseSource(() => rt.sparsity!());
   };
   const loaded = Promise.resolve(opts.runtime).then(attach, (err: Error) => {
     state.loadError = err;

@@ -38,6 +38,14 @@ export interface ServeConfig {
   /** On SIGTERM, how long in-flight requests may run before they are cut. */
   shutdownGraceMs: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** FFN activation: auto decides from the file (README "FFN activation"). */
+  ffnActivation: 'auto' | 'swiglu' | 'relu_glu' | 'drelu';
+  /** FFN mode: auto, dense, exact or predictor (README "Sparse inference"). */
+  ffnMode: 'auto' | 'dense' | 'exact' | 'predictor';
+  /** Predictor threshold; null: the file's powerinfer.sparse_threshold. */
+  sparseThreshold: number | null;
+  /** Decode steps with more rows than this run the dense FFN. */
+  sparseMaxBatch: number;
 }
 
 export class ConfigError extends Error {
@@ -63,7 +71,7 @@ export const packageRoot = (() => {
 
 export const defaultConfigPath = path.join(packageRoot, 'configs', 'default.json');
 
-type Kind = 'string' | 'nullableString' | 'int' | 'stringList' | 'enum';
+type Kind = 'string' | 'nullableString' | 'int' | 'nullableNumber' | 'stringList' | 'enum';
 interface KeySpec {
   kind: Kind;
   env: string;
@@ -93,6 +101,10 @@ const SPEC: Record<keyof ServeConfig, KeySpec> = {
   chatTemplate: { kind: 'nullableString', env: 'RELU_SERVE_CHAT_TEMPLATE', isPath: true },
   shutdownGraceMs: { kind: 'int', env: 'RELU_SERVE_SHUTDOWN_GRACE_MS', min: 0, max: 3_600_000 },
   logLevel: { kind: 'enum', env: 'RELU_SERVE_LOG_LEVEL', values: LOG_LEVELS },
+  ffnActivation: { kind: 'enum', env: 'RELU_SERVE_FFN_ACTIVATION', values: ['auto', 'swiglu', 'relu_glu', 'drelu'] },
+  ffnMode: { kind: 'enum', env: 'RELU_SERVE_FFN_MODE', values: ['auto', 'dense', 'exact', 'predictor'] },
+  sparseThreshold: { kind: 'nullableNumber', env: 'RELU_SERVE_SPARSE_THRESHOLD' },
+  sparseMaxBatch: { kind: 'int', env: 'RELU_SERVE_SPARSE_MAX_BATCH', min: 1, max: 64 },
 };
 
 /** Built-in values under everything else, so a config file may set only what it changes. */
@@ -113,6 +125,10 @@ const BUILTIN: ServeConfig = {
   chatTemplate: null,
   shutdownGraceMs: 10_000,
   logLevel: 'info',
+  ffnActivation: 'auto',
+  ffnMode: 'auto',
+  sparseThreshold: null,
+  sparseMaxBatch: 8,
 };
 
 function coerce(key: keyof ServeConfig, raw: unknown, source: string, fromText: boolean): unknown {
@@ -130,6 +146,12 @@ function coerce(key: keyof ServeConfig, raw: unknown, source: string, fromText: 
       const v = fromText && typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw;
       if (typeof v !== 'number' || !Number.isInteger(v)) throw new ConfigError(`${where} must be an integer, got ${JSON.stringify(raw)}`);
       if (v < spec.min! || v > spec.max!) throw new ConfigError(`${where} must be in [${spec.min}, ${spec.max}], got ${v}`);
+      return v;
+    }
+    case 'nullableNumber': {
+      if (raw === null || (fromText && raw === '')) return null;
+      const v = fromText && typeof raw === 'string' ? Number(raw) : raw;
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw new ConfigError(`${where} must be a number or null, got ${JSON.stringify(raw)}`);
       return v;
     }
     case 'stringList': {

@@ -226,7 +226,7 @@ rs_status rs_context_get_predictor_quality(const rs_context *ctx, int layer, uin
 
 void rs_context_get_sparsity(const rs_context *ctx, rs_sparsity_info *info, uint64_t *last_pairs,
                              uint64_t *total_pairs) {
-  const rs::SparsityStats &s = ctx->c->sparsity();
+  const rs::SparsityStats s = ctx->c->sparsity();
   info->ffn_mode = ctx->c->mode_name();
   info->threshold = ctx->c->options().threshold;
   info->sparse_max_batch = ctx->c->options().sparse_max_batch;

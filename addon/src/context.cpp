@@ -26,6 +26,7 @@ Context::Context(const Model &model, const rs_context_params &p)
   choose_ffn_mode(p);
   sparsity_.last_pairs.assign(model.hp().n_layer, 0);
   sparsity_.total_pairs.assign(model.hp().n_layer, 0);
+  snapshot_ = sparsity_;
 }
 
 void Context::choose_ffn_mode(const rs_context_params &p) {
@@ -99,6 +100,10 @@ void Context::decode(int n, const int32_t *tokens, const int32_t *pos, const int
     forward(model_, *cpu_, cache_, *scratch_, tokens, b, want, logits, o);
   }
   cache_.length = next;
+  {
+    std::lock_guard<std::mutex> lk(snap_mu_);
+    snapshot_ = sparsity_;
+  }
   total_ms_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   calls_++;
   tokens_ += n;

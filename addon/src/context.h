@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "backend_cpu.h"
@@ -26,7 +27,11 @@ class Context {
 
   const Model &model() const { return model_; }
   const ForwardOptions &options() const { return opt_; }
-  const SparsityStats &sparsity() const { return sparsity_; }
+  // A copy taken after each decode, so it can be read while the next one runs.
+  SparsityStats sparsity() const {
+    std::lock_guard<std::mutex> lk(snap_mu_);
+    return snapshot_;
+  }
   const char *mode_name() const;
   const KvCache &cache() const { return cache_; }
   rs_context_stats stats() const;
@@ -44,6 +49,8 @@ class Context {
   bool counting_ = false;
   ActivationCounts counts_;
   SparsityStats sparsity_;
+  SparsityStats snapshot_;
+  mutable std::mutex snap_mu_;
   ForwardOptions opt_;
   double total_ms_ = 0;
   uint64_t calls_ = 0, tokens_ = 0;

@@ -142,7 +142,8 @@ Napi::Value ContextWrap::Stats(const Napi::CallbackInfo &info) {
 
 Napi::Value ContextWrap::Sparsity(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  rs_context *ctx = get(env, "sparsity");
+  if (!ctx_) throw Napi::Error::New(env, "sparsity: context has been disposed");
+  rs_context *ctx = ctx_;  // reads a snapshot: allowed while a decode runs
   rs_sparsity_info si;
   std::vector<uint64_t> last(n_layer_), total(n_layer_);
   rs_context_get_sparsity(ctx, &si, last.data(), total.data());

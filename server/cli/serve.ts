@@ -25,6 +25,10 @@ export function registerServe(program: Command): Command {
     .option('--chat-template <file>', 'Jinja chat template overriding the model\'s')
     .option('--shutdown-grace <ms>', 'on SIGTERM, how long in-flight requests may finish')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent')
+    .option('--ffn-activation <act>', 'auto|swiglu|relu_glu|drelu (README "FFN activation")')
+    .option('--ffn-mode <mode>', 'auto|dense|exact|predictor (README "Sparse inference")')
+    .option('--sparse-threshold <t>', "predictor threshold (default: the file's powerinfer.sparse_threshold)")
+    .option('--sparse-max-batch <n>', 'decode steps with more rows run the dense FFN')
     .action(async (o: Record<string, unknown>) => {
       const { runServe } = await import('../main.js');
       await runServe({
@@ -45,6 +49,10 @@ export function registerServe(program: Command): Command {
           chatTemplate: o.chatTemplate,
           shutdownGraceMs: o.shutdownGrace,
           logLevel: o.logLevel,
+          ffnActivation: o.ffnActivation,
+          ffnMode: o.ffnMode,
+          sparseThreshold: o.sparseThreshold,
+          sparseMaxBatch: o.sparseMaxBatch,
         },
       });
     });

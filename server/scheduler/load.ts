@@ -12,7 +12,7 @@ import { SpmTokenizer } from '../tokenizer/spm.js';
 import { adaptTokenizer } from './tokenizer-adapter.js';
 import { makePickerFactory } from './picker.js';
 import type { ModelRuntime } from './runtime.js';
-import type { Isa } from '../engine/types.js';
+import type { FfnActivation, FfnMode, Isa } from '../engine/types.js';
 
 export interface RuntimeOptions {
   modelPath: string;
@@ -25,6 +25,10 @@ export interface RuntimeOptions {
   chatTemplateFile?: string | null;
   isa?: Isa;
   backend?: 'cpu' | 'ref';
+  ffnActivation?: 'auto' | FfnActivation;
+  ffnMode?: FfnMode;
+  sparseThreshold?: number | null;
+  sparseMaxBatch?: number;
 }
 
 /** Chat template: --chat-template file, else GGUF tokenizer.chat_template, else the default. */
@@ -44,14 +48,24 @@ export function pickTemplate(file: string | null | undefined, fromModel: unknown
 
 export async function createRuntime(o: RuntimeOptions): Promise<ModelRuntime> {
   const { Model } = await import('../engine/engine.js');
-  const model = await Model.load(o.modelPath);
+  const model = await Model.load(o.modelPath, { ffnActivation: o.ffnActivation ?? 'auto' });
   let ctx;
   try {
     const tok = SpmTokenizer.fromMetadata(model.metadata);
     const tokenizer = adaptTokenizer(tok, model.metadata);
     const template = pickTemplate(o.chatTemplateFile, model.metadata.get('tokenizer.chat_template'), { bosToken: tokenizer.bosText, eosToken: tokenizer.eosText });
     const nBatch = o.batchSize ?? 512;
-    ctx = await model.createContext({ nSeq: o.parallel, nCtx: o.ctxSize, threads: o.threads ?? 0, nBatch, isa: o.isa, backend: o.backend });
+    ctx = await model.createContext({
+      nSeq: o.parallel,
+      nCtx: o.ctxSize,
+      threads: o.threads ?? 0,
+      nBatch,
+      isa: o.isa,
+      backend: o.backend,
+      ffnMode: o.ffnMode ?? 'auto',
+      sparseThreshold: o.sparseThreshold ?? undefined,
+      sparseMaxBatch: o.sparseMaxBatch,
+    });
     const info = model.info;
     const c = ctx;
     return {
@@ -67,12 +81,23 @@ export async function createRuntime(o: RuntimeOptions): Promise<ModelRuntime> {
       meta: {
         arch: info.arch,
         ffn_activation: info.ffnActivation,
+        ffn_activation_from: info.ffnActivationFrom,
+        ffn_mode: ctx.sparsity().ffnMode,
+        powerinfer: info.isPowerInfer,
         n_ctx_train: info.nCtxTrain,
         n_embd: info.nEmbd,
         n_layer: info.nLayer,
         n_params: info.nParams,
         size: info.fileBytes,
         chat_template: template.origin,
+      },
+      sparsity: () => {
+        const sp = c.sparsity();
+        if (sp.ffnMode === 'dense') return null;
+        const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / Math.max(1, a.length);
+        // Neurons computed since start: average ratio x rows x n_ff, over layers (all on the CPU for now).
+        const cpu = sp.avgActiveRatio.reduce((s, r) => s + r * sp.totalRows * info.nFf, 0);
+        return { activeNeuronRatio: mean(sp.lastActiveRatio), neuronsComputed: { gpu: 0, cpu: Math.round(cpu) } };
       },
       dispose: () => {
         c.dispose();
@@ -102,6 +127,10 @@ export async function loadRuntime(cfg: ServeConfig, log: Logger): Promise<ModelR
     threads: cfg.threads,
     batchSize: cfg.batchSize,
     chatTemplateFile: cfg.chatTemplate,
+    ffnActivation: cfg.ffnActivation,
+    ffnMode: cfg.ffnMode,
+    sparseThreshold: cfg.sparseThreshold,
+    sparseMaxBatch: cfg.sparseMaxBatch,
   });
 }
 

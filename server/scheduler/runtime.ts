@@ -47,6 +47,8 @@ export interface PickerOptions {
   topLogprobs: number | null;
 }
 
+import type { SparseStats } from '../observability/metrics.js';
+
 export interface ModelRuntime {
   /** Model id as the API shows it. */
   readonly id: string;
@@ -62,5 +64,7 @@ export interface ModelRuntime {
   makePicker(opts: PickerOptions): (logits: Float32Array) => Picked;
   /** Extra facts for GET /v1/models. */
   readonly meta: Record<string, unknown>;
+  /** Sparse-engine figures for the metrics (absent for engines without them). */
+  sparsity?(): SparseStats | null;
   dispose(): void;
 }
