@@ -1,5 +1,7 @@
 #include "forward.h"
 
+#include <algorithm>
+
 namespace rs {
 
 Scratch::Scratch(const HParams &hp, int nb) : n_batch(nb) {
@@ -13,6 +15,8 @@ Scratch::Scratch(const HParams &hp, int nb) : n_batch(nb) {
   gate.resize(n * hp.n_ff);
   up.resize(n * hp.n_ff);
   h.resize(n * hp.n_ff);
+  gx.resize(n * hp.n_embd);
+  gxb.resize(n * hp.n_embd);
 }
 
 namespace {
@@ -50,13 +54,28 @@ void forward(const Model &model, Backend &be, KvCache &cache, Scratch &s, const 
   float *x = s.x.data(), *xb = s.xb.data();
 
   be.get_rows(model.tok_embd(), tokens, n, x);
-  const bool sparse = opt.mode != FfnMode::Dense && !counts && n <= opt.sparse_max_batch;
+
+  // Which rows take the sparse FFN: those of sequences that bring at most
+  // sparse_max_batch rows to this step (generation, short prompts); long prompt chunks run
+  // dense, where matrix-matrix products win. The choice depends only on the row's own
+  // sequence, never on what else shares the step, so a request's results do not change
+  // with the server's load.
+  std::vector<int> sparse_rows, dense_rows;
+  {
+    std::vector<int> per_seq(cache.n_seq, 0);
+    for (int j = 0; j < n; j++) per_seq[b.seq[j]]++;
+    const bool can = opt.mode != FfnMode::Dense && !counts;
+    for (int j = 0; j < n; j++)
+      (can && per_seq[b.seq[j]] <= opt.sparse_max_batch ? sparse_rows : dense_rows).push_back(j);
+  }
   if (opt.stats) {
     opt.stats->last_pairs.assign(hp.n_layer, 0);
     opt.stats->last_rows = n;
     opt.stats->total_rows += n;
-    (sparse ? opt.stats->sparse_steps : opt.stats->dense_steps)++;
+    (sparse_rows.empty() ? opt.stats->dense_steps : opt.stats->sparse_steps)++;
   }
+  const bool mixed = !sparse_rows.empty() && !dense_rows.empty();
+
   for (int il = 0; il < hp.n_layer; il++) {
     const Layer &L = model.layers()[il];
     // Attention block: x += Wo . attn(rope(Wq.n(x)), rope(Wk.n(x)), Wv.n(x))
@@ -72,18 +91,45 @@ void forward(const Model &model, Backend &be, KvCache &cache, Scratch &s, const 
 
     // FFN block: x += down(act(gate.n(x), up.n(x)))
     be.rmsnorm(x, L.ffn_norm.data(), n, d, hp.rms_eps, xb);
-    uint64_t pairs = static_cast<uint64_t>(n) * hp.n_ff;
-    if (sparse && L.sparse_ready() && (opt.mode == FfnMode::Exact || L.fc1)) {
-      pairs = be.ffn_sparse(L, opt.mode, opt.threshold, model.ffn_act(), x, xb, n, s.att.data());
-      be.add(x, s.att.data(), static_cast<int64_t>(n) * d);
+    const bool layer_sparse = L.sparse_ready() && (opt.mode == FfnMode::Exact || L.fc1);
+    uint64_t pairs = 0;
+    // Runs the FFN over m rows held contiguously in (rx: residual, rxb: normed) and adds
+    // its output into rx.
+    auto dense_ffn = [&](float *rx, const float *rxb, int m) {
+      be.matmul(L.gate, rxb, m, s.gate.data());
+      be.matmul(L.up, rxb, m, s.up.data());
+      be.ffn_act(model.ffn_act(), s.gate.data(), s.up.data(), m, hp.n_ff, s.h.data());
+      if (counts) count_activations(be, L, il, rx, s, m, hp.n_ff, opt.threshold, *counts);
+      if (L.down) be.matmul(L.down, s.h.data(), m, s.att.data());
+      else be.matmul_t(L.down_t, s.h.data(), m, s.att.data());
+      be.add(rx, s.att.data(), static_cast<int64_t>(m) * d);
+      pairs += static_cast<uint64_t>(m) * hp.n_ff;
+    };
+    auto sparse_ffn = [&](float *rx, const float *rxb, int m) {
+      for (int j0 = 0; j0 < m; j0 += 64) {  // the sparse kernel takes up to 64 rows
+        const int g = std::min(64, m - j0);
+        pairs += be.ffn_sparse(L, opt.mode, opt.threshold, model.ffn_act(), rx + static_cast<size_t>(j0) * d,
+                               rxb + static_cast<size_t>(j0) * d, g, s.att.data());
+        be.add(rx + static_cast<size_t>(j0) * d, s.att.data(), static_cast<int64_t>(g) * d);
+      }
+    };
+    if (!layer_sparse || sparse_rows.empty()) {
+      dense_ffn(x, xb, n);
+    } else if (!mixed) {
+      sparse_ffn(x, xb, n);
     } else {
-      be.matmul(L.gate, xb, n, s.gate.data());
-      be.matmul(L.up, xb, n, s.up.data());
-      be.ffn_act(model.ffn_act(), s.gate.data(), s.up.data(), n, hp.n_ff, s.h.data());
-      if (counts) count_activations(be, L, il, x, s, n, hp.n_ff, opt.threshold, *counts);
-      if (L.down) be.matmul(L.down, s.h.data(), n, xb);
-      else be.matmul_t(L.down_t, s.h.data(), n, xb);
-      be.add(x, xb, static_cast<int64_t>(n) * d);
+      // Mixed step: gather each group's rows, run it, scatter the updated residual back.
+      for (const std::vector<int> *rows : {&dense_rows, &sparse_rows}) {
+        const int m = static_cast<int>(rows->size());
+        for (int r = 0; r < m; r++) {
+          std::copy_n(x + static_cast<size_t>((*rows)[r]) * d, d, s.gx.data() + static_cast<size_t>(r) * d);
+          std::copy_n(xb + static_cast<size_t>((*rows)[r]) * d, d, s.gxb.data() + static_cast<size_t>(r) * d);
+        }
+        if (rows == &dense_rows) dense_ffn(s.gx.data(), s.gxb.data(), m);
+        else sparse_ffn(s.gx.data(), s.gxb.data(), m);
+        for (int r = 0; r < m; r++)
+          std::copy_n(s.gx.data() + static_cast<size_t>(r) * d, d, x + static_cast<size_t>((*rows)[r]) * d);
+      }
     }
     if (opt.stats) {
       opt.stats->last_pairs[il] = pairs;

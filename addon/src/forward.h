@@ -11,7 +11,7 @@ namespace rs {
 // Activation buffers for up to n_batch rows, allocated once per context.
 struct Scratch {
   int n_batch = 0;
-  std::vector<float> x, xb, q, k, v, att, gate, up, h, logits_rows;
+  std::vector<float> x, xb, q, k, v, att, gate, up, h, gx, gxb;  // gx, gxb: rows gathered for a mixed step
   Scratch(const HParams &hp, int n_batch);
 };
 
@@ -35,9 +35,9 @@ struct SparsityStats {
 };
 
 struct ForwardOptions {
-  FfnMode mode = FfnMode::Dense;  // for steps of at most sparse_max_batch rows
+  FfnMode mode = FfnMode::Dense;  // for rows of sequences with at most sparse_max_batch rows in the step
   float threshold = 0.f;          // predictor threshold
-  int sparse_max_batch = 8;       // larger batches run dense (faster there: matrix-matrix)
+  int sparse_max_batch = 8;       // a sequence with more rows in a step runs dense (matrix-matrix wins)
   ActivationCounts *counts = nullptr;  // counting forces the dense FFN (true activations)
   SparsityStats *stats = nullptr;
 };

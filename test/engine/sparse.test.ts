@@ -164,3 +164,39 @@ test('FFN modes that cannot apply are refused', async () => {
   await assert.rejects(unpacked.createContext({ nSeq: 1, nCtx: 8, ffnMode: 'exact' }), /repacked layout/);
   unpacked.dispose();
 });
+
+test('a step mixing a long prompt (dense rows) with generation rows (sparse) gives each what it gets alone', async () => {
+  const model = await Model.load(await tinyModel('bamboo', 'q4_0'));
+  const nv = model.info.nVocab;
+  const prompt = PROMPT.slice(0, 10); // 10 rows > sparseMaxBatch 8: dense
+  try {
+    const alonePrompt = await (async () => {
+      const c = await model.createContext({ nSeq: 2, nCtx: 32 });
+      const l = await c.decode(sequenceBatch(prompt, 0, 0, true));
+      c.dispose();
+      return l;
+    })();
+    const aloneGen = await (async () => {
+      const c = await model.createContext({ nSeq: 2, nCtx: 32 });
+      await c.decode(sequenceBatch([1, 5], 1, 0, true));
+      const l = await c.decode(sequenceBatch([9], 1, 2));
+      c.dispose();
+      return l;
+    })();
+    const ctx = await model.createContext({ nSeq: 2, nCtx: 32 });
+    await ctx.decode(sequenceBatch([1, 5], 1, 0, true));
+    const b = sequenceBatch(prompt, 0, 0, true);
+    const mixed: DecodeBatch = {
+      tokens: Int32Array.from([...b.tokens, 9]),
+      positions: Int32Array.from([...b.positions, 2]),
+      seqIds: Int32Array.from([...b.seqIds, 1]),
+      wantLogits: new Uint8Array(prompt.length + 1).fill(1),
+    };
+    const l = await ctx.decode(mixed);
+    assert.deepEqual(l.subarray(0, prompt.length * nv), alonePrompt);
+    assert.deepEqual(l.subarray(prompt.length * nv), aloneGen);
+    ctx.dispose();
+  } finally {
+    model.dispose();
+  }
+});
