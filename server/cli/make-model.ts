@@ -31,7 +31,7 @@ export interface MakeModelOptions {
   sparsity?: number;
   /** --sparse: exact (recall 100%, default) or lowrank. */
   predictor?: string;
-  /** --sparse: predictor hidden size (default n_embd / 32, at least 17). */
+  /** --sparse: predictor hidden size (default n_embd / 64 + 1, at least 17). */
   predictorRank?: number;
   /** --sparse: powerinfer.sparse_threshold (default depends on the predictor). */
   threshold?: number;
@@ -129,7 +129,7 @@ export function registerMakeModel(program: Command): void {
     .option('--sparse', 'PowerInfer file (PWRI) with predictors; FFN neurons fire by a power law (see server/gguf/synthetic-sparse.ts)')
     .option('--sparsity <x>', '--sparse: mean fraction of zero FFN neurons per token (default 0.9)', parseNumber('--sparsity'))
     .option('--predictor <mode>', '--sparse: exact (never misses an active neuron; default) or lowrank (misses a few, like a trained predictor)')
-    .option('--predictor-rank <r>', '--sparse: predictor hidden size, rows of fc1 (default n_embd/32, at least 17)', parsePositiveInt('--predictor-rank'))
+    .option('--predictor-rank <r>', '--sparse: predictor hidden size, rows of fc1 (default n_embd/64 + 1, at least 17)', parsePositiveInt('--predictor-rank'))
     .option('--threshold <t>', '--sparse: powerinfer.sparse_threshold (default -0.05 exact, -0.1 lowrank, -0.25 K-quant gates)', parseNumber('--threshold'))
     .option('--quiet', 'no progress on stderr')
     .action(async (o) => {

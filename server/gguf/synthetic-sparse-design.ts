@@ -151,7 +151,7 @@ export function biasDigits(sum: number, R: number, out: Int32Array): void {
     if (rest > 0) { v++; rest--; } else if (rest < 0) { v--; rest++; }
     out[j] = v;
   }
-  if (Math.abs(base) + 1 > R - 1 && out.some((v) => Math.abs(v) > R - 1)) throw new Error(`bias sum ${sum} out of range`);
+  if (out.some((v) => Math.abs(v) > R - 1)) throw new RangeError(`bias sum ${sum} does not fit 31 digits of at most ${R - 1}`);
 }
 
 /** Largest |sum of the 31 digits| a row can carry. */

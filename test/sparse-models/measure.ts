@@ -37,7 +37,13 @@ export async function readTensorF32(path: string, h: GgufHeader, name: string, r
 /** Per token (outer) and layer (inner): the set of neuron ids, as sorted Int32Arrays. */
 export type ActiveSets = Int32Array[][];
 
-/** Active neurons per token and layer, as the engine's dense path finds them. */
+/** The engine's own predictor tally (its predictor run on the true FFN inputs while counting). */
+export const engineTally = { tp: 0, fp: 0, fn: 0 };
+
+/**
+ * Active neurons per token and layer, as the engine's dense path finds them. Adds the
+ * engine's predictor tally over these tokens to `engineTally` (reset it first).
+ */
 export async function engineActiveSets(model: Model, tokens: number[]): Promise<ActiveSets> {
   const ctx = await model.createContext({ nSeq: 1, nCtx: tokens.length + 1, threads: 2 });
   try {
@@ -47,6 +53,11 @@ export async function engineActiveSets(model: Model, tokens: number[]): Promise<
       ctx.resetActivationCounts();
       await ctx.decode(sequenceBatch([tokens[i]], 0, i));
       const counts = ctx.activationCounts();
+      for (const q of counts.predictor ?? []) {
+        engineTally.tp += q.truePositive;
+        engineTally.fp += q.falsePositive;
+        engineTally.fn += q.falseNegative;
+      }
       sets.push(counts.layers.map((c) => {
         const ids: number[] = [];
         for (let n = 0; n < c.length; n++) if (c[n] !== 0) ids.push(n);
@@ -105,6 +116,9 @@ export interface SparsityReport {
   top10Share: number;
   /** Fraction of neurons that never fired. */
   neverFired: number;
+  /** Least and most active fraction of one token's neurons (mean over layers). */
+  tokenActiveMin: number;
+  tokenActiveMax: number;
 }
 
 export function sparsityReport(active: ActiveSets, nFf: number): SparsityReport {
@@ -122,7 +136,10 @@ export function sparsityReport(active: ActiveSets, nFf: number): SparsityReport 
     top += total > 0 ? sorted.slice(0, k).reduce((a, b) => a + b, 0) / total : 0;
     never += sorted.filter((c) => c === 0).length / nFf;
   }
+  const perToken = active.map((tok) => tok.reduce((a, s) => a + s.length, 0) / (nLayer * nFf));
   return {
+    tokenActiveMin: Math.min(...perToken),
+    tokenActiveMax: Math.max(...perToken),
     sparsity: 1 - activeSum / (active.length * nLayer * nFf),
     top10Share: top / nLayer,
     neverFired: never / nLayer,

@@ -2,12 +2,12 @@
 // node dist/test/sparse-models/probe.js arch size type sparsity predictor [tokens]
 import { makeModel } from '../../server/cli/make-model.js';
 import { Model } from '../../server/engine/engine.js';
-import { engineActiveSets, predictedSets, predictorQuality, sparsityReport, variedTokens } from './measure.js';
+import { engineTally, engineActiveSets, predictedSets, predictorQuality, sparsityReport, variedTokens } from './measure.js';
 
 const [arch = 'llama', size = 'tiny', type = 'f16', sp = '0.9', pred = 'exact', nt = '300'] = process.argv.slice(2);
-const out = `/tmp/sp/${arch}-${size}-${type}-${sp}-${pred}.gguf`;
+const out = process.env.MODEL ?? `/tmp/sp/${arch}-${size}-${type}-${sp}-${pred}.gguf`;
 const t0 = Date.now();
-await makeModel({ arch, size, type, seed: 1, out, sparse: true, sparsity: Number(sp), predictor: pred });
+if (!process.env.MODEL) await makeModel({ arch, size, type, seed: 1, out, sparse: true, sparsity: Number(sp), predictor: pred });
 console.log(`made in ${Date.now() - t0} ms`);
 const m = await Model.load(out);
 console.log(m.info.isPowerInfer, m.info.ffnActivation, m.info.ffnActivationFrom);
@@ -15,7 +15,8 @@ const toks = variedTokens(Number(nt), m.info.nVocab);
 const truth = await engineActiveSets(m, toks);
 console.log(sparsityReport(truth, m.info.nFf));
 const p = await predictedSets(out, toks);
-console.log(predictorQuality(truth, p));
+console.log('TS predictor', predictorQuality(truth, p));
+console.log('engine predictor', engineTally);
 m.dispose();
 if (process.env.SWEEP) {
   const m2 = await Model.load(out);
@@ -25,4 +26,8 @@ if (process.env.SWEEP) {
     console.log(`threshold ${t}: recall ${q.recall.toFixed(4)} precision ${q.precision.toFixed(4)}`);
   }
   m2.dispose();
+}
+if (process.env.AGREE) {
+  const { agreement } = await import('./agree.js');
+  console.log('agreement', await agreement(out, toks.slice(0, 8), Number(process.env.AGREE)));
 }

@@ -11,7 +11,8 @@ import { makeModel, type MakeModelOptions } from '../../server/cli/make-model.js
 import { Model, sequenceBatch } from '../../server/engine/engine.js';
 import { readGgufHeader } from '../../server/gguf/header-reader.js';
 import { powerLawProbabilities, probit } from '../../server/gguf/synthetic-sparse-design.js';
-import { engineActiveSets, predictedSets, predictorQuality, readTensorF32, sparsityReport, variedTokens } from './measure.js';
+import { agreement } from './agree.js';
+import { engineActiveSets, engineTally, predictedSets, predictorQuality, readTensorF32, sparsityReport, variedTokens } from './measure.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'relu-serve-sparse-'));
 let n = 0;
@@ -132,4 +133,29 @@ test('bad sparse options are refused with the flag named', async () => {
   await assert.rejects(makeModel({ ...base, sparse: true, predictorRank: 2 }), /--predictor-rank must be an integer/);
   await assert.rejects(makeModel({ ...base, sparsity: 0.5 }), /need --sparse/);
   await assert.rejects(makeModel({ ...base, sparse: true, tied: true }), /drop --tied/);
+});
+
+test('exact predictor: predictor-mode decoding equals dense decoding (F16, F32)', async () => {
+  for (const [arch, type] of [['llama', 'f16'], ['bamboo', 'f32']] as const) {
+    const path = await make({ arch, type, size: 'small' });
+    const a = await agreement(path, variedTokens(6, 4000, 5), 40);
+    assert.equal(a.top1, a.steps, `${arch} ${type}: greedy tokens differ`);
+    assert.ok(a.maxRelErr < 1e-4, `${arch} ${type}: logits differ by ${a.maxRelErr} of their scale`);
+    // The predictor computes only a few more neurons than fire (fp), never fewer.
+    assert.ok(a.predictorActive > 0.08 && a.predictorActive < 0.13, `active ${a.predictorActive}`);
+  }
+});
+
+test("the engine's predictor tally agrees with the file's predictor computed here", async () => {
+  const path = await make({ type: 'q4_0', predictor: 'lowrank' });
+  const m = await Model.load(path);
+  engineTally.tp = engineTally.fp = engineTally.fn = 0;
+  const toks = variedTokens(150, m.info.nVocab, 2);
+  const truth = await engineActiveSets(m, toks);
+  m.dispose();
+  const q = predictorQuality(truth, await predictedSets(path, toks));
+  assert.ok(q.fn > 0, 'the lowrank predictor should miss some neurons');
+  // Same decisions up to values within rounding of the threshold.
+  const close = (a: number, b: number) => Math.abs(a - b) <= Math.max(3, 0.005 * b);
+  assert.ok(close(engineTally.tp, q.tp) && close(engineTally.fp, q.fp) && close(engineTally.fn, q.fn), `engine ${JSON.stringify(engineTally)} vs ${JSON.stringify(q)}`);
 });
