@@ -33,7 +33,7 @@
 import { resolveGgmlType, type GgmlTypeInfo } from './constants.js';
 import type { TypedValue } from './encoder.js';
 import { quantizerFor, type Quantizer } from './quantize.js';
-import { baseMetadata, matrixType, outputType, resolveShape, type ModelArch, type ModelShape, type SyntheticModelOptions } from './synthetic-model.js';
+import { ARCHS, WEIGHT_TYPES, baseMetadata, matrixType, outputType, resolveShape, type ModelArch, type ModelShape, type SyntheticModelOptions } from './synthetic-model.js';
 import { CONST_DIMS, geometry, layerDesign, biasDigits, type LayerDesign, type PredictorMode, type SparseGeometry, type SparseParams } from './synthetic-sparse-design.js';
 import { syntheticVocab } from './synthetic-vocab.js';
 import type { GgufSpec, TensorSpec } from './writer.js';
@@ -98,6 +98,10 @@ function sparseName(o: SparseModelOptions, p: ResolvedSparse): string {
 
 /** Validate options and describe the whole PWRI file (tensor data produced lazily, row by row). */
 export async function sparseModelSpec(o: SparseModelOptions): Promise<GgufSpec> {
+  if (!ARCHS.includes(o.arch)) throw new RangeError(`unknown arch ${JSON.stringify(o.arch)} (expected ${ARCHS.join(', ')})`);
+  if (!(WEIGHT_TYPES as readonly string[]).includes(o.type)) {
+    throw new RangeError(`unknown weight type ${JSON.stringify(o.type)} (expected ${WEIGHT_TYPES.join(', ')})`);
+  }
   const seed = toSeed64(o.seed);
   const shape = resolveShape(o);
   const D = shape.nEmbd;
