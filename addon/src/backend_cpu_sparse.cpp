@@ -43,7 +43,8 @@ uint64_t CpuBackend::ffn_sparse(const Layer &L, FfnMode mode, float threshold, r
                                 const float *xn, int n, float *y) {
   if (n < 1 || n > kMaxRows) throw InvalidArgError("sparse FFN takes 1 to 64 rows per step");
   if (act == RS_ACT_SWIGLU) throw InvalidArgError("the sparse FFN needs a ReLU-type activation");
-  const int64_t n_ff = L.up.rows, d = L.up.cols;
+  const PackedFfn &P = L.packed;
+  const int64_t n_ff = P.up.rows, d = P.up.cols;
 
   // ---- A: the active set ----
   sp_logits_.resize(static_cast<size_t>(n) * n_ff);
@@ -51,7 +52,7 @@ uint64_t CpuBackend::ffn_sparse(const Layer &L, FfnMode mode, float threshold, r
   if (mode == FfnMode::Predictor) {
     predictor_logits(L, resid, n, sel);
   } else {
-    matmul(L.gate, xn, n, sel);  // exact mode: the gate itself, reused in phase B
+    matmul(L.gate, xn, n, sel);  // exact mode: the gate itself (the file's contiguous matrix), reused in phase B
     threshold = 0.f;
   }
   sp_mask_.assign(static_cast<size_t>(n_ff), 0);
@@ -76,42 +77,42 @@ uint64_t CpuBackend::ffn_sparse(const Layer &L, FfnMode mode, float threshold, r
 
   // ---- B: h per (neuron, row) ----
   size_t ustride = 0, gstride = 0;
-  const uint8_t *uq = static_cast<const uint8_t *>(convert_activations(L.up.type, xn, n, d, &ustride));
+  const uint8_t *uq = static_cast<const uint8_t *>(convert_activations(P.up.type, xn, n, d, &ustride));
   const uint8_t *gq = uq;
   gstride = ustride;
   if (mode == FfnMode::Predictor &&
-      rs_type_get_traits(L.gate.type)->vec_dot_type != rs_type_get_traits(L.up.type)->vec_dot_type) {
+      rs_type_get_traits(P.gate.type)->vec_dot_type != rs_type_get_traits(P.up.type)->vec_dot_type) {
     // Gate and up quantised differently: keep the up activations, convert again for the gate.
     sp_act2_.assign(uq, uq + ustride * n);
     uq = sp_act2_.data();
-    gq = static_cast<const uint8_t *>(convert_activations(L.gate.type, xn, n, d, &gstride));
+    gq = static_cast<const uint8_t *>(convert_activations(P.gate.type, xn, n, d, &gstride));
   }
-  const rs_matmul_kernels &ku = kernels(L.up.type);
-  const rs_matmul_kernels &kg = kernels(L.gate.type);
+  const rs_matmul_kernels &ku = kernels(P.up.type);
+  const rs_matmul_kernels &kg = kernels(mode == FfnMode::Predictor ? P.gate.type : P.up.type);
   sp_h_.resize(static_cast<size_t>(n_act) * n);
   float *hb = sp_h_.data();
   const int32_t *list = sp_list_.data();
-  const size_t block = L.packed.block;
+  const size_t block = P.block;
   const int64_t chunk = 32;
   const int n_chunks = static_cast<int>((n_act + chunk - 1) / chunk);
   pool_.run(n_chunks, [&](int c, int) {
     const int64_t k1 = std::min(n_act, (c + 1) * chunk);
     for (int64_t k = c * chunk; k < k1; k++) {
       const int32_t i = list[k];
-      if (k + 2 < n_act) prefetch_block(L.up.row(list[k + 2]) - (L.packed.has_gate ? L.gate.row_bytes : 0), block);
+      if (k + 2 < n_act) prefetch_block(P.mem.get() + static_cast<size_t>(list[k + 2]) * block, block);
       for (uint64_t m = mask[i]; m; m &= m - 1) {
         const int j = __builtin_ctzll(m);
         float g, u;
-        if (mode == FfnMode::Predictor) kg.vec_dot(d, &g, L.gate.row(i), gq + j * gstride);
+        if (mode == FfnMode::Predictor) kg.vec_dot(d, &g, P.gate.row(i), gq + j * gstride);
         else g = sel[static_cast<size_t>(j) * n_ff + i];
-        ku.vec_dot(d, &u, L.up.row(i), uq + j * ustride);
+        ku.vec_dot(d, &u, P.up.row(i), uq + j * ustride);
         hb[k * n + j] = activate(act, g, u);
       }
     }
   });
 
   // ---- C: y += h * down_t row, by output slices ----
-  const Weight &D = L.down_t;
+  const Weight &D = P.down;
   const int64_t bs = rs_type_get_traits(D.type)->block_size;
   const int64_t n_blocks = d / bs;
   const int n_slices = static_cast<int>(std::min<int64_t>(n_blocks, 4 * pool_.size()));

@@ -31,9 +31,13 @@ struct Weight {
 // ReLU files (exact mode, gate computed densely from its own matrix): [up_i | down_i],
 // with down_i the i-th column of ffn_down, transposed into a row (f16; f32 for f32
 // files, so exact mode loses nothing there).
+//
+// Only the sparse path reads these views; the dense path keeps reading the file's own
+// matrices, whose contiguous rows suit matrix products best.
 struct PackedFfn {
   size_t block = 0;  // bytes per neuron
   bool has_gate = false;
+  Weight gate, up, down;  // views into mem with stride = block (gate empty unless has_gate)
   std::unique_ptr<uint8_t, void (*)(void *)> mem{nullptr, nullptr};
 };
 
@@ -44,8 +48,8 @@ struct Layer {
   Weight down;                             // [n_embd x n_ff]  (dense GGUF)
   Weight down_t;                           // [n_ff x n_embd]  (PowerInfer: row i = neuron i's output)
   Weight fc1, fc2;                         // PowerInfer predictor: logits = fc2 . relu(fc1 . x)
-  PackedFfn packed;                        // when the FFN is repacked (ReLU models): gate/up/down_t view it
-  bool sparse_ready() const { return down_t && up.stride != up.row_bytes; }
+  PackedFfn packed;                        // the sparse path's layout (ReLU models)
+  bool sparse_ready() const { return static_cast<bool>(packed.up); }
 };
 
 struct HParams {

@@ -86,9 +86,9 @@ void Model::repack_ffn() {
     copy_rows(L.up, base, P.block, up_off);
     if (pwri) copy_rows(L.down_t, base, P.block, down_off);
     else transpose_down(L.down, dt, base, P.block, down_off);
-    if (pwri) L.gate = view(L.gate, L.gate.type, h.n_ff, h.n_embd, base + gate_off, P.block);
-    L.up = view(L.up, L.up.type, h.n_ff, h.n_embd, base + up_off, P.block);
-    L.down_t = view(pwri ? L.down_t : L.up, dt, h.n_ff, h.n_embd, base + down_off, P.block);
+    if (pwri) P.gate = view(L.gate, L.gate.type, h.n_ff, h.n_embd, base + gate_off, P.block);
+    P.up = view(L.up, L.up.type, h.n_ff, h.n_embd, base + up_off, P.block);
+    P.down = view(pwri ? L.down_t : L.up, dt, h.n_ff, h.n_embd, base + down_off, P.block);
   });
   for (const std::string &e : errors)
     if (!e.empty()) throw std::bad_alloc();
@@ -99,7 +99,9 @@ uint64_t Model::neuron_bytes(int layer) const {
   // What one active neuron costs to read in a sparse step: its gate, up and down rows
   // (the down row as packed; unpacked, a 1/n_ff share of the down matrix).
   const Layer &L = layers_[layer];
-  const uint64_t down = L.down_t ? L.down_t.row_bytes : L.down.row_bytes * L.down.rows / L.down.cols;
+  const uint64_t down = L.packed.down ? L.packed.down.row_bytes
+                        : L.down_t ? L.down_t.row_bytes
+                                   : L.down.row_bytes * L.down.rows / L.down.cols;
   return L.gate.row_bytes + L.up.row_bytes + down;
 }
 
