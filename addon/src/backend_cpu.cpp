@@ -1,5 +1,7 @@
 #include "backend_cpu.h"
 
+#include "rs_sparse.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -68,41 +70,27 @@ void CpuBackend::matmul(const Weight &W, const float *x, int n, float *y) {
 }
 
 void CpuBackend::matmul_t(const Weight &Wt, const float *h, int n, float *y) {
-  // y[j] = sum_i h[j][i] * Wt.row(i): split the output columns across threads in
-  // blocks of whole quantisation blocks is not possible for row-quantised data, so
-  // split by token rows and dequantise each neuron row once per token row.
-  const rs_matmul_kernels &k = kernels(Wt.type);
+  // y[j] = sum_i h[j][i] * Wt.row(i): the dense down projection of PowerInfer files,
+  // whose rows are neurons. Split by slices of the output dimension (whole quantisation
+  // blocks): each thread reads its slice of every row, and each output float is summed
+  // in neuron order by one thread, so no partial sums and no thread-count dependence.
+  // Dense means dense: every row is read, zero activations included.
   const int64_t d = Wt.cols, n_ff = Wt.rows;
-  for (auto &s : thread_scratch_)
-    if (static_cast<int64_t>(s.size()) < d) s.resize(d);
-  // Parallelise over slices of neurons with per-slice partial sums reduced in a fixed
-  // order, so the result is the same for any thread count.
-  const int n_slices = 8;
-  std::vector<float> partial(static_cast<size_t>(n_slices) * n * d, 0.f);
-  pool_.run(n_slices, [&](int s, int th) {
-    float *row = thread_scratch_[th].data();
-    int64_t i0 = n_ff * s / n_slices, i1 = n_ff * (s + 1) / n_slices;
-    for (int64_t i = i0; i < i1; i++) {
-      bool any = false;
-      for (int j = 0; j < n && !any; j++) any = h[static_cast<size_t>(j) * n_ff + i] != 0.f;
-      if (!any) continue;  // ReLU models: most neurons are zero
-      k.to_float(Wt.row(i), row, d);
-      for (int j = 0; j < n; j++) {
-        float hv = h[static_cast<size_t>(j) * n_ff + i];
-        if (hv == 0.f) continue;
-        float *out = &partial[(static_cast<size_t>(s) * n + j) * d];
-        for (int64_t c = 0; c < d; c++) out[c] += hv * row[c];
-      }
+  const int64_t bs = rs_type_get_traits(Wt.type)->block_size;
+  const int64_t n_blocks = d / bs;
+  const int n_slices = static_cast<int>(std::min<int64_t>(n_blocks, 4 * pool_.size()));
+  const rs_isa isa = isa_;
+  pool_.run(n_slices, [&](int s, int) {
+    const int64_t o0 = n_blocks * s / n_slices * bs, o1 = n_blocks * (s + 1) / n_slices * bs;
+    const size_t off = rs_row_size(Wt.type, o0);
+    for (int j = 0; j < n; j++) std::memset(y + static_cast<size_t>(j) * d + o0, 0, (o1 - o0) * sizeof(float));
+    for (int64_t i = 0; i < n_ff; i++) {
+      const uint8_t *row = Wt.row(i) + off;
+      for (int j = 0; j < n; j++)
+        rs_axpy_row(isa, Wt.type, y + static_cast<size_t>(j) * d + o0, h[static_cast<size_t>(j) * n_ff + i], row,
+                    o1 - o0);
     }
   });
-  for (int j = 0; j < n; j++) {
-    float *out = y + static_cast<size_t>(j) * d;
-    std::memset(out, 0, d * sizeof(float));
-    for (int s = 0; s < n_slices; s++) {
-      const float *p = &partial[(static_cast<size_t>(s) * n + j) * d];
-      for (int64_t c = 0; c < d; c++) out[c] += p[c];
-    }
-  }
 }
 
 void CpuBackend::get_rows(const Weight &W, const int32_t *ids, int n, float *y) {
