@@ -1,4 +1,4 @@
-// Predictor-mode decoding against dense decoding of the same file: greedy continuation
+// Predictor-mode (or another mode's) decoding against dense decoding of the same file: greedy continuation
 // from a prompt, one token per step, both contexts fed the dense run's tokens.
 import { Model, sequenceBatch } from '../../server/engine/engine.js';
 import type { FfnMode } from '../../server/engine/types.js';
@@ -13,11 +13,11 @@ export interface Agreement {
   predictorActive: number;
 }
 
-export async function agreement(path: string, prompt: number[], steps: number): Promise<Agreement> {
+export async function agreement(path: string, prompt: number[], steps: number, mode: FfnMode = 'predictor'): Promise<Agreement> {
   const m = await Model.load(path);
   const mk = (ffnMode: FfnMode) => m.createContext({ nSeq: 1, nCtx: prompt.length + steps + 1, threads: 2, ffnMode });
   const dense = await mk('dense');
-  const pred = await mk('predictor');
+  const pred = await mk(mode);
   try {
     const argmax = (l: Float32Array) => l.reduce((b, v, i) => (v > l[b] ? i : b), 0);
     let ld = await dense.decode(sequenceBatch(prompt, 0, 0));

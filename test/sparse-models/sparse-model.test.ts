@@ -135,8 +135,8 @@ test('bad sparse options are refused with the flag named', async () => {
   await assert.rejects(makeModel({ ...base, sparse: true, tied: true }), /drop --tied/);
 });
 
-test('exact predictor: predictor-mode decoding equals dense decoding (F16, F32)', async () => {
-  for (const [arch, type] of [['llama', 'f16'], ['bamboo', 'f32']] as const) {
+test('exact predictor: predictor-mode decoding equals dense decoding (F16, F32, Q4_0)', async () => {
+  for (const [arch, type] of [['llama', 'f16'], ['bamboo', 'f32'], ['llama', 'q4_0']] as const) {
     const path = await make({ arch, type, size: 'small' });
     const a = await agreement(path, variedTokens(6, 4000, 5), 40);
     assert.equal(a.top1, a.steps, `${arch} ${type}: greedy tokens differ`);
