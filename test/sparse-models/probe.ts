@@ -4,6 +4,12 @@ import { makeModel } from '../../server/cli/make-model.js';
 import { Model } from '../../server/engine/engine.js';
 import { engineTally, engineActiveSets, predictedSets, predictorQuality, sparsityReport, variedTokens } from './measure.js';
 
+// Does nothing without arguments, so a test runner that picks up every file under test/
+// only imports it.
+if (process.argv.length < 3) {
+  console.log('usage: node dist/test/sparse-models/probe.js arch size type sparsity predictor [tokens]  (env MODEL=file, SWEEP=1, AGREE=steps)');
+  process.exit(0);
+}
 const [arch = 'llama', size = 'tiny', type = 'f16', sp = '0.9', pred = 'exact', nt = '300'] = process.argv.slice(2);
 const out = process.env.MODEL ?? `/tmp/sp/${arch}-${size}-${type}-${sp}-${pred}.gguf`;
 const t0 = Date.now();

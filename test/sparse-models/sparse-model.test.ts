@@ -75,8 +75,8 @@ test('bamboo f16 (dReLU), 80% sparse: sparsity and recall 100%', async () => {
   assert.equal(predictorQuality(truth, await predictedSets(path, toks)).fn, 0);
 });
 
-test('q8_0 and f32 gates keep the exact predictor exact', async () => {
-  for (const type of ['q8_0', 'f32']) {
+test('q8_0, bf16 and f32 gates keep the exact predictor exact', async () => {
+  for (const type of ['q8_0', 'bf16', 'f32']) {
     const path = await make({ type, sparsity: 0.95, arch: 'bamboo' });
     const { toks, truth, report } = await measure(path, 200);
     assert.ok(Math.abs(report.sparsity - 0.95) < TOL, `${type}: sparsity ${report.sparsity}`);
