@@ -12,9 +12,9 @@
 // - the converter names llama models "Llama" and sets context_length 2048.
 // The dimensions are small, the predictor rank differs per layer (the format allows it),
 // and the weights are random: these check loading, not quality.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Model, sequenceBatch } from '../../server/engine/engine.js';
@@ -53,6 +53,7 @@ const PUBLISHED: Published[] = [
 ];
 
 const dir = mkdtempSync(join(tmpdir(), 'relu-serve-published-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 async function writePublished(p: Published): Promise<string> {
   const a = p.arch;

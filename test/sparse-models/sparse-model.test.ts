@@ -2,9 +2,9 @@
 // the engine (dense path, activation counting, one token per decode, 300 varied tokens)
 // has the requested mean sparsity and a power-law shape, and the exact predictor never
 // misses an active neuron; the lowrank one misses a few. Same arguments, same bytes.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeModel, type MakeModelOptions } from '../../server/cli/make-model.js';
@@ -15,6 +15,7 @@ import { agreement } from './agree.js';
 import { engineActiveSets, engineTally, predictedSets, predictorQuality, readTensorF32, sparsityReport, variedTokens } from './measure.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'relu-serve-sparse-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 async function make(o: Partial<MakeModelOptions>): Promise<string> {
   const out = join(dir, `m${n++}.gguf`);
