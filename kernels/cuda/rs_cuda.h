@@ -20,6 +20,9 @@ int rs_cuda_device_info(int dev, char *name, size_t name_len, size_t *total_mem)
  * (a cudaStream_t, NULL for the default stream). */
 int rs_cuda_rmsnorm(float *y, const float *x, const float *w, int n_rows, int d, float eps, void *stream);
 
+/* Test helper: the same op on host buffers (copies in, runs, copies out). */
+int rs_cuda_rmsnorm_host(float *y, const float *x, const float *w, int n_rows, int d, float eps);
+
 #ifdef __cplusplus
 }
 #endif

@@ -44,8 +44,14 @@ export interface NativeAddon {
   kernels: NativeKernels;
   /** Memory read bandwidth in GB/s: `threads` threads streaming a `megabytes` buffer, best of `iters`. */
   measureBandwidth(threads: number, megabytes: number, iters: number): Promise<number>;
-  /** Whether the addon was built with the CUDA sources (a GPU is still decided at run time). */
-  cudaCompiled: boolean;
+  cuda: {
+    /** Whether the addon was built with the CUDA sources (a GPU is still decided at run time). */
+    compiled: boolean;
+    /** Usable CUDA devices (0 without a driver or GPU). */
+    devices(): number;
+    /** The CUDA RMSNorm op on host buffers, for checking it against the CPU (needs a device). */
+    rmsnorm?(x: Float32Array, w: Float32Array, rows: number, eps: number): Float32Array;
+  };
 }
 
 /** Error codes the addon sets on rejected promises and thrown errors. */
