@@ -36,85 +36,39 @@ static inline __m256i dot_q8_0_i32(__m256i wq, __m256i av) {
 
 #define LOADA(a) _mm256_loadu_si256((const __m256i *)(a)->qs)
 
-/* Q4_0 x Q8_0X, two blocks per 256-bit step: the two blocks' nibble arrays are split
- * into low and high halves, which line up with the activation's lo/hi arrays; the
- * int32 lanes start from the activation's offset seeds (-2 * sum(a) per lane, so 4
- * lanes remove 8 * sum(a)). Half the work of the one-block-at-a-time loop. */
-static inline __m256 q4_0_half_group(const char *w, const rs_q8_0x_group *g, int h, __m256 dw, __m256 acc) {
-  const __m256i v = _mm256_inserti128_si256(
-      _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(w + 2))), _mm_loadu_si128((const __m128i *)(w + 20)), 1);
-  const __m256i m4 = _mm256_set1_epi8(0x0F);
-  const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-  /* each maddubs pair sum is <= 2*15*127, so the int16 sum of both cannot overflow */
-  const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(g->lo + 32 * h))),
-                                     _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(g->hi + 32 * h))));
-  const __m256i s = _mm256_add_epi32(_mm256_madd_epi16(p, _mm256_set1_epi16(1)),
-                                     _mm256_loadu_si256((const __m256i *)(g->off + 8 * h)));
-  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, _mm256_loadu_ps(g->d + 8 * h)), acc);
-}
-
 static inline uint16_t half_at(const char *p) {
   uint16_t h;
   memcpy(&h, p, 2);
   return h;
 }
 
-static void vec_dot_q4_0(int64_t n, float *out, const void *wv, const void *av) {
-  const char *w = (const char *)wv;
-  const rs_block_q8_0 *a = (const rs_block_q8_0 *)av;
-  const int64_t nb = n / RS_QK, ng = nb / 4;
-  const rs_q8_0x_group *g = (const rs_q8_0x_group *)((const char *)av + (size_t)nb * sizeof(rs_block_q8_0));
-  const __m256i lo_idx = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
-  const __m256i hi_idx = _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3);
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  for (int64_t gi = 0; gi < ng; gi++) {
-    const char *wg = w + gi * 72;
-    const __m128i h = _mm_setr_epi16((short)half_at(wg), (short)half_at(wg + 18), (short)half_at(wg + 36),
-                                     (short)half_at(wg + 54), 0, 0, 0, 0);
-    const __m256 d4 = _mm256_castps128_ps256(_mm_cvtph_ps(h));
-    acc0 = q4_0_half_group(wg, g + gi, 0, _mm256_permutevar8x32_ps(d4, lo_idx), acc0);
-    acc1 = q4_0_half_group(wg + 36, g + gi, 1, _mm256_permutevar8x32_ps(d4, hi_idx), acc1);
-  }
-  float sum = hsum256_ps(_mm256_add_ps(acc0, acc1));
-  for (int64_t b = ng * 4; b < nb; b++) {
-    const __m256i s = dot_q4_0_i32(unpack_q4_0((const rs_block_q4_0 *)(w + b * 18)), LOADA(a + b));
-    sum += _cvtsh_ss(half_at(w + b * 18)) * _cvtsh_ss(a[b].d) * (float)hsum256_epi32(s);
-  }
-  *out = sum;
-}
-
-static void vec_dot_q8_0(int64_t n, float *out, const void *wv, const void *av) {
-  const rs_block_q8_0 *w = (const rs_block_q8_0 *)wv;
-  const rs_block_q8_0 *a = (const rs_block_q8_0 *)av;
-  const int64_t nb = n / RS_QK;
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  int64_t b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    const __m256i s0 = dot_q8_0_i32(LOADA(w + b), LOADA(a + b));
-    const __m256i s1 = dot_q8_0_i32(LOADA(w + b + 1), LOADA(a + b + 1));
-    acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), _mm256_set1_ps(_cvtsh_ss(w[b].d) * _cvtsh_ss(a[b].d)), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1),
-                           _mm256_set1_ps(_cvtsh_ss(w[b + 1].d) * _cvtsh_ss(a[b + 1].d)), acc1);
-  }
-  for (; b < nb; b++) {
-    const __m256i s0 = dot_q8_0_i32(LOADA(w + b), LOADA(a + b));
-    acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), _mm256_set1_ps(_cvtsh_ss(w[b].d) * _cvtsh_ss(a[b].d)), acc0);
-  }
-  *out = hsum256_ps(_mm256_add_ps(acc0, acc1));
+/* Multi-row tiles read their rows side by side, which the hardware prefetchers follow
+ * poorly (measured with the AVX-512 kernels: a 4 x 1 Q4_0 tile streamed at half the
+ * rate of vec_dot). Each step of a tile prefetches its share of the next tile's rows
+ * (contiguous in memory) in address order, into L2, so memory sees one sequential
+ * stream. After the last row it prefetches whatever follows: prefetches never fault. */
+static inline __attribute__((always_inline)) void prefetch_next_rows(const char *p, size_t bytes) {
+  for (size_t l = 0; l < bytes; l += 64) _mm_prefetch(p + l, _MM_HINT_T1);
 }
 
 /* Register tile of RM weight rows x RN activation rows: each weight block is unpacked
  * once and used RN times. RM = 4, RN = 2 keeps 8 accumulators + 4 weights in the 16
- * ymm registers. `q4` is a compile-time constant after inlining. */
+ * ymm registers. `q4` is a compile-time constant after inlining. Every output (r, c)
+ * runs the same operations whatever the tile shape (one accumulator, one FMA per block
+ * in order, one reduction), and vec_dot is the 1 x 1 tile: results do not depend on
+ * the batch (see rs_cpu_internal.h). */
 static inline __attribute__((always_inline)) void tile_q_0(int q4, int64_t nb, int RM, int RN,
                                                            const char *w, size_t ws, const char *a,
                                                            size_t as, float *out, size_t os) {
   __m256 acc[4][2];
+  _Pragma("GCC unroll 8")
   for (int r = 0; r < RM; r++)
+    _Pragma("GCC unroll 8")
     for (int c = 0; c < RN; c++) acc[r][c] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; b++) {
     __m256i wq[4];
     float dw[4];
+    _Pragma("GCC unroll 8")
     for (int r = 0; r < RM; r++) {
       if (q4) {
         const rs_block_q4_0 *wb = (const rs_block_q4_0 *)(w + r * ws) + b;
@@ -126,17 +80,23 @@ static inline __attribute__((always_inline)) void tile_q_0(int q4, int64_t nb, i
         dw[r] = _cvtsh_ss(wb->d);
       }
     }
+    if (RM > 1) prefetch_next_rows(w + RM * ws + b * RM * (q4 ? sizeof(rs_block_q4_0) : sizeof(rs_block_q8_0)),
+                                   RM * (q4 ? sizeof(rs_block_q4_0) : sizeof(rs_block_q8_0)));
+    _Pragma("GCC unroll 8")
     for (int c = 0; c < RN; c++) {
       const rs_block_q8_0 *ab = (const rs_block_q8_0 *)(a + c * as) + b;
       const __m256i av = LOADA(ab);
       const float da = _cvtsh_ss(ab->d);
+      _Pragma("GCC unroll 8")
       for (int r = 0; r < RM; r++) {
         const __m256i s = q4 ? dot_q4_0_i32(wq[r], av) : dot_q8_0_i32(wq[r], av);
         acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw[r] * da), acc[r][c]);
       }
     }
   }
+  _Pragma("GCC unroll 8")
   for (int c = 0; c < RN; c++)
+    _Pragma("GCC unroll 8")
     for (int r = 0; r < RM; r++) out[c * os + r] = hsum256_ps(acc[r][c]);
 }
 
@@ -155,6 +115,11 @@ static inline __attribute__((always_inline)) void tile_q_0(int q4, int64_t nb, i
 static inline __attribute__((always_inline)) void gemm_q_0(int q4, int64_t n, int nr, int nc,
                                                            const void *w, size_t ws, const void *a,
                                                            size_t as, float *out, size_t os) {
+  if (nc == 1) { /* vec_dot per row, in address order */
+    for (int r = 0; r < nr; r++)
+      tile_q_0(q4, n / RS_QK, 1, 1, (const char *)w + (size_t)r * ws, ws, (const char *)a, as, out + r, os);
+    return;
+  }
   /* column blocks that stay in L2 (see rs_gemm_col_block) */
   for (int cb = 0, cbn = rs_gemm_col_block(as, 2); cb < nc; cb += cbn)
     for (int r0 = 0; r0 < nr; r0 += 4) {
@@ -170,8 +135,14 @@ static inline __attribute__((always_inline)) void gemm_q_0(int q4, int64_t n, in
 }
 
 /* Q4_0 x Q8_0X tile of RM <= 2 weight rows x RN <= 4 activation rows, two blocks
- * (half a group) per step: each weight row's nibbles are split once into lo/hi and
- * used RN times (8 accumulators + 6 weight registers fit the 16 ymm). */
+ * (half a group) per step: the two blocks' nibble arrays are split into low and high
+ * halves, which line up with the activation's lo/hi arrays, and the int32 lanes start
+ * from the activation's offset seeds (-2 * sum(a) per lane, so 4 lanes remove
+ * 8 * sum(a)). Each weight row's nibbles are split once and used RN times (8
+ * accumulators + 6 weight registers fit the 16 ymm). Every output (r, c) runs the same
+ * operations whatever the tile shape (one accumulator, two FMAs per group, one
+ * reduction, then the blocks after the last whole group in order), and vec_dot is the
+ * 1 x 1 tile, so results do not depend on the batch. */
 static inline __attribute__((always_inline)) void tile_q4_0g(int unused, int64_t nb, int RM, int RN,
                                                              const char *w, size_t ws, const char *a,
                                                              size_t as, float *out, size_t os) {
@@ -179,12 +150,16 @@ static inline __attribute__((always_inline)) void tile_q4_0g(int unused, int64_t
   const int64_t ng = nb / 4;
   const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
   __m256 acc[2][4];
+  _Pragma("GCC unroll 8")
   for (int r = 0; r < RM; r++)
+    _Pragma("GCC unroll 8")
     for (int c = 0; c < RN; c++) acc[r][c] = _mm256_setzero_ps();
   for (int64_t gi = 0; gi < ng; gi++)
+    _Pragma("GCC unroll 8")
     for (int h = 0; h < 2; h++) {
       __m256i lo[2], hi[2];
       __m256 dw[2];
+      _Pragma("GCC unroll 8")
       for (int r = 0; r < RM; r++) {
         const char *wb = w + r * ws + gi * 72 + h * 36;
         const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(wb + 2))),
@@ -194,6 +169,8 @@ static inline __attribute__((always_inline)) void tile_q4_0g(int unused, int64_t
         dw[r] = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_set1_ps(_cvtsh_ss(half_at(wb)))),
                                      _mm_set1_ps(_cvtsh_ss(half_at(wb + 18))), 1);
       }
+      if (RM > 1) prefetch_next_rows(w + RM * ws + (gi * 2 + h) * RM * 36, RM * 36);
+      _Pragma("GCC unroll 8")
       for (int c = 0; c < RN; c++) {
         const rs_q8_0x_group *g =
             (const rs_q8_0x_group *)(a + c * as + (size_t)nb * sizeof(rs_block_q8_0)) + gi;
@@ -201,6 +178,7 @@ static inline __attribute__((always_inline)) void tile_q4_0g(int unused, int64_t
         const __m256i ahi = _mm256_loadu_si256((const __m256i *)(g->hi + 32 * h));
         const __m256i off = _mm256_loadu_si256((const __m256i *)(g->off + 8 * h));
         const __m256 da = _mm256_loadu_ps(g->d + 8 * h);
+        _Pragma("GCC unroll 8")
         for (int r = 0; r < RM; r++) {
           const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo[r], alo), _mm256_maddubs_epi16(hi[r], ahi));
           const __m256i s = _mm256_add_epi32(_mm256_madd_epi16(p, ones), off);
@@ -208,7 +186,9 @@ static inline __attribute__((always_inline)) void tile_q4_0g(int unused, int64_t
         }
       }
     }
+  _Pragma("GCC unroll 8")
   for (int c = 0; c < RN; c++)
+    _Pragma("GCC unroll 8")
     for (int r = 0; r < RM; r++) {
       float sum = hsum256_ps(acc[r][c]);
       for (int64_t b = ng * 4; b < nb; b++) { /* blocks after the last whole group */
@@ -220,8 +200,16 @@ static inline __attribute__((always_inline)) void tile_q4_0g(int unused, int64_t
     }
 }
 
+static void vec_dot_q4_0(int64_t n, float *out, const void *w, const void *a) {
+  tile_q4_0g(0, n / RS_QK, 1, 1, (const char *)w, 0, (const char *)a, 0, out, 0);
+}
+
 static void gemm_q4_0(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a,
                       size_t as, float *out, size_t os) {
+  if (nc == 1) { /* vec_dot per row, in address order */
+    for (int r = 0; r < nr; r++) vec_dot_q4_0(n, out + r, (const char *)w + (size_t)r * ws, a);
+    return;
+  }
   for (int cb = 0, cbn = rs_gemm_col_block(as, 4); cb < nc; cb += cbn)
     for (int r0 = 0; r0 < nr; r0 += 2) {
       const int rm = nr - r0 < 2 ? nr - r0 : 2;
@@ -244,6 +232,9 @@ static void gemm_q4_0(int64_t n, int nr, int nc, const void *w, size_t ws, const
       }
     }
 }
+static void vec_dot_q8_0(int64_t n, float *out, const void *w, const void *a) {
+  tile_q_0(0, n / RS_QK, 1, 1, (const char *)w, 0, (const char *)a, 0, out, 0);
+}
 static void gemm_q8_0(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a,
                       size_t as, float *out, size_t os) {
   gemm_q_0(0, n, nr, nc, w, ws, a, as, out, os);
@@ -265,62 +256,97 @@ static inline float load_w1(int t, const void *w, int64_t i) {
   return rs_bf16_to_fp32(((const uint16_t *)w)[i]);
 }
 
+/* RM x RN tile (RM, RN <= 2). The accumulation every output (r, c) runs, whatever the
+ * tile shape (vec_dot is the 1 x 1 tile, so results do not depend on the batch): two
+ * accumulators, 8-element steps alternating between them, reduced as acc0 + acc1,
+ * then the last n % 8 products added in order. Two chains keep one row's dot
+ * streaming from memory; 8 accumulators + 4 weights + 2 activations fit the 16 ymm. */
 static inline __attribute__((always_inline)) void tile_f(int t, int64_t n, int RM, int RN,
                                                          const char *w, size_t ws, const char *a,
                                                          size_t as, float *out, size_t os) {
-  __m256 acc[4][2];
+  const size_t esize = t == WF32 ? 4 : 2;
+  __m256 acc[2][2][2];
+  _Pragma("GCC unroll 8")
   for (int r = 0; r < RM; r++)
-    for (int c = 0; c < RN; c++) acc[r][c] = _mm256_setzero_ps();
+    _Pragma("GCC unroll 8")
+    for (int c = 0; c < RN; c++) acc[r][c][0] = acc[r][c][1] = _mm256_setzero_ps();
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    __m256 wv[4];
-    for (int r = 0; r < RM; r++) wv[r] = load_w8(t, w + r * ws, i);
+  for (; i + 16 <= n; i += 16) {
+    __m256 w0[2], w1[2];
+    _Pragma("GCC unroll 8")
+    for (int r = 0; r < RM; r++) {
+      w0[r] = load_w8(t, w + r * ws, i);
+      w1[r] = load_w8(t, w + r * ws, i + 8);
+    }
+    if (RM > 1) prefetch_next_rows(w + RM * ws + (size_t)i * RM * esize, 16 * RM * esize);
+    _Pragma("GCC unroll 8")
     for (int c = 0; c < RN; c++) {
-      const __m256 av = _mm256_loadu_ps((const float *)(a + c * as) + i);
-      for (int r = 0; r < RM; r++) acc[r][c] = _mm256_fmadd_ps(wv[r], av, acc[r][c]);
+      const float *ac = (const float *)(a + c * as) + i;
+      const __m256 a0 = _mm256_loadu_ps(ac), a1 = _mm256_loadu_ps(ac + 8);
+      _Pragma("GCC unroll 8")
+      for (int r = 0; r < RM; r++) {
+        acc[r][c][0] = _mm256_fmadd_ps(w0[r], a0, acc[r][c][0]);
+        acc[r][c][1] = _mm256_fmadd_ps(w1[r], a1, acc[r][c][1]);
+      }
     }
   }
-  for (int c = 0; c < RN; c++)
+  if (i + 8 <= n) {
+    _Pragma("GCC unroll 8")
     for (int r = 0; r < RM; r++) {
-      float s = hsum256_ps(acc[r][c]);
+      const __m256 wv = load_w8(t, w + r * ws, i);
+      _Pragma("GCC unroll 8")
+      for (int c = 0; c < RN; c++)
+        acc[r][c][0] = _mm256_fmadd_ps(wv, _mm256_loadu_ps((const float *)(a + c * as) + i), acc[r][c][0]);
+    }
+    i += 8;
+  }
+  _Pragma("GCC unroll 8")
+  for (int c = 0; c < RN; c++)
+    _Pragma("GCC unroll 8")
+    for (int r = 0; r < RM; r++) {
+      float s = hsum256_ps(_mm256_add_ps(acc[r][c][0], acc[r][c][1]));
       for (int64_t j = i; j < n; j++) s += load_w1(t, w + r * ws, j) * ((const float *)(a + c * as))[j];
       out[c * os + r] = s;
     }
 }
 
-static inline __attribute__((always_inline)) void vec_dot_f(int t, int64_t n, float *out,
-                                                            const void *w, const float *a) {
-  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    s0 = _mm256_fmadd_ps(load_w8(t, w, i), _mm256_loadu_ps(a + i), s0);
-    s1 = _mm256_fmadd_ps(load_w8(t, w, i + 8), _mm256_loadu_ps(a + i + 8), s1);
-    s2 = _mm256_fmadd_ps(load_w8(t, w, i + 16), _mm256_loadu_ps(a + i + 16), s2);
-    s3 = _mm256_fmadd_ps(load_w8(t, w, i + 24), _mm256_loadu_ps(a + i + 24), s3);
+/* One activation row: vec_dot per weight row, in address order. Otherwise 2 x 2 tiles
+ * (smaller at the edges) over column blocks that stay in L2: the F32 activations are
+ * as many bytes as the weights or more, and sharing them between weight rows is what
+ * keeps small batches near the cost of one. */
+static inline __attribute__((always_inline)) void gemm_f(int t, int64_t n, int nr, int nc, const void *w,
+                                                         size_t ws, const void *a, size_t as, float *out,
+                                                         size_t os) {
+  if (nc == 1) {
+    for (int r = 0; r < nr; r++) tile_f(t, n, 1, 1, (const char *)w + (size_t)r * ws, ws, (const char *)a, as, out + r, os);
+    return;
   }
-  for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(load_w8(t, w, i), _mm256_loadu_ps(a + i), s0);
-  float s = hsum256_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-  for (; i < n; i++) s += load_w1(t, w, i) * a[i];
-  *out = s;
+  for (int cb = 0, cbn = rs_gemm_col_block(as, 2); cb < nc; cb += cbn) {
+    const int cend = nc - cb < cbn ? nc : cb + cbn;
+    for (int r0 = 0; r0 < nr; r0 += 2) {
+      const int rm = nr - r0 < 2 ? 1 : 2;
+      const char *wp = (const char *)w + (size_t)r0 * ws;
+      for (int c0 = cb; c0 < cend; c0 += 2) {
+        const char *ap = (const char *)a + (size_t)c0 * as;
+        float *op = out + (size_t)c0 * os + r0;
+        switch (rm * 2 + (cend - c0 < 2 ? 1 : 2)) {
+          case 2 * 2 + 2: tile_f(t, n, 2, 2, wp, ws, ap, as, op, os); break;
+          case 2 * 2 + 1: tile_f(t, n, 2, 1, wp, ws, ap, as, op, os); break;
+          case 1 * 2 + 2: tile_f(t, n, 1, 2, wp, ws, ap, as, op, os); break;
+          default: tile_f(t, n, 1, 1, wp, ws, ap, as, op, os); break;
+        }
+      }
+    }
+  }
 }
 
 #define FLOAT_KERNELS(name, t)                                                                  \
   static void vec_dot_##name(int64_t n, float *out, const void *w, const void *a) {             \
-    vec_dot_f(t, n, out, w, (const float *)a);                                                  \
+    tile_f(t, n, 1, 1, (const char *)w, 0, (const char *)a, 0, out, 0);                         \
   }                                                                                             \
   static void gemm_##name(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a,   \
                           size_t as, float *out, size_t os) {                                   \
-    for (int cb = 0, cbn = rs_gemm_col_block(as, 2); cb < nc; cb += cbn)                       \
-    for (int r0 = 0; r0 < nr; r0 += 4) {                                                        \
-      const int rm = nr - r0 < 4 ? nr - r0 : 4;                                                 \
-      const int cend = nc - cb < cbn ? nc : cb + cbn;                                           \
-      for (int c0 = cb; c0 < cend; c0 += 2) {                                                   \
-        const int rn = cend - c0 < 2 ? cend - c0 : 2;                                           \
-        const char *wp = (const char *)w + (size_t)r0 * ws, *ap = (const char *)a + (size_t)c0 * as; \
-        float *op = out + (size_t)c0 * os + r0;                                                 \
-        TILE_SWITCH(tile_f, t, n, rm, rn, wp, ws, ap, as, op, os)                               \
-      }                                                                                         \
-    }                                                                                           \
+    gemm_f(t, n, nr, nc, w, ws, a, as, out, os);                                                \
   }
 FLOAT_KERNELS(f32, WF32)
 FLOAT_KERNELS(f16, WF16)

@@ -13,6 +13,16 @@
 #include "simd256_float.h"
 #include "simd256_quant.h"
 
+/* Multi-row tiles read RM rows side by side, which the hardware prefetchers follow
+ * poorly: measured here, a 4 x 1 tile of Q4_0 streamed at half the rate of vec_dot.
+ * So each step of a tile prefetches its share of the next tile's rows (the next RM
+ * rows, contiguous in memory), in address order, into L2: the memory sees one
+ * sequential stream and the tile itself reads from cache. After the last row it
+ * prefetches whatever follows, harmlessly: prefetches never fault. */
+static inline __attribute__((always_inline)) void prefetch_next_rows(const char *p, size_t bytes) {
+  for (size_t l = 0; l < bytes; l += 64) _mm_prefetch(p + l, _MM_HINT_T1);
+}
+
 static inline uint16_t half_at(const char *p) {
   uint16_t h;
   memcpy(&h, p, 2);
@@ -100,35 +110,13 @@ static inline float x0_tail(int q4, const char *w, const rs_block_q8_0 *a, int64
   return s;
 }
 
-static inline __attribute__((always_inline)) void vdot_x0(int q4, int64_t n, float *out, const void *wv,
-                                                          const void *av) {
-  const char *w = (const char *)wv;
-  const int64_t nb = n / RS_QK, ng = nb / 4;
-  const size_t gb = GROUP_BYTES(q4);
-  const rs_q8_0x_group *g = q8_0x_groups(av, nb);
-  const __m512i d_idx = _mm512_loadu_si512(k_d_idx);
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-  __m512i lo, hi;
-  __m512 dw;
-  int64_t gi = 0;
-  for (; gi + 2 <= ng; gi += 2) {
-    x0_group(q4, w + gi * gb, d_idx, &lo, &hi, &dw);
-    acc0 = x0_group_dot(q4, lo, hi, dw, g + gi, acc0);
-    x0_group(q4, w + (gi + 1) * gb, d_idx, &lo, &hi, &dw);
-    acc1 = x0_group_dot(q4, lo, hi, dw, g + gi + 1, acc1);
-  }
-  if (gi < ng) {
-    x0_group(q4, w + gi * gb, d_idx, &lo, &hi, &dw);
-    acc0 = x0_group_dot(q4, lo, hi, dw, g + gi, acc0);
-  }
-  *out = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + x0_tail(q4, w, (const rs_block_q8_0 *)av, ng * 4, nb);
-}
-
-static void vec_dot_q4_0(int64_t n, float *out, const void *w, const void *a) { vdot_x0(1, n, out, w, a); }
-static void vec_dot_q8_0(int64_t n, float *out, const void *w, const void *a) { vdot_x0(0, n, out, w, a); }
-
-/* RM x RN tile (up to 4 x 4): each weight group is unpacked once per tile row and
- * used RN times. */
+/* RM x RN tile (RM <= 4, RN <= 4 when RM > 1, RN <= 8 when RM == 1): each weight group
+ * is unpacked once per tile row and used RN times. Every output (r, c) runs the same
+ * operations whatever the tile shape: one accumulator, one FMA per group in group
+ * order, one reduction, then the tail blocks. vec_dot is the 1 x 1 tile, so a row's
+ * result does not depend on how many activation rows share the call (batch
+ * independence; see rs_cpu_internal.h). One accumulator is enough for speed: the
+ * chain is one FMA per 128 elements, far below the group's other work. */
 static inline __attribute__((always_inline)) void tile_x0(int q4, int64_t nb, int RM, int RN, const char *w,
                                                           size_t ws, const char *a, size_t as, float *out,
                                                           size_t os) {
@@ -136,27 +124,42 @@ static inline __attribute__((always_inline)) void tile_x0(int q4, int64_t nb, in
   const size_t gb = GROUP_BYTES(q4);
   const __m512i d_idx = _mm512_loadu_si512(k_d_idx);
   __m512 acc[4][4];
+  _Pragma("GCC unroll 8")
   for (int r = 0; r < RM; r++)
+    _Pragma("GCC unroll 8")
     for (int c = 0; c < RN; c++) acc[r][c] = _mm512_setzero_ps();
   for (int64_t gi = 0; gi < ng; gi++) {
     __m512i lo[4], hi[4];
     __m512 dw[4];
+    _Pragma("GCC unroll 8")
     for (int r = 0; r < RM; r++) x0_group(q4, w + r * ws + gi * gb, d_idx, &lo[r], &hi[r], &dw[r]);
+    if (RM > 1) prefetch_next_rows(w + RM * ws + gi * RM * gb, RM * gb);
+    _Pragma("GCC unroll 8")
     for (int c = 0; c < RN; c++) {
       const rs_q8_0x_group *g = q8_0x_groups(a + c * as, nb) + gi;
+      _Pragma("GCC unroll 8")
       for (int r = 0; r < RM; r++) acc[r][c] = x0_group_dot(q4, lo[r], hi[r], dw[r], g, acc[r][c]);
     }
   }
+  _Pragma("GCC unroll 8")
   for (int c = 0; c < RN; c++)
+    _Pragma("GCC unroll 8")
     for (int r = 0; r < RM; r++)
       out[c * os + r] = _mm512_reduce_add_ps(acc[r][c]) +
                         x0_tail(q4, w + r * ws, (const rs_block_q8_0 *)(a + c * as), ng * 4, nb);
 }
 
+static void vec_dot_q4_0(int64_t n, float *out, const void *w, const void *a) {
+  tile_x0(1, n / RS_QK, 1, 1, (const char *)w, 0, (const char *)a, 0, out, 0);
+}
+static void vec_dot_q8_0(int64_t n, float *out, const void *w, const void *a) {
+  tile_x0(0, n / RS_QK, 1, 1, (const char *)w, 0, (const char *)a, 0, out, 0);
+}
+
 #define TILE_CASE(fn, k, rm, rn, ...) \
-  case (rm) * 8 + (rn): fn(k, __VA_ARGS__, rm, rn, w_, ws, a_, as, o_, os); break;
+  case (rm) * 16 + (rn): fn(k, __VA_ARGS__, rm, rn, w_, ws, a_, as, o_, os); break;
 #define TILE_SWITCH(fn, k, x, rm, rn)                                                    \
-  switch ((rm) * 8 + (rn)) {                                                             \
+  switch ((rm) * 16 + (rn)) {                                                            \
     TILE_CASE(fn, k, 4, 4, x) TILE_CASE(fn, k, 4, 3, x) TILE_CASE(fn, k, 4, 2, x)        \
     TILE_CASE(fn, k, 4, 1, x) TILE_CASE(fn, k, 3, 4, x) TILE_CASE(fn, k, 3, 3, x)        \
     TILE_CASE(fn, k, 3, 2, x) TILE_CASE(fn, k, 3, 1, x) TILE_CASE(fn, k, 2, 4, x)        \
@@ -165,10 +168,23 @@ static inline __attribute__((always_inline)) void tile_x0(int q4, int64_t nb, in
     default: fn(k, x, 1, 1, w_, ws, a_, as, o_, os); break;                              \
   }
 
-/* Walks the nr x nc output in 4 x 4 tiles (smaller at the edges), a block of
- * activation rows that fits in L2 at a time (rs_gemm_col_block), so that for long
- * prompts the activations are not re-read from L3 for every 4 weight rows. */
+/* One activation row: vec_dot per weight row, in address order. Otherwise the output
+ * is walked in 4 x 4 tiles (smaller at the edges): sharing each activation load
+ * between 4 weight rows matters even at nc = 2, as Q8_0X is 2 bytes per element (3.6x a
+ * Q4_0 weight) and would otherwise dominate the reads. The tiles prefetch the next
+ * tile's rows in address order (see prefetch_next_rows); past nc = 4, the output is walked in
+ * 4 x 4 tiles (smaller at the edges), a block of activation rows that fits in L2 at a
+ * time (rs_gemm_col_block), so that long prompts do not re-read activations from L3
+ * for every 4 weight rows. */
 #define GEMM_TILES(fn, k, x)                                                       \
+  if (nc == 1) {                                                                   \
+    for (int r0 = 0; r0 < nr; r0++) {                                              \
+      const char *w_ = (const char *)w + (size_t)r0 * ws, *a_ = (const char *)a;   \
+      float *o_ = out + r0;                                                        \
+      TILE_SWITCH(fn, k, x, 1, nc)                                                 \
+    }                                                                              \
+    return;                                                                        \
+  }                                                                                \
   for (int cb = 0, cbn = rs_gemm_col_block(as, 4); cb < nc; cb += cbn)             \
   for (int r0 = 0; r0 < nr; r0 += 4) {                                             \
     const int rm = nr - r0 < 4 ? nr - r0 : 4;                                      \
@@ -203,23 +219,102 @@ static inline __m512 load_w16(int t, const void *w, int64_t i, __mmask16 m) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-static inline __attribute__((always_inline)) void tile_f(int t, int64_t n, int RM, int RN,
-                                                         const char *w, size_t ws, const char *a,
-                                                         size_t as, float *out, size_t os) {
-  __m512 acc[4][4];
+/* RM x RN tile (RM * RN <= 8). The accumulation every output (r, c) runs, whatever
+ * the tile shape (vec_dot is the 1 x 1 tile): two accumulators, 16-element steps
+ * alternating between them (the masked tail steps continue the alternation), reduced
+ * as acc0 + acc1. Two chains keep one row's dot streaming from memory; 2 * RM * RN
+ * accumulators fit the 32 zmm registers. */
+static inline __attribute__((always_inline)) void tile_f(int t, int64_t n, int RM, int RN, const char *w,
+                                                         size_t ws, const char *a, size_t as, float *out,
+                                                         size_t os) {
+  const size_t esize = t == WF32 ? 4 : 2;
+  __m512 acc[4][4][2];
+  _Pragma("GCC unroll 8")
   for (int r = 0; r < RM; r++)
-    for (int c = 0; c < RN; c++) acc[r][c] = _mm512_setzero_ps();
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
-    __m512 wv[4];
-    for (int r = 0; r < RM; r++) wv[r] = load_w16(t, w + r * ws, i, m);
+    _Pragma("GCC unroll 8")
+    for (int c = 0; c < RN; c++) acc[r][c][0] = acc[r][c][1] = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    __m512 w0[4], w1[4];
+    _Pragma("GCC unroll 8")
+    for (int r = 0; r < RM; r++) {
+      w0[r] = load_w16(t, w + r * ws, i, 0xFFFF);
+      w1[r] = load_w16(t, w + r * ws, i + 16, 0xFFFF);
+    }
+    if (RM > 1) prefetch_next_rows(w + RM * ws + (size_t)i * RM * esize, 32 * RM * esize);
+    _Pragma("GCC unroll 8")
     for (int c = 0; c < RN; c++) {
-      const __m512 av = _mm512_maskz_loadu_ps(m, (const float *)(a + c * as) + i);
-      for (int r = 0; r < RM; r++) acc[r][c] = _mm512_fmadd_ps(wv[r], av, acc[r][c]);
+      const float *ac = (const float *)(a + c * as) + i;
+      const __m512 a0 = _mm512_loadu_ps(ac), a1 = _mm512_loadu_ps(ac + 16);
+      _Pragma("GCC unroll 8")
+      for (int r = 0; r < RM; r++) {
+        acc[r][c][0] = _mm512_fmadd_ps(w0[r], a0, acc[r][c][0]);
+        acc[r][c][1] = _mm512_fmadd_ps(w1[r], a1, acc[r][c][1]);
+      }
     }
   }
+  /* the last (up to two) masked steps, written out: a run-time index into acc would
+   * keep the accumulators in memory */
+  if (i < n) {
+    const __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+    _Pragma("GCC unroll 8")
+    for (int r = 0; r < RM; r++) {
+      const __m512 wv = load_w16(t, w + r * ws, i, m);
+      _Pragma("GCC unroll 8")
+      for (int c = 0; c < RN; c++)
+        acc[r][c][0] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, (const float *)(a + c * as) + i), acc[r][c][0]);
+    }
+    i += 16;
+  }
+  if (i < n) {
+    const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+    _Pragma("GCC unroll 8")
+    for (int r = 0; r < RM; r++) {
+      const __m512 wv = load_w16(t, w + r * ws, i, m);
+      _Pragma("GCC unroll 8")
+      for (int c = 0; c < RN; c++)
+        acc[r][c][1] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, (const float *)(a + c * as) + i), acc[r][c][1]);
+    }
+  }
+  _Pragma("GCC unroll 8")
   for (int c = 0; c < RN; c++)
-    for (int r = 0; r < RM; r++) out[c * os + r] = _mm512_reduce_add_ps(acc[r][c]);
+    _Pragma("GCC unroll 8")
+    for (int r = 0; r < RM; r++)
+      out[c * os + r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][c][0], acc[r][c][1]));
+}
+
+/* One activation row: vec_dot per weight row, in address order. Otherwise 4 x 2 tiles
+ * (smaller at the edges), over column blocks that stay in L2: F32 activations are 2x
+ * (F16) to 1x (F32) the weight bytes per row, so sharing them between 4 weight rows
+ * is what keeps small batches near the cost of one. */
+static inline __attribute__((always_inline)) void gemm_f(int t, int64_t n, int nr, int nc, const void *w,
+                                                         size_t ws, const void *a, size_t as, float *out,
+                                                         size_t os) {
+  if (nc == 1) {
+    for (int r = 0; r < nr; r++) tile_f(t, n, 1, 1, (const char *)w + (size_t)r * ws, ws, (const char *)a, as, out + r, os);
+    return;
+  }
+  for (int cb = 0, cbn = rs_gemm_col_block(as, 2); cb < nc; cb += cbn) {
+    const int cend = nc - cb < cbn ? nc : cb + cbn;
+    for (int r0 = 0; r0 < nr; r0 += 4) {
+      const int rm = nr - r0 < 4 ? nr - r0 : 4;
+      const char *wp = (const char *)w + (size_t)r0 * ws;
+      for (int c0 = cb; c0 < cend; c0 += 2) {
+        const char *ap = (const char *)a + (size_t)c0 * as;
+        float *op = out + (size_t)c0 * os + r0;
+        switch (rm * 2 + (cend - c0 < 2 ? 1 : 2)) {
+          case 4 * 2 + 2: tile_f(t, n, 4, 2, wp, ws, ap, as, op, os); break;
+          case 4 * 2 + 1: tile_f(t, n, 4, 1, wp, ws, ap, as, op, os); break;
+          case 3 * 2 + 2: tile_f(t, n, 3, 2, wp, ws, ap, as, op, os); break;
+          case 3 * 2 + 1: tile_f(t, n, 3, 1, wp, ws, ap, as, op, os); break;
+          case 2 * 2 + 2: tile_f(t, n, 2, 2, wp, ws, ap, as, op, os); break;
+          case 2 * 2 + 1: tile_f(t, n, 2, 1, wp, ws, ap, as, op, os); break;
+          case 1 * 2 + 2: tile_f(t, n, 1, 2, wp, ws, ap, as, op, os); break;
+          default: tile_f(t, n, 1, 1, wp, ws, ap, as, op, os); break;
+        }
+      }
+    }
+  }
 }
 
 static inline __attribute__((always_inline)) float vdot_f(int t, int64_t n, const void *w,
@@ -241,11 +336,11 @@ static inline __attribute__((always_inline)) float vdot_f(int t, int64_t n, cons
 
 #define FLOAT_KERNELS(name, t)                                                                \
   static void vec_dot_##name(int64_t n, float *out, const void *w, const void *a) {           \
-    *out = vdot_f(t, n, w, (const float *)a);                                                 \
+    tile_f(t, n, 1, 1, (const char *)w, 0, (const char *)a, 0, out, 0);                       \
   }                                                                                           \
   static void gemm_##name(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, \
                           size_t as, float *out, size_t os) {                                 \
-    GEMM_TILES(tile_f, t, n)                                                                  \
+    gemm_f(t, n, nr, nc, w, ws, a, as, out, os);                                              \
   }
 FLOAT_KERNELS(f32, WF32)
 FLOAT_KERNELS(f16, WF16)

@@ -107,66 +107,81 @@ static inline float reduce(__m512 acc, __m256 accm) {
   return _mm512_reduce_add_ps(_mm512_add_ps(acc, _mm512_zextps256_ps512(accm)));
 }
 
-typedef void (*kq512_decode_fn)(const void *w, kq512 *o);
-
-static inline void kq512_vec_dot(kq512_decode_fn decode, size_t wblock, int64_t n, float *out, const void *w,
-                                 const void *a) {
-  kq512 dec;
-  __m512 acc = _mm512_setzero_ps();
-  __m256 accm = _mm256_setzero_ps();
-  for (int64_t b = 0; b < n / RS_QK_K; b++) {
-    decode((const char *)w + b * wblock, &dec);
-    kq512_accumulate(&dec, (const rs_block_q8_k *)a + b, &acc, &accm);
-  }
-  *out = reduce(acc, accm);
+/* kind: 4 = Q4_K, 5 = Q5_K, 6 = Q6_K; a compile-time constant after inlining, so the
+ * decoded super-block can stay in registers. (The earlier gemm, with a decode function
+ * pointer and run-time tile shapes, measured 3-8x slower than vec_dot at nc = 1.) */
+static inline __attribute__((always_inline)) void kq512_decode(int kind, const char *w, kq512 *o) {
+  if (kind == 4) decode_q4_k512((const rs_block_q4_k *)w, o);
+  else if (kind == 5) decode_q5_k512((const rs_block_q5_k *)w, o);
+  else decode_q6_k512((const rs_block_q6_k *)w, o);
 }
 
-/* Tiles of 4 weight rows x 8 activation rows over L2-sized column blocks; each
- * super-block is decoded once per tile row. */
-static inline void kq512_gemm(kq512_decode_fn decode, size_t wblock, int64_t n, int nr, int nc, const void *w,
-                              size_t ws, const void *a, size_t as, float *out, size_t os) {
-  enum { TR = 4, TC = 8 };
+static inline size_t kq512_block_bytes(int kind) {
+  return kind == 4 ? sizeof(rs_block_q4_k) : kind == 5 ? sizeof(rs_block_q5_k) : sizeof(rs_block_q6_k);
+}
+
+/* activation rows per tile: 4 keeps the 9 registers of a decoded super-block and the
+ * 8 accumulators well inside the 32 zmm; wider tiles measured no faster here */
+enum { KQ_TC = 4 };
+
+/* One weight row x RN <= KQ_TC activation rows: each super-block is decoded once and
+ * dotted with the RN rows. Every output runs the same operations (acc and accm per
+ * super-block in order, one reduction), and vec_dot is RN = 1, so results do not
+ * depend on the batch (see rs_cpu_internal.h). One weight row per tile keeps the
+ * reads in address order. */
+static inline __attribute__((always_inline)) void kq512_tile(int kind, int64_t nb, int RN, const char *w,
+                                                             const char *a, size_t as, float *out, size_t os) {
+  const size_t wblock = kq512_block_bytes(kind);
+  __m512 acc[KQ_TC];
+  __m256 accm[KQ_TC];
+  _Pragma("GCC unroll 8")
+  for (int c = 0; c < RN; c++) {
+    acc[c] = _mm512_setzero_ps();
+    accm[c] = _mm256_setzero_ps();
+  }
+  for (int64_t b = 0; b < nb; b++) {
+    kq512 dec;
+    kq512_decode(kind, w + b * wblock, &dec);
+    _Pragma("GCC unroll 8")
+    for (int c = 0; c < RN; c++)
+      kq512_accumulate(&dec, (const rs_block_q8_k *)(a + (size_t)c * as) + b, &acc[c], &accm[c]);
+  }
+  _Pragma("GCC unroll 8")
+  for (int c = 0; c < RN; c++) out[(size_t)c * os] = reduce(acc[c], accm[c]);
+}
+
+#define KQ_CASE(rn) \
+  case rn: kq512_tile(kind, nb, rn, wr, ap, as, out + (size_t)c0 * os + r, os); break;
+/* Weight rows in address order, each against the activation rows in tiles of KQ_TC, over
+ * column blocks that stay in L2 (rs_gemm_col_block). */
+static inline __attribute__((always_inline)) void kq512_gemm(int kind, int64_t n, int nr, int nc, const void *w,
+                                                             size_t ws, const void *a, size_t as, float *out,
+                                                             size_t os) {
   const int64_t nb = n / RS_QK_K;
-  kq512 dec[TR];
-  for (int cb = 0, cbn = rs_gemm_col_block(as, TC); cb < nc; cb += cbn)
-    for (int r0 = 0; r0 < nr; r0 += TR) {
-      const int rm = nr - r0 < TR ? nr - r0 : TR;
-      const int cend = nc - cb < cbn ? nc : cb + cbn;
-      for (int c0 = cb; c0 < cend; c0 += TC) {
-        const int cm = cend - c0 < TC ? cend - c0 : TC;
-        __m512 acc[TR][TC];
-        __m256 accm[TR][TC];
-        for (int r = 0; r < rm; r++)
-          for (int c = 0; c < cm; c++) {
-            acc[r][c] = _mm512_setzero_ps();
-            accm[r][c] = _mm256_setzero_ps();
-          }
-        for (int64_t b = 0; b < nb; b++) {
-          for (int r = 0; r < rm; r++) decode((const char *)w + (size_t)(r0 + r) * ws + b * wblock, &dec[r]);
-          for (int c = 0; c < cm; c++) {
-            const rs_block_q8_k *ab = (const rs_block_q8_k *)((const char *)a + (size_t)(c0 + c) * as) + b;
-            for (int r = 0; r < rm; r++) kq512_accumulate(&dec[r], ab, &acc[r][c], &accm[r][c]);
-          }
+  for (int cb = 0, cbn = rs_gemm_col_block(as, KQ_TC); cb < nc; cb += cbn) {
+    const int cend = nc - cb < cbn ? nc : cb + cbn;
+    for (int r = 0; r < nr; r++) {
+      const char *wr = (const char *)w + (size_t)r * ws;
+      for (int c0 = cb; c0 < cend; c0 += KQ_TC) {
+        const char *ap = (const char *)a + (size_t)c0 * as;
+        switch (cend - c0 < KQ_TC ? cend - c0 : KQ_TC) {
+          KQ_CASE(4) KQ_CASE(3) KQ_CASE(2)
+          default: kq512_tile(kind, nb, 1, wr, ap, as, out + (size_t)c0 * os + r, os);
         }
-        for (int c = 0; c < cm; c++)
-          for (int r = 0; r < rm; r++) out[(size_t)(c0 + c) * os + r0 + r] = reduce(acc[r][c], accm[r][c]);
       }
     }
+  }
 }
 
-static void dec_q4_k(const void *w, kq512 *o) { decode_q4_k512((const rs_block_q4_k *)w, o); }
-static void dec_q5_k(const void *w, kq512 *o) { decode_q5_k512((const rs_block_q5_k *)w, o); }
-static void dec_q6_k(const void *w, kq512 *o) { decode_q6_k512((const rs_block_q6_k *)w, o); }
-
-#define KQ512(name, block_t)                                                                              \
+#define KQ512(name, kind)                                                                                 \
   void rs_avx512_vec_dot_##name(int64_t n, float *out, const void *w, const void *a) {                   \
-    kq512_vec_dot(dec_##name, sizeof(block_t), n, out, w, a);                                             \
+    kq512_tile(kind, n / RS_QK_K, 1, (const char *)w, (const char *)a, 0, out, 0);                        \
   }                                                                                                       \
   void rs_avx512_gemm_##name(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, \
                              float *out, size_t os) {                                                     \
-    kq512_gemm(dec_##name, sizeof(block_t), n, nr, nc, w, ws, a, as, out, os);                            \
+    kq512_gemm(kind, n, nr, nc, w, ws, a, as, out, os);                                                   \
   }
-KQ512(q4_k, rs_block_q4_k)
-KQ512(q5_k, rs_block_q5_k)
-KQ512(q6_k, rs_block_q6_k)
+KQ512(q4_k, 4)
+KQ512(q5_k, 5)
+KQ512(q6_k, 6)
 #endif

@@ -166,11 +166,14 @@ static void vec_dot_q6_k(int64_t n, float *out, const void *wv, const void *av) 
   *out = sum;
 }
 
+/* gemm is vec_dot per output, so each result is the same whatever the batch (see
+ * rs_cpu_internal.h); weight row outermost, so each row is read from memory once and
+ * from L1 for the other activation rows. */
 #define GEMM(name)                                                                              \
   static void gemm_##name(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a,  \
                           size_t as, float *out, size_t os) {                                  \
-    for (int c = 0; c < nc; c++)                                                               \
-      for (int r = 0; r < nr; r++)                                                             \
+    for (int r = 0; r < nr; r++)                                                               \
+      for (int c = 0; c < nc; c++)                                                             \
         vec_dot_##name(n, &out[c * os + r], (const char *)w + r * ws, (const char *)a + c * as); \
   }
 GEMM(f32)

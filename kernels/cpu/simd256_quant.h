@@ -185,67 +185,70 @@ static inline __m256 kq_accumulate(const kq_decoded *w, const rs_block_q8_k *a, 
   return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(w->dmin * a->d), acc);
 }
 
-/* One generic K-quant tile: decode each weight super-block once per tile row and
- * reuse it for up to KQ_TILE_C activation rows. */
-#define KQ_TILE_R 4
-#define KQ_TILE_C 8
-typedef void (*kq_decode_fn)(const void *w, kq_decoded *o);
+/* K-quant tiles: one weight row x RN <= 4 activation rows; each super-block is
+ * decoded once (into L1: 17 registers' worth does not fit the 16 ymm) and dotted with
+ * the RN rows. Every output runs the same operations whatever RN (kq_accumulate per
+ * super-block in order, one reduction), and vec_dot is RN = 1, so results do not
+ * depend on the batch (see rs_cpu_internal.h). `kind` (4 = Q4_K, 5 = Q5_K, 6 = Q6_K)
+ * and RN are compile-time constants after inlining, so the accumulators stay in
+ * registers (the earlier gemm, with run-time tile shapes and a decode function
+ * pointer, measured 2-5x slower than vec_dot at nc = 1). */
+static inline __attribute__((always_inline)) void kq_decode(int kind, const char *w, kq_decoded *o) {
+  if (kind == 4) decode_q4_k((const rs_block_q4_k *)w, o);
+  else if (kind == 5) decode_q5_k((const rs_block_q5_k *)w, o);
+  else decode_q6_k((const rs_block_q6_k *)w, o);
+}
 
-static inline void kq_gemm(kq_decode_fn decode, size_t wblock, int64_t n, int nr, int nc,
-                           const void *w, size_t ws, const void *a, size_t as, float *out,
-                           size_t os) {
+static inline __attribute__((always_inline)) void kq_tile(int kind, int64_t nb, int RN, const char *w,
+                                                          const char *a, size_t as, float *out, size_t os) {
+  const size_t wblock = kind == 4 ? sizeof(rs_block_q4_k) : kind == 5 ? sizeof(rs_block_q5_k) : sizeof(rs_block_q6_k);
+  __m256 acc[4];
+  _Pragma("GCC unroll 8")
+  for (int c = 0; c < RN; c++) acc[c] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; b++) {
+    kq_decoded dec;
+    kq_decode(kind, w + b * wblock, &dec);
+    _Pragma("GCC unroll 8")
+    for (int c = 0; c < RN; c++) acc[c] = kq_accumulate(&dec, (const rs_block_q8_k *)(a + (size_t)c * as) + b, acc[c]);
+  }
+  _Pragma("GCC unroll 8")
+  for (int c = 0; c < RN; c++) out[(size_t)c * os] = hsum256_ps(acc[c]);
+}
+
+/* Weight rows in address order, each against the activation rows 4 at a time, over
+ * column blocks that stay in L2 (rs_gemm_col_block). */
+static inline __attribute__((always_inline)) void kq_gemm(int kind, int64_t n, int nr, int nc, const void *w,
+                                                          size_t ws, const void *a, size_t as, float *out,
+                                                          size_t os) {
   const int64_t nb = n / RS_QK_K;
-  kq_decoded dec[KQ_TILE_R];
-  /* column blocks that stay in L2 (see rs_gemm_col_block) */
-  for (int cb = 0, cbn = rs_gemm_col_block(as, KQ_TILE_C); cb < nc; cb += cbn)
-  for (int r0 = 0; r0 < nr; r0 += KQ_TILE_R) {
-    const int rm = nr - r0 < KQ_TILE_R ? nr - r0 : KQ_TILE_R;
+  for (int cb = 0, cbn = rs_gemm_col_block(as, 4); cb < nc; cb += cbn) {
     const int cend = nc - cb < cbn ? nc : cb + cbn;
-    for (int c0 = cb; c0 < cend; c0 += KQ_TILE_C) {
-      const int cm = cend - c0 < KQ_TILE_C ? cend - c0 : KQ_TILE_C;
-      __m256 acc[KQ_TILE_R][KQ_TILE_C];
-      for (int r = 0; r < rm; r++)
-        for (int c = 0; c < cm; c++) acc[r][c] = _mm256_setzero_ps();
-      for (int64_t b = 0; b < nb; b++) {
-        for (int r = 0; r < rm; r++)
-          decode((const char *)w + (size_t)(r0 + r) * ws + b * wblock, &dec[r]);
-        for (int c = 0; c < cm; c++) {
-          const rs_block_q8_k *ab = (const rs_block_q8_k *)((const char *)a + (size_t)(c0 + c) * as) + b;
-          for (int r = 0; r < rm; r++) acc[r][c] = kq_accumulate(&dec[r], ab, acc[r][c]);
+    for (int r = 0; r < nr; r++) {
+      const char *wr = (const char *)w + (size_t)r * ws;
+      for (int c0 = cb; c0 < cend; c0 += 4) {
+        const char *ap = (const char *)a + (size_t)c0 * as;
+        float *op = out + (size_t)c0 * os + r;
+        switch (cend - c0 < 4 ? cend - c0 : 4) {
+          case 4: kq_tile(kind, nb, 4, wr, ap, as, op, os); break;
+          case 3: kq_tile(kind, nb, 3, wr, ap, as, op, os); break;
+          case 2: kq_tile(kind, nb, 2, wr, ap, as, op, os); break;
+          default: kq_tile(kind, nb, 1, wr, ap, as, op, os); break;
         }
       }
-      for (int c = 0; c < cm; c++)
-        for (int r = 0; r < rm; r++) out[(size_t)(c0 + c) * os + r0 + r] = hsum256_ps(acc[r][c]);
     }
   }
 }
 
-static inline void kq_vec_dot(kq_decode_fn decode, size_t wblock, int64_t n, float *out,
-                              const void *w, const void *a) {
-  const int64_t nb = n / RS_QK_K;
-  kq_decoded dec;
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t b = 0; b < nb; b++) {
-    decode((const char *)w + b * wblock, &dec);
-    acc = kq_accumulate(&dec, (const rs_block_q8_k *)a + b, acc);
-  }
-  *out = hsum256_ps(acc);
-}
-
-static void kq_decode_q4_k(const void *w, kq_decoded *o) { decode_q4_k((const rs_block_q4_k *)w, o); }
-static void kq_decode_q5_k(const void *w, kq_decoded *o) { decode_q5_k((const rs_block_q5_k *)w, o); }
-static void kq_decode_q6_k(const void *w, kq_decoded *o) { decode_q6_k((const rs_block_q6_k *)w, o); }
-
-#define KQ_KERNELS(name, block_t)                                                          \
+#define KQ_KERNELS(name, kind)                                                             \
   static void vec_dot_##name(int64_t n, float *out, const void *w, const void *a) {        \
-    kq_vec_dot(kq_decode_##name, sizeof(block_t), n, out, w, a);                           \
+    kq_tile(kind, n / RS_QK_K, 1, (const char *)w, (const char *)a, 0, out, 0);            \
   }                                                                                        \
   static void gemm_##name(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, \
                           size_t as, float *out, size_t os) {                              \
-    kq_gemm(kq_decode_##name, sizeof(block_t), n, nr, nc, w, ws, a, as, out, os);          \
+    kq_gemm(kind, n, nr, nc, w, ws, a, as, out, os);                                       \
   }
-KQ_KERNELS(q4_k, rs_block_q4_k)
-KQ_KERNELS(q5_k, rs_block_q5_k)
-KQ_KERNELS(q6_k, rs_block_q6_k)
+KQ_KERNELS(q4_k, 4)
+KQ_KERNELS(q5_k, 5)
+KQ_KERNELS(q6_k, 6)
 
 #endif
