@@ -29,6 +29,8 @@ export interface BenchOptions {
 }
 
 export interface ModeResult {
+  /** What ran: the FFN mode, and for the baseline of a sparse synthetic model the dense GGUF of the same shape. */
+  label: string;
   mode: 'dense' | 'exact' | 'predictor';
   promptTokensPerS: number;
   promptGflops: number;
@@ -70,40 +72,32 @@ export function modelCacheDir(): string {
   return dir;
 }
 
-async function ensureModel(o: BenchOptions): Promise<string> {
-  if (o.model) return o.model;
-  const sparse = o.sparsity > 0;
-  const name = `bench-${o.arch}-${o.size}-${o.type}${sparse ? `-sparse${o.sparsity}` : ''}.gguf`;
+async function syntheticModel(o: BenchOptions, sparsity: number): Promise<string> {
+  const sparse = sparsity > 0;
+  const name = `bench-${o.arch}-${o.size}-${o.type}${sparse ? `-sparse${sparsity}` : ''}.gguf`;
   const path = join(modelCacheDir(), name);
   if (!existsSync(path)) {
     process.stderr.write(`writing ${path} (once; later runs reuse it)\n`);
-    const opts: MakeModelOptions & Record<string, unknown> = { arch: o.arch, size: o.size, type: o.type, seed: 1, out: path };
-    if (sparse) Object.assign(opts, { sparse: true, sparsity: o.sparsity, predictor: 'lowrank' });
+    const opts: MakeModelOptions = { arch: o.arch, size: o.size, type: o.type, seed: 1, out: path };
+    if (sparse) Object.assign(opts, { sparse: true, sparsity, predictor: 'lowrank' });
     await makeModel(opts);
   }
   return path;
 }
 
-export async function runBench(o: BenchOptions): Promise<BenchResult> {
-  const path = await ensureModel(o);
-  const t0 = performance.now();
-  const model = await Model.load(path);
-  const loadMs = performance.now() - t0;
+interface ModelRun {
+  results: ModeResult[];
+  threads: number;
+  isa: string;
+}
+
+/** Runs each FFN mode on one model file and judges each against the bytes it reads. */
+async function measureModel(model: Model, modes: FfnMode[], o: BenchOptions, bw: number, label?: string): Promise<ModelRun> {
   const info = model.info;
-  const weightTypes: Record<string, number> = {};
-  for (const t of model.tensors) if (t.shape.length === 2) weightTypes[t.typeName] = (weightTypes[t.typeName] ?? 0) + t.bytes;
   const gateRowBytes = (model.tensors.find((t) => t.name === 'blk.0.ffn_gate.weight')?.bytes ?? 0) / info.nFf;
-  const modes: FfnMode[] = o.modes
-    ? (o.modes.split(',') as FfnMode[])
-    : info.hasPredictors
-      ? ['dense', 'exact', 'predictor']
-      : info.sparseCapable
-        ? ['dense', 'exact']
-        : ['dense'];
   // Deterministic prompt tokens spread over the vocabulary (not BOS/EOS).
   const prompt = Array.from({ length: o.prompt }, (_, i) => 3 + ((i * 7919) % (info.nVocab - 3)));
   const kvBytes = 2 * info.nLayer * (info.nEmbd / info.nHead) * info.nHeadKv * 2 * (o.prompt + o.gen / 2);
-  const bw = await native.measureBandwidth(o.threads, o.bandwidthMb, 5);
   const results: ModeResult[] = [];
   let threads = 0;
   let isa = '';
@@ -135,11 +129,12 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       const st = ctx.stats();
       threads = st.threads;
       isa = st.isa;
+      const ran = ctx.sparsity().ffnMode;
       const neurons = active * info.nFf * info.nLayer;
       const bytes =
-        mode === 'dense'
+        ran === 'dense'
           ? info.bytesPerToken
-          : mode === 'exact'
+          : ran === 'exact'
             ? info.nonFfnBytesPerToken + gateRowBytes * info.nFf * info.nLayer + neurons * (info.neuronBytes - gateRowBytes)
             : info.nonFfnBytesPerToken + info.predictorBytes + neurons * info.neuronBytes;
       const genTps = (o.gen * 1000) / bestGen;
@@ -148,7 +143,8 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       // 2 flops per weight per token in the matrix products (the embedding is a lookup).
       const matParams = info.nParams - info.nVocab * info.nEmbd + (info.tiedOutput ? info.nVocab * info.nEmbd : 0);
       results.push({
-        mode: ctx.sparsity().ffnMode,
+        label: label ?? ran,
+        mode: ran,
         promptTokensPerS: ppTps,
         promptGflops: (2 * matParams * ppTps) / 1e9,
         genTokensPerS: genTps,
@@ -161,15 +157,49 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       ctx.dispose();
     }
   }
-  const dense = results.find((r) => r.mode === 'dense');
-  if (dense) for (const r of results) r.speedupOverDense = r.genTokensPerS / dense.genTokensPerS;
+  return { results, threads, isa };
+}
+
+function defaultModes(info: Model['info']): FfnMode[] {
+  if (info.hasPredictors) return ['dense', 'exact', 'predictor'];
+  if (info.sparseCapable) return ['dense', 'exact'];
+  return ['dense'];
+}
+
+export async function runBench(o: BenchOptions): Promise<BenchResult> {
+  const path = o.model ?? (await syntheticModel(o, o.sparsity));
+  // For a sparse synthetic model, the fair dense baseline is the dense GGUF of the same
+  // shape and types: a PowerInfer file's dense mode multiplies by the transposed down
+  // projection (ffn_down_t), which is slower than an ordinary matrix product.
+  const twin = !o.model && o.sparsity > 0 ? await syntheticModel(o, 0) : undefined;
+  const t0 = performance.now();
+  const model = await Model.load(path);
+  const loadMs = performance.now() - t0;
+  const info = model.info;
+  const weightTypes: Record<string, number> = {};
+  for (const t of model.tensors) if (t.shape.length === 2) weightTypes[t.typeName] = (weightTypes[t.typeName] ?? 0) + t.bytes;
+  const modes = o.modes ? (o.modes.split(',') as FfnMode[]) : defaultModes(info);
+  const bw = await native.measureBandwidth(o.threads, o.bandwidthMb, 5);
+  const results: ModeResult[] = [];
+  if (twin) {
+    const dense = await Model.load(twin, { noRepack: true });
+    try {
+      results.push(...(await measureModel(dense, ['dense'], o, bw, 'dense GGUF')).results);
+    } finally {
+      dense.dispose();
+    }
+  }
+  const run = await measureModel(model, modes, o, bw);
+  results.push(...run.results);
+  const base = results.find((r) => r.mode === 'dense');
+  if (base) for (const r of results) r.speedupOverDense = r.genTokensPerS / base.genTokensPerS;
   model.dispose();
   return {
     model: path,
     arch: info.arch,
     weightTypes,
-    threads,
-    isa,
+    threads: run.threads,
+    isa: run.isa,
     params: info.nParams,
     loadMs,
     repackMs: info.repackMs,
@@ -189,11 +219,11 @@ export function formatBench(r: BenchResult): string {
     `threads / isa      ${r.threads} / ${r.isa}`,
     `memory bandwidth   ${r.bandwidthGBs.toFixed(1)} GB/s (${r.threads} threads, streaming read)`,
     `prompt ${r.promptTokens} tokens, generation ${r.genTokens} tokens (best of reps):`,
-    `  mode       prompt tok/s  GFLOP/s  gen tok/s  active  bytes/token  limit tok/s  of limit  vs dense`,
+    `  run          prompt tok/s  GFLOP/s  gen tok/s  active  bytes/token  limit tok/s  of limit  vs dense`,
   ];
   for (const m of r.modes) {
     lines.push(
-      `  ${m.mode.padEnd(9)}  ${m.promptTokensPerS.toFixed(1).padStart(12)}  ${m.promptGflops.toFixed(1).padStart(7)}  ` +
+      `  ${m.label.padEnd(11)}  ${m.promptTokensPerS.toFixed(1).padStart(12)}  ${m.promptGflops.toFixed(1).padStart(7)}  ` +
         `${m.genTokensPerS.toFixed(2).padStart(9)}  ${(100 * m.activeRatio).toFixed(1).padStart(5)}%  ${mib(m.bytesPerToken).padStart(11)}  ` +
         `${m.bandwidthLimitTokensPerS.toFixed(2).padStart(11)}  ${(100 * m.genFractionOfLimit).toFixed(1).padStart(7)}%  ` +
         `${m.speedupOverDense !== undefined ? m.speedupOverDense.toFixed(2) + 'x' : ''}`,
