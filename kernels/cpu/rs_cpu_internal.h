@@ -1,5 +1,16 @@
 /* Per-ISA kernel tables, defined by scalar.c, avx2.c and avx512.c and chosen by
- * dispatch.c. Internal to kernels/. */
+ * dispatch.c. Internal to kernels/.
+ *
+ * Batch independence: within one ISA, gemm's output (r, c) is bit for bit
+ * vec_dot(w_r, a_c), whatever nr, nc, and wherever r and c fall in the tiles, edge
+ * tiles and column blocks. The server decodes many users' sequences in one batch, and
+ * a request re-run with the same seed must give the same text whatever else shares its
+ * step. Each type's tile therefore runs, per output, the exact accumulation of the
+ * 1 x 1 tile that vec_dot is: the same accumulators, in the same order, with the same
+ * final reduction; the tile shape only decides how many outputs share the loads.
+ * (-ffp-contract=off in CMakeLists.txt keeps the compiler from fusing differently in
+ * different inlined copies.) test/kernels/batch-independence.test.ts checks this for
+ * every type x ISA. Different ISAs may differ from each other. */
 #ifndef RS_CPU_INTERNAL_H
 #define RS_CPU_INTERNAL_H
 
