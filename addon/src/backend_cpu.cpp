@@ -74,7 +74,8 @@ void CpuBackend::matmul_t(const Weight &Wt, const float *h, int n, float *y) {
   // whose rows are neurons. Split by slices of the output dimension (whole quantisation
   // blocks): each thread reads its slice of every row, and each output float is summed
   // in neuron order by one thread, so no partial sums and no thread-count dependence.
-  // Dense means dense: every row is read, zero activations included.
+  // A neuron whose activation is zero in every row adds exactly nothing: its row is
+  // skipped (in ReLU models that is most of them), which changes no result.
   const int64_t d = Wt.cols, n_ff = Wt.rows;
   const int64_t bs = rs_type_get_traits(Wt.type)->block_size;
   const int64_t n_blocks = d / bs;
@@ -86,9 +87,10 @@ void CpuBackend::matmul_t(const Weight &Wt, const float *h, int n, float *y) {
     for (int j = 0; j < n; j++) std::memset(y + static_cast<size_t>(j) * d + o0, 0, (o1 - o0) * sizeof(float));
     for (int64_t i = 0; i < n_ff; i++) {
       const uint8_t *row = Wt.row(i) + off;
-      for (int j = 0; j < n; j++)
-        rs_axpy_row(isa, Wt.type, y + static_cast<size_t>(j) * d + o0, h[static_cast<size_t>(j) * n_ff + i], row,
-                    o1 - o0);
+      for (int j = 0; j < n; j++) {
+        const float hv = h[static_cast<size_t>(j) * n_ff + i];
+        if (hv != 0.f) rs_axpy_row(isa, Wt.type, y + static_cast<size_t>(j) * d + o0, hv, row, o1 - o0);
+      }
     }
   });
 }

@@ -25,7 +25,20 @@ export interface BenchOptions {
   reps: number;
   isa: Isa;
   bandwidthMb: number;
+  /** Greedy tokens over which each sparse mode is compared with dense on the same file (0: skip). */
+  fidelity: number;
   json: boolean;
+}
+
+/** A sparse mode against dense on the same weights, teacher-forced on dense's greedy tokens. */
+export interface Fidelity {
+  mode: string;
+  tokens: number;
+  /** Steps where the sparse mode's top token equals dense's. */
+  top1Agreement: number;
+  /** max |logit - dense logit| / max |dense logit|, worst step and mean over steps. */
+  maxLogitError: number;
+  meanLogitError: number;
 }
 
 export interface ModeResult {
@@ -57,6 +70,7 @@ export interface BenchResult {
   genTokens: number;
   bandwidthGBs: number;
   modes: ModeResult[];
+  fidelity: Fidelity[];
 }
 
 function argmax(x: Float32Array): number {
@@ -160,6 +174,47 @@ async function measureModel(model: Model, modes: FfnMode[], o: BenchOptions, bw:
   return { results, threads, isa };
 }
 
+async function measureFidelity(model: Model, modes: FfnMode[], o: BenchOptions): Promise<Fidelity[]> {
+  const n = o.fidelity;
+  const prompt = Array.from({ length: 8 }, (_, i) => 3 + ((i * 7919) % (model.info.nVocab - 3)));
+  const open = async (mode: FfnMode) => {
+    const c = await model.createContext({ nSeq: 1, nCtx: prompt.length + n + 1, nBatch: prompt.length, threads: o.threads, ffnMode: mode });
+    return { c, first: await c.decode(sequenceBatch(prompt, 0, 0)) };
+  };
+  // Dense greedy run: the reference tokens and logits.
+  const dense = await open('dense');
+  const ref: Float32Array[] = [dense.first];
+  const toks: number[] = [];
+  for (let i = 0; i < n; i++) {
+    toks.push(argmax(ref[i]));
+    if (i + 1 < n) ref.push(await dense.c.decode(sequenceBatch([toks[i]], 0, prompt.length + i)));
+  }
+  dense.c.dispose();
+  const out: Fidelity[] = [];
+  for (const mode of modes.filter((m) => m !== 'dense')) {
+    const s = await open(mode);
+    let agree = 0;
+    let maxErr = 0;
+    let sumErr = 0;
+    let logits = s.first;
+    for (let i = 0; i < n; i++) {
+      if (argmax(logits) === toks[i]) agree++;
+      let num = 0;
+      let den = 0;
+      for (let k = 0; k < logits.length; k++) {
+        num = Math.max(num, Math.abs(logits[k] - ref[i][k]));
+        den = Math.max(den, Math.abs(ref[i][k]));
+      }
+      maxErr = Math.max(maxErr, num / den);
+      sumErr += num / den;
+      if (i + 1 < n) logits = await s.c.decode(sequenceBatch([toks[i]], 0, prompt.length + i));
+    }
+    s.c.dispose();
+    out.push({ mode, tokens: n, top1Agreement: agree / n, maxLogitError: maxErr, meanLogitError: sumErr / n });
+  }
+  return out;
+}
+
 function defaultModes(info: Model['info']): FfnMode[] {
   if (info.hasPredictors) return ['dense', 'exact', 'predictor'];
   if (info.sparseCapable) return ['dense', 'exact'];
@@ -193,6 +248,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   results.push(...run.results);
   const base = results.find((r) => r.mode === 'dense');
   if (base) for (const r of results) r.speedupOverDense = r.genTokensPerS / base.genTokensPerS;
+  const fidelity = o.fidelity > 0 && modes.includes('dense') ? await measureFidelity(model, modes, o) : [];
   model.dispose();
   return {
     model: path,
@@ -207,6 +263,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     genTokens: o.gen,
     bandwidthGBs: bw,
     modes: results,
+    fidelity,
   };
 }
 
@@ -227,6 +284,12 @@ export function formatBench(r: BenchResult): string {
         `${m.genTokensPerS.toFixed(2).padStart(9)}  ${(100 * m.activeRatio).toFixed(1).padStart(5)}%  ${mib(m.bytesPerToken).padStart(11)}  ` +
         `${m.bandwidthLimitTokensPerS.toFixed(2).padStart(11)}  ${(100 * m.genFractionOfLimit).toFixed(1).padStart(7)}%  ` +
         `${m.speedupOverDense !== undefined ? m.speedupOverDense.toFixed(2) + 'x' : ''}`,
+    );
+  }
+  for (const f of r.fidelity) {
+    lines.push(
+      `fidelity ${f.mode.padEnd(9)} vs dense, ${f.tokens} greedy tokens (teacher-forced): top-1 agreement ${(100 * f.top1Agreement).toFixed(1)}%, ` +
+        `logit error max ${(100 * f.maxLogitError).toFixed(2)}% / mean ${(100 * f.meanLogitError).toFixed(2)}% of the logit range`,
     );
   }
   return lines.join('\n');
@@ -250,6 +313,7 @@ export function registerBench(program: Command): void {
     .option('--reps <n>', 'repetitions (best is reported)', int, 2)
     .option('--isa <isa>', 'instruction-set cap: scalar, avx2, avx512, best', 'best')
     .option('--bandwidth-mb <n>', 'bandwidth test buffer size in MiB', int, 1024)
+    .option('--fidelity <n>', 'greedy tokens to compare each sparse mode with dense (0: skip)', int, 64)
     .option('--json', 'print one JSON object')
     .action(async (opts) => {
       const r = await runBench({ ...opts, json: Boolean(opts.json) } as BenchOptions);
