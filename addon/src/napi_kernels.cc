@@ -558,6 +558,65 @@ Value BenchGemm(const CallbackInfo &info) {
   return o;
 }
 
+// benchBatch(type, isa, rows, n, ncs, iters) -> { bytes, vecDotSeconds, gemmSeconds[] }
+// The decode-batch question: what does one weight matrix cost against nc activation
+// rows, next to vec_dot over it for one? One thread; the engine's call shape (gemm on
+// 32-row chunks, addon/src/backend_cpu.cpp); a matrix past the L3 so weights come from
+// memory. Each pass runs vec_dot once, then gemm at every nc, and each figure is the
+// best over `iters` passes: interleaving keeps a noisy neighbour from favouring one.
+Value BenchBatch(const CallbackInfo &info) {
+  need_args(info, 6, "benchBatch(type, isa, rows, n, ncs, iters)");
+  const rs_type_traits *t = weight_type(info, 0);
+  const int isa = isa_arg(info, 1, false);
+  const int64_t rows = int_arg(info, 2, "rows", 1, 1 << 26);
+  const int64_t n = int_arg(info, 3, "n", 1, 1 << 24);
+  if (!info[4].IsArray()) fail(info.Env(), "ncs must be an array of activation row counts");
+  Napi::Array arr = info[4].As<Napi::Array>();
+  if (arr.Length() == 0 || arr.Length() > 64) fail(info.Env(), "ncs must have 1 .. 64 entries");
+  std::vector<int> ncs;
+  int64_t max_nc = 1;
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    Napi::Value v = arr.Get(i);
+    if (!v.IsNumber()) fail(info.Env(), "ncs[" + std::to_string(i) + "] must be a number");
+    const double d = v.As<Napi::Number>().DoubleValue();
+    if (!(d >= 1 && d <= 1024) || d != static_cast<double>(static_cast<int>(d)))
+      fail(info.Env(), "ncs[" + std::to_string(i) + "] must be an integer in [1, 1024]");
+    ncs.push_back(static_cast<int>(d));
+    max_nc = std::max<int64_t>(max_nc, ncs.back());
+  }
+  const int iters = static_cast<int>(int_arg(info, 5, "iters", 1, 1000));
+  check_n(info.Env(), t, n);
+  const rs_type type = type_id(t);
+  std::vector<uint8_t> m = bench_matrix(info.Env(), type, rows, n, kMinBenchBytes);
+  const rs_matmul_kernels *k = rs_cpu_matmul_kernels(type, static_cast<rs_isa>(isa));
+  std::vector<float> x(static_cast<size_t>(n * max_nc));
+  for (size_t i = 0; i < x.size(); i++) x[i] = static_cast<float>((i * 7919) % 1000) / 1000.0f - 0.5f;
+  Activations a = convert_rows(type, t, isa, x.data(), n, max_nc);
+  const size_t rs = rs_row_size(type, n);
+  std::vector<float> y(static_cast<size_t>(rows * max_nc));
+  double best_dot = 1e30;
+  std::vector<double> best(ncs.size(), 1e30);
+  for (int it = 0; it < iters; it++) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (int64_t r = 0; r < rows; r++) k->vec_dot(n, &y[r], m.data() + r * rs, a.data.data());
+    best_dot = std::min(best_dot, seconds_since(t0));
+    for (size_t i = 0; i < ncs.size(); i++) {
+      t0 = std::chrono::steady_clock::now();
+      for (int64_t r0 = 0; r0 < rows; r0 += 32)
+        k->gemm(n, static_cast<int>(std::min<int64_t>(32, rows - r0)), ncs[i], m.data() + r0 * rs, rs, a.data.data(),
+                a.stride, y.data() + r0, static_cast<size_t>(rows));
+      best[i] = std::min(best[i], seconds_since(t0));
+    }
+  }
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("bytes", static_cast<double>(m.size()));
+  o.Set("vecDotSeconds", best_dot);
+  Napi::Array g = Napi::Array::New(info.Env(), ncs.size());
+  for (size_t i = 0; i < ncs.size(); i++) g.Set(static_cast<uint32_t>(i), best[i]);
+  o.Set("gemmSeconds", g);
+  return o;
+}
+
 // Turns C++ exceptions other than Napi::Error (allocation failures, thread creation)
 // into JS Errors: node-addon-api only converts Napi::Error, anything else would
 // terminate the process.
@@ -600,6 +659,7 @@ Napi::Object CreateKernelBindings(Napi::Env env) {
   add("streamRead", StreamRead);
   add("benchVecDot", BenchVecDot);
   add("benchGemm", BenchGemm);
+  add("benchBatch", BenchBatch);
 #undef add
   return o;
 }

@@ -219,63 +219,47 @@ static inline __m512 load_w16(int t, const void *w, int64_t i, __mmask16 m) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-/* RM x RN tile (RM * RN <= 8). The accumulation every output (r, c) runs, whatever
+/* RM x RN tile (RM <= 4, RN <= 3). The accumulation every output (r, c) runs, whatever
  * the tile shape (vec_dot is the 1 x 1 tile): two accumulators, 16-element steps
  * alternating between them (the masked tail steps continue the alternation), reduced
- * as acc0 + acc1. Two chains keep one row's dot streaming from memory; 2 * RM * RN
- * accumulators fit the 32 zmm registers. */
+ * as acc0 + acc1. Two chains keep one row's dot streaming from memory. Weights are
+ * loaded one step at a time, so 2 * 4 * 3 accumulators + 4 weights + 1 activation fit
+ * the 32 zmm registers. */
+static inline __attribute__((always_inline)) void tile_f_step(int t, int RM, int RN, const char *w, size_t ws,
+                                                              const char *a, size_t as, int64_t i, __mmask16 m,
+                                                              __m512 acc[4][3][2], int k) {
+  __m512 wv[4];
+  _Pragma("GCC unroll 8")
+  for (int r = 0; r < RM; r++) wv[r] = load_w16(t, w + r * ws, i, m);
+  _Pragma("GCC unroll 8")
+  for (int c = 0; c < RN; c++) {
+    const __m512 av = _mm512_maskz_loadu_ps(m, (const float *)(a + c * as) + i);
+    _Pragma("GCC unroll 8")
+    for (int r = 0; r < RM; r++) acc[r][c][k] = _mm512_fmadd_ps(wv[r], av, acc[r][c][k]);
+  }
+}
+
 static inline __attribute__((always_inline)) void tile_f(int t, int64_t n, int RM, int RN, const char *w,
                                                          size_t ws, const char *a, size_t as, float *out,
                                                          size_t os) {
   const size_t esize = t == WF32 ? 4 : 2;
-  __m512 acc[4][4][2];
+  __m512 acc[4][3][2];
   _Pragma("GCC unroll 8")
   for (int r = 0; r < RM; r++)
     _Pragma("GCC unroll 8")
     for (int c = 0; c < RN; c++) acc[r][c][0] = acc[r][c][1] = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
-    __m512 w0[4], w1[4];
-    _Pragma("GCC unroll 8")
-    for (int r = 0; r < RM; r++) {
-      w0[r] = load_w16(t, w + r * ws, i, 0xFFFF);
-      w1[r] = load_w16(t, w + r * ws, i + 16, 0xFFFF);
-    }
     if (RM > 1) prefetch_next_rows(w + RM * ws + (size_t)i * RM * esize, 32 * RM * esize);
-    _Pragma("GCC unroll 8")
-    for (int c = 0; c < RN; c++) {
-      const float *ac = (const float *)(a + c * as) + i;
-      const __m512 a0 = _mm512_loadu_ps(ac), a1 = _mm512_loadu_ps(ac + 16);
-      _Pragma("GCC unroll 8")
-      for (int r = 0; r < RM; r++) {
-        acc[r][c][0] = _mm512_fmadd_ps(w0[r], a0, acc[r][c][0]);
-        acc[r][c][1] = _mm512_fmadd_ps(w1[r], a1, acc[r][c][1]);
-      }
-    }
+    tile_f_step(t, RM, RN, w, ws, a, as, i, 0xFFFF, acc, 0);
+    tile_f_step(t, RM, RN, w, ws, a, as, i + 16, 0xFFFF, acc, 1);
   }
-  /* the last (up to two) masked steps, written out: a run-time index into acc would
-   * keep the accumulators in memory */
+  /* the last (up to two) masked steps */
   if (i < n) {
-    const __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
-    _Pragma("GCC unroll 8")
-    for (int r = 0; r < RM; r++) {
-      const __m512 wv = load_w16(t, w + r * ws, i, m);
-      _Pragma("GCC unroll 8")
-      for (int c = 0; c < RN; c++)
-        acc[r][c][0] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, (const float *)(a + c * as) + i), acc[r][c][0]);
-    }
+    tile_f_step(t, RM, RN, w, ws, a, as, i, n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1), acc, 0);
     i += 16;
   }
-  if (i < n) {
-    const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-    _Pragma("GCC unroll 8")
-    for (int r = 0; r < RM; r++) {
-      const __m512 wv = load_w16(t, w + r * ws, i, m);
-      _Pragma("GCC unroll 8")
-      for (int c = 0; c < RN; c++)
-        acc[r][c][1] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, (const float *)(a + c * as) + i), acc[r][c][1]);
-    }
-  }
+  if (i < n) tile_f_step(t, RM, RN, w, ws, a, as, i, (__mmask16)((1u << (n - i)) - 1), acc, 1);
   _Pragma("GCC unroll 8")
   for (int c = 0; c < RN; c++)
     _Pragma("GCC unroll 8")
@@ -283,10 +267,12 @@ static inline __attribute__((always_inline)) void tile_f(int t, int64_t n, int R
       out[c * os + r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][c][0], acc[r][c][1]));
 }
 
-/* One activation row: vec_dot per weight row, in address order. Otherwise 4 x 2 tiles
+/* One activation row: vec_dot per weight row, in address order. Otherwise 4 x 3 tiles
  * (smaller at the edges), over column blocks that stay in L2: F32 activations are 2x
  * (F16) to 1x (F32) the weight bytes per row, so sharing them between 4 weight rows
  * is what keeps small batches near the cost of one. */
+#define TILE_F_CASE(rm, rn) \
+  case (rm) * 4 + (rn): tile_f(t, n, rm, rn, wp, ws, ap, as, op, os); break;
 static inline __attribute__((always_inline)) void gemm_f(int t, int64_t n, int nr, int nc, const void *w,
                                                          size_t ws, const void *a, size_t as, float *out,
                                                          size_t os) {
@@ -294,29 +280,25 @@ static inline __attribute__((always_inline)) void gemm_f(int t, int64_t n, int n
     for (int r = 0; r < nr; r++) tile_f(t, n, 1, 1, (const char *)w + (size_t)r * ws, ws, (const char *)a, as, out + r, os);
     return;
   }
-  for (int cb = 0, cbn = rs_gemm_col_block(as, 2); cb < nc; cb += cbn) {
+  for (int cb = 0, cbn = rs_gemm_col_block(as, 3); cb < nc; cb += cbn) {
     const int cend = nc - cb < cbn ? nc : cb + cbn;
     for (int r0 = 0; r0 < nr; r0 += 4) {
       const int rm = nr - r0 < 4 ? nr - r0 : 4;
       const char *wp = (const char *)w + (size_t)r0 * ws;
-      for (int c0 = cb; c0 < cend; c0 += 2) {
+      for (int c0 = cb; c0 < cend; c0 += 3) {
         const char *ap = (const char *)a + (size_t)c0 * as;
         float *op = out + (size_t)c0 * os + r0;
-        switch (rm * 2 + (cend - c0 < 2 ? 1 : 2)) {
-          case 4 * 2 + 2: tile_f(t, n, 4, 2, wp, ws, ap, as, op, os); break;
-          case 4 * 2 + 1: tile_f(t, n, 4, 1, wp, ws, ap, as, op, os); break;
-          case 3 * 2 + 2: tile_f(t, n, 3, 2, wp, ws, ap, as, op, os); break;
-          case 3 * 2 + 1: tile_f(t, n, 3, 1, wp, ws, ap, as, op, os); break;
-          case 2 * 2 + 2: tile_f(t, n, 2, 2, wp, ws, ap, as, op, os); break;
-          case 2 * 2 + 1: tile_f(t, n, 2, 1, wp, ws, ap, as, op, os); break;
-          case 1 * 2 + 2: tile_f(t, n, 1, 2, wp, ws, ap, as, op, os); break;
-          default: tile_f(t, n, 1, 1, wp, ws, ap, as, op, os); break;
+        switch (rm * 4 + (cend - c0 < 3 ? cend - c0 : 3)) {
+          TILE_F_CASE(4, 3) TILE_F_CASE(4, 2) TILE_F_CASE(4, 1) TILE_F_CASE(3, 3) TILE_F_CASE(3, 2)
+          TILE_F_CASE(3, 1) TILE_F_CASE(2, 3) TILE_F_CASE(2, 2) TILE_F_CASE(2, 1) TILE_F_CASE(1, 3)
+          TILE_F_CASE(1, 2) default: tile_f(t, n, 1, 1, wp, ws, ap, as, op, os); break;
         }
       }
     }
   }
 }
 
+/* dot of n floats with n f32/f16 values: the attention kernels (not the matmul). */
 static inline __attribute__((always_inline)) float vdot_f(int t, int64_t n, const void *w,
                                                           const float *a) {
   __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;

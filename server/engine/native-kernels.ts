@@ -106,4 +106,17 @@ export interface NativeKernels {
   ): { gbPerS: number; gflops: number; bytes: number; seconds: number };
   /** One thread, gemm of rows x n weights against nc activation rows, best of `iters`. */
   benchGemm(type: number, isa: KernelIsa, rows: number, n: number, nc: number, iters: number): { gflops: number; seconds: number };
+  /**
+   * One thread, a rows x n matrix (at least 48 MiB): vec_dot over every row against one
+   * activation row, and gemm in the engine's 32-row chunks against each of `ncs` rows;
+   * the passes interleave, each figure is the best of `iters`. The decode-batch cost.
+   */
+  benchBatch(
+    type: number,
+    isa: KernelIsa,
+    rows: number,
+    n: number,
+    ncs: number[],
+    iters: number,
+  ): { bytes: number; vecDotSeconds: number; gemmSeconds: number[] };
 }
