@@ -150,25 +150,100 @@ static inline __attribute__((always_inline)) void kq512_tile(int kind, int64_t n
   for (int c = 0; c < RN; c++) out[(size_t)c * os] = reduce(acc[c], accm[c]);
 }
 
+/* More activation rows than one tile: rows are taken KQ_RM at a time, and their
+ * super-blocks decoded KQ_SEG at a time into an L1 buffer, which RM x 2 tiles then
+ * read: each decode serves every activation row, and each activation load serves RM
+ * weight rows (with one weight row per tile, re-reading all activations from L2 for
+ * every row made nc = 8 cost 5-6x nc = 1). The accumulators of all tiles are parked
+ * in memory between segments (a store and reload is exact), so each output still sees
+ * kq512_accumulate over its super-blocks in order, as vec_dot does. */
+enum { KQ_RM = 4, KQ_SEG = 4, KQ_MAX_COLS = 128 };
+
+static inline __attribute__((always_inline)) void kq512_tile_dec(int RM, int RN, const kq512 *dec, int64_t b0,
+                                                                 int64_t nbs, const char *a, size_t as,
+                                                                 __m512 *pacc, __m256 *paccm) {
+  __m512 acc[KQ_RM][2];
+  __m256 accm[KQ_RM][2];
+  _Pragma("GCC unroll 8")
+  for (int r = 0; r < RM; r++)
+    _Pragma("GCC unroll 8")
+    for (int c = 0; c < RN; c++) {
+      acc[r][c] = pacc[r * KQ_MAX_COLS + c];
+      accm[r][c] = paccm[r * KQ_MAX_COLS + c];
+    }
+  for (int64_t b = 0; b < nbs; b++) {
+    _Pragma("GCC unroll 8")
+    for (int c = 0; c < RN; c++) {
+      const rs_block_q8_k *ab = (const rs_block_q8_k *)(a + (size_t)c * as) + b0 + b;
+      _Pragma("GCC unroll 8")
+      for (int r = 0; r < RM; r++) kq512_accumulate(&dec[r * KQ_SEG + b], ab, &acc[r][c], &accm[r][c]);
+    }
+  }
+  _Pragma("GCC unroll 8")
+  for (int r = 0; r < RM; r++)
+    _Pragma("GCC unroll 8")
+    for (int c = 0; c < RN; c++) {
+      pacc[r * KQ_MAX_COLS + c] = acc[r][c];
+      paccm[r * KQ_MAX_COLS + c] = accm[r][c];
+    }
+}
+
 #define KQ_CASE(rn) \
-  case rn: kq512_tile(kind, nb, rn, wr, ap, as, out + (size_t)c0 * os + r, os); break;
-/* Weight rows in address order, each against the activation rows in tiles of KQ_TC, over
- * column blocks that stay in L2 (rs_gemm_col_block). */
+  case rn: kq512_tile(kind, nb, rn, wr, ap, as, out + (size_t)cb * os + r, os); break;
+#define KQ_DEC_CASE(rm, rn)                                                                            \
+  case (rm) * 4 + (rn):                                                                                \
+    kq512_tile_dec(rm, rn, dec, b0, nbs, ap, as, pacc + (c0 - cb), paccm + (c0 - cb));                 \
+    break;
+/* Up to KQ_TC activation rows: weight rows in address order, one tile each, decoding as
+ * it goes. More: the segmented scheme above. Both over column blocks that stay in L2
+ * (rs_gemm_col_block, at most KQ_MAX_COLS rows). */
 static inline __attribute__((always_inline)) void kq512_gemm(int kind, int64_t n, int nr, int nc, const void *w,
                                                              size_t ws, const void *a, size_t as, float *out,
                                                              size_t os) {
   const int64_t nb = n / RS_QK_K;
-  for (int cb = 0, cbn = rs_gemm_col_block(as, KQ_TC); cb < nc; cb += cbn) {
+  const size_t wblock = kq512_block_bytes(kind);
+  int cbn = rs_gemm_col_block(as, KQ_TC);
+  if (cbn > KQ_MAX_COLS) cbn = KQ_MAX_COLS;
+  for (int cb = 0; cb < nc; cb += cbn) {
     const int cend = nc - cb < cbn ? nc : cb + cbn;
-    for (int r = 0; r < nr; r++) {
-      const char *wr = (const char *)w + (size_t)r * ws;
-      for (int c0 = cb; c0 < cend; c0 += KQ_TC) {
-        const char *ap = (const char *)a + (size_t)c0 * as;
-        switch (cend - c0 < KQ_TC ? cend - c0 : KQ_TC) {
+    const char *ab = (const char *)a + (size_t)cb * as;
+    if (cend - cb <= KQ_TC) {
+      for (int r = 0; r < nr; r++) {
+        const char *wr = (const char *)w + (size_t)r * ws, *ap = ab;
+        switch (cend - cb) {
           KQ_CASE(4) KQ_CASE(3) KQ_CASE(2)
-          default: kq512_tile(kind, nb, 1, wr, ap, as, out + (size_t)c0 * os + r, os);
+          default: kq512_tile(kind, nb, 1, wr, ap, as, out + (size_t)cb * os + r, os);
         }
       }
+      continue;
+    }
+    kq512 dec[KQ_RM * KQ_SEG];
+    __m512 pacc[KQ_RM * KQ_MAX_COLS];
+    __m256 paccm[KQ_RM * KQ_MAX_COLS];
+    for (int r0 = 0; r0 < nr; r0 += KQ_RM) {
+      const int rm = nr - r0 < KQ_RM ? nr - r0 : KQ_RM;
+      for (int r = 0; r < rm; r++)
+        for (int c = 0; c < cend - cb; c++) {
+          pacc[r * KQ_MAX_COLS + c] = _mm512_setzero_ps();
+          paccm[r * KQ_MAX_COLS + c] = _mm256_setzero_ps();
+        }
+      for (int64_t b0 = 0; b0 < nb; b0 += KQ_SEG) {
+        const int64_t nbs = nb - b0 < KQ_SEG ? nb - b0 : KQ_SEG;
+        for (int r = 0; r < rm; r++)
+          for (int64_t b = 0; b < nbs; b++)
+            kq512_decode(kind, (const char *)w + (size_t)(r0 + r) * ws + (b0 + b) * wblock, &dec[r * KQ_SEG + b]);
+        for (int c0 = cb; c0 < cend; c0 += 2) {
+          const char *ap = (const char *)a + (size_t)c0 * as;
+          switch (rm * 4 + (cend - c0 < 2 ? 1 : 2)) {
+            KQ_DEC_CASE(4, 2) KQ_DEC_CASE(4, 1) KQ_DEC_CASE(3, 2) KQ_DEC_CASE(3, 1)
+            KQ_DEC_CASE(2, 2) KQ_DEC_CASE(2, 1) KQ_DEC_CASE(1, 2)
+            default: kq512_tile_dec(1, 1, dec, b0, nbs, ap, as, pacc + (c0 - cb), paccm + (c0 - cb));
+          }
+        }
+      }
+      for (int r = 0; r < rm; r++)
+        for (int c = 0; c < cend - cb; c++)
+          out[(size_t)(cb + c) * os + r0 + r] = reduce(pacc[r * KQ_MAX_COLS + c], paccm[r * KQ_MAX_COLS + c]);
     }
   }
 }
