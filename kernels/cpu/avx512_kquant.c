@@ -157,7 +157,7 @@ static inline __attribute__((always_inline)) void kq512_tile(int kind, int64_t n
  * every row made nc = 8 cost 5-6x nc = 1). The accumulators of all tiles are parked
  * in memory between segments (a store and reload is exact), so each output still sees
  * kq512_accumulate over its super-blocks in order, as vec_dot does. */
-enum { KQ_RM = 4, KQ_SEG = 4, KQ_MAX_COLS = 128 };
+enum { KQ_RM = 4, KQ_SEG = 4, KQ_MAX_COLS = 64 }; /* ~33 KiB of stack in all */
 
 static inline __attribute__((always_inline)) void kq512_tile_dec(int RM, int RN, const kq512 *dec, int64_t b0,
                                                                  int64_t nbs, const char *a, size_t as,
