@@ -185,7 +185,7 @@ static inline __m256 kq_accumulate(const kq_decoded *w, const rs_block_q8_k *a, 
   return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(w->dmin * a->d), acc);
 }
 
-/* K-quant tiles: one weight row x RN <= 4 activation rows; each super-block is
+/* K-quant tiles: one weight row x RN <= 8 activation rows; each super-block is
  * decoded once (into L1: 17 registers' worth does not fit the 16 ymm) and dotted with
  * the RN rows. Every output runs the same operations whatever RN (kq_accumulate per
  * super-block in order, one reduction), and vec_dot is RN = 1, so results do not
@@ -202,7 +202,7 @@ static inline __attribute__((always_inline)) void kq_decode(int kind, const char
 static inline __attribute__((always_inline)) void kq_tile(int kind, int64_t nb, int RN, const char *w,
                                                           const char *a, size_t as, float *out, size_t os) {
   const size_t wblock = kind == 4 ? sizeof(rs_block_q4_k) : kind == 5 ? sizeof(rs_block_q5_k) : sizeof(rs_block_q6_k);
-  __m256 acc[4];
+  __m256 acc[8];
   _Pragma("GCC unroll 8")
   for (int c = 0; c < RN; c++) acc[c] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; b++) {
@@ -215,23 +215,24 @@ static inline __attribute__((always_inline)) void kq_tile(int kind, int64_t nb, 
   for (int c = 0; c < RN; c++) out[(size_t)c * os] = hsum256_ps(acc[c]);
 }
 
-/* Weight rows in address order, each against the activation rows 4 at a time, over
- * column blocks that stay in L2 (rs_gemm_col_block). */
+/* Weight rows in address order, each against the activation rows 8 at a time (the
+ * decode is a large part of the work, so each serves as many rows as the registers
+ * allow: 8 accumulators), over column blocks that stay in L2 (rs_gemm_col_block). */
+#define KQ_CASE(rn) \
+  case rn: kq_tile(kind, nb, rn, wr, ap, as, op, os); break;
 static inline __attribute__((always_inline)) void kq_gemm(int kind, int64_t n, int nr, int nc, const void *w,
                                                           size_t ws, const void *a, size_t as, float *out,
                                                           size_t os) {
   const int64_t nb = n / RS_QK_K;
-  for (int cb = 0, cbn = rs_gemm_col_block(as, 4); cb < nc; cb += cbn) {
+  for (int cb = 0, cbn = rs_gemm_col_block(as, 8); cb < nc; cb += cbn) {
     const int cend = nc - cb < cbn ? nc : cb + cbn;
     for (int r = 0; r < nr; r++) {
       const char *wr = (const char *)w + (size_t)r * ws;
-      for (int c0 = cb; c0 < cend; c0 += 4) {
+      for (int c0 = cb; c0 < cend; c0 += 8) {
         const char *ap = (const char *)a + (size_t)c0 * as;
         float *op = out + (size_t)c0 * os + r;
-        switch (cend - c0 < 4 ? cend - c0 : 4) {
-          case 4: kq_tile(kind, nb, 4, wr, ap, as, op, os); break;
-          case 3: kq_tile(kind, nb, 3, wr, ap, as, op, os); break;
-          case 2: kq_tile(kind, nb, 2, wr, ap, as, op, os); break;
+        switch (cend - c0 < 8 ? cend - c0 : 8) {
+          KQ_CASE(8) KQ_CASE(7) KQ_CASE(6) KQ_CASE(5) KQ_CASE(4) KQ_CASE(3) KQ_CASE(2)
           default: kq_tile(kind, nb, 1, wr, ap, as, op, os); break;
         }
       }
