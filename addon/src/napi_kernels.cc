@@ -1,11 +1,10 @@
-// N-API bindings of the CPU kernels, for tests, benchmarks and the model writer
-// (tools/make-model quantises through quantize()). Every entry validates its
-// arguments and throws a JS Error naming the problem; nothing here may crash Node.
+// N-API bindings of the CPU kernels, for tests and the model writer (tools/make-model
+// quantises through quantize()): types, quantisation, matmul and float kernels. The
+// benchmarks are in napi_kernel_bench.cc, the argument checks in napi_kernel_args.h.
 // All calls are synchronous: they are used by tests and tools, not by the server.
 #include "napi_kernels.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cstring>
 #include <new>
 #include <string>
@@ -13,108 +12,17 @@
 #include <thread>
 #include <vector>
 
+#include "napi_kernel_args.h"
 #include "rs_kernels.h"
+
+// Defined in napi_kernel_bench.cc. Weak, so that an addon linked without that file
+// (a build list that has not caught up with it) still loads, just without the
+// benchmark functions, instead of failing on an undefined symbol.
+void AddKernelBenchBindings(Napi::Env env, Napi::Object o) __attribute__((weak));
 
 namespace {
 
-using Napi::CallbackInfo;
-using Napi::Env;
-using Napi::Value;
-
-[[noreturn]] void fail(Env env, const std::string &msg) { throw Napi::Error::New(env, msg); }
-
-void need_args(const CallbackInfo &info, size_t n, const char *usage) {
-  if (info.Length() < n) fail(info.Env(), std::string("expected ") + usage);
-}
-
-int64_t int_arg(const CallbackInfo &info, size_t i, const char *name, int64_t lo, int64_t hi) {
-  if (!info[i].IsNumber()) fail(info.Env(), std::string(name) + " must be a number");
-  const double d = info[i].As<Napi::Number>().DoubleValue();
-  if (!(d >= static_cast<double>(lo) && d <= static_cast<double>(hi)) || d != static_cast<double>(static_cast<int64_t>(d)))
-    fail(info.Env(), std::string(name) + " must be an integer in [" + std::to_string(lo) + ", " +
-                         std::to_string(hi) + "], got " + info[i].ToString().Utf8Value());
-  return static_cast<int64_t>(d);
-}
-
-double num_arg(const CallbackInfo &info, size_t i, const char *name) {
-  if (!info[i].IsNumber()) fail(info.Env(), std::string(name) + " must be a number");
-  return info[i].As<Napi::Number>().DoubleValue();
-}
-
-Napi::Float32Array f32_arg(const CallbackInfo &info, size_t i, const char *name) {
-  if (!info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-    fail(info.Env(), std::string(name) + " must be a Float32Array");
-  return info[i].As<Napi::Float32Array>();
-}
-
-Napi::Uint16Array u16_arg(const CallbackInfo &info, size_t i, const char *name) {
-  if (!info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_uint16_array)
-    fail(info.Env(), std::string(name) + " must be a Uint16Array (f16 bits)");
-  return info[i].As<Napi::Uint16Array>();
-}
-
-// Bytes of a Buffer / Uint8Array / any ArrayBuffer view.
-struct Bytes {
-  const uint8_t *data;
-  size_t size;
-};
-Bytes bytes_arg(const CallbackInfo &info, size_t i, const char *name) {
-  if (info[i].IsTypedArray()) {
-    auto t = info[i].As<Napi::TypedArray>();
-    return {static_cast<const uint8_t *>(t.ArrayBuffer().Data()) + t.ByteOffset(), t.ByteLength()};
-  }
-  if (info[i].IsDataView()) {
-    auto d = info[i].As<Napi::DataView>();
-    return {static_cast<const uint8_t *>(d.ArrayBuffer().Data()) + d.ByteOffset(), d.ByteLength()};
-  }
-  fail(info.Env(), std::string(name) + " must be a Buffer or typed array");
-}
-
-const rs_type_traits *traits_of(Env env, int64_t type) {
-  const rs_type_traits *t = rs_type_get_traits(static_cast<int>(type));
-  if (t->name == nullptr) fail(env, "unknown type id " + std::to_string(type));
-  return t;
-}
-
-// A supported weight type, or a thrown Error naming the type.
-const rs_type_traits *weight_type(const CallbackInfo &info, size_t i) {
-  const int64_t type = int_arg(info, i, "type", 0, 1000);
-  const rs_type_traits *t = traits_of(info.Env(), type);
-  if (!t->supported) fail(info.Env(), std::string("type ") + t->name + " (" + std::to_string(type) + ") is not a supported weight type");
-  return t;
-}
-
-rs_type type_id(const rs_type_traits *t) {
-  for (int i = 0; i < RS_TYPE_COUNT; i++)
-    if (rs_type_get_traits(i) == t) return static_cast<rs_type>(i);
-  return RS_TYPE_Q8_0X;
-}
-
-void check_n(Env env, const rs_type_traits *t, int64_t n) {
-  if (n <= 0 || n % t->block_size != 0)
-    fail(env, "n = " + std::to_string(n) + " is not a positive multiple of the " + t->name +
-                  " block size " + std::to_string(t->block_size));
-}
-
-// ISA selector: "scalar" | "avx2" | "avx512" | "best", and "ref" where allowed.
-// Returns -1 for "ref". An ISA above what this CPU has is refused rather than quietly
-// replaced, so a test never believes it checked code it did not run.
-int isa_arg(const CallbackInfo &info, size_t i, bool allow_ref) {
-  if (!info[i].IsString()) fail(info.Env(), "isa must be a string");
-  const std::string s = info[i].As<Napi::String>().Utf8Value();
-  rs_isa isa;
-  if (s == "ref" && allow_ref) return -1;
-  if (s == "scalar") isa = RS_ISA_SCALAR;
-  else if (s == "avx2") isa = RS_ISA_AVX2;
-  else if (s == "avx512") isa = RS_ISA_AVX512;
-  else if (s == "best") isa = RS_ISA_BEST;
-  else fail(info.Env(), "unknown isa \"" + s + "\" (scalar, avx2, avx512, best" + (allow_ref ? ", ref)" : ")"));
-  if (isa != RS_ISA_BEST && isa > rs_cpu_best_isa())
-    fail(info.Env(), "isa " + s + " is not available on this CPU (best: " + rs_isa_name(rs_cpu_best_isa()) + ")");
-  return static_cast<int>(isa);
-}
-
-Napi::Float32Array new_f32(Env env, size_t n) { return Napi::Float32Array::New(env, n); }
+using namespace rs_napi_kernels;
 
 // ---------- types ----------
 
@@ -221,29 +129,6 @@ Value FromFloat(const CallbackInfo &info) {
 
 // ---------- matmul ----------
 
-struct Activations {
-  std::vector<uint8_t> data;
-  size_t stride;
-};
-
-Activations convert_rows(rs_type type, const rs_type_traits *t, int isa, const float *x, int64_t n, int64_t nc) {
-  Activations a;
-  a.stride = rs_row_size(t->vec_dot_type, n);
-  a.data.resize(a.stride * static_cast<size_t>(nc));
-  for (int64_t c = 0; c < nc; c++) {
-    if (isa < 0) rs_ref_from_float(t->vec_dot_type, x + c * n, a.data.data() + c * a.stride, n);
-    else rs_cpu_matmul_kernels(type, static_cast<rs_isa>(isa))->from_float(x + c * n, a.data.data() + c * a.stride, n);
-  }
-  return a;
-}
-
-void check_weights(Env env, const rs_type_traits *t, rs_type type, const Bytes &w, int64_t rows, int64_t n) {
-  const size_t want = rs_row_size(type, n) * static_cast<size_t>(rows);
-  if (w.size != want)
-    fail(env, "weights are " + std::to_string(w.size) + " bytes; " + std::to_string(rows) + " rows of " +
-                  std::to_string(n) + " " + t->name + " elements take " + std::to_string(want));
-}
-
 Value VecDot(const CallbackInfo &info) {
   need_args(info, 5, "vecDot(type, isa, w, x, n)");
   const rs_type_traits *t = weight_type(info, 0);
@@ -301,8 +186,6 @@ Value Matmul(const CallbackInfo &info) {
 }
 
 // ---------- float kernels ----------
-
-const rs_float_kernels *fk_of(int isa) { return rs_cpu_float_kernels(static_cast<rs_isa>(isa)); }
 
 int int_len(Env env, size_t n, const char *name) {
   if (n == 0 || n > (size_t(1) << 30)) fail(env, std::string(name) + " must have 1 .. 2^30 elements");
@@ -448,191 +331,6 @@ Value F32ToF16(const CallbackInfo &info) {
   return out;
 }
 
-// ---------- bandwidth and benchmarks ----------
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-// streamRead(buffer, isa?) -> { checksum: bigint, gbPerS }
-Value StreamRead(const CallbackInfo &info) {
-  need_args(info, 1, "streamRead(buffer, isa?)");
-  Bytes b = bytes_arg(info, 0, "buffer");
-  const int isa = info.Length() > 1 ? isa_arg(info, 1, false) : static_cast<int>(RS_ISA_BEST);
-  const auto t0 = std::chrono::steady_clock::now();
-  const uint64_t sum = fk_of(isa)->stream_read(b.data, b.size);
-  const double s = seconds_since(t0);
-  Napi::Object o = Napi::Object::New(info.Env());
-  o.Set("checksum", Napi::BigInt::New(info.Env(), sum));
-  o.Set("gbPerS", s > 0 ? static_cast<double>(b.size) / s / 1e9 : 0.0);
-  return o;
-}
-
-constexpr size_t kMinBenchBytes = size_t(48) << 20; // past the 32 MiB L3, so DRAM is measured
-
-// A weight matrix of `rows` rows made by quantising random rows (content does not
-// change the speed; the size does).
-std::vector<uint8_t> bench_matrix(Env env, rs_type type, int64_t rows, int64_t n, size_t min_bytes) {
-  const size_t rs = rs_row_size(type, n);
-  const size_t bytes = rs * static_cast<size_t>(rows);
-  if (bytes < min_bytes)
-    fail(env, "benchmark matrix is " + std::to_string(bytes >> 20) + " MiB; use rows * rowSize >= " +
-                  std::to_string(min_bytes >> 20) + " MiB so it measures memory, not cache");
-  if (bytes > (size_t(4) << 30)) fail(env, "benchmark matrix over 4 GiB");
-  std::vector<uint8_t> m(bytes);
-  std::vector<float> x(static_cast<size_t>(n));
-  uint32_t s = 12345;
-  const int64_t distinct = std::min<int64_t>(rows, 16);
-  for (int64_t r = 0; r < distinct; r++) {
-    for (auto &v : x) {
-      s = s * 1664525u + 1013904223u;
-      v = static_cast<float>(static_cast<int32_t>(s >> 8) - (1 << 23)) / (1 << 23);
-    }
-    rs_quantize_row(type, x.data(), m.data() + r * rs, n);
-  }
-  for (int64_t r = distinct; r < rows; r++) std::memcpy(m.data() + r * rs, m.data() + (r % distinct) * rs, rs);
-  return m;
-}
-
-// benchVecDot(type, isa, rows, n, iters) -> { gbPerS, gflops, bytes, seconds } (best pass)
-Value BenchVecDot(const CallbackInfo &info) {
-  need_args(info, 5, "benchVecDot(type, isa, rows, n, iters)");
-  const rs_type_traits *t = weight_type(info, 0);
-  const int isa = isa_arg(info, 1, false);
-  const int64_t rows = int_arg(info, 2, "rows", 1, 1 << 26);
-  const int64_t n = int_arg(info, 3, "n", 1, 1 << 24);
-  const int iters = static_cast<int>(int_arg(info, 4, "iters", 1, 1000));
-  check_n(info.Env(), t, n);
-  const rs_type type = type_id(t);
-  std::vector<uint8_t> m = bench_matrix(info.Env(), type, rows, n, kMinBenchBytes);
-  const rs_matmul_kernels *k = rs_cpu_matmul_kernels(type, static_cast<rs_isa>(isa));
-  std::vector<float> x(static_cast<size_t>(n), 0.5f);
-  Activations a = convert_rows(type, t, isa, x.data(), n, 1);
-  const size_t rs = rs_row_size(type, n);
-  std::vector<float> y(static_cast<size_t>(rows));
-  double best = 1e30;
-  for (int it = 0; it < iters; it++) {
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int64_t r = 0; r < rows; r++) k->vec_dot(n, &y[r], m.data() + r * rs, a.data.data());
-    best = std::min(best, seconds_since(t0));
-  }
-  Napi::Object o = Napi::Object::New(info.Env());
-  o.Set("bytes", static_cast<double>(m.size()));
-  o.Set("seconds", best);
-  o.Set("gbPerS", static_cast<double>(m.size()) / best / 1e9);
-  o.Set("gflops", 2.0 * static_cast<double>(rows) * static_cast<double>(n) / best / 1e9);
-  return o;
-}
-
-// benchGemm(type, isa, rows, n, nc, iters) -> { gflops, seconds } (best pass); the
-// matrix may be any size (prompt processing is compute-bound by design).
-Value BenchGemm(const CallbackInfo &info) {
-  need_args(info, 6, "benchGemm(type, isa, rows, n, nc, iters)");
-  const rs_type_traits *t = weight_type(info, 0);
-  const int isa = isa_arg(info, 1, false);
-  const int64_t rows = int_arg(info, 2, "rows", 1, 1 << 20);
-  const int64_t n = int_arg(info, 3, "n", 1, 1 << 20);
-  const int64_t nc = int_arg(info, 4, "nc", 1, 4096);
-  const int iters = static_cast<int>(int_arg(info, 5, "iters", 1, 1000));
-  check_n(info.Env(), t, n);
-  const rs_type type = type_id(t);
-  std::vector<uint8_t> m = bench_matrix(info.Env(), type, rows, n, 0);
-  const rs_matmul_kernels *k = rs_cpu_matmul_kernels(type, static_cast<rs_isa>(isa));
-  std::vector<float> x(static_cast<size_t>(n * nc));
-  for (size_t i = 0; i < x.size(); i++) x[i] = static_cast<float>((i * 7919) % 1000) / 1000.0f - 0.5f;
-  Activations a = convert_rows(type, t, isa, x.data(), n, nc);
-  const size_t rs = rs_row_size(type, n);
-  std::vector<float> y(static_cast<size_t>(rows * nc));
-  double best = 1e30;
-  for (int it = 0; it < iters; it++) {
-    const auto t0 = std::chrono::steady_clock::now();
-    // the engine's shape: a slice of 64 weight rows against all nc activation rows
-    for (int64_t r0 = 0; r0 < rows; r0 += 64)
-      k->gemm(n, static_cast<int>(std::min<int64_t>(64, rows - r0)), static_cast<int>(nc), m.data() + r0 * rs, rs,
-              a.data.data(), a.stride, y.data() + r0, static_cast<size_t>(rows));
-    best = std::min(best, seconds_since(t0));
-  }
-  Napi::Object o = Napi::Object::New(info.Env());
-  o.Set("seconds", best);
-  o.Set("gflops", 2.0 * static_cast<double>(rows) * static_cast<double>(n) * static_cast<double>(nc) / best / 1e9);
-  return o;
-}
-
-// benchBatch(type, isa, rows, n, ncs, iters) -> { bytes, vecDotSeconds, gemmSeconds[] }
-// The decode-batch question: what does one weight matrix cost against nc activation
-// rows, next to vec_dot over it for one? One thread; the engine's call shape (gemm on
-// 32-row chunks, addon/src/backend_cpu.cpp); a matrix past the L3 so weights come from
-// memory. Each pass runs vec_dot once, then gemm at every nc, and each figure is the
-// best over `iters` passes: interleaving keeps a noisy neighbour from favouring one.
-Value BenchBatch(const CallbackInfo &info) {
-  need_args(info, 6, "benchBatch(type, isa, rows, n, ncs, iters)");
-  const rs_type_traits *t = weight_type(info, 0);
-  const int isa = isa_arg(info, 1, false);
-  const int64_t rows = int_arg(info, 2, "rows", 1, 1 << 26);
-  const int64_t n = int_arg(info, 3, "n", 1, 1 << 24);
-  if (!info[4].IsArray()) fail(info.Env(), "ncs must be an array of activation row counts");
-  Napi::Array arr = info[4].As<Napi::Array>();
-  if (arr.Length() == 0 || arr.Length() > 64) fail(info.Env(), "ncs must have 1 .. 64 entries");
-  std::vector<int> ncs;
-  int64_t max_nc = 1;
-  for (uint32_t i = 0; i < arr.Length(); i++) {
-    Napi::Value v = arr.Get(i);
-    if (!v.IsNumber()) fail(info.Env(), "ncs[" + std::to_string(i) + "] must be a number");
-    const double d = v.As<Napi::Number>().DoubleValue();
-    if (!(d >= 1 && d <= 1024) || d != static_cast<double>(static_cast<int>(d)))
-      fail(info.Env(), "ncs[" + std::to_string(i) + "] must be an integer in [1, 1024]");
-    ncs.push_back(static_cast<int>(d));
-    max_nc = std::max<int64_t>(max_nc, ncs.back());
-  }
-  const int iters = static_cast<int>(int_arg(info, 5, "iters", 1, 1000));
-  check_n(info.Env(), t, n);
-  const rs_type type = type_id(t);
-  std::vector<uint8_t> m = bench_matrix(info.Env(), type, rows, n, kMinBenchBytes);
-  const rs_matmul_kernels *k = rs_cpu_matmul_kernels(type, static_cast<rs_isa>(isa));
-  std::vector<float> x(static_cast<size_t>(n * max_nc));
-  for (size_t i = 0; i < x.size(); i++) x[i] = static_cast<float>((i * 7919) % 1000) / 1000.0f - 0.5f;
-  Activations a = convert_rows(type, t, isa, x.data(), n, max_nc);
-  const size_t rs = rs_row_size(type, n);
-  std::vector<float> y(static_cast<size_t>(rows * max_nc));
-  double best_dot = 1e30;
-  std::vector<double> best(ncs.size(), 1e30);
-  for (int it = 0; it < iters; it++) {
-    auto t0 = std::chrono::steady_clock::now();
-    for (int64_t r = 0; r < rows; r++) k->vec_dot(n, &y[r], m.data() + r * rs, a.data.data());
-    best_dot = std::min(best_dot, seconds_since(t0));
-    for (size_t i = 0; i < ncs.size(); i++) {
-      t0 = std::chrono::steady_clock::now();
-      for (int64_t r0 = 0; r0 < rows; r0 += 32)
-        k->gemm(n, static_cast<int>(std::min<int64_t>(32, rows - r0)), ncs[i], m.data() + r0 * rs, rs, a.data.data(),
-                a.stride, y.data() + r0, static_cast<size_t>(rows));
-      best[i] = std::min(best[i], seconds_since(t0));
-    }
-  }
-  Napi::Object o = Napi::Object::New(info.Env());
-  o.Set("bytes", static_cast<double>(m.size()));
-  o.Set("vecDotSeconds", best_dot);
-  Napi::Array g = Napi::Array::New(info.Env(), ncs.size());
-  for (size_t i = 0; i < ncs.size(); i++) g.Set(static_cast<uint32_t>(i), best[i]);
-  o.Set("gemmSeconds", g);
-  return o;
-}
-
-// Turns C++ exceptions other than Napi::Error (allocation failures, thread creation)
-// into JS Errors: node-addon-api only converts Napi::Error, anything else would
-// terminate the process.
-template <Value (*F)(const CallbackInfo &)>
-Value Guard(const CallbackInfo &info) {
-  try {
-    return F(info);
-  } catch (const Napi::Error &) {
-    throw;
-  } catch (const std::bad_alloc &) {
-    throw Napi::Error::New(info.Env(), "out of memory");
-  } catch (const std::exception &e) {
-    throw Napi::Error::New(info.Env(), e.what());
-  }
-}
-
 }  // namespace
 
 Napi::Object CreateKernelBindings(Napi::Env env) {
@@ -656,10 +354,7 @@ Napi::Object CreateKernelBindings(Napi::Env env) {
   add("dotF32F16", DotF32F16);
   add("axpyF16", AxpyF16);
   add("f32ToF16", F32ToF16);
-  add("streamRead", StreamRead);
-  add("benchVecDot", BenchVecDot);
-  add("benchGemm", BenchGemm);
-  add("benchBatch", BenchBatch);
 #undef add
+  if (AddKernelBenchBindings != nullptr) AddKernelBenchBindings(env, o);
   return o;
 }
