@@ -195,7 +195,7 @@ void rs_context_get_stats(const rs_context *ctx, rs_context_stats *stats);
 
 /* Measures memory read bandwidth: n_threads threads stream disjoint slices of a
  * `bytes`-byte buffer (far larger than the caches) `iters` times with the widest loads
- * the CPU has; *gb_per_s gets the best pass. This is the limit a bandwidth-bound
+ * the CPU has; *gb_per_s gets the median pass. This is the limit a bandwidth-bound
  * decode is judged against. */
 rs_status rs_measure_read_bandwidth(int n_threads, uint64_t bytes, int iters, double *gb_per_s, rs_error *err);
 

@@ -25,10 +25,13 @@ inline float activate(rs_act act, float g, float u) {
   return g * u;  // relu_glu
 }
 
-inline void prefetch_block(const uint8_t *p, size_t bytes) {
-  // The first lines of the next neuron's block: its rows then stream sequentially.
-  for (size_t o = 0; o < bytes && o < 1024; o += 64) __builtin_prefetch(p + o, 0, 0);
+inline void prefetch_bytes(const uint8_t *p, size_t bytes) {
+  // Every line of a neuron's rows a few neurons ahead: each active neuron is a jump the
+  // hardware prefetcher cannot predict.
+  for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 0);
 }
+
+constexpr int kAhead = 4;  // neurons to prefetch ahead (phase B)
 
 }  // namespace
 
@@ -99,7 +102,12 @@ uint64_t CpuBackend::ffn_sparse(const Layer &L, FfnMode mode, float threshold, r
     const int64_t k1 = std::min(n_act, (c + 1) * chunk);
     for (int64_t k = c * chunk; k < k1; k++) {
       const int32_t i = list[k];
-      if (k + 2 < n_act) prefetch_block(P.mem.get() + static_cast<size_t>(list[k + 2]) * block, block);
+      if (k + kAhead < k1) {
+        const uint8_t *nb = P.mem.get() + static_cast<size_t>(list[k + kAhead]) * block;
+        // Predictor mode reads gate and up; exact mode only up (the gate came from the dense matrix).
+        if (mode == FfnMode::Predictor) prefetch_bytes(nb, P.gate.row_bytes + P.up.row_bytes);
+        else prefetch_bytes(P.up.row(list[k + kAhead]), P.up.row_bytes);
+      }
       for (uint64_t m = mask[i]; m; m &= m - 1) {
         const int j = __builtin_ctzll(m);
         float g, u;
@@ -115,14 +123,17 @@ uint64_t CpuBackend::ffn_sparse(const Layer &L, FfnMode mode, float threshold, r
   const Weight &D = P.down;
   const int64_t bs = rs_type_get_traits(D.type)->block_size;
   const int64_t n_blocks = d / bs;
-  const int n_slices = static_cast<int>(std::min<int64_t>(n_blocks, 4 * pool_.size()));
+  // One slice per thread: long contiguous reads of each down row.
+  const int n_slices = static_cast<int>(std::min<int64_t>(n_blocks, pool_.size()));
   const rs_isa isa = isa_;
   pool_.run(n_slices, [&](int s, int) {
     const int64_t o0 = n_blocks * s / n_slices * bs, o1 = n_blocks * (s + 1) / n_slices * bs;
     const size_t off = rs_row_size(D.type, o0);
+    const size_t slice_bytes = rs_row_size(D.type, o1 - o0);
     for (int64_t k = 0; k < n_act; k++) {
       const int32_t i = list[k];
       const uint8_t *row = D.row(i) + off;
+      if (k + kAhead < n_act) prefetch_bytes(D.row(list[k + kAhead]) + off, slice_bytes);
       for (uint64_t m = mask[i]; m; m &= m - 1) {
         const int j = __builtin_ctzll(m);
         const float h = hb[k * n + j];

@@ -42,7 +42,7 @@ export interface NativeContext {
 export interface NativeAddon {
   loadModel(path: string, opts?: { ffnActivation?: string; noMmap?: boolean; noRepack?: boolean }): Promise<NativeModel>;
   kernels: NativeKernels;
-  /** Memory read bandwidth in GB/s: `threads` threads streaming a `megabytes` buffer, best of `iters`. */
+  /** Memory read bandwidth in GB/s: `threads` threads streaming a `megabytes` buffer, median of `iters`. */
   measureBandwidth(threads: number, megabytes: number, iters: number): Promise<number>;
   cuda: {
     /** Whether the addon was built with the CUDA sources (a GPU is still decided at run time). */
