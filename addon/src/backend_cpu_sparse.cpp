@@ -36,10 +36,29 @@ constexpr int kAhead = 4;  // neurons to prefetch ahead (phase B)
 }  // namespace
 
 void CpuBackend::predictor_logits(const Layer &L, const float *resid, int n, float *logits) {
-  sp_z1_.resize(static_cast<size_t>(n) * L.fc1.rows);
+  const int64_t rank = L.fc1.rows, n_ff = L.fc2.rows;
+  sp_z1_.resize(static_cast<size_t>(n) * rank);
   matmul(L.fc1, resid, n, sp_z1_.data());
   for (float &v : sp_z1_) v = v > 0.f ? v : 0.f;
-  matmul(L.fc2, sp_z1_.data(), n, logits);
+  const std::vector<uint16_t> &t = L.packed.fc2t;
+  if (t.empty()) {  // not repacked: the file's layout
+    matmul(L.fc2, sp_z1_.data(), n, logits);
+    return;
+  }
+  // logits[j] = sum_r z1[j][r] * fc2t[r], by slices of the neurons (each float summed in
+  // rank order by one thread).
+  const int n_slices = std::min<int>(pool_.size(), static_cast<int>(n_ff / 16));
+  const rs_isa isa = isa_;
+  pool_.run(n_slices, [&](int s, int) {
+    const int64_t i0 = n_ff * s / n_slices / 16 * 16, i1 = s + 1 == n_slices ? n_ff : n_ff * (s + 1) / n_slices / 16 * 16;
+    for (int j = 0; j < n; j++) {
+      float *out = logits + static_cast<size_t>(j) * n_ff;
+      std::memset(out + i0, 0, (i1 - i0) * sizeof(float));
+      const float *z = sp_z1_.data() + static_cast<size_t>(j) * rank;
+      for (int64_t r = 0; r < rank; r++)
+        if (z[r] != 0.f) rs_axpy_row(isa, RS_TYPE_F16, out + i0, z[r], t.data() + r * n_ff + i0, i1 - i0);
+    }
+  });
 }
 
 uint64_t CpuBackend::ffn_sparse(const Layer &L, FfnMode mode, float threshold, rs_act act, const float *resid,

@@ -86,6 +86,17 @@ void Model::repack_ffn() {
     copy_rows(L.up, base, P.block, up_off);
     if (pwri) copy_rows(L.down_t, base, P.block, down_off);
     else transpose_down(L.down, dt, base, P.block, down_off);
+    if (L.fc2) {
+      // fc2: [n_ff rows x rank cols] -> fc2t: [rank rows x n_ff cols], f16.
+      const rs_matmul_kernels *k2 = rs_cpu_matmul_kernels(L.fc2.type, RS_ISA_BEST);
+      const int64_t rank = L.fc2.cols;
+      P.fc2t.assign(static_cast<size_t>(rank * h.n_ff), 0);
+      std::vector<float> row(static_cast<size_t>(rank));
+      for (int64_t i = 0; i < h.n_ff; i++) {
+        k2->to_float(L.fc2.row(i), row.data(), rank);
+        for (int64_t r = 0; r < rank; r++) P.fc2t[static_cast<size_t>(r * h.n_ff + i)] = rs_fp32_to_fp16(row[r]);
+      }
+    }
     if (pwri) P.gate = view(L.gate, L.gate.type, h.n_ff, h.n_embd, base + gate_off, P.block);
     P.up = view(L.up, L.up.type, h.n_ff, h.n_embd, base + up_off, P.block);
     P.down = view(pwri ? L.down_t : L.up, dt, h.n_ff, h.n_embd, base + down_off, P.block);
@@ -108,7 +119,8 @@ uint64_t Model::neuron_bytes(int layer) const {
 uint64_t Model::predictor_bytes(int layer) const {
   const Layer &L = layers_[layer];
   if (!L.fc1) return 0;
-  return L.fc1.row_bytes * L.fc1.rows + L.fc2.row_bytes * L.fc2.rows;
+  const uint64_t fc2 = L.packed.fc2t.empty() ? L.fc2.row_bytes * L.fc2.rows : L.packed.fc2t.size() * 2;
+  return L.fc1.row_bytes * L.fc1.rows + fc2;
 }
 
 }  // namespace rs

@@ -52,6 +52,8 @@ export interface ModeResult {
   activeRatio: number;
   /** Weight bytes read per generated token in this mode (attention, output, predictor, FFN rows touched). */
   bytesPerToken: number;
+  /** Memory read bandwidth measured right after this run. */
+  bandwidthGBs: number;
   bandwidthLimitTokensPerS: number;
   genFractionOfLimit: number;
   speedupOverDense?: number;
@@ -68,7 +70,6 @@ export interface BenchResult {
   repackMs: number;
   promptTokens: number;
   genTokens: number;
-  bandwidthGBs: number;
   modes: ModeResult[];
   fidelity: Fidelity[];
 }
@@ -106,7 +107,7 @@ interface ModelRun {
 }
 
 /** Runs each FFN mode on one model file and judges each against the bytes it reads. */
-async function measureModel(model: Model, modes: FfnMode[], o: BenchOptions, bw: number, label?: string): Promise<ModelRun> {
+async function measureModel(model: Model, modes: FfnMode[], o: BenchOptions, label?: string): Promise<ModelRun> {
   const info = model.info;
   const gateRowBytes = (model.tensors.find((t) => t.name === 'blk.0.ffn_gate.weight')?.bytes ?? 0) / info.nFf;
   // Deterministic prompt tokens spread over the vocabulary (not BOS/EOS).
@@ -151,6 +152,9 @@ async function measureModel(model: Model, modes: FfnMode[], o: BenchOptions, bw:
           : ran === 'exact'
             ? info.nonFfnBytesPerToken + gateRowBytes * info.nFf * info.nLayer + neurons * (info.neuronBytes - gateRowBytes)
             : info.nonFfnBytesPerToken + info.predictorBytes + neurons * info.neuronBytes;
+      // This machine's bandwidth drifts (seen: 44 to 82 GB/s between runs on a shared
+      // host), so each mode is judged against a measurement taken right after it.
+      const bw = await native.measureBandwidth(o.threads, o.bandwidthMb, 5);
       const genTps = (o.gen * 1000) / bestGen;
       const ppTps = (o.prompt * 1000) / bestPrompt;
       const limit = (bw * 1e9) / (bytes + kvBytes);
@@ -164,6 +168,7 @@ async function measureModel(model: Model, modes: FfnMode[], o: BenchOptions, bw:
         genTokensPerS: genTps,
         activeRatio: active,
         bytesPerToken: bytes,
+        bandwidthGBs: bw,
         bandwidthLimitTokensPerS: limit,
         genFractionOfLimit: genTps / limit,
       });
@@ -234,17 +239,16 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const weightTypes: Record<string, number> = {};
   for (const t of model.tensors) if (t.shape.length === 2) weightTypes[t.typeName] = (weightTypes[t.typeName] ?? 0) + t.bytes;
   const modes = o.modes ? (o.modes.split(',') as FfnMode[]) : defaultModes(info);
-  const bw = await native.measureBandwidth(o.threads, o.bandwidthMb, 5);
   const results: ModeResult[] = [];
   if (twin) {
     const dense = await Model.load(twin, { noRepack: true });
     try {
-      results.push(...(await measureModel(dense, ['dense'], o, bw, 'dense GGUF')).results);
+      results.push(...(await measureModel(dense, ['dense'], o, 'dense GGUF')).results);
     } finally {
       dense.dispose();
     }
   }
-  const run = await measureModel(model, modes, o, bw);
+  const run = await measureModel(model, modes, o);
   results.push(...run.results);
   const base = results.find((r) => r.mode === 'dense');
   if (base) for (const r of results) r.speedupOverDense = r.genTokensPerS / base.genTokensPerS;
@@ -261,7 +265,6 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     repackMs: info.repackMs,
     promptTokens: o.prompt,
     genTokens: o.gen,
-    bandwidthGBs: bw,
     modes: results,
     fidelity,
   };
@@ -274,14 +277,14 @@ export function formatBench(r: BenchResult): string {
     `model              ${r.model} (${r.arch}, ${(r.params / 1e6).toFixed(0)}M params; ${types})`,
     `load               ${r.loadMs.toFixed(0)} ms (of which FFN repacking ${r.repackMs.toFixed(0)} ms)`,
     `threads / isa      ${r.threads} / ${r.isa}`,
-    `memory bandwidth   ${r.bandwidthGBs.toFixed(1)} GB/s (${r.threads} threads, streaming read)`,
+    `memory bandwidth   measured right after each run (${r.threads} threads streaming a buffer far larger than the caches)`,
     `prompt ${r.promptTokens} tokens, generation ${r.genTokens} tokens (best of reps):`,
-    `  run          prompt tok/s  GFLOP/s  gen tok/s  active  bytes/token  limit tok/s  of limit  vs dense`,
+    `  run          prompt tok/s  GFLOP/s  gen tok/s  active  bytes/token   GB/s  limit tok/s  of limit  vs dense`,
   ];
   for (const m of r.modes) {
     lines.push(
       `  ${m.label.padEnd(11)}  ${m.promptTokensPerS.toFixed(1).padStart(12)}  ${m.promptGflops.toFixed(1).padStart(7)}  ` +
-        `${m.genTokensPerS.toFixed(2).padStart(9)}  ${(100 * m.activeRatio).toFixed(1).padStart(5)}%  ${mib(m.bytesPerToken).padStart(11)}  ` +
+        `${m.genTokensPerS.toFixed(2).padStart(9)}  ${(100 * m.activeRatio).toFixed(1).padStart(5)}%  ${mib(m.bytesPerToken).padStart(11)}  ${m.bandwidthGBs.toFixed(1).padStart(5)}  ` +
         `${m.bandwidthLimitTokensPerS.toFixed(2).padStart(11)}  ${(100 * m.genFractionOfLimit).toFixed(1).padStart(7)}%  ` +
         `${m.speedupOverDense !== undefined ? m.speedupOverDense.toFixed(2) + 'x' : ''}`,
     );
@@ -312,7 +315,7 @@ export function registerBench(program: Command): void {
     .option('--gen <n>', 'generated tokens', int, 32)
     .option('--reps <n>', 'repetitions (best is reported)', int, 2)
     .option('--isa <isa>', 'instruction-set cap: scalar, avx2, avx512, best', 'best')
-    .option('--bandwidth-mb <n>', 'bandwidth test buffer size in MiB', int, 1024)
+    .option('--bandwidth-mb <n>', 'bandwidth test buffer size in MiB', int, 512)
     .option('--fidelity <n>', 'greedy tokens to compare each sparse mode with dense (0: skip)', int, 64)
     .option('--json', 'print one JSON object')
     .action(async (opts) => {
