@@ -100,6 +100,20 @@ def greedy(model, ids, n_new):
     return out, margins
 
 
+def sample(model, ids, n_new, seed, temperature=0.8, top_k=40):
+    """A sampled continuation, for the README only (engine agreement uses greedy)."""
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    with torch.no_grad():
+        for _ in range(n_new):
+            x = torch.tensor([(ids + out)[-model.cfg.n_ctx:]])
+            logits, _ = model(x)
+            top = torch.topk(logits[0, -1] / temperature, top_k)
+            pick = torch.multinomial(top.values.softmax(-1), 1, generator=gen)
+            out.append(int(top.indices[pick]))
+    return out
+
+
 def tokenizer_samples(sp, heldout_text, n_lines=150):
     lines = [l for l in heldout_text.split('\n') if l.strip()]
     step = max(1, len(lines) // n_lines)
@@ -128,6 +142,8 @@ def main():
         text = f.read()
     ids = sp.encode(text)
     nll, n, zeros = perplexity(model, ids, sp.bos_id())
+    # A short figure for the node test (test/perplexity), which must stay quick.
+    nll_1k, _, _ = perplexity(model, ids[:1000], sp.bos_id())
     gens = []
     for p in PROMPTS:
         pid = [sp.bos_id()] + sp.encode(p)
@@ -135,6 +151,10 @@ def main():
         gens.append({'prompt': p, 'prompt_ids': pid, 'greedy_ids': out, 'top2_margins': margins,
                      'text': sp.decode(out)})
         print(f'{p!r} -> {sp.decode(out)!r}', flush=True)
+    sampled = []
+    for i, p in enumerate(PROMPTS):
+        out = sample(model, [sp.bos_id()] + sp.encode(p), 60, seed=i)
+        sampled.append({'prompt': p, 'temperature': 0.8, 'top_k': 40, 'seed': i, 'text': sp.decode(out)})
     ref = {
         'gguf': os.path.basename(args.gguf),
         'gguf_sha256': file_sha256(args.gguf),
@@ -148,7 +168,9 @@ def main():
         'mean_nll': nll,
         'perplexity': math.exp(nll),
         'ffn_zero_fraction_per_layer': zeros,
+        'perplexity_first_1000_tokens': math.exp(nll_1k),
         'greedy': gens,
+        'sampled_for_readme': sampled,
     }
     with open(os.path.join(HERE, 'reference.json'), 'w') as f:
         json.dump(ref, f, indent=1)

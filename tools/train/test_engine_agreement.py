@@ -47,6 +47,9 @@ class EngineAgreesWithPyTorch(unittest.TestCase):
         self.assertLess(rel, 0.005)
 
     def test_greedy_continuations_match(self):
+        same = sum(r['greedy_ids'] == e['greedy_ids'] for r, e in zip(self.ref['greedy'], self.eng['greedy']))
+        print(f"greedy: {same} of {len(self.ref['greedy'])} continuations identical token for token")
+        self.assertEqual(len(self.eng['greedy']), len(self.ref['greedy']))
         for r, e in zip(self.ref['greedy'], self.eng['greedy']):
             self.assertEqual(e['prompt_ids_ts'], r['prompt_ids'], f"prompt {r['prompt']!r} tokenized differently")
             want, got = r['greedy_ids'], e['greedy_ids']
