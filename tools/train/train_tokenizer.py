@@ -42,6 +42,7 @@ def main():
         num_threads=2,
         minloglevel=1,
     )
+    os.remove(args.prefix + '.vocab')  # a readable listing; the .model holds everything
     sp = spm.SentencePieceProcessor(model_file=args.prefix + '.model')
     print('vocab', sp.vocab_size(), 'sample:', sp.encode('In the beginning, Mr. Darcy said 1611.', out_type=str))
 
