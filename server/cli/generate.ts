@@ -6,6 +6,7 @@ import { Model, sequenceBatch } from '../engine/engine.js';
 import type { FfnActivation, FfnMode, Isa, SparsityStats } from '../engine/types.js';
 import { SpmTokenizer } from '../tokenizer/spm.js';
 import { Sampler } from '../sampling/sampler.js';
+import { defaultConfigPath, readConfigFile } from '../config.js';
 
 export interface GenerateOptions {
   model: string;
@@ -146,7 +147,7 @@ export function registerGenerate(program: Command): void {
   program
     .command('generate')
     .description('generate a completion for a prompt')
-    .requiredOption('-m, --model <file>', 'GGUF model')
+    .option('-m, --model <file>', 'GGUF model (default: the config file\'s model, the embedded default model)')
     .requiredOption('-p, --prompt <text>', 'prompt text')
     .option('-n, --max-tokens <n>', 'most tokens to generate', int, 64)
     .option('--temperature <t>', 'sampling temperature (0: greedy)', num, 0.8)
@@ -164,7 +165,9 @@ export function registerGenerate(program: Command): void {
     .option('--no-bos', 'do not prepend BOS')
     .option('--json', 'print one JSON object (tokens, text, timings)')
     .action(async (opts) => {
-      const o = { ...opts, json: Boolean(opts.json) } as GenerateOptions;
+      const model = opts.model ?? readConfigFile(defaultConfigPath).model;
+      if (!model) throw new Error('no model: give --model FILE');
+      const o = { ...opts, model, json: Boolean(opts.json) } as GenerateOptions;
       if (o.json) {
         process.stdout.write(JSON.stringify(await generate(o), null, 2) + '\n');
         return;
