@@ -28,7 +28,7 @@ inline float activate(rs_act act, float g, float u) {
 inline void prefetch_bytes(const uint8_t *p, size_t bytes) {
   // Every line of a neuron's rows a few neurons ahead: each active neuron is a jump the
   // hardware prefetcher cannot predict.
-  for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 0);
+  for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 3);  // into L1: measured best (vs L2/NTA)
 }
 
 constexpr int kAhead = 4;  // neurons to prefetch ahead (phase B)
@@ -80,19 +80,29 @@ uint64_t CpuBackend::ffn_sparse(const Layer &L, FfnMode mode, float threshold, r
   sp_mask_.assign(static_cast<size_t>(n_ff), 0);
   uint64_t *mask = sp_mask_.data();
   const bool strict = mode == FfnMode::Exact;  // gate > 0 (a zero gate gives h = 0)
-  for (int j = 0; j < n; j++) {
-    const float *s = sel + static_cast<size_t>(j) * n_ff;
-    const uint64_t bit = 1ull << j;
-    for (int64_t i = 0; i < n_ff; i++)
-      if (strict ? s[i] > threshold : s[i] >= threshold) mask[i] |= bit;
-  }
   sp_list_.clear();
   uint64_t pairs = 0;
-  for (int64_t i = 0; i < n_ff; i++)
-    if (mask[i]) {
-      sp_list_.push_back(static_cast<int32_t>(i));
-      pairs += static_cast<uint64_t>(__builtin_popcountll(mask[i]));
+  if (n == 1) {
+    // One row (generation): the list directly, in one pass.
+    for (int64_t i = 0; i < n_ff; i++)
+      if (strict ? sel[i] > threshold : sel[i] >= threshold) {
+        mask[i] = 1;
+        sp_list_.push_back(static_cast<int32_t>(i));
+      }
+    pairs = sp_list_.size();
+  } else {
+    for (int j = 0; j < n; j++) {
+      const float *s = sel + static_cast<size_t>(j) * n_ff;
+      const uint64_t bit = 1ull << j;
+      for (int64_t i = 0; i < n_ff; i++)
+        if (strict ? s[i] > threshold : s[i] >= threshold) mask[i] |= bit;
     }
+    for (int64_t i = 0; i < n_ff; i++)
+      if (mask[i]) {
+        sp_list_.push_back(static_cast<int32_t>(i));
+        pairs += static_cast<uint64_t>(__builtin_popcountll(mask[i]));
+      }
+  }
   const int64_t n_act = static_cast<int64_t>(sp_list_.size());
   for (int j = 0; j < n; j++) std::memset(y + static_cast<size_t>(j) * d, 0, d * sizeof(float));
   if (n_act == 0) return 0;
