@@ -49,6 +49,9 @@ export function pickTemplate(file: string | null | undefined, fromModel: unknown
 export async function createRuntime(o: RuntimeOptions): Promise<ModelRuntime> {
   const { Model } = await import('../engine/engine.js');
   const model = await Model.load(o.modelPath, { ffnActivation: o.ffnActivation ?? 'auto' });
+  // Positions past the model's training context give garbage (RoPE was never trained
+  // there): the slot size is capped at it.
+  const nCtx = Math.min(o.ctxSize, model.info.nCtxTrain);
   let ctx;
   try {
     const tok = SpmTokenizer.fromMetadata(model.metadata);
@@ -57,7 +60,7 @@ export async function createRuntime(o: RuntimeOptions): Promise<ModelRuntime> {
     const nBatch = o.batchSize ?? 512;
     ctx = await model.createContext({
       nSeq: o.parallel,
-      nCtx: o.ctxSize,
+      nCtx,
       threads: o.threads ?? 0,
       nBatch,
       isa: o.isa,
@@ -71,7 +74,7 @@ export async function createRuntime(o: RuntimeOptions): Promise<ModelRuntime> {
     return {
       id: o.alias ?? path.basename(o.modelPath).replace(/\.gguf$/i, ''),
       created: Math.floor(Date.now() / 1000),
-      nCtx: o.ctxSize,
+      nCtx,
       nSeq: o.parallel,
       nBatch,
       ctx,
