@@ -44,7 +44,7 @@ export interface ServeConfig {
   ffnMode: 'auto' | 'dense' | 'exact' | 'predictor';
   /** Predictor threshold; null: the file's powerinfer.sparse_threshold. */
   sparseThreshold: number | null;
-  /** Decode steps with more rows than this run the dense FFN. */
+  /** A sequence bringing more rows than this to a step runs the dense FFN; 0: the engine's default (32 for PowerInfer files, 8 otherwise). */
   sparseMaxBatch: number;
 }
 
@@ -104,7 +104,7 @@ const SPEC: Record<keyof ServeConfig, KeySpec> = {
   ffnActivation: { kind: 'enum', env: 'RELU_SERVE_FFN_ACTIVATION', values: ['auto', 'swiglu', 'relu_glu', 'drelu'] },
   ffnMode: { kind: 'enum', env: 'RELU_SERVE_FFN_MODE', values: ['auto', 'dense', 'exact', 'predictor'] },
   sparseThreshold: { kind: 'nullableNumber', env: 'RELU_SERVE_SPARSE_THRESHOLD' },
-  sparseMaxBatch: { kind: 'int', env: 'RELU_SERVE_SPARSE_MAX_BATCH', min: 1, max: 64 },
+  sparseMaxBatch: { kind: 'int', env: 'RELU_SERVE_SPARSE_MAX_BATCH', min: 0, max: 64 },
 };
 
 /** Built-in values under everything else, so a config file may set only what it changes. */
@@ -128,7 +128,7 @@ const BUILTIN: ServeConfig = {
   ffnActivation: 'auto',
   ffnMode: 'auto',
   sparseThreshold: null,
-  sparseMaxBatch: 8,
+  sparseMaxBatch: 0,
 };
 
 function coerce(key: keyof ServeConfig, raw: unknown, source: string, fromText: boolean): unknown {

@@ -136,7 +136,7 @@ typedef struct {
    * models, dense for SiLU), "dense", "exact" or "predictor". */
   const char *ffn_mode;
   float sparse_threshold; /* predictor threshold; NaN: the file's powerinfer.sparse_threshold */
-  int sparse_max_batch;   /* steps with more rows run the dense FFN (0: default 8) */
+  int sparse_max_batch;   /* a sequence bringing more rows to a step runs the dense FFN (0: 32 for PowerInfer files, 8 otherwise) */
 } rs_context_params;
 
 void rs_context_params_default(rs_context_params *p);

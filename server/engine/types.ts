@@ -77,7 +77,7 @@ export interface ContextOptions {
   ffnMode?: FfnMode;
   /** Predictor threshold (default: the file's powerinfer.sparse_threshold). */
   sparseThreshold?: number;
-  /** Steps with more rows than this use the dense FFN (default 8). */
+  /** A sequence bringing more rows than this to a step uses the dense FFN (default: 32 for PowerInfer files, 8 otherwise). */
   sparseMaxBatch?: number;
 }
 
