@@ -127,8 +127,40 @@ uint64_t CpuBackend::ffn_sparse(const Layer &L, FfnMode mode, float threshold, r
   const size_t block = P.block;
   const int64_t chunk = 32;
   const int n_chunks = static_cast<int>((n_act + chunk - 1) / chunk);
+  const bool fused = n == 1 && (mode == FfnMode::Exact || P.gate.type == P.up.type);
+  const rs_isa isa = isa_;
   pool_.run(n_chunks, [&](int c, int) {
     const int64_t k1 = std::min(n_act, (c + 1) * chunk);
+    if (fused) {
+      // One row (generation): the rows of `group` neurons in one pass (rs_dot_rows), so
+      // their cache misses overlap; each result equals vec_dot's bit for bit.
+      const int group = mode == FfnMode::Predictor ? 2 : 4;  // 4 rows per call either way
+      for (int64_t k0 = c * chunk; k0 < k1; k0 += group) {
+        const int m = static_cast<int>(std::min<int64_t>(group, k1 - k0));
+        for (int q = 0; q < m; q++) {
+          const int64_t k = k0 + q + kAhead;
+          if (k < k1) {
+            if (mode == FfnMode::Predictor) prefetch_bytes(P.gate.row(list[k]), P.gate.row_bytes + P.up.row_bytes);
+            else prefetch_bytes(P.up.row(list[k]), P.up.row_bytes);
+          }
+        }
+        const void *rows[4];
+        float dots[4];
+        int nr = 0;
+        for (int q = 0; q < m; q++) {
+          if (mode == FfnMode::Predictor) rows[nr++] = P.gate.row(list[k0 + q]);
+          rows[nr++] = P.up.row(list[k0 + q]);
+        }
+        rs_dot_rows(isa, P.up.type, d, nr, rows, uq, dots);
+        for (int q = 0; q < m; q++) {
+          const int32_t i = list[k0 + q];
+          const float g = mode == FfnMode::Predictor ? dots[2 * q] : sel[i];
+          const float u = mode == FfnMode::Predictor ? dots[2 * q + 1] : dots[q];
+          hb[k0 + q] = activate(act, g, u);
+        }
+      }
+      return;
+    }
     for (int64_t k = c * chunk; k < k1; k++) {
       const int32_t i = list[k];
       if (k + kAhead < k1) {
@@ -154,7 +186,6 @@ uint64_t CpuBackend::ffn_sparse(const Layer &L, FfnMode mode, float threshold, r
   const int64_t n_blocks = d / bs;
   // One slice per thread: long contiguous reads of each down row.
   const int n_slices = static_cast<int>(std::min<int64_t>(n_blocks, pool_.size()));
-  const rs_isa isa = isa_;
   pool_.run(n_slices, [&](int s, int) {
     const int64_t o0 = n_blocks * s / n_slices * bs, o1 = n_blocks * (s + 1) / n_slices * bs;
     const size_t off = rs_row_size(D.type, o0);

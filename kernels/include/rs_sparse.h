@@ -24,6 +24,13 @@ extern "C" {
 void rs_axpy_row(rs_isa isa, rs_type type, float *y, float h, const void *row, int64_t n);
 void rs_ref_axpy_row(rs_type type, float *y, float h, const void *row, int64_t n);
 
+/* out[r] = dot(w[r], a) for r < nr: nr weight rows of `type` (n elements each, anywhere
+ * in memory) against one activation row of the type's vec_dot_type, in one pass (the
+ * rows' cache misses overlap; each activation block is loaded once). Each out[r] equals
+ * the ISA's vec_dot(n, w[r], a) bit for bit, whatever nr. Any nr >= 0. */
+void rs_dot_rows(rs_isa isa, rs_type type, int64_t n, int nr, const void *const *w, const void *a, float *out);
+void rs_ref_dot_rows(rs_type type, int64_t n, int nr, const void *const *w, const void *a, float *out);
+
 #ifdef __cplusplus
 }
 #endif

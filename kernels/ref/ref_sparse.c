@@ -14,3 +14,7 @@ void rs_ref_axpy_row(rs_type type, float *y, float h, const void *row, int64_t n
     for (int64_t k = 0; k < m; k++) y[k0 + k] += h * buf[k];
   }
 }
+
+void rs_ref_dot_rows(rs_type type, int64_t n, int nr, const void *const *w, const void *a, float *out) {
+  for (int r = 0; r < nr; r++) out[r] = rs_ref_vec_dot(type, n, w[r], a);
+}
