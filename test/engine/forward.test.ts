@@ -6,20 +6,10 @@ import assert from 'node:assert/strict';
 import { Model, sequenceBatch } from '../../server/engine/engine.js';
 import type { DecodeBatch } from '../../server/engine/types.js';
 import { tinyModel } from './models.js';
+import { relErr } from './compare.js';
 
 const PROMPT = [1, 17, 42, 99, 7, 300, 12, 5, 250, 64, 33, 128];
 
-/** max |a-b| / max |b|: logit error relative to the logit range. */
-function relErr(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return num / den;
-}
 
 async function runPrompt(model: Model, opts: { backend?: 'cpu' | 'ref'; threads?: number; isa?: 'scalar' | 'avx2' | 'avx512' | 'best'; oneByOne?: boolean }) {
   const ctx = await model.createContext({ nSeq: 1, nCtx: 64, backend: opts.backend, threads: opts.threads, isa: opts.isa });

@@ -7,18 +7,10 @@ import { Model, sequenceBatch } from '../../server/engine/engine.js';
 import type { DecodeBatch, FfnMode } from '../../server/engine/types.js';
 import { makeModel } from '../../server/cli/make-model.js';
 import { testDir, tinyModel } from './models.js';
+import { relErr } from './compare.js';
 
 const PROMPT = [1, 17, 42, 99, 7, 300, 12, 5, 250, 64, 33, 128];
 
-function relErr(a: Float32Array, b: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return num / den;
-}
 
 /** Decodes PROMPT one token per step (so every step takes the sparse path when enabled). */
 async function stepwise(model: Model, ffnMode: FfnMode, threads = 2): Promise<Float32Array[]> {

@@ -4,15 +4,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
-import { makeModel, registerMakeModel } from '../../server/cli/make-model.js';
+import { makeModel } from '../../server/cli/make-model.js';
+import { makeModelProgram as program } from '../make-model-program.js';
 
-function program(): Command {
-  const p = new Command().exitOverride();
-  p.configureOutput({ writeErr: () => {}, writeOut: () => {} });
-  registerMakeModel(p);
-  return p;
-}
 
 test('make-model subcommand parses its flags and writes the same file as makeModel()', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'rs-cli-'));

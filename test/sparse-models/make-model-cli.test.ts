@@ -5,16 +5,10 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
-import { makeModel, registerMakeModel } from '../../server/cli/make-model.js';
+import { makeModel } from '../../server/cli/make-model.js';
+import { makeModelProgram as program } from '../make-model-program.js';
 import { readGgufHeader } from '../../server/gguf/header-reader.js';
 
-function program(): Command {
-  const p = new Command().exitOverride();
-  p.configureOutput({ writeErr: () => {}, writeOut: () => {} });
-  registerMakeModel(p);
-  return p;
-}
 
 test('make-model --sparse flags write the same file as makeModel()', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'rs-sparse-cli-'));
