@@ -9,10 +9,10 @@
 
 import { LLAMA_FILE_TYPE, resolveGgmlType, type GgmlTypeInfo } from './constants.js';
 import type { TypedValue } from './encoder.js';
-import { quantizerFor } from './quantize.js';
+import { streamedTensors, type PlannedTensor } from './tensor-stream.js';
 import { syntheticVocab, loadFixtureVocab } from './synthetic-vocab.js';
-import type { GgufSpec, TensorSpec } from './writer.js';
-import { Rng, toSeed64 } from '../sampling/rng.js';
+import type { GgufSpec } from './writer.js';
+import { toSeed64 } from '../sampling/rng.js';
 
 export const SIZES = ['tiny', 'small', '1b', '7b'] as const;
 export const ARCHS = ['llama', 'bamboo'] as const;
@@ -76,10 +76,7 @@ export function outputType(want: GgmlTypeInfo, ne0: number): GgmlTypeInfo {
   return matrixType(want, ne0);
 }
 
-interface Planned {
-  name: string;
-  dims: number[];
-  type: GgmlTypeInfo;
+interface Planned extends PlannedTensor {
   /** Values uniform in [lo, hi). */
   lo: number;
   hi: number;
@@ -190,31 +187,7 @@ export async function syntheticModelSpec(o: SyntheticModelOptions): Promise<Gguf
   const vocab = syntheticVocab(shape.nVocab);
   const want = resolveGgmlType(o.type);
   const plan = planTensors(o, shape, want);
-  const quantizers = new Map<string, Awaited<ReturnType<typeof quantizerFor>>>();
-  for (const p of plan) if (!quantizers.has(p.type.name)) quantizers.set(p.type.name, await quantizerFor(p.type));
-
   const meta = baseMetadata(o, shape, vocab, modelName(o));
-
-  // One buffer of random floats shared by all tensors (they are written one at a time).
-  let scratch = new Float32Array(0);
-  const tensors: TensorSpec[] = plan.map((p, index) => ({
-    name: p.name,
-    dims: p.dims,
-    type: p.type.name,
-    data: function* (): Generator<Uint8Array> {
-      const quantize = quantizers.get(p.type.name)!;
-      const rng = new Rng(seed, index + 1);
-      const [ne0, ne1 = 1] = p.dims;
-      const rowsPerChunk = Math.max(1, Math.floor(CHUNK_ELEMS / ne0));
-      for (let r = 0; r < ne1; r += rowsPerChunk) {
-        const n = Math.min(rowsPerChunk, ne1 - r) * ne0;
-        if (scratch.length < n) scratch = new Float32Array(n);
-        const chunk = scratch.subarray(0, n);
-        rng.fillUniform(chunk, p.lo, p.hi);
-        yield quantize(chunk);
-      }
-      o.onTensor?.(index, plan.length, p.name);
-    },
-  }));
+  const tensors = await streamedTensors(plan, seed, CHUNK_ELEMS, (p, rng, _row0, _nRows, chunk) => rng.fillUniform(chunk, p.lo, p.hi), o.onTensor);
   return { magic: 'GGUF', version: 3, metadata: meta, tensors };
 }

@@ -32,11 +32,11 @@
 
 import { resolveGgmlType, type GgmlTypeInfo } from './constants.js';
 import type { TypedValue } from './encoder.js';
-import { quantizerFor, type Quantizer } from './quantize.js';
+import { streamedTensors, type PlannedTensor } from './tensor-stream.js';
 import { ARCHS, WEIGHT_TYPES, baseMetadata, matrixType, outputType, resolveShape, type ModelArch, type ModelShape, type SyntheticModelOptions } from './synthetic-model.js';
 import { CONST_DIMS, geometry, layerDesign, biasDigits, type LayerDesign, type PredictorMode, type SparseGeometry, type SparseParams } from './synthetic-sparse-design.js';
 import { syntheticVocab } from './synthetic-vocab.js';
-import type { GgufSpec, TensorSpec } from './writer.js';
+import type { GgufSpec } from './writer.js';
 import { Rng, toSeed64 } from '../sampling/rng.js';
 
 export interface SparseModelOptions extends SyntheticModelOptions {
@@ -81,10 +81,7 @@ export function resolveSparseParams(o: SparseModelOptions, shape: ModelShape, ga
 
 type RowFill = (rng: Rng, row: number, out: Float32Array) => void;
 
-interface Planned {
-  name: string;
-  dims: number[];
-  type: GgmlTypeInfo;
+interface Planned extends PlannedTensor {
   layer: number;
   fill: RowFill;
 }
@@ -123,29 +120,16 @@ export async function sparseModelSpec(o: SparseModelOptions): Promise<GgufSpec> 
     ['relu_serve.synthetic.predictor', { type: 'string', value: params.mode }],
   );
 
-  const quantizers = new Map<string, Quantizer>();
-  for (const p of plan) if (!quantizers.has(p.type.name)) quantizers.set(p.type.name, await quantizerFor(p.type));
-  let scratch = new Float32Array(0);
-  const CHUNK = 1 << 22;
-  const tensors: TensorSpec[] = plan.map((p, index) => ({
-    name: p.name,
-    dims: p.dims,
-    type: p.type.name,
-    data: function* (): Generator<Uint8Array> {
-      const quantize = quantizers.get(p.type.name)!;
-      const rng = new Rng(seed, index + 1);
-      const [ne0, ne1 = 1] = p.dims;
-      const rowsPerChunk = Math.max(1, Math.floor(CHUNK / ne0));
-      for (let r = 0; r < ne1; r += rowsPerChunk) {
-        const nRows = Math.min(rowsPerChunk, ne1 - r);
-        if (scratch.length < nRows * ne0) scratch = new Float32Array(nRows * ne0);
-        const chunk = scratch.subarray(0, nRows * ne0);
-        for (let i = 0; i < nRows; i++) p.fill(rng, r + i, chunk.subarray(i * ne0, (i + 1) * ne0));
-        yield quantize(chunk);
-      }
-      o.onTensor?.(index, plan.length, p.name);
+  const tensors = await streamedTensors(
+    plan,
+    seed,
+    1 << 22,
+    (p, rng, row0, nRows, chunk) => {
+      const ne0 = p.dims[0];
+      for (let i = 0; i < nRows; i++) p.fill(rng, row0 + i, chunk.subarray(i * ne0, (i + 1) * ne0));
     },
-  }));
+    o.onTensor,
+  );
   return { magic: 'PWRI', version: 3, metadata: meta, tensors };
 }
 
