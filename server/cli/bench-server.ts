@@ -7,8 +7,7 @@
 // HTTP clients run in a worker thread, so their parsing does not count as server cost.
 
 import type { Command } from 'commander';
-import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { benchModelPath } from './bench-models.js';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { buildApp } from '../app.js';
 import { createRuntime } from '../scheduler/load.js';
@@ -51,18 +50,6 @@ const GREEDY: SamplingSettings = {
   temperature: 0, topP: 1, topK: 0, minP: 0, presencePenalty: 0, frequencyPenalty: 0, repetitionPenalty: 1, seed: 1, logitBias: new Map(),
 };
 
-async function ensureModel(o: BenchServerOptions): Promise<string> {
-  if (o.model) return o.model;
-  const dir = join(process.cwd(), 'models', '.cache');
-  mkdirSync(dir, { recursive: true });
-  const path = join(dir, `bench-${o.arch}-${o.size}-${o.type}.gguf`);
-  if (!existsSync(path)) {
-    process.stderr.write(`writing ${path} (once; later runs reuse it)\n`);
-    const { makeModel } = await import('./make-model.js');
-    await makeModel({ arch: o.arch, size: o.size, type: o.type, seed: 1, out: path });
-  }
-  return path;
-}
 
 function promptTokens(rt: ModelRuntime, n: number): number[] {
   const nv = rt.tokenizer.nVocab;
@@ -170,7 +157,7 @@ class ClientThread {
 }
 
 export async function runBenchServer(o: BenchServerOptions): Promise<BenchServerResult> {
-  const path = await ensureModel(o);
+  const path = o.model ?? (await benchModelPath(o));
   const maxStreams = Math.max(1, ...o.concurrency);
   const rt = await createRuntime({ modelPath: path, alias: 'bench', parallel: maxStreams, ctxSize: o.prompt + o.gen + 8, threads: o.threads, batchSize: Math.max(512, maxStreams) });
   const app = await buildApp({ runtime: rt, ownsRuntime: false, defaultMetrics: false, maxQueue: maxStreams });

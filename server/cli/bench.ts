@@ -4,12 +4,11 @@
 // exact, predictor) on the same weights and judges each against the bytes it actually
 // reads per token.
 import type { Command } from 'commander';
-import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { native } from '../engine/binding.js';
 import { Model, sequenceBatch } from '../engine/engine.js';
 import type { FfnMode, Isa } from '../engine/types.js';
-import { makeModel, type MakeModelOptions } from './make-model.js';
+import { benchModelPath } from './bench-models.js';
+import { argmax } from '../sampling/select.js';
 
 export interface BenchOptions {
   model?: string;
@@ -72,32 +71,6 @@ export interface BenchResult {
   genTokens: number;
   modes: ModeResult[];
   fidelity: Fidelity[];
-}
-
-function argmax(x: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
-  return best;
-}
-
-/** Where bench and tests keep generated models (ignored by git). */
-export function modelCacheDir(): string {
-  const dir = join(process.cwd(), 'models', '.cache');
-  mkdirSync(dir, { recursive: true });
-  return dir;
-}
-
-async function syntheticModel(o: BenchOptions, sparsity: number): Promise<string> {
-  const sparse = sparsity > 0;
-  const name = `bench-${o.arch}-${o.size}-${o.type}${sparse ? `-sparse${sparsity}` : ''}.gguf`;
-  const path = join(modelCacheDir(), name);
-  if (!existsSync(path)) {
-    process.stderr.write(`writing ${path} (once; later runs reuse it)\n`);
-    const opts: MakeModelOptions = { arch: o.arch, size: o.size, type: o.type, seed: 1, out: path };
-    if (sparse) Object.assign(opts, { sparse: true, sparsity, predictor: 'lowrank' });
-    await makeModel(opts);
-  }
-  return path;
 }
 
 interface ModelRun {
@@ -227,11 +200,11 @@ function defaultModes(info: Model['info']): FfnMode[] {
 }
 
 export async function runBench(o: BenchOptions): Promise<BenchResult> {
-  const path = o.model ?? (await syntheticModel(o, o.sparsity));
+  const path = o.model ?? (await benchModelPath(o, o.sparsity));
   // For a sparse synthetic model, the fair dense baseline is the dense GGUF of the same
   // shape and types: a PowerInfer file's dense mode multiplies by the transposed down
   // projection (ffn_down_t), which is slower than an ordinary matrix product.
-  const twin = !o.model && o.sparsity > 0 ? await syntheticModel(o, 0) : undefined;
+  const twin = !o.model && o.sparsity > 0 ? await benchModelPath(o, 0) : undefined;
   const t0 = performance.now();
   const model = await Model.load(path);
   const loadMs = performance.now() - t0;
