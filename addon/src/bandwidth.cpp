@@ -7,8 +7,8 @@
 #include <memory>
 #include <vector>
 
+#include "bandwidth.h"
 #include "gguf.h"
-#include "relu_serve.h"
 #include "rs_kernels.h"
 #include "thread_pool.h"
 
@@ -44,20 +44,3 @@ double measure_read_bandwidth(int n_threads, uint64_t bytes, int iters) {
 }
 
 }  // namespace rs
-
-extern "C" rs_status rs_measure_read_bandwidth(int n_threads, uint64_t bytes, int iters, double *gb_per_s,
-                                              rs_error *err) {
-  try {
-    *gb_per_s = rs::measure_read_bandwidth(n_threads, bytes, iters);
-    return RS_OK;
-  } catch (const rs::InvalidArgError &e) {
-    std::snprintf(err->message, sizeof err->message, "%s", e.what());
-    return RS_ERR_INVALID_ARG;
-  } catch (const std::bad_alloc &) {
-    std::snprintf(err->message, sizeof err->message, "out of memory for the bandwidth buffer");
-    return RS_ERR_NO_MEMORY;
-  } catch (const std::exception &e) {
-    std::snprintf(err->message, sizeof err->message, "%s", e.what());
-    return RS_ERR_INTERNAL;
-  }
-}

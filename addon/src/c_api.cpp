@@ -7,6 +7,7 @@
 #include <cstring>
 #include <new>
 
+#include "bandwidth.h"
 #include "context.h"
 #include "relu_serve.h"
 
@@ -38,12 +39,15 @@ rs_status guarded(rs_error *err, F &&f) {
   } catch (const rs::InvalidArgError &e) {
     set_err(err, e.what());
     return RS_ERR_INVALID_ARG;
+  } catch (const rs::IoError &e) {
+    set_err(err, e.what());
+    return RS_ERR_IO;
   } catch (const std::bad_alloc &) {
     set_err(err, "out of memory");
     return RS_ERR_NO_MEMORY;
   } catch (const std::exception &e) {
     set_err(err, e.what());
-    return RS_ERR_IO;  // std::runtime_error from file access
+    return RS_ERR_INTERNAL;
   } catch (...) {
     set_err(err, "unknown internal error");
     return RS_ERR_INTERNAL;
@@ -241,5 +245,9 @@ void rs_context_get_sparsity(const rs_context *ctx, rs_sparsity_info *info, uint
 }
 
 void rs_context_get_stats(const rs_context *ctx, rs_context_stats *stats) { *stats = ctx->c->stats(); }
+
+rs_status rs_measure_read_bandwidth(int n_threads, uint64_t bytes, int iters, double *gb_per_s, rs_error *err) {
+  return guarded(err, [&] { *gb_per_s = rs::measure_read_bandwidth(n_threads, bytes, iters); });
+}
 
 }  // extern "C"

@@ -153,11 +153,11 @@ const char *meta_type_name(rs_meta_type t) {
 std::unique_ptr<FileBytes> FileBytes::open(const std::string &path, bool use_mmap) {
   std::unique_ptr<FileBytes> fb(new FileBytes());
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw std::runtime_error("cannot open model file '" + path + "': " + errno_text());
+  if (fd < 0) throw IoError("cannot open model file '" + path + "': " + errno_text());
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
-    throw std::runtime_error("model path '" + path + "' is not a regular file");
+    throw IoError("model path '" + path + "' is not a regular file");
   }
   fb->size_ = static_cast<uint64_t>(st.st_size);
   if (fb->size_ == 0) {
@@ -168,7 +168,7 @@ std::unique_ptr<FileBytes> FileBytes::open(const std::string &path, bool use_mma
     void *p = mmap(nullptr, fb->size_, PROT_READ, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) {
       ::close(fd);
-      throw std::runtime_error("cannot map model file '" + path + "': " + errno_text());
+      throw IoError("cannot map model file '" + path + "': " + errno_text());
     }
     fb->data_ = static_cast<const uint8_t *>(p);
     fb->mapped_ = true;
@@ -179,7 +179,7 @@ std::unique_ptr<FileBytes> FileBytes::open(const std::string &path, bool use_mma
       ssize_t r = ::read(fd, fb->heap_.data() + got, fb->size_ - got);
       if (r <= 0) {
         ::close(fd);
-        throw std::runtime_error("cannot read model file '" + path + "': " + errno_text());
+        throw IoError("cannot read model file '" + path + "': " + errno_text());
       }
       got += static_cast<uint64_t>(r);
     }

@@ -24,6 +24,10 @@ struct FormatError : std::runtime_error {
 struct UnsupportedError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+// The file cannot be opened, mapped or read.
+struct IoError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 // The caller passed something out of range.
 struct InvalidArgError : std::runtime_error {
   using std::runtime_error::runtime_error;
