@@ -32,6 +32,11 @@ class Backend {
 
   // y[n][W.rows] = x[n][W.cols] . W^T
   virtual void matmul(const Weight &W, const float *x, int n, float *y) = 0;
+  // y_m[n][W_m.rows] = x[n][cols] . W_m^T for m < count: several matrices over one input
+  // (q/k/v, gate/up). The default runs them one by one; a backend may run them as one job.
+  virtual void matmul_multi(const Weight *const *W, int count, const float *x, int n, float *const *y) {
+    for (int m = 0; m < count; m++) matmul(*W[m], x, n, y[m]);
+  }
   // y[n][Wt.cols] = h[n][Wt.rows] . Wt: the down projection of PowerInfer files, whose
   // row i is neuron i's output vector.
   virtual void matmul_t(const Weight &Wt, const float *h, int n, float *y) = 0;

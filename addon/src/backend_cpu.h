@@ -22,6 +22,7 @@ class CpuBackend : public Backend {
   ThreadPool &pool() { return pool_; }
 
   void matmul(const Weight &W, const float *x, int n, float *y) override;
+  void matmul_multi(const Weight *const *W, int count, const float *x, int n, float *const *y) override;
   void matmul_t(const Weight &Wt, const float *h, int n, float *y) override;
   void get_rows(const Weight &W, const int32_t *ids, int n, float *y) override;
   void rmsnorm(const float *x, const float *w, int n, int d, float eps, float *y) override;
@@ -38,6 +39,8 @@ class CpuBackend : public Backend {
 
  private:
   const rs_matmul_kernels &kernels(rs_type t);
+  // Rows per task of a one-row matmul.
+  int64_t gen_chunk_rows(int64_t rows) const;
   // Converts x[n][cols] to the vec-dot type of `type`; returns the rows and their stride.
   const void *convert_activations(rs_type type, const float *x, int n, int64_t cols, size_t *stride);
 
@@ -45,8 +48,15 @@ class CpuBackend : public Backend {
   rs_isa isa_;
   std::vector<uint8_t> act_buf_;
   std::vector<std::vector<float>> thread_scratch_;  // per thread: attention scores / dequantised rows
-  // Sparse FFN scratch (backend_cpu_sparse.cpp).
+  // Sparse FFN (backend_cpu_sparse.cpp, backend_cpu_sparse_row.cpp): one row's active
+  // list from the predictor, and phases B and C fused for one row.
+  void predict_active_row(const Layer &L, const float *resid, float threshold);
+  void ffn_sparse_row(const Layer &L, bool predictor, rs_act act, const float *gate_dense, const uint8_t *a,
+                      float *y);
   std::vector<float> sp_z1_, sp_logits_, sp_h_;
+  std::vector<float> sp_part_;                    // one row: partial sums per chunk of neurons
+  std::vector<std::vector<float>> sp_tpart_;      // several rows: partial sums per thread
+  std::vector<std::vector<int32_t>> sp_slice_lists_;
   std::vector<uint64_t> sp_mask_;
   std::vector<int32_t> sp_list_;
   std::vector<uint8_t> sp_act2_;

@@ -1,38 +1,27 @@
-// The sparse FFN on the CPU. Three phases, each split across threads so that every
-// output float is produced by one thread in a fixed order (bit-identical results for
-// any thread count, no reduction buffers):
+// The sparse FFN on the CPU, in three phases:
 //   A. which neurons: the predictor (fc2 . relu(fc1 . resid) >= threshold), or, in exact
 //      mode, the dense gate (> 0). A bit mask of rows per neuron; their union, sorted.
 //   B. h for each (neuron, row) pair in the union: gate and up dot products from the
 //      neuron's packed block (one contiguous read), then the activation.
 //   C. y += h * down row, by slices of the output dimension: each thread walks all
 //      active neurons in order over its slice.
+// One row (generation) runs B and C fused (backend_cpu_sparse_row.cpp). Each row's sum
+// over its neurons is formed the same way on both paths (see sparse::kChunk), so every
+// output is bit-identical for any thread count and whether or not the row shares a step.
 #include <algorithm>
 #include <cstring>
 
 #include "backend_cpu.h"
 #include "rs_sparse.h"
+#include "sparse_ffn_common.h"
 
 namespace rs {
 
+using sparse::kChunk;
+using sparse::kMaxRows;
+
 namespace {
-
-constexpr int kMaxRows = 64;  // rows per sparse step: one bit each in a uint64 mask
-
-inline float activate(rs_act act, float g, float u) {
-  if (g <= 0.f) return 0.f;
-  if (act == RS_ACT_DRELU) return u > 0.f ? g * u : 0.f;
-  return g * u;  // relu_glu
-}
-
-inline void prefetch_bytes(const uint8_t *p, size_t bytes) {
-  // Every line of a neuron's rows a few neurons ahead: each active neuron is a jump the
-  // hardware prefetcher cannot predict.
-  for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 3);  // into L1: measured best (vs L2/NTA)
-}
-
-constexpr int kAhead = 4;  // neurons to prefetch ahead (phase B)
-
+constexpr int kAhead = 4;  // neurons to prefetch ahead (phases B and C)
 }  // namespace
 
 void CpuBackend::predictor_logits(const Layer &L, const float *resid, int n, float *logits) {
@@ -61,55 +50,91 @@ void CpuBackend::predictor_logits(const Layer &L, const float *resid, int n, flo
   });
 }
 
+void CpuBackend::predict_active_row(const Layer &L, const float *resid, float threshold) {
+  // As predictor_logits for one row, with the active list built inside the same job:
+  // each thread lists the neurons of its slice, and the slices' lists joined in order
+  // are the sorted list.
+  const int64_t rank = L.fc1.rows, n_ff = L.fc2.rows;
+  sp_z1_.resize(static_cast<size_t>(rank));
+  matmul(L.fc1, resid, 1, sp_z1_.data());
+  for (float &v : sp_z1_) v = v > 0.f ? v : 0.f;
+  const uint16_t *t = L.packed.fc2t.data();
+  const int n_slices = std::min<int>(pool_.size(), static_cast<int>(n_ff / 16));
+  sp_logits_.resize(static_cast<size_t>(n_ff));
+  sp_slice_lists_.resize(static_cast<size_t>(n_slices));
+  const rs_isa isa = isa_;
+  const float *z = sp_z1_.data();
+  float *logits = sp_logits_.data();
+  pool_.run(n_slices, [&](int s, int) {
+    const int64_t i0 = n_ff * s / n_slices / 16 * 16, i1 = s + 1 == n_slices ? n_ff : n_ff * (s + 1) / n_slices / 16 * 16;
+    std::memset(logits + i0, 0, (i1 - i0) * sizeof(float));
+    for (int64_t r = 0; r < rank; r++)
+      if (z[r] != 0.f) rs_axpy_row(isa, RS_TYPE_F16, logits + i0, z[r], t + r * n_ff + i0, i1 - i0);
+    std::vector<int32_t> &lst = sp_slice_lists_[static_cast<size_t>(s)];
+    lst.clear();
+    for (int64_t i = i0; i < i1; i++)
+      if (logits[i] >= threshold) lst.push_back(static_cast<int32_t>(i));
+  });
+  sp_list_.clear();
+  for (int s = 0; s < n_slices; s++) sp_list_.insert(sp_list_.end(), sp_slice_lists_[s].begin(), sp_slice_lists_[s].end());
+}
+
 uint64_t CpuBackend::ffn_sparse(const Layer &L, FfnMode mode, float threshold, rs_act act, const float *resid,
                                 const float *xn, int n, float *y) {
   if (n < 1 || n > kMaxRows) throw InvalidArgError("sparse FFN takes 1 to 64 rows per step");
   if (act == RS_ACT_SWIGLU) throw InvalidArgError("the sparse FFN needs a ReLU-type activation");
   const PackedFfn &P = L.packed;
   const int64_t n_ff = P.up.rows, d = P.up.cols;
+  // One row with gate and up of one type: the fused path.
+  const bool one_row = n == 1 && (mode == FfnMode::Exact || P.gate.type == P.up.type);
+  for (int j = 0; j < n; j++) std::memset(y + static_cast<size_t>(j) * d, 0, d * sizeof(float));
 
   // ---- A: the active set ----
-  sp_logits_.resize(static_cast<size_t>(n) * n_ff);
-  float *sel = sp_logits_.data();
-  if (mode == FfnMode::Predictor) {
-    predictor_logits(L, resid, n, sel);
-  } else {
-    matmul(L.gate, xn, n, sel);  // exact mode: the gate itself (the file's contiguous matrix), reused in phase B
-    threshold = 0.f;
-  }
-  sp_mask_.assign(static_cast<size_t>(n_ff), 0);
-  uint64_t *mask = sp_mask_.data();
-  const bool strict = mode == FfnMode::Exact;  // gate > 0 (a zero gate gives h = 0)
   sp_list_.clear();
   uint64_t pairs = 0;
-  if (n == 1) {
-    // One row (generation): the list directly, in one pass.
-    for (int64_t i = 0; i < n_ff; i++)
-      if (strict ? sel[i] > threshold : sel[i] >= threshold) {
-        mask[i] = 1;
-        sp_list_.push_back(static_cast<int32_t>(i));
-      }
-    pairs = sp_list_.size();
+  sp_logits_.resize(static_cast<size_t>(n) * n_ff);
+  float *sel = sp_logits_.data();
+  if (one_row && mode == FfnMode::Predictor && !P.fc2t.empty()) {
+    predict_active_row(L, resid, threshold);
+    sel = nullptr;
   } else {
-    for (int j = 0; j < n; j++) {
-      const float *s = sel + static_cast<size_t>(j) * n_ff;
-      const uint64_t bit = 1ull << j;
-      for (int64_t i = 0; i < n_ff; i++)
-        if (strict ? s[i] > threshold : s[i] >= threshold) mask[i] |= bit;
+    if (mode == FfnMode::Predictor) {
+      predictor_logits(L, resid, n, sel);
+    } else {
+      matmul(L.gate, xn, n, sel);  // exact mode: the gate itself (the file's contiguous matrix), reused in phase B
+      threshold = 0.f;
     }
-    for (int64_t i = 0; i < n_ff; i++)
-      if (mask[i]) {
-        sp_list_.push_back(static_cast<int32_t>(i));
-        pairs += static_cast<uint64_t>(__builtin_popcountll(mask[i]));
+    const bool strict = mode == FfnMode::Exact;  // gate > 0 (a zero gate gives h = 0)
+    if (one_row) {
+      for (int64_t i = 0; i < n_ff; i++)
+        if (strict ? sel[i] > threshold : sel[i] >= threshold) sp_list_.push_back(static_cast<int32_t>(i));
+    } else {
+      sp_mask_.assign(static_cast<size_t>(n_ff), 0);
+      uint64_t *mask = sp_mask_.data();
+      for (int j = 0; j < n; j++) {
+        const float *s = sel + static_cast<size_t>(j) * n_ff;
+        const uint64_t bit = 1ull << j;
+        for (int64_t i = 0; i < n_ff; i++)
+          if (strict ? s[i] > threshold : s[i] >= threshold) mask[i] |= bit;
       }
+      for (int64_t i = 0; i < n_ff; i++)
+        if (mask[i]) {
+          sp_list_.push_back(static_cast<int32_t>(i));
+          pairs += static_cast<uint64_t>(__builtin_popcountll(mask[i]));
+        }
+    }
   }
   const int64_t n_act = static_cast<int64_t>(sp_list_.size());
-  for (int j = 0; j < n; j++) std::memset(y + static_cast<size_t>(j) * d, 0, d * sizeof(float));
   if (n_act == 0) return 0;
 
-  // ---- B: h per (neuron, row) ----
   size_t ustride = 0, gstride = 0;
   const uint8_t *uq = static_cast<const uint8_t *>(convert_activations(P.up.type, xn, n, d, &ustride));
+  if (one_row) {
+    ffn_sparse_row(L, mode == FfnMode::Predictor, act, sel, uq, y);
+    return static_cast<uint64_t>(n_act);
+  }
+
+  // ---- B: h per (neuron, row) ----
   const uint8_t *gq = uq;
   gstride = ustride;
   if (mode == FfnMode::Predictor &&
@@ -119,6 +144,7 @@ uint64_t CpuBackend::ffn_sparse(const Layer &L, FfnMode mode, float threshold, r
     uq = sp_act2_.data();
     gq = static_cast<const uint8_t *>(convert_activations(P.gate.type, xn, n, d, &gstride));
   }
+  const uint64_t *mask = sp_mask_.data();
   const rs_matmul_kernels &ku = kernels(P.up.type);
   const rs_matmul_kernels &kg = kernels(mode == FfnMode::Predictor ? P.gate.type : P.up.type);
   sp_h_.resize(static_cast<size_t>(n_act) * n);
@@ -127,47 +153,16 @@ uint64_t CpuBackend::ffn_sparse(const Layer &L, FfnMode mode, float threshold, r
   const size_t block = P.block;
   const int64_t chunk = 32;
   const int n_chunks = static_cast<int>((n_act + chunk - 1) / chunk);
-  const bool fused = n == 1 && (mode == FfnMode::Exact || P.gate.type == P.up.type);
   const rs_isa isa = isa_;
   pool_.run(n_chunks, [&](int c, int) {
     const int64_t k1 = std::min(n_act, (c + 1) * chunk);
-    if (fused) {
-      // One row (generation): the rows of `group` neurons in one pass (rs_dot_rows), so
-      // their cache misses overlap; each result equals vec_dot's bit for bit.
-      const int group = mode == FfnMode::Predictor ? 2 : 4;  // 4 rows per call either way
-      for (int64_t k0 = c * chunk; k0 < k1; k0 += group) {
-        const int m = static_cast<int>(std::min<int64_t>(group, k1 - k0));
-        for (int q = 0; q < m; q++) {
-          const int64_t k = k0 + q + kAhead;
-          if (k < k1) {
-            if (mode == FfnMode::Predictor) prefetch_bytes(P.gate.row(list[k]), P.gate.row_bytes + P.up.row_bytes);
-            else prefetch_bytes(P.up.row(list[k]), P.up.row_bytes);
-          }
-        }
-        const void *rows[4];
-        float dots[4];
-        int nr = 0;
-        for (int q = 0; q < m; q++) {
-          if (mode == FfnMode::Predictor) rows[nr++] = P.gate.row(list[k0 + q]);
-          rows[nr++] = P.up.row(list[k0 + q]);
-        }
-        rs_dot_rows(isa, P.up.type, d, nr, rows, uq, dots);
-        for (int q = 0; q < m; q++) {
-          const int32_t i = list[k0 + q];
-          const float g = mode == FfnMode::Predictor ? dots[2 * q] : sel[i];
-          const float u = mode == FfnMode::Predictor ? dots[2 * q + 1] : dots[q];
-          hb[k0 + q] = activate(act, g, u);
-        }
-      }
-      return;
-    }
     for (int64_t k = c * chunk; k < k1; k++) {
       const int32_t i = list[k];
       if (k + kAhead < k1) {
         const uint8_t *nb = P.mem.get() + static_cast<size_t>(list[k + kAhead]) * block;
         // Predictor mode reads gate and up; exact mode only up (the gate came from the dense matrix).
-        if (mode == FfnMode::Predictor) prefetch_bytes(nb, P.gate.row_bytes + P.up.row_bytes);
-        else prefetch_bytes(P.up.row(list[k + kAhead]), P.up.row_bytes);
+        if (mode == FfnMode::Predictor) sparse::prefetch_l1(nb, P.gate.row_bytes + P.up.row_bytes);
+        else sparse::prefetch_l1(P.up.row(list[k + kAhead]), P.up.row_bytes);
       }
       for (uint64_t m = mask[i]; m; m &= m - 1) {
         const int j = __builtin_ctzll(m);
@@ -175,31 +170,48 @@ uint64_t CpuBackend::ffn_sparse(const Layer &L, FfnMode mode, float threshold, r
         if (mode == FfnMode::Predictor) kg.vec_dot(d, &g, P.gate.row(i), gq + j * gstride);
         else g = sel[static_cast<size_t>(j) * n_ff + i];
         ku.vec_dot(d, &u, P.up.row(i), uq + j * ustride);
-        hb[k * n + j] = activate(act, g, u);
+        hb[k * n + j] = sparse::activate(act, g, u);
       }
     }
   });
 
-  // ---- C: y += h * down_t row, by output slices ----
+  // ---- C: y += h * down row, by output slices ----
+  // Each row's neurons go into a partial sum that is added to y every kChunk of them, as
+  // on the one-row path. Slices are whole blocks and multiples of 16 floats, so each
+  // element takes the same kernel operations as in a full-width row.
   const Weight &D = P.down;
   const int64_t bs = rs_type_get_traits(D.type)->block_size;
-  const int64_t n_blocks = d / bs;
-  // One slice per thread: long contiguous reads of each down row.
-  const int n_slices = static_cast<int>(std::min<int64_t>(n_blocks, pool_.size()));
-  pool_.run(n_slices, [&](int s, int) {
-    const int64_t o0 = n_blocks * s / n_slices * bs, o1 = n_blocks * (s + 1) / n_slices * bs;
+  const int64_t gran = bs >= 16 ? bs : 16 / bs * bs;
+  const int64_t n_gran = d / gran;
+  const int n_slices = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(n_gran, pool_.size())));
+  sp_tpart_.resize(static_cast<size_t>(pool_.size()));
+  pool_.run(n_slices, [&](int s, int th) {
+    const int64_t o0 = n_gran * s / n_slices * gran, o1 = s + 1 == n_slices ? d : n_gran * (s + 1) / n_slices * gran;
+    const int64_t len = o1 - o0;
     const size_t off = rs_row_size(D.type, o0);
-    const size_t slice_bytes = rs_row_size(D.type, o1 - o0);
+    const size_t slice_bytes = rs_row_size(D.type, len);
+    std::vector<float> &pbuf = sp_tpart_[static_cast<size_t>(th)];
+    pbuf.assign(static_cast<size_t>(n) * len, 0.f);
+    int64_t count[kMaxRows] = {0};
+    auto fold = [&](int j) {  // y_j += partial_j; partial_j = 0
+      float *yj = y + static_cast<size_t>(j) * d + o0, *pj = pbuf.data() + static_cast<size_t>(j) * len;
+      for (int64_t o = 0; o < len; o++) yj[o] += pj[o];
+      std::memset(pj, 0, len * sizeof(float));
+    };
     for (int64_t k = 0; k < n_act; k++) {
       const int32_t i = list[k];
       const uint8_t *row = D.row(i) + off;
-      if (k + kAhead < n_act) prefetch_bytes(D.row(list[k + kAhead]) + off, slice_bytes);
+      if (k + kAhead < n_act) sparse::prefetch_l1(D.row(list[k + kAhead]) + off, slice_bytes);
       for (uint64_t m = mask[i]; m; m &= m - 1) {
         const int j = __builtin_ctzll(m);
+        if (count[j] > 0 && count[j] % kChunk == 0) fold(j);
+        count[j]++;
         const float h = hb[k * n + j];
-        if (h != 0.f) rs_axpy_row(isa, D.type, y + static_cast<size_t>(j) * d + o0, h, row, o1 - o0);
+        if (h != 0.f) rs_axpy_row(isa, D.type, pbuf.data() + static_cast<size_t>(j) * len, h, row, len);
       }
     }
+    for (int j = 0; j < n; j++)
+      if (count[j] > 0) fold(j);
   });
   return pairs;
 }

@@ -80,9 +80,11 @@ void forward(const Model &model, Backend &be, KvCache &cache, Scratch &s, const 
     const Layer &L = model.layers()[il];
     // Attention block: x += Wo . attn(rope(Wq.n(x)), rope(Wk.n(x)), Wv.n(x))
     be.rmsnorm(x, L.attn_norm.data(), n, d, hp.rms_eps, xb);
-    be.matmul(L.wq, xb, n, s.q.data());
-    be.matmul(L.wk, xb, n, s.k.data());
-    be.matmul(L.wv, xb, n, s.v.data());
+    {
+      const Weight *qkv[3] = {&L.wq, &L.wk, &L.wv};
+      float *qkv_out[3] = {s.q.data(), s.k.data(), s.v.data()};
+      be.matmul_multi(qkv, 3, xb, n, qkv_out);
+    }
     be.rope(s.q.data(), s.k.data(), b, hp.n_head, hp.n_head_kv, hp.head_dim, hp.rope_freq_base);
     be.kv_store(cache, il, b, s.k.data(), s.v.data());
     be.attention(cache, il, b, s.q.data(), hp.n_head, hp.n_head_kv, hp.head_dim, s.att.data());
@@ -96,8 +98,9 @@ void forward(const Model &model, Backend &be, KvCache &cache, Scratch &s, const 
     // Runs the FFN over m rows held contiguously in (rx: residual, rxb: normed) and adds
     // its output into rx.
     auto dense_ffn = [&](float *rx, const float *rxb, int m) {
-      be.matmul(L.gate, rxb, m, s.gate.data());
-      be.matmul(L.up, rxb, m, s.up.data());
+      const Weight *gu[2] = {&L.gate, &L.up};
+      float *gu_out[2] = {s.gate.data(), s.up.data()};
+      be.matmul_multi(gu, 2, rxb, m, gu_out);
       be.ffn_act(model.ffn_act(), s.gate.data(), s.up.data(), m, hp.n_ff, s.h.data());
       if (counts) count_activations(be, L, il, rx, s, m, hp.n_ff, opt.threshold, *counts);
       if (L.down) be.matmul(L.down, s.h.data(), m, s.att.data());

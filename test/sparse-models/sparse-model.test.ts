@@ -160,3 +160,46 @@ test("the engine's predictor tally agrees with the file's predictor computed her
   const close = (a: number, b: number) => Math.abs(a - b) <= Math.max(3, 0.005 * b);
   assert.ok(close(engineTally.tp, q.tp) && close(engineTally.fp, q.fp) && close(engineTally.fn, q.fn), `engine ${JSON.stringify(engineTally)} vs ${JSON.stringify(q)}`);
 });
+
+// One row (generation) runs the fused one-row kernel; several rows the three-phase one.
+// Both sum each row's down projection in the same chunks of its active neurons, so a row
+// gives the same bits alone or in a batch, for any thread count. 70% sparsity on the
+// small shape: ~230 active neurons a row, several chunks of 64.
+test('predictor mode: a row alone == the same row in a batch, for 1, 2 and 3 threads (bit for bit)', async () => {
+  const path = await make({ arch: 'bamboo', type: 'q4_0', size: 'small', sparsity: 0.7 });
+  const m = await Model.load(path);
+  const nv = m.info.nVocab;
+  const seqs = [variedTokens(5, nv, 21), variedTokens(5, nv, 22), variedTokens(5, nv, 23)];
+  let first: Float32Array[][] | undefined;
+  try {
+    for (const threads of [1, 2, 3]) {
+      const alone: Float32Array[][] = [];
+      for (const s of seqs) {
+        const ctx = await m.createContext({ nSeq: 1, nCtx: 16, ffnMode: 'predictor', threads });
+        const out: Float32Array[] = [];
+        for (let p = 0; p < s.length; p++) out.push(await ctx.decode(sequenceBatch([s[p]], 0, p)));
+        alone.push(out);
+        ctx.dispose();
+      }
+      first ??= alone;
+      assert.deepEqual(alone, first, `${threads} threads vs 1`);
+      const ctx = await m.createContext({ nSeq: 3, nCtx: 16, ffnMode: 'predictor', threads });
+      for (let p = 0; p < 5; p++) {
+        const l = await ctx.decode({
+          tokens: Int32Array.from(seqs.map((s) => s[p])),
+          positions: Int32Array.from([p, p, p]),
+          seqIds: Int32Array.from([0, 1, 2]),
+          wantLogits: Uint8Array.from([1, 1, 1]),
+        });
+        for (let s = 0; s < 3; s++) assert.deepEqual(l.subarray(s * nv, (s + 1) * nv), alone[s][p], `${threads} threads, seq ${s} pos ${p}`);
+      }
+      const sp = ctx.sparsity();
+      assert.equal(sp.sparseSteps, 5);
+      const active = sp.avgActiveRatio.reduce((a, b) => a + b, 0) / sp.avgActiveRatio.length;
+      assert.ok(active * m.info.nFf > 2 * 64, `want several chunks of 64 active neurons a row, got ${active * m.info.nFf}`);
+      ctx.dispose();
+    }
+  } finally {
+    m.dispose();
+  }
+});

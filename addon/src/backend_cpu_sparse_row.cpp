@@ -1,0 +1,90 @@
+// The sparse FFN for one row (generation), phases B and C of backend_cpu_sparse.cpp in
+// one pass: each active neuron's block [gate | up | down] is read once, its h computed
+// and h * down added at once, while the block is in L1.
+//
+// Work split: the active list is cut into chunks of kChunk neurons, each with its own
+// partial sum; each thread takes one contiguous run of chunks (one long prefetch stream,
+// one hand-out of the pool's task counter); the partial sums are then added in chunk
+// order by output slices. Bit-identical for any thread count (see kChunk).
+//
+// Prefetching: each block is requested twice, into L1 4 neurons ahead and non-temporal
+// 8 ahead. Measured on the 1b Q4_0 shape (2 threads, cold memory, 885 of 8192 neurons
+// of 3.4 KB): 165 us per layer with the L1 request alone, 115-120 us with both
+// (re-requesting lines recovers the ones dropped while the core's miss buffers were
+// full; 8 ahead alone: 135 us).
+#include <algorithm>
+#include <cstring>
+
+#include "backend_cpu.h"
+#include "rs_sparse.h"
+#include "sparse_ffn_common.h"
+
+namespace rs {
+
+using sparse::kChunk;
+
+namespace {
+constexpr int kAhead = 4;  // neurons ahead: L1 request
+constexpr int kFar = 8;    // neurons ahead: non-temporal request
+}  // namespace
+
+void CpuBackend::ffn_sparse_row(const Layer &L, bool predictor, rs_act act, const float *gate_dense,
+                                const uint8_t *a, float *y) {
+  const PackedFfn &P = L.packed;
+  const int64_t d = P.up.cols;
+  const int64_t n_act = static_cast<int64_t>(sp_list_.size());
+  const int32_t *list = sp_list_.data();
+  const int n_chunks = static_cast<int>((n_act + kChunk - 1) / kChunk);
+  sp_part_.resize(static_cast<size_t>(n_chunks) * d);
+  float *part = sp_part_.data();
+  const rs_isa isa = isa_;
+  const rs_type dt = P.down.type;
+  const uint8_t *mem = P.mem.get();
+  const size_t block = P.block;
+  const int n_tasks = std::min(n_chunks, pool_.size());
+  // Predictor mode: gate and up rows of 2 neurons per rs_dot_rows call; exact mode: the
+  // up rows of 4 (the gate came from the dense matrix).
+  const int group = predictor ? 2 : 4;
+  pool_.run(n_tasks, [&](int t, int) {
+    const int c0 = n_chunks * t / n_tasks, c1 = n_chunks * (t + 1) / n_tasks;
+    const int64_t kend = std::min(n_act, c1 * kChunk);
+    for (int c = c0; c < c1; c++) {
+      const int64_t k1 = std::min(n_act, (c + 1) * kChunk);
+      float *acc = part + static_cast<size_t>(c) * d;
+      std::memset(acc, 0, d * sizeof(float));
+      for (int64_t k0 = c * kChunk; k0 < k1; k0 += group) {
+        const int m = static_cast<int>(std::min<int64_t>(group, k1 - k0));
+        for (int q = 0; q < m; q++) {
+          if (k0 + q + kAhead < kend) sparse::prefetch_l1(mem + list[k0 + q + kAhead] * block, block);
+          if (k0 + q + kFar < kend) sparse::prefetch_nta(mem + list[k0 + q + kFar] * block, block);
+        }
+        const void *rows[4];
+        float dots[4];
+        int nr = 0;
+        for (int q = 0; q < m; q++) {
+          if (predictor) rows[nr++] = P.gate.row(list[k0 + q]);
+          rows[nr++] = P.up.row(list[k0 + q]);
+        }
+        rs_dot_rows(isa, P.up.type, d, nr, rows, a, dots);  // each equals vec_dot bit for bit
+        for (int q = 0; q < m; q++) {
+          const int32_t i = list[k0 + q];
+          const float g = predictor ? dots[2 * q] : gate_dense[i];
+          const float h = sparse::activate(act, g, predictor ? dots[2 * q + 1] : dots[q]);
+          if (h != 0.f) rs_axpy_row(isa, dt, acc, h, P.down.row(i), d);
+        }
+      }
+    }
+  });
+  // y = ((0 + part_0) + part_1) + ..., by output slices.
+  const int n_slices = static_cast<int>(std::min<int64_t>(std::max<int64_t>(d / 16, 1), pool_.size()));
+  pool_.run(n_slices, [&](int s, int) {
+    const int64_t o0 = d * s / n_slices / 16 * 16, o1 = s + 1 == n_slices ? d : d * (s + 1) / n_slices / 16 * 16;
+    std::memset(y + o0, 0, (o1 - o0) * sizeof(float));
+    for (int c = 0; c < n_chunks; c++) {
+      const float *pc = part + static_cast<size_t>(c) * d;
+      for (int64_t o = o0; o < o1; o++) y[o] += pc[o];
+    }
+  });
+}
+
+}  // namespace rs
