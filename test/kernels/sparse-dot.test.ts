@@ -1,20 +1,11 @@
 // rs_dot_rows (the sparse FFN's fused gate/up dots, kernels/cpu/sparse_dot.c) against
-// its reference twin and against vec_dot. The kernel has no N-API entry point, so this
-// test compiles a small C driver against the built kernel library
-// (build/kernels/librs_kernels.a) and checks what it prints. Two properties:
+// its reference twin and against vec_dot, through a C driver (c-driver.ts). Two properties:
 //   - each output equals the same ISA's vec_dot bit for bit, for any number of rows
 //     (the sparse FFN with the exact predictor must decode exactly like the dense one);
 //   - each output is within 1e-5 of rs_ref_dot_rows, relative to sum |w * a|.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const LIB = join(ROOT, 'build/kernels/librs_kernels.a');
+import { runKernelDriver } from './c-driver.js';
 
 const DRIVER = String.raw`
 #include <math.h>
@@ -83,25 +74,7 @@ int main(void) {
 }
 `;
 
-test('rs_dot_rows equals vec_dot bit for bit and its reference twin within 1e-5', (t) => {
-  if (!existsSync(LIB)) {
-    t.skip(`no ${LIB}: build the addon first`);
-    return;
-  }
-  const dir = mkdtempSync(join(tmpdir(), 'rs-sparse-dot-'));
-  try {
-    const src = join(dir, 'driver.c'), exe = join(dir, 'driver');
-    writeFileSync(src, DRIVER);
-    execFileSync('cc', ['-O1', '-std=c11', '-I', join(ROOT, 'kernels/include'), src, LIB, '-lm', '-o', exe]);
-    const out = execFileSync(exe, { encoding: 'utf8' });
-    const fails = out.split('\n').filter((l) => l.startsWith('FAIL'));
-    assert.deepEqual(fails.slice(0, 10), [], out.slice(0, 2000));
-    const m = /checked (\d+) fails (\d+)/.exec(out);
-    assert.ok(m, `driver output: ${out.slice(0, 500)}`);
-    // 4 types x 7 lengths x 3 ISAs x (1 + ... + 9) rows
-    assert.equal(Number(m[1]), 4 * 7 * 3 * 45);
-    assert.equal(Number(m[2]), 0);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+test('rs_dot_rows equals vec_dot bit for bit and its reference twin within 1e-5', () => {
+  // 4 types x 7 lengths x 3 ISAs x (1 + ... + 9) rows
+  assert.equal(runKernelDriver(DRIVER), 4 * 7 * 3 * 45);
 });
