@@ -51,12 +51,18 @@ class CpuBackend : public Backend {
   // Sparse FFN (backend_cpu_sparse.cpp, backend_cpu_sparse_row.cpp): one row's active
   // list from the predictor, and phases B and C fused for one row.
   void predict_active_row(const Layer &L, const float *resid, float threshold);
+  // The predictor's first stage for n rows (sp_z1_, then sp_zidx_/sp_zval_/sp_nz_);
+  // returns the number of slices its second stage runs in.
+  int predictor_inputs(const Layer &L, const float *resid, int n);
   void ffn_sparse_row(const Layer &L, bool predictor, rs_act act, const float *gate_dense, const uint8_t *a,
                       float *y);
   std::vector<float> sp_z1_, sp_logits_, sp_h_;
   std::vector<float> sp_part_;                    // one row: partial sums per chunk of neurons
   std::vector<std::vector<float>> sp_tpart_;      // several rows: partial sums per thread
-  std::vector<std::vector<int32_t>> sp_slice_lists_;
+  std::vector<int32_t> sp_zidx_;                  // predictor: non-zero inputs per row
+  std::vector<float> sp_zval_;
+  std::vector<int> sp_nz_;
+  std::vector<int64_t> sp_slice_n_;               // one row: active neurons per slice
   std::vector<uint64_t> sp_mask_;
   std::vector<int32_t> sp_list_;
   std::vector<uint8_t> sp_act2_;

@@ -24,59 +24,82 @@ namespace {
 constexpr int kAhead = 4;  // neurons to prefetch ahead (phases B and C)
 }  // namespace
 
-void CpuBackend::predictor_logits(const Layer &L, const float *resid, int n, float *logits) {
-  const int64_t rank = L.fc1.rows, n_ff = L.fc2.rows;
+int CpuBackend::predictor_inputs(const Layer &L, const float *resid, int n) {
+  // z1 = relu(fc1 . resid) per row, then each row's non-zero inputs as (index, value)
+  // lists, which is all the second stage reads.
+  const int64_t rank = L.fc1.rows;
   sp_z1_.resize(static_cast<size_t>(n) * rank);
   matmul(L.fc1, resid, n, sp_z1_.data());
-  for (float &v : sp_z1_) v = v > 0.f ? v : 0.f;
-  const std::vector<uint16_t> &t = L.packed.fc2t;
-  if (t.empty()) {  // not repacked: the file's layout
+  sp_zidx_.resize(static_cast<size_t>(n) * rank);
+  sp_zval_.resize(static_cast<size_t>(n) * rank);
+  sp_nz_.assign(static_cast<size_t>(n), 0);
+  for (int j = 0; j < n; j++) {
+    const float *z = sp_z1_.data() + static_cast<size_t>(j) * rank;
+    int32_t *idx = sp_zidx_.data() + static_cast<size_t>(j) * rank;
+    float *val = sp_zval_.data() + static_cast<size_t>(j) * rank;
+    int nz = 0;
+    for (int64_t r = 0; r < rank; r++)
+      if (z[r] > 0.f) {
+        idx[nz] = static_cast<int32_t>(r);
+        val[nz++] = z[r];
+      }
+    sp_nz_[static_cast<size_t>(j)] = nz;
+  }
+  // Slices of whole 16-neuron tiles, one per thread.
+  const int64_t n_tiles = (L.fc2.rows + 15) / 16;
+  return static_cast<int>(std::min<int64_t>(pool_.size(), n_tiles));
+}
+
+void CpuBackend::predictor_logits(const Layer &L, const float *resid, int n, float *logits) {
+  const int64_t rank = L.fc1.rows, n_ff = L.fc2.rows;
+  if (L.packed.fc2_tiles.empty()) {  // not repacked: the file's layout
+    sp_z1_.resize(static_cast<size_t>(n) * rank);
+    matmul(L.fc1, resid, n, sp_z1_.data());
+    for (float &v : sp_z1_) v = v > 0.f ? v : 0.f;
     matmul(L.fc2, sp_z1_.data(), n, logits);
     return;
   }
-  // logits[j] = sum_r z1[j][r] * fc2t[r], by slices of the neurons (each float summed in
-  // rank order by one thread).
-  const int n_slices = std::min<int>(pool_.size(), static_cast<int>(n_ff / 16));
+  const int n_slices = predictor_inputs(L, resid, n);
+  const int64_t n_tiles = (n_ff + 15) / 16;
+  const uint16_t *w = L.packed.fc2_tiles.data();
   const rs_isa isa = isa_;
   pool_.run(n_slices, [&](int s, int) {
-    const int64_t i0 = n_ff * s / n_slices / 16 * 16, i1 = s + 1 == n_slices ? n_ff : n_ff * (s + 1) / n_slices / 16 * 16;
-    for (int j = 0; j < n; j++) {
-      float *out = logits + static_cast<size_t>(j) * n_ff;
-      std::memset(out + i0, 0, (i1 - i0) * sizeof(float));
-      const float *z = sp_z1_.data() + static_cast<size_t>(j) * rank;
-      for (int64_t r = 0; r < rank; r++)
-        if (z[r] != 0.f) rs_axpy_row(isa, RS_TYPE_F16, out + i0, z[r], t.data() + r * n_ff + i0, i1 - i0);
-    }
+    const int64_t i0 = n_tiles * s / n_slices * 16, i1 = std::min(n_ff, n_tiles * (s + 1) / n_slices * 16);
+    for (int j = 0; j < n; j++)
+      rs_lowrank_scores(isa, i1 - i0, rank, w + i0 * rank, sp_nz_[static_cast<size_t>(j)],
+                        sp_zidx_.data() + static_cast<size_t>(j) * rank, sp_zval_.data() + static_cast<size_t>(j) * rank,
+                        logits + static_cast<size_t>(j) * n_ff + i0);
   });
 }
 
 void CpuBackend::predict_active_row(const Layer &L, const float *resid, float threshold) {
-  // As predictor_logits for one row, with the active list built inside the same job:
-  // each thread lists the neurons of its slice, and the slices' lists joined in order
-  // are the sorted list.
+  // As predictor_logits for one row (the same scores), with the active list built in the
+  // same job: each thread lists its slice's neurons, and the slices' lists joined in
+  // order are the sorted list.
   const int64_t rank = L.fc1.rows, n_ff = L.fc2.rows;
-  sp_z1_.resize(static_cast<size_t>(rank));
-  matmul(L.fc1, resid, 1, sp_z1_.data());
-  for (float &v : sp_z1_) v = v > 0.f ? v : 0.f;
-  const uint16_t *t = L.packed.fc2t.data();
-  const int n_slices = std::min<int>(pool_.size(), static_cast<int>(n_ff / 16));
+  const int n_slices = predictor_inputs(L, resid, 1);
+  const int64_t n_tiles = (n_ff + 15) / 16;
+  const uint16_t *w = L.packed.fc2_tiles.data();
   sp_logits_.resize(static_cast<size_t>(n_ff));
-  sp_slice_lists_.resize(static_cast<size_t>(n_slices));
+  sp_list_.resize(static_cast<size_t>(n_ff));
+  sp_slice_n_.assign(static_cast<size_t>(n_slices), 0);
   const rs_isa isa = isa_;
-  const float *z = sp_z1_.data();
   float *logits = sp_logits_.data();
+  int32_t *list = sp_list_.data();
   pool_.run(n_slices, [&](int s, int) {
-    const int64_t i0 = n_ff * s / n_slices / 16 * 16, i1 = s + 1 == n_slices ? n_ff : n_ff * (s + 1) / n_slices / 16 * 16;
-    std::memset(logits + i0, 0, (i1 - i0) * sizeof(float));
-    for (int64_t r = 0; r < rank; r++)
-      if (z[r] != 0.f) rs_axpy_row(isa, RS_TYPE_F16, logits + i0, z[r], t + r * n_ff + i0, i1 - i0);
-    std::vector<int32_t> &lst = sp_slice_lists_[static_cast<size_t>(s)];
-    lst.clear();
-    for (int64_t i = i0; i < i1; i++)
-      if (logits[i] >= threshold) lst.push_back(static_cast<int32_t>(i));
+    const int64_t i0 = n_tiles * s / n_slices * 16, i1 = std::min(n_ff, n_tiles * (s + 1) / n_slices * 16);
+    rs_lowrank_scores(isa, i1 - i0, rank, w + i0 * rank, sp_nz_[0], sp_zidx_.data(), sp_zval_.data(), logits + i0);
+    // Each slice lists into its own stretch of the list; compacted below.
+    sp_slice_n_[static_cast<size_t>(s)] =
+        rs_select_ge(isa, logits + i0, i1 - i0, threshold, static_cast<int32_t>(i0), list + i0);
   });
-  sp_list_.clear();
-  for (int s = 0; s < n_slices; s++) sp_list_.insert(sp_list_.end(), sp_slice_lists_[s].begin(), sp_slice_lists_[s].end());
+  int64_t m = 0;
+  for (int s = 0; s < n_slices; s++) {
+    const int64_t i0 = n_tiles * s / n_slices * 16;
+    std::memmove(list + m, list + i0, static_cast<size_t>(sp_slice_n_[static_cast<size_t>(s)]) * sizeof(int32_t));
+    m += sp_slice_n_[static_cast<size_t>(s)];
+  }
+  sp_list_.resize(static_cast<size_t>(m));
 }
 
 uint64_t CpuBackend::ffn_sparse(const Layer &L, FfnMode mode, float threshold, rs_act act, const float *resid,
@@ -94,7 +117,7 @@ uint64_t CpuBackend::ffn_sparse(const Layer &L, FfnMode mode, float threshold, r
   uint64_t pairs = 0;
   sp_logits_.resize(static_cast<size_t>(n) * n_ff);
   float *sel = sp_logits_.data();
-  if (one_row && mode == FfnMode::Predictor && !P.fc2t.empty()) {
+  if (one_row && mode == FfnMode::Predictor && !P.fc2_tiles.empty()) {
     predict_active_row(L, resid, threshold);
     sel = nullptr;
   } else {

@@ -39,11 +39,11 @@ struct PackedFfn {
   bool has_gate = false;
   Weight gate, up, down;  // views into mem with stride = block (gate empty unless has_gate)
   std::unique_ptr<uint8_t, void (*)(void *)> mem{nullptr, nullptr};
-  // The predictor's second layer transposed to f16 [rank][n_ff]: its file rows are only
-  // `rank` (tens) wide, so one dot product per neuron costs more in calls than in bytes;
-  // transposed, it is `rank` long axpys, and ranks whose input is zero after the ReLU
-  // are skipped.
-  std::vector<uint16_t> fc2t;
+  // The predictor's second layer in tiles of 16 neurons, [rank][16] f16 each: its file
+  // rows are only `rank` (tens) wide, so one dot product per neuron costs more in calls
+  // than in bytes; tiled, 16 neurons' scores build up in one register over the inputs
+  // that are non-zero after the ReLU (rs_lowrank_scores).
+  std::vector<uint16_t> fc2_tiles;
 };
 
 struct Layer {
