@@ -178,21 +178,23 @@ void CpuBackend::kv_store(KvCache &cache, int layer, const BatchView &b, const f
 
 void CpuBackend::attention(const KvCache &cache, int layer, const BatchView &b, const float *q, int n_head,
                            int n_head_kv, int head_dim, float *out) {
+  // One task per (row, KV head): the query heads sharing a KV head run together
+  // (rs_attention_gqa reads each cached row once for the group).
   const int group = n_head / n_head_kv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   const int kvd = cache.kv_dim;
-  pool_.run(b.n * n_head, [&](int t, int th) {
-    int r = t / n_head, h = t % n_head, hk = h / group;
-    int seq = b.seq[r], len = b.pos[r] + 1;
-    const float *qh = q + (static_cast<size_t>(r) * n_head + h) * head_dim;
-    float *oh = out + (static_cast<size_t>(r) * n_head + h) * head_dim;
-    float *sc = thread_scratch_[th].data();
-    const uint16_t *k0 = cache.k_at(layer, seq, 0) + hk * head_dim;
-    const uint16_t *v0 = cache.v_at(layer, seq, 0) + hk * head_dim;
-    for (int p = 0; p < len; p++) sc[p] = rs_dot_f32_f16(qh, k0 + static_cast<size_t>(p) * kvd, head_dim) * scale;
-    rs_softmax(sc, len);
-    std::memset(oh, 0, head_dim * sizeof(float));
-    for (int p = 0; p < len; p++) rs_axpy_f16(oh, sc[p], v0 + static_cast<size_t>(p) * kvd, head_dim);
+  int max_len = 1;
+  for (int r = 0; r < b.n; r++) max_len = std::max(max_len, b.pos[r] + 1);
+  for (auto &sc : thread_scratch_)
+    if (sc.size() < static_cast<size_t>(group) * max_len) sc.resize(static_cast<size_t>(group) * max_len);
+  const rs_isa isa = isa_;
+  pool_.run(b.n * n_head_kv, [&](int t, int th) {
+    const int r = t / n_head_kv, hk = t % n_head_kv;
+    const int seq = b.seq[r], len = b.pos[r] + 1;
+    const size_t h0 = static_cast<size_t>(r) * n_head + static_cast<size_t>(hk) * group;
+    rs_attention_gqa(isa, out + h0 * head_dim, q + h0 * head_dim, group, cache.k_at(layer, seq, 0) + hk * head_dim,
+                     cache.v_at(layer, seq, 0) + hk * head_dim, len, head_dim, static_cast<size_t>(kvd), scale,
+                     thread_scratch_[static_cast<size_t>(th)].data());
   });
 }
 

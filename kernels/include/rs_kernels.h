@@ -155,6 +155,14 @@ void rs_attention_head(float *out, const float *q, const uint16_t *k, const uint
                        int t_len, int head_dim, size_t row_stride, float scale,
                        float *scratch);
 
+/* The n_q query heads that share one KV head (grouped-query attention), together:
+ * out[g] = softmax(q[g] . K^T * scale) V for g < n_q.
+ *   q, out: [n_q][head_dim];  k, v: [t_len] rows of head_dim f16, row_stride elements
+ *   apart;  scratch: [n_q][t_len].  Equals rs_ref_attention_gqa up to float rounding
+ *   (the dot products are summed in another order). */
+void rs_attention_gqa(rs_isa isa, float *out, const float *q, int n_q, const uint16_t *k, const uint16_t *v,
+                      int t_len, int head_dim, size_t row_stride, float scale, float *scratch);
+
 /* Reads every byte of [p, p + bytes) with the widest loads the ISA has and returns a
  * checksum (so the reads cannot be optimised away). Used to measure this machine's
  * memory read bandwidth, against which the matmul kernels are judged. */
@@ -202,6 +210,9 @@ void rs_ref_ffn_act(rs_act act, float *h, const float *gate, const float *up, in
 void rs_ref_attention_head(float *out, const float *q, const uint16_t *k, const uint16_t *v,
                            int t_len, int head_dim, size_t row_stride, float scale,
                            float *scratch);
+/* Grouped heads: rs_ref_attention_head for each of the n_q heads (see rs_attention_gqa). */
+void rs_ref_attention_gqa(float *out, const float *q, int n_q, const uint16_t *k, const uint16_t *v, int t_len,
+                          int head_dim, size_t row_stride, float scale, float *scratch);
 
 #ifdef __cplusplus
 }

@@ -62,3 +62,10 @@ void rs_ref_attention_head(float *out, const float *q, const uint16_t *k, const 
     out[i] = (float)o;
   }
 }
+
+void rs_ref_attention_gqa(float *out, const float *q, int n_q, const uint16_t *k, const uint16_t *v, int t_len,
+                          int head_dim, size_t row_stride, float scale, float *scratch) {
+  for (int g = 0; g < n_q; g++)
+    rs_ref_attention_head(out + (size_t)g * head_dim, q + (size_t)g * head_dim, k, v, t_len, head_dim, row_stride,
+                          scale, scratch + (size_t)g * t_len);
+}
