@@ -104,7 +104,7 @@ const SPEC: Record<keyof ServeConfig, KeySpec> = {
   ffnActivation: { kind: 'enum', env: 'RELU_SERVE_FFN_ACTIVATION', values: ['auto', 'swiglu', 'relu_glu', 'drelu'] },
   ffnMode: { kind: 'enum', env: 'RELU_SERVE_FFN_MODE', values: ['auto', 'dense', 'exact', 'predictor'] },
   sparseThreshold: { kind: 'nullableNumber', env: 'RELU_SERVE_SPARSE_THRESHOLD' },
-  sparseMaxBatch: { kind: 'int', env: 'RELU_SERVE_SPARSE_MAX_BATCH', min: 0, max: 64 },
+  sparseMaxBatch: { kind: 'int', env: 'RELU_SERVE_SPARSE_MAX_BATCH', min: 0, max: 65536 },
 };
 
 /** Built-in values under everything else, so a config file may set only what it changes. */

@@ -136,8 +136,12 @@ typedef struct {
    * models, dense for SiLU), "dense", "exact" or "predictor". */
   const char *ffn_mode;
   float sparse_threshold; /* predictor threshold; NaN: the file's powerinfer.sparse_threshold */
-  int sparse_max_batch;   /* a sequence bringing more rows to a step runs the dense FFN (0: 32 for PowerInfer files, 8 otherwise) */
+  int sparse_max_batch;   /* a sequence bringing more rows to a step runs the dense FFN; 1 to
+                           * RS_SPARSE_MAX_BATCH_LIMIT, or 0: every size for PowerInfer
+                           * files (the limit), 8 for other ReLU files (measured crossovers) */
 } rs_context_params;
+
+#define RS_SPARSE_MAX_BATCH_LIMIT 65536
 
 void rs_context_params_default(rs_context_params *p);
 rs_status rs_context_new(rs_model *model, const rs_context_params *params, rs_context **out,

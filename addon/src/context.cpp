@@ -6,6 +6,8 @@
 
 namespace rs {
 
+constexpr int kSparseMaxBatchLimit = RS_SPARSE_MAX_BATCH_LIMIT;
+
 Context::Context(const Model &model, const rs_context_params &p)
     : model_(model),
       n_batch_(p.n_batch),
@@ -51,13 +53,16 @@ void Context::choose_ffn_mode(const rs_context_params &p) {
     throw InvalidArgError("unknown FFN mode '" + mode + "' (expected auto, dense, exact or predictor)");
   }
   opt_.threshold = std::isnan(p.sparse_threshold) ? model_.sparse_threshold() : p.sparse_threshold;
-  if (p.sparse_max_batch < 0 || p.sparse_max_batch > 64)
-    throw InvalidArgError("sparse_max_batch = " + std::to_string(p.sparse_max_batch) + " is outside [0, 64]");
-  // Default crossover, measured (relu-serve 1b Q4_0, 2 threads, one sequence's rows per
-  // step): on PowerInfer files the sparse path beat dense at every size up to 32 rows
-  // (331 vs 164 tokens/s at 32: their dense down projection is the transposed matrix);
-  // on plain ReLU files dense matrix-matrix products win early, so 8 there.
-  opt_.sparse_max_batch = p.sparse_max_batch > 0 ? p.sparse_max_batch : model_.has_predictors() ? 32 : 8;
+  if (p.sparse_max_batch < 0 || p.sparse_max_batch > kSparseMaxBatchLimit)
+    throw InvalidArgError("sparse_max_batch = " + std::to_string(p.sparse_max_batch) + " is outside [0, " +
+                          std::to_string(kSparseMaxBatchLimit) + "]");
+  // Default crossover, measured with `relu-serve bench --batch-sizes` (1b Q4_0, 2
+  // threads, one sequence's rows per step; README "Sparse inference"): on PowerInfer
+  // files the sparse path beat their dense path at every size from 1 to 512 rows (their
+  // dense down projection is the transposed matrix), so every size runs sparse there; on
+  // a plain ReLU file whose gate is positive for half the neurons dense won from 1 row,
+  // and real ReLU models (~10% active) gain only on small steps, so 8 there.
+  opt_.sparse_max_batch = p.sparse_max_batch > 0 ? p.sparse_max_batch : model_.has_predictors() ? kSparseMaxBatchLimit : 8;
 }
 
 const char *Context::mode_name() const {

@@ -9,6 +9,7 @@ import { Model, sequenceBatch } from '../engine/engine.js';
 import type { FfnMode, Isa } from '../engine/types.js';
 import { benchModelPath } from './bench-models.js';
 import { argmax } from '../sampling/select.js';
+import { formatBatchSweep, parseBatchSizes, sweepBatchSizes, type BatchSweep } from './bench-batch-sizes.js';
 
 export interface BenchOptions {
   model?: string;
@@ -26,6 +27,8 @@ export interface BenchOptions {
   bandwidthMb: number;
   /** Greedy tokens over which each sparse mode is compared with dense on the same file (0: skip). */
   fidelity: number;
+  /** Step sizes (rows of one sequence) at which to time the sparse FFN against the dense one. */
+  batchSizes?: number[];
   json: boolean;
 }
 
@@ -71,6 +74,7 @@ export interface BenchResult {
   genTokens: number;
   modes: ModeResult[];
   fidelity: Fidelity[];
+  batchSweep?: BatchSweep;
 }
 
 interface ModelRun {
@@ -226,6 +230,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const base = results.find((r) => r.mode === 'dense');
   if (base) for (const r of results) r.speedupOverDense = r.genTokensPerS / base.genTokensPerS;
   const fidelity = o.fidelity > 0 && modes.includes('dense') ? await measureFidelity(model, modes, o) : [];
+  const batchSweep = o.batchSizes?.length ? await sweepBatchSizes(model, { sizes: o.batchSizes, threads: o.threads, isa: o.isa, reps: o.reps }) : undefined;
   model.dispose();
   return {
     model: path,
@@ -240,6 +245,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     genTokens: o.gen,
     modes: results,
     fidelity,
+    batchSweep,
   };
 }
 
@@ -268,6 +274,7 @@ export function formatBench(r: BenchResult): string {
         `logit error max ${(100 * f.maxLogitError).toFixed(2)}% / mean ${(100 * f.meanLogitError).toFixed(2)}% of the logit range`,
     );
   }
+  if (r.batchSweep) lines.push(formatBatchSweep(r.batchSweep));
   return lines.join('\n');
 }
 
@@ -290,6 +297,7 @@ export function registerBench(program: Command): void {
     .option('--isa <isa>', 'instruction-set cap: scalar, avx2, avx512, best', 'best')
     .option('--bandwidth-mb <n>', 'bandwidth test buffer size in MiB', int, 512)
     .option('--fidelity <n>', 'greedy tokens to compare each sparse mode with dense (0: skip)', int, 64)
+    .option('--batch-sizes <list>', 'also time steps of these many rows (e.g. 1,2,4,8,16,32,64) with the sparse and the dense FFN', parseBatchSizes)
     .option('--json', 'print one JSON object')
     .action(async (opts) => {
       const r = await runBench({ ...opts, json: Boolean(opts.json) } as BenchOptions);

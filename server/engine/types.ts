@@ -77,7 +77,7 @@ export interface ContextOptions {
   ffnMode?: FfnMode;
   /** Predictor threshold (default: the file's powerinfer.sparse_threshold). */
   sparseThreshold?: number;
-  /** A sequence bringing more rows than this to a step uses the dense FFN (default: 32 for PowerInfer files, 8 otherwise). */
+  /** A sequence bringing more rows than this to a step uses the dense FFN (0, the default: every size for PowerInfer files, 8 otherwise; at most 65536). */
   sparseMaxBatch?: number;
 }
 

@@ -203,3 +203,29 @@ test('predictor mode: a row alone == the same row in a batch, for 1, 2 and 3 thr
     m.dispose();
   }
 });
+
+test('sparseMaxBatch: every step size runs sparse on PowerInfer files by default; a limit sends longer steps to dense', async () => {
+  const path = await make({ type: 'q4_0', size: 'small' });
+  const m = await Model.load(path);
+  try {
+    const prompt = variedTokens(100, m.info.nVocab, 4); // 100 rows: two sparse kernel calls (64 + 36)
+    const auto = await m.createContext({ nSeq: 1, nCtx: 128, nBatch: 128 });
+    assert.equal(auto.sparsity().sparseMaxBatch, 65536);
+    const whole = await auto.decode(sequenceBatch(prompt, 0, 0));
+    assert.deepEqual([auto.sparsity().sparseSteps, auto.sparsity().denseSteps], [1, 0]);
+    auto.dispose();
+    // The same prompt one token per step: the same last logits, bit for bit.
+    const stepped = await m.createContext({ nSeq: 1, nCtx: 128 });
+    let last: Float32Array = new Float32Array(0);
+    for (let p = 0; p < prompt.length; p++) last = await stepped.decode(sequenceBatch([prompt[p]], 0, p));
+    stepped.dispose();
+    assert.deepEqual(whole, last);
+    const limited = await m.createContext({ nSeq: 1, nCtx: 128, nBatch: 128, sparseMaxBatch: 99 });
+    await limited.decode(sequenceBatch(prompt, 0, 0));
+    assert.deepEqual([limited.sparsity().sparseSteps, limited.sparsity().denseSteps], [0, 1]);
+    limited.dispose();
+    await assert.rejects(m.createContext({ nSeq: 1, nCtx: 8, sparseMaxBatch: 65537 }), /sparse_max_batch = 65537 is outside \[0, 65536\]/);
+  } finally {
+    m.dispose();
+  }
+});
