@@ -200,6 +200,60 @@ static inline __attribute__((always_inline)) void tile_q4_0g(int unused, int64_t
     }
 }
 
+/* rs_dot_rows for Q4_0 (sparse_dot.c): tile_q4_0g's one-column operations over up to
+ * 4 weight rows at any addresses (the sparse FFN's active neurons), so each output is
+ * vec_dot_q4_0's bit for bit. The rows' cache misses overlap, and each activation
+ * group is loaded once for all of them. */
+static inline __attribute__((always_inline)) void rows_q4_0g(int RM, int64_t nb, const char *const *w, const char *a,
+                                                             float *out) {
+  const int64_t ng = nb / 4;
+  const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+  __m256 acc[4];
+  _Pragma("GCC unroll 8")
+  for (int r = 0; r < RM; r++) acc[r] = _mm256_setzero_ps();
+  const rs_q8_0x_group *grp = (const rs_q8_0x_group *)(a + (size_t)nb * sizeof(rs_block_q8_0));
+  for (int64_t gi = 0; gi < ng; gi++)
+    _Pragma("GCC unroll 8")
+    for (int h = 0; h < 2; h++) {
+      const rs_q8_0x_group *g = grp + gi;
+      const __m256i alo = _mm256_loadu_si256((const __m256i *)(g->lo + 32 * h));
+      const __m256i ahi = _mm256_loadu_si256((const __m256i *)(g->hi + 32 * h));
+      const __m256i off = _mm256_loadu_si256((const __m256i *)(g->off + 8 * h));
+      const __m256 da = _mm256_loadu_ps(g->d + 8 * h);
+      _Pragma("GCC unroll 8")
+      for (int r = 0; r < RM; r++) {
+        const char *wb = w[r] + gi * 72 + h * 36;
+        const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(wb + 2))),
+                                                  _mm_loadu_si128((const __m128i *)(wb + 20)), 1);
+        const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        const __m256 dw = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_set1_ps(_cvtsh_ss(half_at(wb)))),
+                                               _mm_set1_ps(_cvtsh_ss(half_at(wb + 18))), 1);
+        const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, alo), _mm256_maddubs_epi16(hi, ahi));
+        const __m256i s = _mm256_add_epi32(_mm256_madd_epi16(p, ones), off);
+        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, da), acc[r]);
+      }
+    }
+  _Pragma("GCC unroll 8")
+  for (int r = 0; r < RM; r++) {
+    float sum = hsum256_ps(acc[r]);
+    for (int64_t b = ng * 4; b < nb; b++) {
+      const rs_block_q4_0 *wb = (const rs_block_q4_0 *)w[r] + b;
+      const rs_block_q8_0 *ab = (const rs_block_q8_0 *)a + b;
+      sum += _cvtsh_ss(wb->d) * _cvtsh_ss(ab->d) * (float)hsum256_epi32(dot_q4_0_i32(unpack_q4_0(wb), LOADA(ab)));
+    }
+    out[r] = sum;
+  }
+}
+
+void rs_avx2_dot_rows_q4_0(int nr, int64_t nb, const char *const *w, const char *a, float *out) {
+  switch (nr) {
+    case 4: rows_q4_0g(4, nb, w, a, out); break;
+    case 3: rows_q4_0g(3, nb, w, a, out); break;
+    case 2: rows_q4_0g(2, nb, w, a, out); break;
+    default: rows_q4_0g(1, nb, w, a, out); break;
+  }
+}
+
 static void vec_dot_q4_0(int64_t n, float *out, const void *w, const void *a) {
   tile_q4_0g(0, n / RS_QK, 1, 1, (const char *)w, 0, (const char *)a, 0, out, 0);
 }

@@ -25,6 +25,8 @@ extern const rs_isa_tables rs_tables_scalar;
 #if defined(__x86_64__)
 extern const rs_isa_tables rs_tables_avx2;
 extern const rs_isa_tables rs_tables_avx512;
+/* avx2.c: rs_dot_rows's Q4_0 kernel, nr in 1..4, nb blocks (sparse_dot.c) */
+void rs_avx2_dot_rows_q4_0(int nr, int64_t nb, const char *const *w, const char *a, float *out);
 /* avx512_kquant.c */
 void rs_avx512_vec_dot_q4_k(int64_t n, float *out, const void *w, const void *a);
 void rs_avx512_vec_dot_q5_k(int64_t n, float *out, const void *w, const void *a);

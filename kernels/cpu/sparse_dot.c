@@ -7,11 +7,13 @@
  * The AVX-512 Q4_0 variant (the Q4_0 generation path) runs, per row, exactly the
  * operations of avx512.c's vec_dot (same accumulator, same order, same reduction), so
  * each output is bit for bit what vec_dot gives: the sparse FFN with the exact predictor
- * still equals the dense one. Other types and ISAs call the type's vec_dot per row
- * (an AVX2 twin would have to mirror avx2.c's two-half Q4_0 tile; not done yet). */
+ * still equals the dense one. The AVX2 Q4_0 variant lives in avx2.c (compiled for
+ * AVX2), where it runs the operations of that file's Q4_0 tile. Other types and ISAs
+ * call the type's vec_dot per row. */
 #include <string.h>
 
 #include "../ref/rs_blocks.h"
+#include "rs_cpu_internal.h"
 #include "rs_sparse.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -120,6 +122,10 @@ void rs_dot_rows(rs_isa isa, rs_type type, int64_t n, int nr, const void *const 
   if (type == RS_TYPE_Q4_0 && n % RS_QK == 0) {
     if (isa == RS_ISA_AVX512) {
       q4_avx512(nr, n / RS_QK, (const char *const *)w, (const char *)a, out);
+      return;
+    }
+    if (isa == RS_ISA_AVX2) {
+      rs_avx2_dot_rows_q4_0(nr, n / RS_QK, (const char *const *)w, (const char *)a, out);
       return;
     }
   }
