@@ -169,11 +169,14 @@ void CpuBackend::rope(float *q, float *k, const BatchView &b, int n_head, int n_
 }
 
 void CpuBackend::kv_store(KvCache &cache, int layer, const BatchView &b, const float *k, const float *v) {
-  const int kvd = cache.kv_dim;
-  for (int r = 0; r < b.n; r++) {
-    rs_f32_to_f16_row(k + static_cast<size_t>(r) * kvd, cache.k_at(layer, b.seq[r], b.pos[r]), kvd);
-    rs_f32_to_f16_row(v + static_cast<size_t>(r) * kvd, cache.v_at(layer, b.seq[r], b.pos[r]), kvd);
-  }
+  const int kvd = cache.kv_dim, hd = cache.head_dim;
+  for (int r = 0; r < b.n; r++)
+    for (int h = 0; h < cache.n_head_kv; h++) {
+      const size_t src = static_cast<size_t>(r) * kvd + static_cast<size_t>(h) * hd;
+      const size_t dst = static_cast<size_t>(b.pos[r]) * hd;
+      rs_f32_to_f16_row(k + src, cache.k_head(layer, b.seq[r], h) + dst, hd);
+      rs_f32_to_f16_row(v + src, cache.v_head(layer, b.seq[r], h) + dst, hd);
+    }
 }
 
 void CpuBackend::attention(const KvCache &cache, int layer, const BatchView &b, const float *q, int n_head,
@@ -182,7 +185,6 @@ void CpuBackend::attention(const KvCache &cache, int layer, const BatchView &b, 
   // (rs_attention_gqa reads each cached row once for the group).
   const int group = n_head / n_head_kv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-  const int kvd = cache.kv_dim;
   int max_len = 1;
   for (int r = 0; r < b.n; r++) max_len = std::max(max_len, b.pos[r] + 1);
   for (auto &sc : thread_scratch_)
@@ -192,8 +194,8 @@ void CpuBackend::attention(const KvCache &cache, int layer, const BatchView &b, 
     const int r = t / n_head_kv, hk = t % n_head_kv;
     const int seq = b.seq[r], len = b.pos[r] + 1;
     const size_t h0 = static_cast<size_t>(r) * n_head + static_cast<size_t>(hk) * group;
-    rs_attention_gqa(isa, out + h0 * head_dim, q + h0 * head_dim, group, cache.k_at(layer, seq, 0) + hk * head_dim,
-                     cache.v_at(layer, seq, 0) + hk * head_dim, len, head_dim, static_cast<size_t>(kvd), scale,
+    rs_attention_gqa(isa, out + h0 * head_dim, q + h0 * head_dim, group, cache.k_head(layer, seq, hk),
+                     cache.v_head(layer, seq, hk), len, head_dim, static_cast<size_t>(head_dim), scale,
                      thread_scratch_[static_cast<size_t>(th)].data());
   });
 }

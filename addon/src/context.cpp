@@ -12,7 +12,7 @@ Context::Context(const Model &model, const rs_context_params &p)
     : model_(model),
       n_batch_(p.n_batch),
       use_ref_(p.backend && std::string(p.backend) == "ref"),
-      cache_(model.hp().n_layer, p.n_seq, p.n_ctx, model.hp().kv_dim()) {
+      cache_(model.hp().n_layer, p.n_seq, p.n_ctx, model.hp().n_head_kv, model.hp().head_dim) {
   if (p.backend && !use_ref_ && std::string(p.backend) != "cpu")
     throw InvalidArgError("unknown backend '" + std::string(p.backend) + "' (expected cpu or ref)");
   if (use_ref_) {
@@ -154,8 +154,14 @@ rs_context_stats Context::stats() const {
   return s;
 }
 
-KvCache::KvCache(int n_layer_, int n_seq_, int n_ctx_, int kv_dim_)
-    : n_layer(n_layer_), n_seq(n_seq_), n_ctx(n_ctx_), kv_dim(kv_dim_), length(n_seq_, 0) {
+KvCache::KvCache(int n_layer_, int n_seq_, int n_ctx_, int n_head_kv_, int head_dim_)
+    : n_layer(n_layer_),
+      n_seq(n_seq_),
+      n_ctx(n_ctx_),
+      n_head_kv(n_head_kv_),
+      head_dim(head_dim_),
+      kv_dim(n_head_kv_ * head_dim_),
+      length(n_seq_, 0) {
   size_t n = cells() * static_cast<size_t>(kv_dim);
   k.reset(static_cast<uint16_t *>(std::calloc(n, sizeof(uint16_t))));
   v.reset(static_cast<uint16_t *>(std::calloc(n, sizeof(uint16_t))));

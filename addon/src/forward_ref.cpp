@@ -30,14 +30,14 @@ void RefForward::token(int32_t tok, int pos, int seq, float *logits) {
     rs_ref_rope(q.data(), hp.n_head, hd, pos, hp.rope_freq_base);
     rs_ref_rope(k.data(), hp.n_head_kv, hd, pos, hp.rope_freq_base);
     for (int c = 0; c < kvd; c++) {
-      cache_.k_at(il, seq, pos)[c] = rs_fp32_to_fp16(k[c]);
-      cache_.v_at(il, seq, pos)[c] = rs_fp32_to_fp16(v[c]);
+      cache_.k_head(il, seq, c / hd)[static_cast<size_t>(pos) * hd + c % hd] = rs_fp32_to_fp16(k[c]);
+      cache_.v_head(il, seq, c / hd)[static_cast<size_t>(pos) * hd + c % hd] = rs_fp32_to_fp16(v[c]);
     }
     const int group = hp.n_head / hp.n_head_kv;
     for (int hh = 0; hh < hp.n_head; hh++) {
       int hk = hh / group;
-      rs_ref_attention_head(&att[hh * hd], &q[hh * hd], cache_.k_at(il, seq, 0) + hk * hd,
-                            cache_.v_at(il, seq, 0) + hk * hd, pos + 1, hd, kvd,
+      rs_ref_attention_head(&att[hh * hd], &q[hh * hd], cache_.k_head(il, seq, hk), cache_.v_head(il, seq, hk),
+                            pos + 1, hd, hd,
                             1.0f / std::sqrt(static_cast<float>(hd)), sc.data());
     }
     matvec(L.wo, att.data(), xb.data());
