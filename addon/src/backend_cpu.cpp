@@ -1,6 +1,7 @@
 #include "backend_cpu.h"
 
 #include "rs_sparse.h"
+#include "sparse_ffn_common.h"
 
 #include <algorithm>
 #include <cmath>
@@ -117,26 +118,31 @@ void CpuBackend::matmul_multi(const Weight *const *W, int count, const float *x,
 void CpuBackend::matmul_t(const Weight &Wt, const float *h, int n, float *y) {
   // y[j] = sum_i h[j][i] * Wt.row(i): the dense down projection of PowerInfer files,
   // whose rows are neurons. Split by slices of the output dimension (whole quantisation
-  // blocks): each thread reads its slice of every row, and each output float is summed
-  // in neuron order by one thread, so no partial sums and no thread-count dependence.
-  // A neuron whose activation is zero in every row adds exactly nothing: its row is
-  // skipped (in ReLU models that is most of them), which changes no result.
+  // blocks, multiples of 16 floats): each thread reads its slice of every row, and each
+  // output float is summed by one thread, in chunks of neurons exactly as the sparse FFN
+  // sums it (sparse::kChunk), so the sparse modes can equal this bit for bit and no
+  // result depends on the thread count. A neuron whose activation is zero adds nothing:
+  // its row is skipped (in ReLU models that is most of them).
   const int64_t d = Wt.cols, n_ff = Wt.rows;
   const int64_t bs = rs_type_get_traits(Wt.type)->block_size;
-  const int64_t n_blocks = d / bs;
-  const int n_slices = static_cast<int>(std::min<int64_t>(n_blocks, 4 * pool_.size()));
+  const int64_t gran = bs >= 16 ? bs : 16 / bs * bs;
+  const int64_t n_gran = d / gran;
+  const int n_slices = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(n_gran, 4 * pool_.size())));
   const rs_isa isa = isa_;
-  pool_.run(n_slices, [&](int s, int) {
-    const int64_t o0 = n_blocks * s / n_slices * bs, o1 = n_blocks * (s + 1) / n_slices * bs;
+  std::memset(y, 0, static_cast<size_t>(n) * d * sizeof(float));
+  mt_part_.resize(static_cast<size_t>(pool_.size()));
+  pool_.run(n_slices, [&](int s, int th) {
+    const int64_t o0 = n_gran * s / n_slices * gran, o1 = s + 1 == n_slices ? d : n_gran * (s + 1) / n_slices * gran;
     const size_t off = rs_row_size(Wt.type, o0);
-    for (int j = 0; j < n; j++) std::memset(y + static_cast<size_t>(j) * d + o0, 0, (o1 - o0) * sizeof(float));
+    sparse::ChunkedRows acc(mt_part_[static_cast<size_t>(th)], y, n, d, o0, o1);
     for (int64_t i = 0; i < n_ff; i++) {
       const uint8_t *row = Wt.row(i) + off;
       for (int j = 0; j < n; j++) {
         const float hv = h[static_cast<size_t>(j) * n_ff + i];
-        if (hv != 0.f) rs_axpy_row(isa, Wt.type, y + static_cast<size_t>(j) * d + o0, hv, row, o1 - o0);
+        if (hv != 0.f) rs_axpy_row(isa, Wt.type, acc.partial(j, static_cast<int32_t>(i)), hv, row, o1 - o0);
       }
     }
+    acc.finish();
   });
 }
 

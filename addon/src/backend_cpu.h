@@ -47,6 +47,7 @@ class CpuBackend : public Backend {
   ThreadPool pool_;
   rs_isa isa_;
   std::vector<uint8_t> act_buf_;
+  std::vector<std::vector<float>> mt_part_;  // per thread: matmul_t's partial sums
   std::vector<std::vector<float>> thread_scratch_;  // per thread: attention scores / dequantised rows
   // Sparse FFN (backend_cpu_sparse.cpp, backend_cpu_sparse_row.cpp): one row's active
   // list from the predictor, and phases B and C fused for one row.
@@ -58,6 +59,8 @@ class CpuBackend : public Backend {
                       float *y);
   std::vector<float> sp_z1_, sp_logits_, sp_h_;
   std::vector<float> sp_part_;                    // one row: partial sums per chunk of neurons
+  std::vector<int64_t> sp_bounds_;                // one row: where each chunk starts in the list
+  std::vector<uint8_t> sp_touched_;               // one row: chunks whose partial sum got a term
   std::vector<std::vector<float>> sp_tpart_;      // several rows: partial sums per thread
   std::vector<int32_t> sp_zidx_;                  // predictor: non-zero inputs per row
   std::vector<float> sp_zval_;

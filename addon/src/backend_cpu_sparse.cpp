@@ -17,7 +17,7 @@
 
 namespace rs {
 
-using sparse::kChunk;
+using sparse::ChunkedRows;
 using sparse::kMaxRows;
 
 namespace {
@@ -199,9 +199,10 @@ uint64_t CpuBackend::ffn_sparse(const Layer &L, FfnMode mode, float threshold, r
   });
 
   // ---- C: y += h * down row, by output slices ----
-  // Each row's neurons go into a partial sum that is added to y every kChunk of them, as
-  // on the one-row path. Slices are whole blocks and multiples of 16 floats, so each
-  // element takes the same kernel operations as in a full-width row.
+  // Each row's terms go into a partial sum per chunk of neurons, added to y when the
+  // row's next neuron is in a later chunk (sparse::kChunk). Slices are whole blocks and
+  // multiples of 16 floats, so each element takes the same kernel operations as in a
+  // full-width row.
   const Weight &D = P.down;
   const int64_t bs = rs_type_get_traits(D.type)->block_size;
   const int64_t gran = bs >= 16 ? bs : 16 / bs * bs;
@@ -210,31 +211,20 @@ uint64_t CpuBackend::ffn_sparse(const Layer &L, FfnMode mode, float threshold, r
   sp_tpart_.resize(static_cast<size_t>(pool_.size()));
   pool_.run(n_slices, [&](int s, int th) {
     const int64_t o0 = n_gran * s / n_slices * gran, o1 = s + 1 == n_slices ? d : n_gran * (s + 1) / n_slices * gran;
-    const int64_t len = o1 - o0;
     const size_t off = rs_row_size(D.type, o0);
-    const size_t slice_bytes = rs_row_size(D.type, len);
-    std::vector<float> &pbuf = sp_tpart_[static_cast<size_t>(th)];
-    pbuf.assign(static_cast<size_t>(n) * len, 0.f);
-    int64_t count[kMaxRows] = {0};
-    auto fold = [&](int j) {  // y_j += partial_j; partial_j = 0
-      float *yj = y + static_cast<size_t>(j) * d + o0, *pj = pbuf.data() + static_cast<size_t>(j) * len;
-      for (int64_t o = 0; o < len; o++) yj[o] += pj[o];
-      std::memset(pj, 0, len * sizeof(float));
-    };
+    const size_t slice_bytes = rs_row_size(D.type, o1 - o0);
+    ChunkedRows acc(sp_tpart_[static_cast<size_t>(th)], y, n, d, o0, o1);
     for (int64_t k = 0; k < n_act; k++) {
       const int32_t i = list[k];
       const uint8_t *row = D.row(i) + off;
       if (k + kAhead < n_act) sparse::prefetch_l1(D.row(list[k + kAhead]) + off, slice_bytes);
       for (uint64_t m = mask[i]; m; m &= m - 1) {
         const int j = __builtin_ctzll(m);
-        if (count[j] > 0 && count[j] % kChunk == 0) fold(j);
-        count[j]++;
         const float h = hb[k * n + j];
-        if (h != 0.f) rs_axpy_row(isa, D.type, pbuf.data() + static_cast<size_t>(j) * len, h, row, len);
+        if (h != 0.f) rs_axpy_row(isa, D.type, acc.partial(j, i), h, row, o1 - o0);
       }
     }
-    for (int j = 0; j < n; j++)
-      if (count[j] > 0) fold(j);
+    acc.finish();
   });
   return pairs;
 }

@@ -2,10 +2,11 @@
 // one pass: each active neuron's block [gate | up | down] is read once, its h computed
 // and h * down added at once, while the block is in L1.
 //
-// Work split: the active list is cut into chunks of kChunk neurons, each with its own
-// partial sum; each thread takes one contiguous run of chunks (one long prefetch stream,
-// one hand-out of the pool's task counter); the partial sums are then added in chunk
-// order by output slices. Bit-identical for any thread count (see kChunk).
+// Work split: each chunk of neurons (sparse::kChunk) has its own partial sum; each
+// thread takes one contiguous run of chunks holding about its share of the active
+// neurons (one long prefetch stream, one hand-out of the pool's task counter); the
+// partial sums are then added in chunk order by output slices. Bit-identical for any
+// thread count (see kChunk).
 //
 // The down rows of 4 neurons at a time go into the partial sum in one pass over it
 // (rs_axpy_rows: same bits as one row at a time).
@@ -34,26 +35,45 @@ constexpr int kFar = 8;    // neurons ahead: non-temporal request
 void CpuBackend::ffn_sparse_row(const Layer &L, bool predictor, rs_act act, const float *gate_dense,
                                 const uint8_t *a, float *y) {
   const PackedFfn &P = L.packed;
-  const int64_t d = P.up.cols;
+  const int64_t d = P.up.cols, n_ff = P.up.rows;
   const int64_t n_act = static_cast<int64_t>(sp_list_.size());
   const int32_t *list = sp_list_.data();
-  const int n_chunks = static_cast<int>((n_act + kChunk - 1) / kChunk);
+  // Chunk c's neurons are list[bounds[c]] .. list[bounds[c + 1] - 1].
+  const int n_chunks = static_cast<int>((n_ff + kChunk - 1) / kChunk);
+  sp_bounds_.resize(static_cast<size_t>(n_chunks) + 1);
+  int64_t *bounds = sp_bounds_.data();
+  for (int64_t c = 0, k = 0; c <= n_chunks; c++) {
+    while (k < n_act && list[k] < c * kChunk) k++;
+    bounds[c] = k;
+  }
   sp_part_.resize(static_cast<size_t>(n_chunks) * d);
+  sp_touched_.assign(static_cast<size_t>(n_chunks), 0);
   float *part = sp_part_.data();
+  uint8_t *touched = sp_touched_.data();
   const rs_isa isa = isa_;
   const rs_type dt = P.down.type;
   const uint8_t *mem = P.mem.get();
   const size_t block = P.block;
-  const int n_tasks = std::min(n_chunks, pool_.size());
+  const int n_tasks = static_cast<int>(std::min<int64_t>(n_act, pool_.size()));
+  // Task t: the chunks starting from list position n_act * t / n_tasks on, so the
+  // threads get about as many active neurons each.
+  auto first_chunk = [&](int t) {
+    if (t == n_tasks) return n_chunks;
+    const int64_t p = n_act * t / n_tasks;
+    int c = 0;
+    while (bounds[c] < p) c++;
+    return c;
+  };
   constexpr int kGroup = 4;  // neurons per step: their dots in one or two passes, their down rows in one
   pool_.run(n_tasks, [&](int t, int) {
-    const int c0 = n_chunks * t / n_tasks, c1 = n_chunks * (t + 1) / n_tasks;
-    const int64_t kend = std::min(n_act, c1 * kChunk);
+    const int c0 = first_chunk(t), c1 = first_chunk(t + 1);
+    const int64_t kend = bounds[c1];
     for (int c = c0; c < c1; c++) {
-      const int64_t k1 = std::min(n_act, (c + 1) * kChunk);
+      const int64_t k1 = bounds[c + 1];
+      if (bounds[c] == k1) continue;
       float *acc = part + static_cast<size_t>(c) * d;
       std::memset(acc, 0, d * sizeof(float));
-      for (int64_t k0 = c * kChunk; k0 < k1; k0 += kGroup) {
+      for (int64_t k0 = bounds[c]; k0 < k1; k0 += kGroup) {
         const int m = static_cast<int>(std::min<int64_t>(kGroup, k1 - k0));
         for (int q = 0; q < m; q++) {
           if (k0 + q + kAhead < kend) sparse::prefetch_l1(mem + list[k0 + q + kAhead] * block, block);
@@ -80,16 +100,20 @@ void CpuBackend::ffn_sparse_row(const Layer &L, bool predictor, rs_act act, cons
             down[nd++] = P.down.row(i);
           }
         }
-        rs_axpy_rows(isa, dt, acc, nd, hs, down, d);  // == one rs_axpy_row per neuron, in order
+        if (nd > 0) {
+          rs_axpy_rows(isa, dt, acc, nd, hs, down, d);  // == one rs_axpy_row per neuron, in order
+          touched[c] = 1;
+        }
       }
     }
   });
-  // y = ((0 + part_0) + part_1) + ..., by output slices.
+  // y = the touched chunks' partial sums added in chunk order, by output slices.
   const int n_slices = static_cast<int>(std::min<int64_t>(std::max<int64_t>(d / 16, 1), pool_.size()));
   pool_.run(n_slices, [&](int s, int) {
     const int64_t o0 = d * s / n_slices / 16 * 16, o1 = s + 1 == n_slices ? d : d * (s + 1) / n_slices / 16 * 16;
     std::memset(y + o0, 0, (o1 - o0) * sizeof(float));
     for (int c = 0; c < n_chunks; c++) {
+      if (!touched[c]) continue;
       const float *pc = part + static_cast<size_t>(c) * d;
       for (int64_t o = o0; o < o1; o++) y[o] += pc[o];
     }

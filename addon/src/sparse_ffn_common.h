@@ -4,16 +4,21 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <vector>
 
 #include "rs_kernels.h"
 
 namespace rs::sparse {
 
-// Each row's down projection is summed in partial sums of this many of its active
-// neurons (in neuron order), which are then added in order: the same operations
-// whichever path runs the row and however many threads share the work, so results are
-// bit-identical across thread counts and between a row alone and a row in a batch.
-constexpr int64_t kChunk = 64;
+// The down projection y = sum_i h_i * down_i of every FFN path of PowerInfer-layout
+// files (one row, several rows, and the dense matmul_t) is summed the same way: neuron
+// i's term goes into the partial sum of its chunk, neurons [kChunk * c, kChunk * (c + 1)),
+// in neuron order; the partial sums of the chunks that received a term are then added to
+// y in chunk order. Neurons with h = 0 add nothing on any path. So results are
+// bit-identical across thread counts, between a row alone and in a batch, and between
+// exact mode and dense (and predictor mode with a predictor that misses nothing).
+constexpr int64_t kChunk = 512;
 
 constexpr int kMaxRows = 64;  // rows per sparse step: one bit each in a uint64 mask
 
@@ -31,5 +36,40 @@ inline void prefetch_l1(const uint8_t *p, size_t bytes) {
 inline void prefetch_nta(const uint8_t *p, size_t bytes) {
   for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 0);
 }
+
+// The chunked sum (see kChunk) of n rows over the output slice [o0, o1) of y[n][d]:
+// partial(j, i) is where row j adds neuron i's term (after folding the partial sum of
+// the row's previous chunk into y, if i is in a later one); finish() folds the last
+// ones. Each row's neurons must come in increasing order; y must start at zero.
+class ChunkedRows {
+ public:
+  ChunkedRows(std::vector<float> &buf, float *y, int n, int64_t d, int64_t o0, int64_t o1)
+      : buf_(buf), y_(y), d_(d), o0_(o0), len_(o1 - o0), cur_(static_cast<size_t>(n), -1) {
+    buf_.assign(static_cast<size_t>(n) * len_, 0.f);
+  }
+  float *partial(int j, int32_t neuron) {
+    const int64_t c = neuron / kChunk;
+    if (c != cur_[j]) {
+      if (cur_[j] >= 0) fold(j);
+      cur_[j] = c;
+    }
+    return buf_.data() + static_cast<size_t>(j) * len_;
+  }
+  void finish() {
+    for (size_t j = 0; j < cur_.size(); j++)
+      if (cur_[j] >= 0) fold(static_cast<int>(j));
+  }
+
+ private:
+  void fold(int j) {  // y_j += partial_j; partial_j = 0
+    float *yj = y_ + static_cast<size_t>(j) * d_ + o0_, *pj = buf_.data() + static_cast<size_t>(j) * len_;
+    for (int64_t o = 0; o < len_; o++) yj[o] += pj[o];
+    std::memset(pj, 0, static_cast<size_t>(len_) * sizeof(float));
+  }
+  std::vector<float> &buf_;
+  float *y_;
+  int64_t d_, o0_, len_;
+  std::vector<int64_t> cur_;  // each row's open chunk (-1: none)
+};
 
 }  // namespace rs::sparse
