@@ -134,6 +134,41 @@ static inline __attribute__((always_inline)) void gemm_q_0(int q4, int64_t n, in
     }
 }
 
+/* Two Q4_0 blocks at wb (half a group): their nibbles split into the low and high halves
+ * that line up with a Q8_0X group's lo/hi arrays, and their scales, one per 128-bit lane. */
+static inline __attribute__((always_inline)) void q4_0_pair(const char *wb, __m256i m4, __m256i *lo, __m256i *hi,
+                                                            __m256 *dw) {
+  const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(wb + 2))),
+                                            _mm_loadu_si128((const __m128i *)(wb + 20)), 1);
+  *lo = _mm256_and_si256(v, m4);
+  *hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+  *dw = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_set1_ps(_cvtsh_ss(half_at(wb)))),
+                             _mm_set1_ps(_cvtsh_ss(half_at(wb + 18))), 1);
+}
+
+/* Half a Q8_0X group (two blocks) of an activation row: lo/hi values, offset seeds, scales. */
+typedef struct {
+  __m256i lo, hi, off;
+  __m256 d;
+} q8_0x_half;
+
+static inline __attribute__((always_inline)) q8_0x_half load_q8_0x_half(const rs_q8_0x_group *g, int h) {
+  q8_0x_half x;
+  x.lo = _mm256_loadu_si256((const __m256i *)(g->lo + 32 * h));
+  x.hi = _mm256_loadu_si256((const __m256i *)(g->hi + 32 * h));
+  x.off = _mm256_loadu_si256((const __m256i *)(g->off + 8 * h));
+  x.d = _mm256_loadu_ps(g->d + 8 * h);
+  return x;
+}
+
+/* acc + (the two blocks' integer dots, offset) * (weight scale * activation scale). */
+static inline __attribute__((always_inline)) __m256 acc_q4_0_pair(__m256 acc, __m256i lo, __m256i hi, __m256 dw,
+                                                                  q8_0x_half a) {
+  const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, a.lo), _mm256_maddubs_epi16(hi, a.hi));
+  const __m256i s = _mm256_add_epi32(_mm256_madd_epi16(p, _mm256_set1_epi16(1)), a.off);
+  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, a.d), acc);
+}
+
 /* Q4_0 x Q8_0X tile of RM <= 2 weight rows x RN <= 4 activation rows, two blocks
  * (half a group) per step: the two blocks' nibble arrays are split into low and high
  * halves, which line up with the activation's lo/hi arrays, and the int32 lanes start
@@ -148,7 +183,7 @@ static inline __attribute__((always_inline)) void tile_q4_0g(int unused, int64_t
                                                              size_t as, float *out, size_t os) {
   (void)unused;
   const int64_t ng = nb / 4;
-  const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
   __m256 acc[2][4];
   _Pragma("GCC unroll 8")
   for (int r = 0; r < RM; r++)
@@ -160,30 +195,14 @@ static inline __attribute__((always_inline)) void tile_q4_0g(int unused, int64_t
       __m256i lo[2], hi[2];
       __m256 dw[2];
       _Pragma("GCC unroll 8")
-      for (int r = 0; r < RM; r++) {
-        const char *wb = w + r * ws + gi * 72 + h * 36;
-        const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(wb + 2))),
-                                                  _mm_loadu_si128((const __m128i *)(wb + 20)), 1);
-        lo[r] = _mm256_and_si256(v, m4);
-        hi[r] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-        dw[r] = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_set1_ps(_cvtsh_ss(half_at(wb)))),
-                                     _mm_set1_ps(_cvtsh_ss(half_at(wb + 18))), 1);
-      }
+      for (int r = 0; r < RM; r++) q4_0_pair(w + r * ws + gi * 72 + h * 36, m4, &lo[r], &hi[r], &dw[r]);
       if (RM > 1) prefetch_next_rows(w + RM * ws + (gi * 2 + h) * RM * 36, RM * 36);
       _Pragma("GCC unroll 8")
       for (int c = 0; c < RN; c++) {
-        const rs_q8_0x_group *g =
-            (const rs_q8_0x_group *)(a + c * as + (size_t)nb * sizeof(rs_block_q8_0)) + gi;
-        const __m256i alo = _mm256_loadu_si256((const __m256i *)(g->lo + 32 * h));
-        const __m256i ahi = _mm256_loadu_si256((const __m256i *)(g->hi + 32 * h));
-        const __m256i off = _mm256_loadu_si256((const __m256i *)(g->off + 8 * h));
-        const __m256 da = _mm256_loadu_ps(g->d + 8 * h);
+        const q8_0x_half ah = load_q8_0x_half(
+            (const rs_q8_0x_group *)(a + c * as + (size_t)nb * sizeof(rs_block_q8_0)) + gi, h);
         _Pragma("GCC unroll 8")
-        for (int r = 0; r < RM; r++) {
-          const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo[r], alo), _mm256_maddubs_epi16(hi[r], ahi));
-          const __m256i s = _mm256_add_epi32(_mm256_madd_epi16(p, ones), off);
-          acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw[r], da), acc[r][c]);
-        }
+        for (int r = 0; r < RM; r++) acc[r][c] = acc_q4_0_pair(acc[r][c], lo[r], hi[r], dw[r], ah);
       }
     }
   _Pragma("GCC unroll 8")
@@ -207,7 +226,7 @@ static inline __attribute__((always_inline)) void tile_q4_0g(int unused, int64_t
 static inline __attribute__((always_inline)) void rows_q4_0g(int RM, int64_t nb, const char *const *w, const char *a,
                                                              float *out) {
   const int64_t ng = nb / 4;
-  const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
   __m256 acc[4];
   _Pragma("GCC unroll 8")
   for (int r = 0; r < RM; r++) acc[r] = _mm256_setzero_ps();
@@ -215,22 +234,13 @@ static inline __attribute__((always_inline)) void rows_q4_0g(int RM, int64_t nb,
   for (int64_t gi = 0; gi < ng; gi++)
     _Pragma("GCC unroll 8")
     for (int h = 0; h < 2; h++) {
-      const rs_q8_0x_group *g = grp + gi;
-      const __m256i alo = _mm256_loadu_si256((const __m256i *)(g->lo + 32 * h));
-      const __m256i ahi = _mm256_loadu_si256((const __m256i *)(g->hi + 32 * h));
-      const __m256i off = _mm256_loadu_si256((const __m256i *)(g->off + 8 * h));
-      const __m256 da = _mm256_loadu_ps(g->d + 8 * h);
+      const q8_0x_half ah = load_q8_0x_half(grp + gi, h);
       _Pragma("GCC unroll 8")
       for (int r = 0; r < RM; r++) {
-        const char *wb = w[r] + gi * 72 + h * 36;
-        const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(wb + 2))),
-                                                  _mm_loadu_si128((const __m128i *)(wb + 20)), 1);
-        const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-        const __m256 dw = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_set1_ps(_cvtsh_ss(half_at(wb)))),
-                                               _mm_set1_ps(_cvtsh_ss(half_at(wb + 18))), 1);
-        const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, alo), _mm256_maddubs_epi16(hi, ahi));
-        const __m256i s = _mm256_add_epi32(_mm256_madd_epi16(p, ones), off);
-        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, da), acc[r]);
+        __m256i lo, hi;
+        __m256 dw;
+        q4_0_pair(w[r] + gi * 72 + h * 36, m4, &lo, &hi, &dw);
+        acc[r] = acc_q4_0_pair(acc[r], lo, hi, dw, ah);
       }
     }
   _Pragma("GCC unroll 8")
