@@ -124,15 +124,12 @@ void CpuBackend::matmul_t(const Weight &Wt, const float *h, int n, float *y) {
   // result depends on the thread count. A neuron whose activation is zero adds nothing:
   // its row is skipped (in ReLU models that is most of them).
   const int64_t d = Wt.cols, n_ff = Wt.rows;
-  const int64_t bs = rs_type_get_traits(Wt.type)->block_size;
-  const int64_t gran = bs >= 16 ? bs : 16 / bs * bs;
-  const int64_t n_gran = d / gran;
-  const int n_slices = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(n_gran, 4 * pool_.size())));
+  const sparse::OutputSlices slices(Wt.type, d, 4 * pool_.size());
   const rs_isa isa = isa_;
   std::memset(y, 0, static_cast<size_t>(n) * d * sizeof(float));
   mt_part_.resize(static_cast<size_t>(pool_.size()));
-  pool_.run(n_slices, [&](int s, int th) {
-    const int64_t o0 = n_gran * s / n_slices * gran, o1 = s + 1 == n_slices ? d : n_gran * (s + 1) / n_slices * gran;
+  pool_.run(slices.count, [&](int s, int th) {
+    const int64_t o0 = slices.begin(s), o1 = slices.end(s);
     const size_t off = rs_row_size(Wt.type, o0);
     sparse::ChunkedRows acc(mt_part_[static_cast<size_t>(th)], y, n, d, o0, o1);
     for (int64_t i = 0; i < n_ff; i++) {

@@ -200,17 +200,12 @@ uint64_t CpuBackend::ffn_sparse(const Layer &L, FfnMode mode, float threshold, r
 
   // ---- C: y += h * down row, by output slices ----
   // Each row's terms go into a partial sum per chunk of neurons, added to y when the
-  // row's next neuron is in a later chunk (sparse::kChunk). Slices are whole blocks and
-  // multiples of 16 floats, so each element takes the same kernel operations as in a
-  // full-width row.
+  // row's next neuron is in a later chunk (sparse::kChunk).
   const Weight &D = P.down;
-  const int64_t bs = rs_type_get_traits(D.type)->block_size;
-  const int64_t gran = bs >= 16 ? bs : 16 / bs * bs;
-  const int64_t n_gran = d / gran;
-  const int n_slices = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(n_gran, pool_.size())));
+  const sparse::OutputSlices slices(D.type, d, pool_.size());
   sp_tpart_.resize(static_cast<size_t>(pool_.size()));
-  pool_.run(n_slices, [&](int s, int th) {
-    const int64_t o0 = n_gran * s / n_slices * gran, o1 = s + 1 == n_slices ? d : n_gran * (s + 1) / n_slices * gran;
+  pool_.run(slices.count, [&](int s, int th) {
+    const int64_t o0 = slices.begin(s), o1 = slices.end(s);
     const size_t off = rs_row_size(D.type, o0);
     const size_t slice_bytes = rs_row_size(D.type, o1 - o0);
     ChunkedRows acc(sp_tpart_[static_cast<size_t>(th)], y, n, d, o0, o1);

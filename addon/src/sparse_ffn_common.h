@@ -37,6 +37,22 @@ inline void prefetch_nta(const uint8_t *p, size_t bytes) {
   for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 0);
 }
 
+// Slices of the output dimension d of a down projection stored as `type` rows, for
+// splitting it across threads: whole quantisation blocks and multiples of 16 floats, so
+// every element takes the same axpy-kernel operations as in a full-width row.
+struct OutputSlices {
+  int64_t d, gran, n_gran;
+  int count;
+  OutputSlices(rs_type type, int64_t d_, int max_slices) : d(d_) {
+    const int64_t bs = rs_type_get_traits(type)->block_size;
+    gran = bs >= 16 ? bs : 16 / bs * bs;
+    n_gran = d / gran;
+    count = static_cast<int>(n_gran < max_slices ? (n_gran > 0 ? n_gran : 1) : max_slices);
+  }
+  int64_t begin(int s) const { return n_gran * s / count * gran; }
+  int64_t end(int s) const { return s + 1 == count ? d : n_gran * (s + 1) / count * gran; }
+};
+
 // The chunked sum (see kChunk) of n rows over the output slice [o0, o1) of y[n][d]:
 // partial(j, i) is where row j adds neuron i's term (after folding the partial sum of
 // the row's previous chunk into y, if i is in a later one); finish() folds the last
