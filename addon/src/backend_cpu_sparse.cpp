@@ -6,8 +6,10 @@
 //   C. y += h * down row, by slices of the output dimension: each thread walks all
 //      active neurons in order over its slice.
 // One row (generation) runs B and C fused (backend_cpu_sparse_row.cpp). Each row's sum
-// over its neurons is formed the same way on both paths (see sparse::kChunk), so every
-// output is bit-identical for any thread count and whether or not the row shares a step.
+// over its neurons is formed the same way on both paths and in the dense matmul_t (see
+// sparse::kChunk), so every output is bit-identical for any thread count, whether or not
+// the row shares a step, and between the sparse modes and dense where they compute the
+// same neurons.
 #include <algorithm>
 #include <cstring>
 
