@@ -404,17 +404,9 @@ static inline __attribute__((always_inline)) void gemm_f(int t, int64_t n, int n
   }
 }
 
-#define FLOAT_KERNELS(name, t)                                                                  \
-  static void vec_dot_##name(int64_t n, float *out, const void *w, const void *a) {             \
-    tile_f(t, n, 1, 1, (const char *)w, 0, (const char *)a, 0, out, 0);                         \
-  }                                                                                             \
-  static void gemm_##name(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a,   \
-                          size_t as, float *out, size_t os) {                                   \
-    gemm_f(t, n, nr, nc, w, ws, a, as, out, os);                                                \
-  }
-FLOAT_KERNELS(f32, WF32)
-FLOAT_KERNELS(f16, WF16)
-FLOAT_KERNELS(bf16, WBF16)
+RS_FLOAT_MATMUL_KERNELS(f32, WF32)
+RS_FLOAT_MATMUL_KERNELS(f16, WF16)
+RS_FLOAT_MATMUL_KERNELS(bf16, WBF16)
 
 /* ---------- table ---------- */
 
@@ -433,17 +425,16 @@ static void f32_to_f16_row(const float *x, uint16_t *y, int n) { s256_f32_to_f16
 static void ffn_act(rs_act act, float *h, const float *g, const float *u, int n) { s256_ffn_act(act, h, g, u, n); }
 static uint64_t stream_read(const void *p, size_t bytes) { return s256_stream_read(p, bytes); }
 
-#define MM(name, ff) {ff, rs_scalar_to_float_##name, vec_dot_##name, gemm_##name}
 const rs_isa_tables rs_tables_avx2 = {
     .mm = {
-        [RS_TYPE_F32] = MM(f32, rs_scalar_from_float_f32),
-        [RS_TYPE_F16] = MM(f16, rs_scalar_from_float_f32),
-        [RS_TYPE_BF16] = MM(bf16, rs_scalar_from_float_f32),
-        [RS_TYPE_Q4_0] = MM(q4_0, from_float_q8_0x),
-        [RS_TYPE_Q8_0] = MM(q8_0, from_float_q8_0x),
-        [RS_TYPE_Q4_K] = MM(q4_k, from_float_q8_k),
-        [RS_TYPE_Q5_K] = MM(q5_k, from_float_q8_k),
-        [RS_TYPE_Q6_K] = MM(q6_k, from_float_q8_k),
+        [RS_TYPE_F32] = RS_MM_ENTRY(f32, rs_scalar_from_float_f32),
+        [RS_TYPE_F16] = RS_MM_ENTRY(f16, rs_scalar_from_float_f32),
+        [RS_TYPE_BF16] = RS_MM_ENTRY(bf16, rs_scalar_from_float_f32),
+        [RS_TYPE_Q4_0] = RS_MM_ENTRY(q4_0, from_float_q8_0x),
+        [RS_TYPE_Q8_0] = RS_MM_ENTRY(q8_0, from_float_q8_0x),
+        [RS_TYPE_Q4_K] = RS_MM_ENTRY(q4_k, from_float_q8_k),
+        [RS_TYPE_Q5_K] = RS_MM_ENTRY(q5_k, from_float_q8_k),
+        [RS_TYPE_Q6_K] = RS_MM_ENTRY(q6_k, from_float_q8_k),
     },
     .fk = {RS_ISA_AVX2, rmsnorm, rope, softmax, dot_f32, dot_f32_f16, axpy_f16, f32_to_f16_row,
            ffn_act, stream_read},

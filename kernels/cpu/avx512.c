@@ -149,6 +149,40 @@ static inline __attribute__((always_inline)) void tile_x0(int q4, int64_t nb, in
                         x0_tail(q4, w + r * ws, (const rs_block_q8_0 *)(a + c * as), ng * 4, nb);
 }
 
+/* rs_dot_rows for Q4_0 (sparse_dot.c): tile_x0's one-column operations over up to 4
+ * weight rows at any addresses (the sparse FFN's active neurons), so each output is
+ * vec_dot_q4_0's bit for bit; the rows' cache misses overlap. */
+static inline __attribute__((always_inline)) void rows_x0(int RM, int64_t nb, const char *const *w, const char *a,
+                                                          float *out) {
+  const int64_t ng = nb / 4;
+  const size_t gb = GROUP_BYTES(1);
+  const __m512i d_idx = _mm512_loadu_si512(k_d_idx);
+  const rs_q8_0x_group *grp = q8_0x_groups(a, nb);
+  __m512 acc[4];
+  _Pragma("GCC unroll 8")
+  for (int r = 0; r < RM; r++) acc[r] = _mm512_setzero_ps();
+  for (int64_t gi = 0; gi < ng; gi++)
+    _Pragma("GCC unroll 8")
+    for (int r = 0; r < RM; r++) {
+      __m512i lo, hi;
+      __m512 dw;
+      x0_group(1, w[r] + gi * gb, d_idx, &lo, &hi, &dw);
+      acc[r] = x0_group_dot(1, lo, hi, dw, grp + gi, acc[r]);
+    }
+  _Pragma("GCC unroll 8")
+  for (int r = 0; r < RM; r++)
+    out[r] = _mm512_reduce_add_ps(acc[r]) + x0_tail(1, w[r], (const rs_block_q8_0 *)a, ng * 4, nb);
+}
+
+void rs_avx512_dot_rows_q4_0(int nr, int64_t nb, const char *const *w, const char *a, float *out) {
+  switch (nr) {
+    case 4: rows_x0(4, nb, w, a, out); break;
+    case 3: rows_x0(3, nb, w, a, out); break;
+    case 2: rows_x0(2, nb, w, a, out); break;
+    default: rows_x0(1, nb, w, a, out); break;
+  }
+}
+
 static void vec_dot_q4_0(int64_t n, float *out, const void *w, const void *a) {
   tile_x0(1, n / RS_QK, 1, 1, (const char *)w, 0, (const char *)a, 0, out, 0);
 }
@@ -316,17 +350,9 @@ static inline __attribute__((always_inline)) float vdot_f(int t, int64_t n, cons
   return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
 }
 
-#define FLOAT_KERNELS(name, t)                                                                \
-  static void vec_dot_##name(int64_t n, float *out, const void *w, const void *a) {           \
-    tile_f(t, n, 1, 1, (const char *)w, 0, (const char *)a, 0, out, 0);                       \
-  }                                                                                           \
-  static void gemm_##name(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, \
-                          size_t as, float *out, size_t os) {                                 \
-    gemm_f(t, n, nr, nc, w, ws, a, as, out, os);                                              \
-  }
-FLOAT_KERNELS(f32, WF32)
-FLOAT_KERNELS(f16, WF16)
-FLOAT_KERNELS(bf16, WBF16)
+RS_FLOAT_MATMUL_KERNELS(f32, WF32)
+RS_FLOAT_MATMUL_KERNELS(f16, WF16)
+RS_FLOAT_MATMUL_KERNELS(bf16, WBF16)
 
 /* ---------- float kernels ---------- */
 
@@ -368,14 +394,13 @@ static void softmax(float *x, int n) { s256_softmax(x, n); }
 static void f32_to_f16_row(const float *x, uint16_t *y, int n) { s256_f32_to_f16_row(x, y, n); }
 static void ffn_act(rs_act act, float *h, const float *g, const float *u, int n) { s256_ffn_act(act, h, g, u, n); }
 
-#define MM(name, ff) {ff, rs_scalar_to_float_##name, vec_dot_##name, gemm_##name}
 const rs_isa_tables rs_tables_avx512 = {
     .mm = {
-        [RS_TYPE_F32] = MM(f32, rs_scalar_from_float_f32),
-        [RS_TYPE_F16] = MM(f16, rs_scalar_from_float_f32),
-        [RS_TYPE_BF16] = MM(bf16, rs_scalar_from_float_f32),
-        [RS_TYPE_Q4_0] = MM(q4_0, from_float_q8_0x),
-        [RS_TYPE_Q8_0] = MM(q8_0, from_float_q8_0x),
+        [RS_TYPE_F32] = RS_MM_ENTRY(f32, rs_scalar_from_float_f32),
+        [RS_TYPE_F16] = RS_MM_ENTRY(f16, rs_scalar_from_float_f32),
+        [RS_TYPE_BF16] = RS_MM_ENTRY(bf16, rs_scalar_from_float_f32),
+        [RS_TYPE_Q4_0] = RS_MM_ENTRY(q4_0, from_float_q8_0x),
+        [RS_TYPE_Q8_0] = RS_MM_ENTRY(q8_0, from_float_q8_0x),
         [RS_TYPE_Q4_K] = {from_float_q8_k, rs_scalar_to_float_q4_k, rs_avx512_vec_dot_q4_k, rs_avx512_gemm_q4_k},
         [RS_TYPE_Q5_K] = {from_float_q8_k, rs_scalar_to_float_q5_k, rs_avx512_vec_dot_q5_k, rs_avx512_gemm_q5_k},
         [RS_TYPE_Q6_K] = {from_float_q8_k, rs_scalar_to_float_q6_k, rs_avx512_vec_dot_q6_k, rs_avx512_gemm_q6_k},

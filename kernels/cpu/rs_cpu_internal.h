@@ -25,8 +25,9 @@ extern const rs_isa_tables rs_tables_scalar;
 #if defined(__x86_64__)
 extern const rs_isa_tables rs_tables_avx2;
 extern const rs_isa_tables rs_tables_avx512;
-/* avx2.c: rs_dot_rows's Q4_0 kernel, nr in 1..4, nb blocks (sparse_dot.c) */
+/* avx2.c, avx512.c: rs_dot_rows's Q4_0 kernels, nr in 1..4, nb blocks (sparse_dot.c) */
 void rs_avx2_dot_rows_q4_0(int nr, int64_t nb, const char *const *w, const char *a, float *out);
+void rs_avx512_dot_rows_q4_0(int nr, int64_t nb, const char *const *w, const char *a, float *out);
 /* avx512_kquant.c */
 void rs_avx512_vec_dot_q4_k(int64_t n, float *out, const void *w, const void *a);
 void rs_avx512_vec_dot_q5_k(int64_t n, float *out, const void *w, const void *a);
@@ -49,6 +50,21 @@ void rs_scalar_to_float_q4_k(const void *x, float *y, int64_t n);
 void rs_scalar_to_float_q5_k(const void *x, float *y, int64_t n);
 void rs_scalar_to_float_q6_k(const void *x, float *y, int64_t n);
 void rs_scalar_from_float_f32(const float *x, void *y, int64_t n);
+
+/* A matmul-table entry from an ISA file's kernels named after the type (vec_dot_<name>,
+ * gemm_<name>; dequantising is never on the hot path, so every ISA shares the scalar one). */
+#define RS_MM_ENTRY(name, ff) {ff, rs_scalar_to_float_##name, vec_dot_##name, gemm_##name}
+
+/* vec_dot_<name> and gemm_<name> of a float weight type (`t` selects the loader) from an
+ * ISA file's tile_f / gemm_f: vec_dot is the 1 x 1 tile. */
+#define RS_FLOAT_MATMUL_KERNELS(name, t)                                                        \
+  static void vec_dot_##name(int64_t n, float *out, const void *w, const void *a) {             \
+    tile_f(t, n, 1, 1, (const char *)w, 0, (const char *)a, 0, out, 0);                         \
+  }                                                                                             \
+  static void gemm_##name(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a,   \
+                          size_t as, float *out, size_t os) {                                   \
+    gemm_f(t, n, nr, nc, w, ws, a, as, out, os);                                                \
+  }
 
 /* Activation rows per gemm column block: as many as fit in about 512 KiB (half
  * of L2), a multiple of the tile width, at least one tile. */

@@ -216,17 +216,16 @@ static uint64_t stream_read(const void *p, size_t bytes) {
   return s0 ^ s1 ^ s2 ^ s3;
 }
 
-#define MM(name, ff) {ff, rs_scalar_to_float_##name, vec_dot_##name, gemm_##name}
 const rs_isa_tables rs_tables_scalar = {
     .mm = {
-        [RS_TYPE_F32] = MM(f32, rs_scalar_from_float_f32),
-        [RS_TYPE_F16] = MM(f16, rs_scalar_from_float_f32),
-        [RS_TYPE_BF16] = MM(bf16, rs_scalar_from_float_f32),
-        [RS_TYPE_Q4_0] = MM(q4_0, from_float_q8_0x),
-        [RS_TYPE_Q8_0] = MM(q8_0, from_float_q8_0x),
-        [RS_TYPE_Q4_K] = MM(q4_k, from_float_q8_k),
-        [RS_TYPE_Q5_K] = MM(q5_k, from_float_q8_k),
-        [RS_TYPE_Q6_K] = MM(q6_k, from_float_q8_k),
+        [RS_TYPE_F32] = RS_MM_ENTRY(f32, rs_scalar_from_float_f32),
+        [RS_TYPE_F16] = RS_MM_ENTRY(f16, rs_scalar_from_float_f32),
+        [RS_TYPE_BF16] = RS_MM_ENTRY(bf16, rs_scalar_from_float_f32),
+        [RS_TYPE_Q4_0] = RS_MM_ENTRY(q4_0, from_float_q8_0x),
+        [RS_TYPE_Q8_0] = RS_MM_ENTRY(q8_0, from_float_q8_0x),
+        [RS_TYPE_Q4_K] = RS_MM_ENTRY(q4_k, from_float_q8_k),
+        [RS_TYPE_Q5_K] = RS_MM_ENTRY(q5_k, from_float_q8_k),
+        [RS_TYPE_Q6_K] = RS_MM_ENTRY(q6_k, from_float_q8_k),
     },
     .fk = {RS_ISA_SCALAR, rs_ref_rmsnorm, rs_ref_rope, rs_ref_softmax, dot_f32, dot_f32_f16,
            axpy_f16, f32_to_f16_row, rs_ref_ffn_act, stream_read},
