@@ -9,3 +9,16 @@ export function makeModelProgram(): Command {
   registerMakeModel(p);
   return p;
 }
+
+/** Runs `make-model` with these flags and returns what it printed on stdout. */
+export async function runMakeModel(args: string[]): Promise<string> {
+  const write = process.stdout.write;
+  let said = '';
+  process.stdout.write = ((s: string) => ((said += s), true)) as typeof process.stdout.write;
+  try {
+    await makeModelProgram().parseAsync(['make-model', ...args], { from: 'user' });
+  } finally {
+    process.stdout.write = write;
+  }
+  return said;
+}

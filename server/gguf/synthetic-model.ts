@@ -130,6 +130,20 @@ export function resolveShape(o: SyntheticModelOptions): ModelShape & { nVocab: n
   return { ...base, nVocab };
 }
 
+/** A SentencePiece (llama) tokenizer's tables and special ids, as GGUF converters write them. */
+export function tokenizerMetadata(vocab: ReturnType<typeof syntheticVocab>): [string, TypedValue][] {
+  const u32 = (value: number): TypedValue => ({ type: 'u32', value });
+  return [
+    ['tokenizer.ggml.model', { type: 'string', value: 'llama' }],
+    ['tokenizer.ggml.tokens', { type: 'array', elemType: 'string', value: vocab.pieces }],
+    ['tokenizer.ggml.scores', { type: 'array', elemType: 'f32', value: vocab.scores }],
+    ['tokenizer.ggml.token_type', { type: 'array', elemType: 'i32', value: vocab.types }],
+    ['tokenizer.ggml.bos_token_id', u32(1)],
+    ['tokenizer.ggml.eos_token_id', u32(2)],
+    ['tokenizer.ggml.unknown_token_id', u32(0)],
+  ];
+}
+
 /**
  * The llama-style metadata every synthetic model carries (hyper-parameters under the
  * architecture's prefix, tokenizer tables); the sparse writer adds its own keys.
@@ -161,13 +175,7 @@ export function baseMetadata(
     [`${a}.rope.freq_base`, f32(ROPE_BASE)],
     [`${a}.attention.layer_norm_rms_epsilon`, f32(RMS_EPS)],
     [`${a}.rope.dimension_count`, u32(shape.nEmbd / shape.nHead)],
-    ['tokenizer.ggml.model', { type: 'string', value: 'llama' }],
-    ['tokenizer.ggml.tokens', { type: 'array', elemType: 'string', value: vocab.pieces }],
-    ['tokenizer.ggml.scores', { type: 'array', elemType: 'f32', value: vocab.scores }],
-    ['tokenizer.ggml.token_type', { type: 'array', elemType: 'i32', value: vocab.types }],
-    ['tokenizer.ggml.bos_token_id', u32(1)],
-    ['tokenizer.ggml.eos_token_id', u32(2)],
-    ['tokenizer.ggml.unknown_token_id', u32(0)],
+    ...tokenizerMetadata(vocab),
     ['tokenizer.ggml.add_bos_token', { type: 'bool', value: true }],
     ['tokenizer.ggml.add_eos_token', { type: 'bool', value: false }],
     ['tokenizer.ggml.add_space_prefix', { type: 'bool', value: true }],

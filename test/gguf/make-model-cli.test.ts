@@ -5,27 +5,18 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeModel } from '../../server/cli/make-model.js';
-import { makeModelProgram as program } from '../make-model-program.js';
-
+import { makeModelProgram as program, runMakeModel } from '../make-model-program.js';
 
 test('make-model subcommand parses its flags and writes the same file as makeModel()', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'rs-cli-'));
-  const write = process.stdout.write;
   try {
     const a = join(dir, 'a.gguf');
     const b = join(dir, 'b.gguf');
-    let said = '';
-    process.stdout.write = ((s: string) => ((said += s), true)) as typeof process.stdout.write;
-    await program().parseAsync(
-      ['make-model', '--out', a, '--arch', 'bamboo', '--size', 'tiny', '--type', 'f16', '--seed', '18446744073709551615', '--vocab-size', '300', '--tied', '--quiet'],
-      { from: 'user' },
-    );
-    process.stdout.write = write;
+    const said = await runMakeModel(['--out', a, '--arch', 'bamboo', '--size', 'tiny', '--type', 'f16', '--seed', '18446744073709551615', '--vocab-size', '300', '--tied', '--quiet']);
     assert.match(said, /wrote .*a\.gguf: 20 tensors/);
     await makeModel({ arch: 'bamboo', size: 'tiny', type: 'f16', seed: -1, out: b, vocabSize: 300, tied: true });
     assert.ok((await readFile(a)).equals(await readFile(b)), 'seed 2^64-1 and -1 are the same u64');
   } finally {
-    process.stdout.write = write;
     await rm(dir, { recursive: true, force: true });
   }
 });

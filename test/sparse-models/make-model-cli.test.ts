@@ -6,23 +6,15 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeModel } from '../../server/cli/make-model.js';
-import { makeModelProgram as program } from '../make-model-program.js';
+import { makeModelProgram as program, runMakeModel } from '../make-model-program.js';
 import { readGgufHeader } from '../../server/gguf/header-reader.js';
-
 
 test('make-model --sparse flags write the same file as makeModel()', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'rs-sparse-cli-'));
-  const write = process.stdout.write;
   try {
     const a = join(dir, 'a.gguf');
     const b = join(dir, 'b.gguf');
-    let said = '';
-    process.stdout.write = ((s: string) => ((said += s), true)) as typeof process.stdout.write;
-    await program().parseAsync(
-      ['make-model', '--out', a, '--arch', 'bamboo', '--type', 'q4_0', '--sparse', '--sparsity', '0.85', '--predictor', 'lowrank', '--predictor-rank', '21', '--threshold', '-0.2', '--quiet'],
-      { from: 'user' },
-    );
-    process.stdout.write = write;
+    const said = await runMakeModel(['--out', a, '--arch', 'bamboo', '--type', 'q4_0', '--sparse', '--sparsity', '0.85', '--predictor', 'lowrank', '--predictor-rank', '21', '--threshold', '-0.2', '--quiet']);
     // tiny: 1 + 2 x 11 + 2 tensors
     assert.match(said, /wrote .*a\.gguf: 25 tensors/);
     await makeModel({ arch: 'bamboo', size: 'tiny', type: 'q4_0', seed: 0, out: b, sparse: true, sparsity: 0.85, predictor: 'lowrank', predictorRank: 21, threshold: -0.2 });
@@ -33,7 +25,6 @@ test('make-model --sparse flags write the same file as makeModel()', async () =>
     assert.equal(h.metadata.get('relu_serve.synthetic.predictor')!.value, 'lowrank');
     assert.deepEqual(h.tensors.find((t) => t.name === 'blk.0.fc1.weight')!.dims, [64, 21]);
   } finally {
-    process.stdout.write = write;
     await rm(dir, { recursive: true, force: true });
   }
 });

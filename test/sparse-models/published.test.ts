@@ -24,6 +24,7 @@ import { quantizerFor } from '../../server/gguf/quantize.js';
 import { syntheticVocab } from '../../server/gguf/synthetic-vocab.js';
 import { writeGguf, type TensorSpec } from '../../server/gguf/writer.js';
 import { Rng } from '../../server/sampling/rng.js';
+import { tokenizerMetadata } from '../../server/gguf/synthetic-model.js';
 
 interface Published {
   /** What it stands for. */
@@ -76,15 +77,7 @@ async function writePublished(p: Published): Promise<string> {
     ['general.file_type', u32(LLAMA_FILE_TYPE[p.type])],
   ];
   if (p.threshold !== undefined) meta.push(['powerinfer.sparse_threshold', f32v(p.threshold)]);
-  meta.push(
-    ['tokenizer.ggml.model', { type: 'string', value: 'llama' }],
-    ['tokenizer.ggml.tokens', { type: 'array', elemType: 'string', value: vocab.pieces }],
-    ['tokenizer.ggml.scores', { type: 'array', elemType: 'f32', value: vocab.scores }],
-    ['tokenizer.ggml.token_type', { type: 'array', elemType: 'i32', value: vocab.types }],
-    ['tokenizer.ggml.bos_token_id', u32(1)],
-    ['tokenizer.ggml.eos_token_id', u32(2)],
-    ['tokenizer.ggml.unknown_token_id', u32(0)],
-  );
+  meta.push(...tokenizerMetadata(vocab));
   if (p.type === 'q4_0') meta.push(['general.quantization_version', u32(2)]);
 
   const rng = new Rng(42, p.model.length);
