@@ -10,6 +10,7 @@
 
 #include "../ref/rs_blocks.h"
 #include "rs_cpu_internal.h"
+#include "simd256_quant.h"
 
 typedef struct {
   __m512i q[4];  /* 256 levels, element order, 64 per register */
@@ -25,16 +26,7 @@ static inline __m512i shifts(short lo, short hi) {
 
 /* sc[z] for Q4_K/Q5_K: z-th register holds sub-blocks 2z (low half) and 2z+1 (high). */
 static inline void k4_scales512(const uint8_t *scales, kq512 *o) {
-  uint32_t w[3];
-  memcpy(w, scales, 12);
-  /* same unpacking as k4_scales in simd256_quant.h (rs_get_scale_min_k4, 4 at a time) */
-  const uint32_t k1 = 0x3f3f3f3fu, k2 = 0x0f0f0f0fu, k3 = 0x03030303u;
-  const uint32_t s_lo = w[0] & k1, s_hi = (w[2] & k2) | (((w[0] >> 6) & k3) << 4);
-  const uint32_t m_lo = w[1] & k1, m_hi = ((w[2] >> 4) & k2) | (((w[1] >> 6) & k3) << 4);
-  const __m256i sm = _mm256_cvtepu8_epi16(_mm_setr_epi32((int)s_lo, (int)s_hi, (int)m_lo, (int)m_hi));
-  const __m128i m8 = _mm256_extracti128_si256(sm, 1);
-  o->mn = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi16(m8, m8)), _mm_unpackhi_epi16(m8, m8), 1);
-  const __m512i s = _mm512_zextsi256_si512(sm);
+  const __m512i s = _mm512_zextsi256_si512(k4_unpack(scales, &o->mn));
   for (int z = 0; z < 4; z++) o->sc[z] = _mm512_permutexvar_epi16(shifts((short)(2 * z), (short)(2 * z + 1)), s);
 }
 

@@ -93,16 +93,22 @@ typedef struct {
  * W0 = q[0..3], W1 = q[4..7], W2 = q[8..11]:
  *   sc[0..3] = W0 & 0x3f..             sc[4..7] = W2 & 0x0f.. | (W0 >> 6 & 0x03..) << 4
  *   m[0..3]  = W1 & 0x3f..             m[4..7]  = W2 >> 4 & 0x0f.. | (W1 >> 6 & 0x03..) << 4 */
-static inline void k4_scales(const uint8_t *scales, kq_decoded *o) {
+/* Returns int16 lanes 0..7: the scales, 8..15: the mins; *mn gets each min twice (one
+ * lane per 16-element group, the multipliers of a.bsums). Also used by avx512_kquant.c. */
+static inline __m256i k4_unpack(const uint8_t *scales, __m256i *mn) {
   uint32_t w[3];
   memcpy(w, scales, 12);
   const uint32_t k1 = 0x3f3f3f3fu, k2 = 0x0f0f0f0fu, k3 = 0x03030303u;
   const uint32_t s_lo = w[0] & k1, s_hi = (w[2] & k2) | (((w[0] >> 6) & k3) << 4);
   const uint32_t m_lo = w[1] & k1, m_hi = ((w[2] >> 4) & k2) | (((w[1] >> 6) & k3) << 4);
-  /* int16 lanes 0..7: scales, 8..15: mins */
   const __m256i sm = _mm256_cvtepu8_epi16(_mm_setr_epi32((int)s_lo, (int)s_hi, (int)m_lo, (int)m_hi));
   const __m128i m8 = _mm256_extracti128_si256(sm, 1);
-  o->mn = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi16(m8, m8)), _mm_unpackhi_epi16(m8, m8), 1);
+  *mn = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi16(m8, m8)), _mm_unpackhi_epi16(m8, m8), 1);
+  return sm;
+}
+
+static inline void k4_scales(const uint8_t *scales, kq_decoded *o) {
+  const __m256i sm = k4_unpack(scales, &o->mn);
   const __m256i sc = _mm256_permute2x128_si256(sm, sm, 0x00);
   for (int k = 0; k < 8; k++) /* a 32-element sub-block is both of its 16-groups */
     o->scx[k] = _mm256_shuffle_epi8(sc, _mm256_set1_epi16((short)(((2 * k + 1) << 8) | (2 * k))));
@@ -239,6 +245,7 @@ static inline __attribute__((always_inline)) void kq_gemm(int kind, int64_t n, i
     }
   }
 }
+#undef KQ_CASE
 
 #define KQ_KERNELS(name, kind)                                                             \
   static void vec_dot_##name(int64_t n, float *out, const void *w, const void *a) {        \
