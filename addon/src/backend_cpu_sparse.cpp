@@ -112,7 +112,6 @@ uint64_t CpuBackend::ffn_sparse(const Layer &L, FfnMode mode, float threshold, r
   const int64_t n_ff = P.up.rows, d = P.up.cols;
   // One row with gate and up of one type: the fused path.
   const bool one_row = n == 1 && (mode == FfnMode::Exact || P.gate.type == P.up.type);
-  for (int j = 0; j < n; j++) std::memset(y + static_cast<size_t>(j) * d, 0, d * sizeof(float));
 
   // ---- A: the active set ----
   sp_list_.clear();
@@ -150,7 +149,10 @@ uint64_t CpuBackend::ffn_sparse(const Layer &L, FfnMode mode, float threshold, r
     }
   }
   const int64_t n_act = static_cast<int64_t>(sp_list_.size());
-  if (n_act == 0) return 0;
+  if (n_act == 0) {
+    std::memset(y, 0, static_cast<size_t>(n) * d * sizeof(float));
+    return 0;
+  }
 
   size_t ustride = 0, gstride = 0;
   const uint8_t *uq = static_cast<const uint8_t *>(convert_activations(P.up.type, xn, n, d, &ustride));
@@ -205,6 +207,7 @@ uint64_t CpuBackend::ffn_sparse(const Layer &L, FfnMode mode, float threshold, r
   // row's next neuron is in a later chunk (sparse::kChunk).
   const Weight &D = P.down;
   const sparse::OutputSlices slices(D.type, d, pool_.size());
+  std::memset(y, 0, static_cast<size_t>(n) * d * sizeof(float));  // ChunkedRows adds into y
   sp_tpart_.resize(static_cast<size_t>(pool_.size()));
   pool_.run(slices.count, [&](int s, int th) {
     const int64_t o0 = slices.begin(s), o1 = slices.end(s);

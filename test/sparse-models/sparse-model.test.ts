@@ -168,9 +168,9 @@ test("the engine's predictor tally agrees with the file's predictor computed her
 });
 
 // One row (generation) runs the fused one-row kernel; several rows the three-phase one.
-// Both sum each row's down projection in the same chunks of its active neurons, so a row
-// gives the same bits alone or in a batch, for any thread count. 70% sparsity on the
-// small shape: ~230 active neurons a row, several chunks of 64.
+// Both sum each row's down projection in the same chunks of 512 neurons, so a row gives
+// the same bits alone or in a batch, for any thread count. 70% sparsity on the small
+// shape (768 neurons): ~230 active neurons a row, spread over both chunks.
 test('predictor mode: a row alone == the same row in a batch, for 1, 2 and 3 threads (bit for bit)', async () => {
   const path = await make({ arch: 'bamboo', type: 'q4_0', size: 'small', sparsity: 0.7 });
   const m = await Model.load(path);
@@ -202,7 +202,7 @@ test('predictor mode: a row alone == the same row in a batch, for 1, 2 and 3 thr
       const sp = ctx.sparsity();
       assert.equal(sp.sparseSteps, 5);
       const active = sp.avgActiveRatio.reduce((a, b) => a + b, 0) / sp.avgActiveRatio.length;
-      assert.ok(active * m.info.nFf > 2 * 64, `want several chunks of 64 active neurons a row, got ${active * m.info.nFf}`);
+      assert.ok(m.info.nFf > 512 && active * m.info.nFf > 100, `want active neurons over more than one 512-neuron chunk (n_ff ${m.info.nFf}, active ${active})`);
       ctx.dispose();
     }
   } finally {
