@@ -48,9 +48,9 @@ class Backend {
   virtual void rope(float *q, float *k, const BatchView &b, int n_head, int n_head_kv, int head_dim,
                     float freq_base) = 0;
   // Writes k and v rows into the cache at (layer, seq, pos) of each row.
-  virtual void kv_store(KvCache &cache, int layer, const BatchView &b, const float *k, const float *v) = 0;
+  virtual void kv_store(const KvView &cache, int layer, const BatchView &b, const float *k, const float *v) = 0;
   // out[n][n_head*hd] = causal attention of each row over its sequence's cache [0, pos].
-  virtual void attention(const KvCache &cache, int layer, const BatchView &b, const float *q,
+  virtual void attention(const KvView &cache, int layer, const BatchView &b, const float *q,
                          int n_head, int n_head_kv, int head_dim, float *out) = 0;
   // h[n][n_ff] = act(gate, up), elementwise
   virtual void ffn_act(rs_act act, const float *gate, const float *up, int n, int n_ff, float *h) = 0;

@@ -84,6 +84,45 @@ void CpuBackend::matmul(const Weight &W, const float *x, int n, float *y) {
   });
 }
 
+void CpuBackend::matmul_rows(const Weight &W, const float *x, int n, const uint8_t *skip, float *y) {
+  // As matmul, over runs of rows not skipped: the same kernels on the same rows give
+  // the same bits (gemm equals vec_dot per value).
+  const rs_matmul_kernels &k = kernels(W.type);
+  size_t astride;
+  const uint8_t *a = static_cast<const uint8_t *>(convert_activations(W.type, x, n, W.cols, &astride));
+  const int64_t rows = W.rows;
+  if (n == 1) {
+    const int64_t chunk = gen_chunk_rows(rows);
+    const int n_chunks = static_cast<int>((rows + chunk - 1) / chunk);
+    pool_.run(n_chunks, [&](int c, int) {
+      const int64_t r0 = c * chunk, r1 = std::min(rows, r0 + chunk);
+      for (int64_t r = r0; r < r1; r++)
+        if (!skip[r]) k.vec_dot(W.cols, &y[r], W.row(r), a);
+    });
+    return;
+  }
+  const int64_t chunk = 32;
+  const int col_block = 64;
+  const int n_row_chunks = static_cast<int>((rows + chunk - 1) / chunk);
+  const int n_col_blocks = (n + col_block - 1) / col_block;
+  pool_.run(n_row_chunks * n_col_blocks, [&](int t, int) {
+    const int rc = t % n_row_chunks, cb = t / n_row_chunks;
+    const int64_t r1 = std::min(rows, (rc + 1) * chunk);
+    const int c0 = cb * col_block, c1 = std::min(n, c0 + col_block);
+    for (int64_t r0 = rc * chunk; r0 < r1;) {
+      if (skip[r0]) {
+        r0++;
+        continue;
+      }
+      int64_t e = r0 + 1;
+      while (e < r1 && !skip[e]) e++;
+      k.gemm(W.cols, static_cast<int>(e - r0), c1 - c0, W.row(r0), W.stride, a + c0 * astride, astride,
+             y + static_cast<size_t>(c0) * rows + r0, static_cast<size_t>(rows));
+      r0 = e;
+    }
+  });
+}
+
 void CpuBackend::matmul_multi(const Weight *const *W, int count, const float *x, int n, float *const *y) {
   // One job for all matrices (one activation conversion, one barrier, and the threads
   // move from one matrix to the next without waiting): generation only, where the small
@@ -171,7 +210,7 @@ void CpuBackend::rope(float *q, float *k, const BatchView &b, int n_head, int n_
   });
 }
 
-void CpuBackend::kv_store(KvCache &cache, int layer, const BatchView &b, const float *k, const float *v) {
+void CpuBackend::kv_store(const KvView &cache, int layer, const BatchView &b, const float *k, const float *v) {
   const int kvd = cache.kv_dim, hd = cache.head_dim;
   for (int r = 0; r < b.n; r++)
     for (int h = 0; h < cache.n_head_kv; h++) {
@@ -182,7 +221,7 @@ void CpuBackend::kv_store(KvCache &cache, int layer, const BatchView &b, const f
     }
 }
 
-void CpuBackend::attention(const KvCache &cache, int layer, const BatchView &b, const float *q, int n_head,
+void CpuBackend::attention(const KvView &cache, int layer, const BatchView &b, const float *q, int n_head,
                            int n_head_kv, int head_dim, float *out) {
   // One task per (row, KV head): the query heads sharing a KV head run together
   // (rs_attention_gqa reads each cached row once for the group).

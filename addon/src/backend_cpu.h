@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "backend.h"
+#include "sparse_ffn_common.h"
 #include "thread_pool.h"
 
 namespace rs {
@@ -28,14 +29,29 @@ class CpuBackend : public Backend {
   void rmsnorm(const float *x, const float *w, int n, int d, float eps, float *y) override;
   void rope(float *q, float *k, const BatchView &b, int n_head, int n_head_kv, int head_dim,
             float freq_base) override;
-  void kv_store(KvCache &cache, int layer, const BatchView &b, const float *k, const float *v) override;
-  void attention(const KvCache &cache, int layer, const BatchView &b, const float *q, int n_head,
+  void kv_store(const KvView &cache, int layer, const BatchView &b, const float *k, const float *v) override;
+  void attention(const KvView &cache, int layer, const BatchView &b, const float *q, int n_head,
                  int n_head_kv, int head_dim, float *out) override;
   void ffn_act(rs_act act, const float *gate, const float *up, int n, int n_ff, float *h) override;
   void add(float *x, const float *y, int64_t n) override;
   uint64_t ffn_sparse(const Layer &L, FfnMode mode, float threshold, rs_act act, const float *resid, const float *xn,
                       int n, float *y) override;
   void predictor_logits(const Layer &L, const float *resid, int n, float *logits) override;
+
+  // Phases B and C of the sparse FFN over listed neurons of any set of blocks:
+  // y[n][d] = sum over entries k and rows j in the entry's mask of
+  // act(gate, up . xn[j]) * down, each row's terms summed by chunks (sparse::kChunk).
+  // Used for a layer's own FFN, a hybrid step's cold neurons and an emulated device's
+  // hot ones, so all of them add the same terms the same way.
+  void ffn_blocks(const NeuronBlocks &B, const sparse::NeuronList &list, const sparse::GateValues &gates,
+                  rs_act act, const float *xn, int n, float *y);
+  // Exact mode over the neurons not flagged in hot[n_ff] (a hybrid step's CPU side):
+  // their gates, then ffn_blocks over those with gate > 0. Returns the (row, neuron)
+  // pairs computed.
+  uint64_t ffn_cold_exact(const Layer &L, const uint8_t *hot, rs_act act, const float *xn, int n, float *y);
+  // y[n][W.rows] = x . W^T for the rows not flagged in skip[W.rows] (the others are left
+  // as they were); each value bit-identical to matmul's.
+  void matmul_rows(const Weight &W, const float *x, int n, const uint8_t *skip, float *y);
 
  private:
   const rs_matmul_kernels &kernels(rs_type t);
@@ -55,8 +71,13 @@ class CpuBackend : public Backend {
   // The predictor's first stage for n rows (sp_z1_, then sp_zidx_/sp_zval_/sp_nz_);
   // returns the number of slices its second stage runs in.
   int predictor_inputs(const Layer &L, const float *resid, int n);
-  void ffn_sparse_row(const Layer &L, bool predictor, rs_act act, const float *gate_dense, const uint8_t *a,
-                      float *y);
+  // Phases B and C fused for one row; a: xn converted to the up rows' vec-dot type.
+  void ffn_blocks_row(const NeuronBlocks &B, const sparse::NeuronList &list, const sparse::GateValues &gates,
+                      rs_act act, const uint8_t *a, float *y);
+  // Phase A's list from scores sel[n][n_ff] (> threshold when strict, else >=), leaving
+  // out neurons flagged in skip (may be null): sp_list_, and for several rows each
+  // entry's row mask in sp_emask_. Returns the (row, neuron) pairs.
+  uint64_t list_selected(const float *sel, int n, int64_t n_ff, float threshold, bool strict, const uint8_t *skip);
   std::vector<float> sp_z1_, sp_logits_, sp_h_;
   std::vector<float> sp_part_;                    // one row: partial sums per chunk of neurons
   std::vector<int64_t> sp_bounds_;                // one row: where each chunk starts in the list
@@ -66,7 +87,7 @@ class CpuBackend : public Backend {
   std::vector<float> sp_zval_;
   std::vector<int> sp_nz_;
   std::vector<int64_t> sp_slice_n_;               // one row: active neurons per slice
-  std::vector<uint64_t> sp_mask_;
+  std::vector<uint64_t> sp_emask_;                // several rows: each list entry's rows
   std::vector<int32_t> sp_list_;
   std::vector<uint8_t> sp_act2_;
 };

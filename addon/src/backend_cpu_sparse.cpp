@@ -1,12 +1,15 @@
 // The sparse FFN on the CPU, in three phases:
 //   A. which neurons: the predictor (fc2 . relu(fc1 . resid) >= threshold), or, in exact
-//      mode, the dense gate (> 0). A bit mask of rows per neuron; their union, sorted.
-//   B. h for each (neuron, row) pair in the union: gate and up dot products from the
-//      neuron's packed block (one contiguous read), then the activation.
+//      mode, the dense gate (> 0). The list of neurons any row computes, sorted, with
+//      each entry's bit mask of rows.
+//   B. h for each (neuron, row) pair in the list: gate and up dot products from the
+//      neuron's block (one contiguous read), then the activation.
 //   C. y += h * down row, by slices of the output dimension: each thread walks all
-//      active neurons in order over its slice.
-// One row (generation) runs B and C fused (backend_cpu_sparse_row.cpp). Each row's sum
-// over its neurons is formed the same way on both paths and in the dense matmul_t (see
+//      listed neurons in order over its slice.
+// One row (generation) runs B and C fused (backend_cpu_sparse_row.cpp). Phases B and C
+// (ffn_blocks) work over any NeuronBlocks: the layer's own packed FFN here, the cold
+// neurons of a hybrid step, or an emulated device's hot neurons. Each row's sum over its
+// neurons is formed the same way on both paths and in the dense matmul_t (see
 // sparse::kChunk), so every output is bit-identical for any thread count, whether or not
 // the row shares a step, and between the sparse modes and dense where they compute the
 // same neurons.
@@ -20,7 +23,9 @@
 namespace rs {
 
 using sparse::ChunkedRows;
+using sparse::GateValues;
 using sparse::kMaxRows;
+using sparse::NeuronList;
 
 namespace {
 constexpr int kAhead = 4;  // neurons to prefetch ahead (phases B and C)
@@ -104,99 +109,133 @@ void CpuBackend::predict_active_row(const Layer &L, const float *resid, float th
   sp_list_.resize(static_cast<size_t>(m));
 }
 
+uint64_t CpuBackend::list_selected(const float *sel, int n, int64_t n_ff, float threshold, bool strict,
+                                   const uint8_t *skip) {
+  // sel[j][i] passes when > threshold (strict) or >= threshold; neurons with skip[i] set
+  // are left out. One row: the list alone; several: each entry's mask of rows.
+  sp_list_.clear();
+  sp_emask_.clear();
+  auto pass = [&](float v) { return strict ? v > threshold : v >= threshold; };
+  if (n == 1) {
+    for (int64_t i = 0; i < n_ff; i++)
+      if ((!skip || !skip[i]) && pass(sel[i])) sp_list_.push_back(static_cast<int32_t>(i));
+    return sp_list_.size();
+  }
+  uint64_t pairs = 0;
+  for (int64_t i = 0; i < n_ff; i++) {
+    if (skip && skip[i]) continue;
+    uint64_t m = 0;
+    for (int j = 0; j < n; j++) m |= static_cast<uint64_t>(pass(sel[static_cast<size_t>(j) * n_ff + i])) << j;
+    if (m) {
+      sp_list_.push_back(static_cast<int32_t>(i));
+      sp_emask_.push_back(m);
+      pairs += static_cast<uint64_t>(__builtin_popcountll(m));
+    }
+  }
+  return pairs;
+}
+
 uint64_t CpuBackend::ffn_sparse(const Layer &L, FfnMode mode, float threshold, rs_act act, const float *resid,
                                 const float *xn, int n, float *y) {
   if (n < 1 || n > kMaxRows) throw InvalidArgError("sparse FFN takes 1 to 64 rows per step");
   if (act == RS_ACT_SWIGLU) throw InvalidArgError("the sparse FFN needs a ReLU-type activation");
   const PackedFfn &P = L.packed;
-  const int64_t n_ff = P.up.rows, d = P.up.cols;
-  // One row with gate and up of one type: the fused path.
-  const bool one_row = n == 1 && (mode == FfnMode::Exact || P.gate.type == P.up.type);
+  const int64_t n_ff = P.up.rows;
 
   // ---- A: the active set ----
-  sp_list_.clear();
   uint64_t pairs = 0;
-  sp_logits_.resize(static_cast<size_t>(n) * n_ff);
-  float *sel = sp_logits_.data();
-  if (one_row && mode == FfnMode::Predictor && !P.fc2_tiles.empty()) {
+  GateValues gates;
+  if (n == 1 && mode == FfnMode::Predictor && !P.fc2_tiles.empty() && P.gate.type == P.up.type) {
     predict_active_row(L, resid, threshold);
-    sel = nullptr;
+    pairs = sp_list_.size();
   } else {
+    sp_logits_.resize(static_cast<size_t>(n) * n_ff);
+    float *sel = sp_logits_.data();
     if (mode == FfnMode::Predictor) {
       predictor_logits(L, resid, n, sel);
     } else {
-      matmul(L.gate, xn, n, sel);  // exact mode: the gate itself (the file's contiguous matrix), reused in phase B
+      // Exact mode: the gate itself (the file's contiguous matrix), reused in phase B.
+      matmul(L.gate, xn, n, sel);
       threshold = 0.f;
+      gates = {sel, n_ff};
     }
-    const bool strict = mode == FfnMode::Exact;  // gate > 0 (a zero gate gives h = 0)
-    if (one_row) {
-      for (int64_t i = 0; i < n_ff; i++)
-        if (strict ? sel[i] > threshold : sel[i] >= threshold) sp_list_.push_back(static_cast<int32_t>(i));
-    } else {
-      sp_mask_.assign(static_cast<size_t>(n_ff), 0);
-      uint64_t *mask = sp_mask_.data();
-      for (int j = 0; j < n; j++) {
-        const float *s = sel + static_cast<size_t>(j) * n_ff;
-        const uint64_t bit = 1ull << j;
-        for (int64_t i = 0; i < n_ff; i++)
-          if (strict ? s[i] > threshold : s[i] >= threshold) mask[i] |= bit;
-      }
-      for (int64_t i = 0; i < n_ff; i++)
-        if (mask[i]) {
-          sp_list_.push_back(static_cast<int32_t>(i));
-          pairs += static_cast<uint64_t>(__builtin_popcountll(mask[i]));
-        }
-    }
+    pairs = list_selected(sel, n, n_ff, threshold, mode == FfnMode::Exact, nullptr);  // exact: gate > 0
   }
-  const int64_t n_act = static_cast<int64_t>(sp_list_.size());
+  NeuronList list;
+  list.blk = sp_list_.data();
+  list.n = static_cast<int64_t>(sp_list_.size());
+  list.mask = n == 1 ? nullptr : sp_emask_.data();
+  ffn_blocks(P, list, gates, act, xn, n, y);
+  return pairs;
+}
+
+uint64_t CpuBackend::ffn_cold_exact(const Layer &L, const uint8_t *hot, rs_act act, const float *xn, int n,
+                                    float *y) {
+  // Exact mode's selection over the neurons not flagged in hot[] (a hybrid step's CPU
+  // side): their gate rows only, each value as the dense gate product computes it.
+  const int64_t n_ff = L.gate.rows;
+  sp_logits_.resize(static_cast<size_t>(n) * n_ff);
+  float *sel = sp_logits_.data();
+  matmul_rows(L.gate, xn, n, hot, sel);
+  const uint64_t pairs = list_selected(sel, n, n_ff, 0.f, true, hot);
+  NeuronList list;
+  list.blk = sp_list_.data();
+  list.n = static_cast<int64_t>(sp_list_.size());
+  list.mask = n == 1 ? nullptr : sp_emask_.data();
+  ffn_blocks(L.packed, list, GateValues{sel, n_ff}, act, xn, n, y);
+  return pairs;
+}
+
+void CpuBackend::ffn_blocks(const NeuronBlocks &B, const NeuronList &list, const GateValues &gates, rs_act act,
+                            const float *xn, int n, float *y) {
+  const int64_t d = B.up.cols, n_act = list.n;
   if (n_act == 0) {
     std::memset(y, 0, static_cast<size_t>(n) * d * sizeof(float));
-    return 0;
+    return;
   }
-
+  const bool gate_from_blocks = gates.v == nullptr;
   size_t ustride = 0, gstride = 0;
-  const uint8_t *uq = static_cast<const uint8_t *>(convert_activations(P.up.type, xn, n, d, &ustride));
-  if (one_row) {
-    ffn_sparse_row(L, mode == FfnMode::Predictor, act, sel, uq, y);
-    return static_cast<uint64_t>(n_act);
+  const uint8_t *uq = static_cast<const uint8_t *>(convert_activations(B.up.type, xn, n, d, &ustride));
+  // One row with gate and up of one type: the fused path.
+  if (n == 1 && (!gate_from_blocks || B.gate.type == B.up.type)) {
+    ffn_blocks_row(B, list, gates, act, uq, y);
+    return;
   }
 
-  // ---- B: h per (neuron, row) ----
+  // ---- B: h per (entry, row) ----
   const uint8_t *gq = uq;
   gstride = ustride;
-  if (mode == FfnMode::Predictor &&
-      rs_type_get_traits(P.gate.type)->vec_dot_type != rs_type_get_traits(P.up.type)->vec_dot_type) {
+  if (gate_from_blocks &&
+      rs_type_get_traits(B.gate.type)->vec_dot_type != rs_type_get_traits(B.up.type)->vec_dot_type) {
     // Gate and up quantised differently: keep the up activations, convert again for the gate.
     sp_act2_.assign(uq, uq + ustride * n);
     uq = sp_act2_.data();
-    gq = static_cast<const uint8_t *>(convert_activations(P.gate.type, xn, n, d, &gstride));
+    gq = static_cast<const uint8_t *>(convert_activations(B.gate.type, xn, n, d, &gstride));
   }
-  const uint64_t *mask = sp_mask_.data();
-  const rs_matmul_kernels &ku = kernels(P.up.type);
-  const rs_matmul_kernels &kg = kernels(mode == FfnMode::Predictor ? P.gate.type : P.up.type);
+  const rs_matmul_kernels &ku = kernels(B.up.type);
+  const rs_matmul_kernels &kg = kernels(gate_from_blocks ? B.gate.type : B.up.type);
   sp_h_.resize(static_cast<size_t>(n_act) * n);
   float *hb = sp_h_.data();
-  const int32_t *list = sp_list_.data();
-  const size_t block = P.block;
+  const uint64_t one = 1;
+  const uint64_t *mask = list.mask;
   const int64_t chunk = 32;
   const int n_chunks = static_cast<int>((n_act + chunk - 1) / chunk);
   const rs_isa isa = isa_;
   pool_.run(n_chunks, [&](int c, int) {
     const int64_t k1 = std::min(n_act, (c + 1) * chunk);
     for (int64_t k = c * chunk; k < k1; k++) {
-      const int32_t i = list[k];
+      const int32_t b = list.blk[k];
       if (k + kAhead < k1) {
-        const uint8_t *nb = P.mem.get() + static_cast<size_t>(list[k + kAhead]) * block;
-        // Predictor mode reads gate and up; exact mode only up (the gate came from the dense matrix).
-        if (mode == FfnMode::Predictor) sparse::prefetch_l1(nb, P.gate.row_bytes + P.up.row_bytes);
-        else sparse::prefetch_l1(P.up.row(list[k + kAhead]), P.up.row_bytes);
+        const int32_t nb = list.blk[k + kAhead];
+        if (gate_from_blocks) sparse::prefetch_l1(B.gate.row(nb), B.gate.row_bytes);
+        sparse::prefetch_l1(B.up.row(nb), B.up.row_bytes);
       }
-      for (uint64_t m = mask[i]; m; m &= m - 1) {
+      for (uint64_t m = mask ? mask[k] : one; m; m &= m - 1) {
         const int j = __builtin_ctzll(m);
         float g, u;
-        if (mode == FfnMode::Predictor) kg.vec_dot(d, &g, P.gate.row(i), gq + j * gstride);
-        else g = sel[static_cast<size_t>(j) * n_ff + i];
-        ku.vec_dot(d, &u, P.up.row(i), uq + j * ustride);
+        if (gate_from_blocks) kg.vec_dot(d, &g, B.gate.row(b), gq + j * gstride);
+        else g = gates.v[static_cast<size_t>(j) * gates.stride + b];
+        ku.vec_dot(d, &u, B.up.row(b), uq + j * ustride);
         hb[k * n + j] = sparse::activate(act, g, u);
       }
     }
@@ -205,7 +244,7 @@ uint64_t CpuBackend::ffn_sparse(const Layer &L, FfnMode mode, float threshold, r
   // ---- C: y += h * down row, by output slices ----
   // Each row's terms go into a partial sum per chunk of neurons, added to y when the
   // row's next neuron is in a later chunk (sparse::kChunk).
-  const Weight &D = P.down;
+  const Weight &D = B.down;
   const sparse::OutputSlices slices(D.type, d, pool_.size());
   std::memset(y, 0, static_cast<size_t>(n) * d * sizeof(float));  // ChunkedRows adds into y
   sp_tpart_.resize(static_cast<size_t>(pool_.size()));
@@ -215,10 +254,10 @@ uint64_t CpuBackend::ffn_sparse(const Layer &L, FfnMode mode, float threshold, r
     const size_t slice_bytes = rs_row_size(D.type, o1 - o0);
     ChunkedRows acc(sp_tpart_[static_cast<size_t>(th)], y, n, d, o0, o1);
     for (int64_t k = 0; k < n_act; k++) {
-      const int32_t i = list[k];
-      const uint8_t *row = D.row(i) + off;
-      if (k + kAhead < n_act) sparse::prefetch_l1(D.row(list[k + kAhead]) + off, slice_bytes);
-      for (uint64_t m = mask[i]; m; m &= m - 1) {
+      const int32_t i = list.id(k);
+      const uint8_t *row = D.row(list.blk[k]) + off;
+      if (k + kAhead < n_act) sparse::prefetch_l1(D.row(list.blk[k + kAhead]) + off, slice_bytes);
+      for (uint64_t m = mask ? mask[k] : one; m; m &= m - 1) {
         const int j = __builtin_ctzll(m);
         const float h = hb[k * n + j];
         if (h != 0.f) rs_axpy_row(isa, D.type, acc.partial(j, i), h, row, o1 - o0);
@@ -226,7 +265,6 @@ uint64_t CpuBackend::ffn_sparse(const Layer &L, FfnMode mode, float threshold, r
     }
     acc.finish();
   });
-  return pairs;
 }
 
 }  // namespace rs

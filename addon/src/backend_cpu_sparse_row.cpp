@@ -1,5 +1,5 @@
 // The sparse FFN for one row (generation), phases B and C of backend_cpu_sparse.cpp in
-// one pass: each active neuron's block [gate | up | down] is read once, its h computed
+// one pass over any NeuronBlocks: each listed neuron's block [gate | up | down] is read once, its h computed
 // and h * down added at once, while the block is in L1.
 //
 // Work split: each chunk of neurons (sparse::kChunk) has its own partial sum; each
@@ -32,18 +32,18 @@ constexpr int kAhead = 4;  // neurons ahead: L1 request
 constexpr int kFar = 8;    // neurons ahead: non-temporal request
 }  // namespace
 
-void CpuBackend::ffn_sparse_row(const Layer &L, bool predictor, rs_act act, const float *gate_dense,
-                                const uint8_t *a, float *y) {
-  const PackedFfn &P = L.packed;
-  const int64_t d = P.up.cols, n_ff = P.up.rows;
-  const int64_t n_act = static_cast<int64_t>(sp_list_.size());
-  const int32_t *list = sp_list_.data();
-  // Chunk c's neurons are list[bounds[c]] .. list[bounds[c + 1] - 1].
-  const int n_chunks = static_cast<int>((n_ff + kChunk - 1) / kChunk);
+void CpuBackend::ffn_blocks_row(const NeuronBlocks &B, const sparse::NeuronList &list,
+                                const sparse::GateValues &gates, rs_act act, const uint8_t *a, float *y) {
+  const int64_t d = B.up.cols;
+  const int64_t n_act = list.n;
+  const bool gate_from_blocks = gates.v == nullptr;
+  // Chunk c's entries are bounds[c] .. bounds[c + 1] - 1 (entries are in id order).
+  const int64_t last_id = list.id(n_act - 1);
+  const int n_chunks = static_cast<int>(last_id / kChunk + 1);
   sp_bounds_.resize(static_cast<size_t>(n_chunks) + 1);
   int64_t *bounds = sp_bounds_.data();
   for (int64_t c = 0, k = 0; c <= n_chunks; c++) {
-    while (k < n_act && list[k] < c * kChunk) k++;
+    while (k < n_act && list.id(k) < c * kChunk) k++;
     bounds[c] = k;
   }
   sp_part_.resize(static_cast<size_t>(n_chunks) * d);
@@ -51,9 +51,8 @@ void CpuBackend::ffn_sparse_row(const Layer &L, bool predictor, rs_act act, cons
   float *part = sp_part_.data();
   uint8_t *touched = sp_touched_.data();
   const rs_isa isa = isa_;
-  const rs_type dt = P.down.type;
-  const uint8_t *mem = P.mem.get();
-  const size_t block = P.block;
+  const rs_type dt = B.down.type;
+  const int32_t *blk = list.blk;
   const int n_tasks = static_cast<int>(std::min<int64_t>(n_act, pool_.size()));
   // Task t: the chunks starting from list position n_act * t / n_tasks on, so the
   // threads get about as many active neurons each.
@@ -64,6 +63,11 @@ void CpuBackend::ffn_sparse_row(const Layer &L, bool predictor, rs_act act, cons
     while (bounds[c] < p) c++;
     return c;
   };
+  // A block's rows, for prefetching: from its first row to the end of its down row.
+  const uint8_t *(*first_row)(const NeuronBlocks &, int32_t) = [](const NeuronBlocks &nb, int32_t b) {
+    return nb.has_gate ? nb.gate.row(b) : nb.up.row(b);
+  };
+  const size_t span = static_cast<size_t>(B.down.row(0) + B.down.row_bytes - first_row(B, 0));
   constexpr int kGroup = 4;  // neurons per step: their dots in one or two passes, their down rows in one
   pool_.run(n_tasks, [&](int t, int) {
     const int c0 = first_chunk(t), c1 = first_chunk(t + 1);
@@ -76,28 +80,28 @@ void CpuBackend::ffn_sparse_row(const Layer &L, bool predictor, rs_act act, cons
       for (int64_t k0 = bounds[c]; k0 < k1; k0 += kGroup) {
         const int m = static_cast<int>(std::min<int64_t>(kGroup, k1 - k0));
         for (int q = 0; q < m; q++) {
-          if (k0 + q + kAhead < kend) sparse::prefetch_l1(mem + list[k0 + q + kAhead] * block, block);
-          if (k0 + q + kFar < kend) sparse::prefetch_nta(mem + list[k0 + q + kFar] * block, block);
+          if (k0 + q + kAhead < kend) sparse::prefetch_l1(first_row(B, blk[k0 + q + kAhead]), span);
+          if (k0 + q + kFar < kend) sparse::prefetch_nta(first_row(B, blk[k0 + q + kFar]), span);
         }
         const void *rows[2 * kGroup];
         float dots[2 * kGroup];
         int nr = 0;
         for (int q = 0; q < m; q++) {
-          if (predictor) rows[nr++] = P.gate.row(list[k0 + q]);
-          rows[nr++] = P.up.row(list[k0 + q]);
+          if (gate_from_blocks) rows[nr++] = B.gate.row(blk[k0 + q]);
+          rows[nr++] = B.up.row(blk[k0 + q]);
         }
         // Each equals vec_dot bit for bit; up to 4 rows per pass.
-        rs_dot_rows(isa, P.up.type, d, nr, rows, a, dots);
+        rs_dot_rows(isa, B.up.type, d, nr, rows, a, dots);
         const void *down[kGroup];
         float hs[kGroup];
         int nd = 0;
         for (int q = 0; q < m; q++) {
-          const int32_t i = list[k0 + q];
-          const float g = predictor ? dots[2 * q] : gate_dense[i];
-          const float h = sparse::activate(act, g, predictor ? dots[2 * q + 1] : dots[q]);
+          const int32_t b = blk[k0 + q];
+          const float g = gate_from_blocks ? dots[2 * q] : gates.v[b];
+          const float h = sparse::activate(act, g, gate_from_blocks ? dots[2 * q + 1] : dots[q]);
           if (h != 0.f) {
             hs[nd] = h;
-            down[nd++] = P.down.row(i);
+            down[nd++] = B.down.row(b);
           }
         }
         if (nd > 0) {

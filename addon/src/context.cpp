@@ -154,18 +154,14 @@ rs_context_stats Context::stats() const {
   return s;
 }
 
-KvCache::KvCache(int n_layer_, int n_seq_, int n_ctx_, int n_head_kv_, int head_dim_)
-    : n_layer(n_layer_),
-      n_seq(n_seq_),
-      n_ctx(n_ctx_),
-      n_head_kv(n_head_kv_),
-      head_dim(head_dim_),
-      kv_dim(n_head_kv_ * head_dim_),
-      length(n_seq_, 0) {
-  size_t n = cells() * static_cast<size_t>(kv_dim);
-  k.reset(static_cast<uint16_t *>(std::calloc(n, sizeof(uint16_t))));
-  v.reset(static_cast<uint16_t *>(std::calloc(n, sizeof(uint16_t))));
-  if (!k || !v) throw std::bad_alloc();
+KvCache::KvCache(int n_layer_, int n_seq_, int n_ctx_, int n_head_kv_, int head_dim_, bool own_memory)
+    : KvView(n_layer_, n_seq_, n_ctx_, n_head_kv_, head_dim_), length(n_seq_, 0) {
+  if (!own_memory) return;
+  k_mem.reset(static_cast<uint16_t *>(std::calloc(elements(), sizeof(uint16_t))));
+  v_mem.reset(static_cast<uint16_t *>(std::calloc(elements(), sizeof(uint16_t))));
+  if (!k_mem || !v_mem) throw std::bad_alloc();
+  k = k_mem.get();
+  v = v_mem.get();
 }
 
 }  // namespace rs

@@ -25,6 +25,15 @@ struct Weight {
   explicit operator bool() const { return data != nullptr; }
 };
 
+// FFN neurons stored one block per neuron, block b holding neuron rows [gate | up | down]
+// (gate optional). The views' row(b) is the row of block b (stride = the block size).
+// The sparse FFN kernels work over any such set of blocks: a layer's whole FFN on the
+// CPU (PackedFfn), or the hot neurons a device holds (hybrid runtime).
+struct NeuronBlocks {
+  bool has_gate = false;
+  Weight gate, up, down;  // gate empty unless has_gate
+};
+
 // The FFN of one layer repacked for sparse access: neuron i's rows stored together in
 // one block, so an active neuron costs one contiguous read instead of three scattered
 // ones. PowerInfer files: [gate_i | up_i | down_t_i], all in the file's types. Plain
@@ -34,10 +43,8 @@ struct Weight {
 //
 // Only the sparse path reads these views; the dense path keeps reading the file's own
 // matrices, whose contiguous rows suit matrix products best.
-struct PackedFfn {
+struct PackedFfn : NeuronBlocks {
   size_t block = 0;  // bytes per neuron
-  bool has_gate = false;
-  Weight gate, up, down;  // views into mem with stride = block (gate empty unless has_gate)
   std::unique_ptr<uint8_t, void (*)(void *)> mem{nullptr, nullptr};
   // The predictor's second layer in tiles of 16 neurons, [rank][16] f16 each: its file
   // rows are only `rank` (tens) wide, so one dot product per neuron costs more in calls

@@ -28,6 +28,27 @@ inline float activate(rs_act act, float g, float u) {
   return g * u;  // relu_glu
 }
 
+// The neurons a sparse FFN step computes, in increasing neuron id: entry k is block
+// blk[k] of a NeuronBlocks; its neuron id (which decides its chunk, kChunk) is
+// id_of[blk[k]], or blk[k] itself when id_of is null (a layer's whole FFN, where block
+// and neuron are the same). mask[k] has bit j set when row j computes the entry (null:
+// a one-row step).
+struct NeuronList {
+  const int32_t *blk = nullptr;
+  int64_t n = 0;
+  const int32_t *id_of = nullptr;
+  const uint64_t *mask = nullptr;
+  int32_t id(int64_t k) const { return id_of ? id_of[blk[k]] : blk[k]; }
+};
+
+// Where the gate values come from: the blocks' gate rows (v null), or values computed
+// beforehand (exact mode, where the gate decides which neurons run): v[row * stride + b]
+// for block b.
+struct GateValues {
+  const float *v = nullptr;
+  int64_t stride = 0;
+};
+
 // Every cache line of [p, p + bytes). Each active neuron is a jump the hardware
 // prefetcher cannot predict, so its block is requested explicitly some neurons ahead.
 inline void prefetch_l1(const uint8_t *p, size_t bytes) {
