@@ -139,6 +139,23 @@ typedef struct {
   int sparse_max_batch;   /* a sequence bringing more rows to a step runs the dense FFN; 1 to
                            * RS_SPARSE_MAX_BATCH_LIMIT, or 0: every size for PowerInfer
                            * files (the limit), 8 for other ReLU files (measured crossovers) */
+
+  /* Hybrid CPU/GPU runtime (README "Hybrid CPU/GPU"). device: "cpu" (default), "cuda",
+   * "emu" (the emulated device, for machines without a GPU) or "auto" (cuda when a GPU is
+   * found, else cpu). On a device, attention, predictors, norms, output and KV cache live
+   * in device memory, and the FFN's hot neurons; the CPU computes the cold ones. */
+  const char *device;
+  uint64_t vram_budget;        /* bytes the device may hold; 0: a placement file's budget, else */
+  double vram_budget_fraction; /* this share of the device's free memory (default 0.9) */
+  /* Hot neurons: hot_ids[l] (hot_counts[l] ascending ids) for each layer, e.g. solved from
+   * activation statistics by the caller (hot_source says how, for the report); else the
+   * .rspl / .gpuidx at placement_path; else an even choice that fills the budget. */
+  const char *placement_path;
+  const int32_t *const *hot_ids;
+  const uint32_t *hot_counts;
+  const char *hot_source;
+  uint64_t emu_memory;  /* emulated device: its memory (0: 8 GiB) */
+  int emu_latency_us;   /* emulated device: delay before every operation */
 } rs_context_params;
 
 #define RS_SPARSE_MAX_BATCH_LIMIT 65536
@@ -194,6 +211,38 @@ typedef struct {
   const char *backend;
 } rs_context_stats;
 void rs_context_get_stats(const rs_context *ctx, rs_context_stats *stats);
+
+/* Where the hybrid runtime put what. Byte counts are what was allocated on the device,
+ * by category, each piece rounded to 256 bytes (the rule `relu-serve place` uses). */
+typedef struct {
+  const char *device;       /* "cpu", "emu", "cuda" */
+  const char *name;         /* the device, in words */
+  uint64_t memory_total, memory_free; /* the device's, before this context's allocation */
+  uint64_t budget;
+  const char *budget_from;  /* "bytes", "placement file", "90% of free memory" */
+  uint64_t attention, predictors, norms, output, kv_cache, index, workspace, ffn;
+  uint64_t ffn_all;         /* the pieces every FFN neuron would take */
+  uint64_t used;            /* all of the above but ffn_all */
+  const char *placement_source;
+} rs_device_info;
+/* hot_per_layer: n_layer values (hot neurons placed), or NULL. On the CPU: device "cpu",
+ * zeros elsewhere. Strings live as long as the context. */
+void rs_context_get_device_info(const rs_context *ctx, rs_device_info *info, uint32_t *hot_per_layer);
+
+/* The hybrid runtime's work per side: cumulative, and for the last decode. Pairs are
+ * (row, neuron) pairs of the FFN computed on the device and on the host; device_wait_ms
+ * is time the device spent waiting for the host's cold neurons (the host's FFN time
+ * that was not hidden behind the device's). */
+typedef struct {
+  uint64_t steps, pairs_device, pairs_host;
+  double device_busy_ms, device_wait_ms, host_ffn_ms, wall_ms;
+  uint64_t last_pairs_device, last_pairs_host;
+  double last_device_busy_ms, last_device_wait_ms, last_host_ffn_ms, last_wall_ms;
+} rs_hybrid_stats;
+void rs_context_get_hybrid_stats(const rs_context *ctx, rs_hybrid_stats *stats);
+
+/* CUDA devices this build can use (0 without CUDA support, a driver or a GPU). */
+int rs_cuda_devices(void);
 
 /* ---------- machine ---------- */
 

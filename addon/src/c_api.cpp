@@ -152,6 +152,15 @@ void rs_context_params_default(rs_context_params *p) {
   p->ffn_mode = "auto";
   p->sparse_threshold = std::nanf("");
   p->sparse_max_batch = 0;
+  p->device = "cpu";
+  p->vram_budget = 0;
+  p->vram_budget_fraction = 0.9;
+  p->placement_path = nullptr;
+  p->hot_ids = nullptr;
+  p->hot_counts = nullptr;
+  p->hot_source = nullptr;
+  p->emu_memory = 0;
+  p->emu_latency_us = 0;
 }
 
 rs_status rs_context_new(rs_model *model, const rs_context_params *params, rs_context **out, rs_error *err) {
@@ -171,6 +180,8 @@ rs_status rs_context_new(rs_model *model, const rs_context_params *params, rs_co
     check("n_batch", p.n_batch, 1, 1 << 16);
     check("n_threads", p.n_threads, 0, 1024);
     const rs::HParams &h = model->m->hp();
+    check("emu_latency_us", p.emu_latency_us, 0, 1000000);
+    if (p.hot_ids && !p.hot_counts) throw rs::InvalidArgError("hot_ids needs hot_counts");
     double kv_bytes = 4.0 * h.n_layer * h.kv_dim() * static_cast<double>(p.n_seq) * p.n_ctx;
     uint64_t ram = physical_memory();
     if (ram && kv_bytes > 0.9 * static_cast<double>(ram))
@@ -245,6 +256,56 @@ void rs_context_get_sparsity(const rs_context *ctx, rs_sparsity_info *info, uint
 }
 
 void rs_context_get_stats(const rs_context *ctx, rs_context_stats *stats) { *stats = ctx->c->stats(); }
+
+void rs_context_get_device_info(const rs_context *ctx, rs_device_info *info, uint32_t *hot_per_layer) {
+  *info = rs_device_info{};
+  const rs::Context &c = *ctx->c;
+  info->device = c.device().c_str();
+  info->name = "CPU";
+  info->budget_from = "";
+  info->placement_source = "";
+  const rs::DeviceReport *r = c.device_report();
+  const int n_layer = c.model().hp().n_layer;
+  if (hot_per_layer)
+    for (int l = 0; l < n_layer; l++) hot_per_layer[l] = r ? r->plan.hot[static_cast<size_t>(l)] : 0;
+  if (!r) return;
+  info->name = r->name.c_str();
+  info->memory_total = r->memory_total;
+  info->memory_free = r->memory_free;
+  info->budget = r->budget;
+  info->budget_from = r->budget_from.c_str();
+  const rs::VramPlan &p = r->plan;
+  info->attention = p.attention;
+  info->predictors = p.predictors;
+  info->norms = p.norms;
+  info->output = p.output;
+  info->kv_cache = p.kv_cache;
+  info->index = p.index;
+  info->workspace = p.workspace;
+  info->ffn = p.ffn;
+  info->ffn_all = p.ffn_all;
+  info->used = p.total();
+  info->placement_source = r->placement_source.c_str();
+}
+
+void rs_context_get_hybrid_stats(const rs_context *ctx, rs_hybrid_stats *stats) {
+  const rs::HybridStats h = ctx->c->hybrid_stats();
+  stats->steps = h.steps;
+  stats->pairs_device = h.pairs_device;
+  stats->pairs_host = h.pairs_host;
+  stats->device_busy_ms = h.device_busy_ms;
+  stats->device_wait_ms = h.device_wait_ms;
+  stats->host_ffn_ms = h.host_ffn_ms;
+  stats->wall_ms = h.wall_ms;
+  stats->last_pairs_device = h.last_pairs_device;
+  stats->last_pairs_host = h.last_pairs_host;
+  stats->last_device_busy_ms = h.last_device_busy_ms;
+  stats->last_device_wait_ms = h.last_device_wait_ms;
+  stats->last_host_ffn_ms = h.last_host_ffn_ms;
+  stats->last_wall_ms = h.last_wall_ms;
+}
+
+int rs_cuda_devices(void) { return rs::cuda_device_count(); }
 
 rs_status rs_measure_read_bandwidth(int n_threads, uint64_t bytes, int iters, double *gb_per_s, rs_error *err) {
   return guarded(err, [&] { *gb_per_s = rs::measure_read_bandwidth(n_threads, bytes, iters); });

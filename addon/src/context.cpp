@@ -8,13 +8,30 @@ namespace rs {
 
 constexpr int kSparseMaxBatchLimit = RS_SPARSE_MAX_BATCH_LIMIT;
 
+namespace {
+
+// "cpu", "emu" or "cuda" from the requested device ("auto": cuda when a GPU is found).
+std::string resolve_device(const rs_context_params &p) {
+  std::string d = p.device && *p.device ? p.device : "cpu";
+  if (d == "auto") d = cuda_device_count() > 0 ? "cuda" : "cpu";
+  if (d != "cpu" && d != "emu" && d != "cuda")
+    throw InvalidArgError("unknown device '" + d + "' (expected cpu, cuda, emu or auto)");
+  return d;
+}
+
+}  // namespace
+
 Context::Context(const Model &model, const rs_context_params &p)
     : model_(model),
       n_batch_(p.n_batch),
       use_ref_(p.backend && std::string(p.backend) == "ref"),
-      cache_(model.hp().n_layer, p.n_seq, p.n_ctx, model.hp().n_head_kv, model.hp().head_dim) {
+      device_(resolve_device(p)),
+      // A device holds the K/V itself: the host keeps only the lengths.
+      cache_(model.hp().n_layer, p.n_seq, p.n_ctx, model.hp().n_head_kv, model.hp().head_dim, device_ == "cpu") {
   if (p.backend && !use_ref_ && std::string(p.backend) != "cpu")
     throw InvalidArgError("unknown backend '" + std::string(p.backend) + "' (expected cpu or ref)");
+  if (use_ref_ && device_ != "cpu") throw InvalidArgError("the reference backend runs on the CPU only");
+  choose_ffn_mode(p);
   if (use_ref_) {
     ref_ = std::make_unique<RefForward>(model_, cache_);
   } else {
@@ -22,10 +39,28 @@ Context::Context(const Model &model, const rs_context_params &p)
     rs_isa isa = static_cast<rs_isa>(p.isa);
     rs_isa best = rs_cpu_best_isa();
     if (isa == RS_ISA_BEST || isa > best) isa = best;
-    cpu_ = std::make_unique<CpuBackend>(threads, isa, p.n_ctx);
-    scratch_ = std::make_unique<Scratch>(model.hp(), n_batch_);
+    if (device_ == "cpu") {
+      exec_ = std::make_unique<CpuExecutor>(model_, cache_, threads, isa, n_batch_);
+    } else {
+      DeviceRequest req;
+      req.kind = device_;
+      req.budget = p.vram_budget;
+      req.budget_fraction = p.vram_budget_fraction;
+      if (!(req.budget_fraction > 0 && req.budget_fraction <= 1))
+        throw InvalidArgError("vram_budget_fraction must be in (0, 1]");
+      if (p.placement_path) req.placement_path = p.placement_path;
+      if (p.hot_ids) {
+        req.has_hot = true;
+        for (int l = 0; l < model_.hp().n_layer; l++)
+          req.hot.emplace_back(p.hot_ids[l], p.hot_ids[l] + p.hot_counts[l]);
+        req.hot_source = p.hot_source ? p.hot_source : "given";
+      }
+      req.emu.memory = p.emu_memory ? p.emu_memory : req.emu.memory;
+      req.emu.latency_us = p.emu_latency_us;
+      req.emu.isa = isa;
+      exec_ = make_hybrid_executor(model_, cache_, threads, isa, n_batch_, opt_.mode, req);
+    }
   }
-  choose_ffn_mode(p);
   sparsity_.last_pairs.assign(model.hp().n_layer, 0);
   sparsity_.total_pairs.assign(model.hp().n_layer, 0);
   snapshot_ = sparsity_;
@@ -51,6 +86,17 @@ void Context::choose_ffn_mode(const rs_context_params &p) {
     opt_.mode = mode == "exact" ? FfnMode::Exact : FfnMode::Predictor;
   } else {
     throw InvalidArgError("unknown FFN mode '" + mode + "' (expected auto, dense, exact or predictor)");
+  }
+  if (device_ != "cpu") {
+    // The hybrid runtime splits a ReLU FFN by neurons; dense mode would compute every
+    // neuron, which for a ReLU FFN gives exactly what exact mode gives.
+    if (!relu || !packed)
+      throw InvalidArgError("device '" + device_ + "' splits ReLU-type FFNs between the device and the CPU, but this "
+                            "model's FFN activation is " + ffn_act_name(model_.ffn_act()) +
+                            (relu ? " and it was loaded without the repacked layout" : "") + "; use --device cpu");
+    if (opt_.mode == FfnMode::Dense)
+      throw InvalidArgError("FFN mode 'dense' runs on the CPU only; on device '" + device_ +
+                            "' use exact (the same results for a ReLU FFN) or predictor");
   }
   opt_.threshold = std::isnan(p.sparse_threshold) ? model_.sparse_threshold() : p.sparse_threshold;
   if (p.sparse_max_batch < 0 || p.sparse_max_batch > kSparseMaxBatchLimit)
@@ -106,7 +152,7 @@ void Context::decode(int n, const int32_t *tokens, const int32_t *pos, const int
     ForwardOptions o = opt_;
     o.counts = counting_ ? &counts_ : nullptr;
     o.stats = &sparsity_;
-    forward(model_, *cpu_, cache_, *scratch_, tokens, b, want, logits, o);
+    exec_->decode(tokens, b, want, logits, o);
   }
   cache_.length = next;
   {
@@ -131,6 +177,7 @@ int Context::seq_length(int seq) const {
 }
 
 void Context::set_counting(bool on) {
+  if (on && device_ != "cpu") throw InvalidArgError("activation counting runs on the CPU only (use --device cpu to profile)");
   if (on && counts_.counts.empty()) reset_counts();
   counting_ = on;
 }
@@ -148,8 +195,8 @@ rs_context_stats Context::stats() const {
   s.t_total_ms = total_ms_;
   s.n_decode_calls = calls_;
   s.n_tokens = tokens_;
-  s.n_threads = cpu_ ? cpu_->n_threads() : 1;
-  s.isa = cpu_ ? rs_isa_name(cpu_->isa()) : "scalar";
+  s.n_threads = exec_ ? exec_->cpu().n_threads() : 1;
+  s.isa = exec_ ? rs_isa_name(exec_->cpu().isa()) : "scalar";
   s.backend = use_ref_ ? "ref" : "cpu";
   return s;
 }

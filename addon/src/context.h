@@ -5,8 +5,7 @@
 #include <mutex>
 #include <string>
 
-#include "backend_cpu.h"
-#include "forward.h"
+#include "executor.h"
 #include "forward_ref.h"
 
 namespace rs {
@@ -35,6 +34,12 @@ class Context {
   const char *mode_name() const;
   const KvCache &cache() const { return cache_; }
   rs_context_stats stats() const;
+  // "cpu", "emu" or "cuda"
+  const std::string &device() const { return device_; }
+  // The hybrid runtime's placement and accounting, and its per-side statistics (null /
+  // zeros on the CPU).
+  const DeviceReport *device_report() const { return exec_ ? exec_->device_report() : nullptr; }
+  HybridStats hybrid_stats() const { return exec_ ? exec_->hybrid_stats() : HybridStats{}; }
 
  private:
   void choose_ffn_mode(const rs_context_params &p);
@@ -42,9 +47,9 @@ class Context {
   const Model &model_;
   int n_batch_;
   bool use_ref_;
+  std::string device_;
   KvCache cache_;
-  std::unique_ptr<CpuBackend> cpu_;
-  std::unique_ptr<Scratch> scratch_;
+  std::unique_ptr<Executor> exec_;
   std::unique_ptr<RefForward> ref_;
   bool counting_ = false;
   ActivationCounts counts_;

@@ -265,9 +265,11 @@ GgufFile::GgufFile(std::unique_ptr<FileBytes> bytes, const std::string &path)
     uint64_t total = 1;
     for (uint32_t d = 0; d < nd; d++) {
       uint64_t ne = c.read<uint64_t>(where.c_str());
-      if (ne == 0 || ne > (1ull << 40))
+      // A zero dimension is legal (an empty tensor, e.g. a layer with no GPU neurons in
+      // a PowerInfer .gpuidx); weights are checked for their expected shapes elsewhere.
+      if (ne > (1ull << 40))
         throw FormatError(where + " has absurd dimension ne[" + std::to_string(d) + "] = " + std::to_string(ne));
-      if (total > (1ull << 50) / ne) throw FormatError(where + " has an absurd element count");
+      if (ne > 0 && total > (1ull << 50) / ne) throw FormatError(where + " has an absurd element count");
       total *= ne;
       t.ne[d] = static_cast<int64_t>(ne);
     }

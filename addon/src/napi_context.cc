@@ -33,6 +33,8 @@ Napi::Function ContextWrap::Init(Napi::Env env) {
                      {InstanceMethod("decode", &ContextWrap::Decode), InstanceMethod("truncate", &ContextWrap::Truncate),
                       InstanceMethod("seqLength", &ContextWrap::SeqLength), InstanceMethod("stats", &ContextWrap::Stats),
                       InstanceMethod("sparsity", &ContextWrap::Sparsity),
+                      InstanceMethod("device", &ContextWrap::Device),
+                      InstanceMethod("hybridStats", &ContextWrap::HybridStats),
                       InstanceMethod("setActivationCounting", &ContextWrap::SetActivationCounting),
                       InstanceMethod("activationCounts", &ContextWrap::ActivationCounts),
                       InstanceMethod("resetActivationCounts", &ContextWrap::ResetActivationCounts),
@@ -163,6 +165,62 @@ Napi::Value ContextWrap::Sparsity(const Napi::CallbackInfo &info) {
   }
   o.Set("lastActiveRatio", l);
   o.Set("avgActiveRatio", t);
+  return o;
+}
+
+Napi::Value ContextWrap::Device(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (!ctx_) throw Napi::Error::New(env, "device: context has been disposed");
+  rs_device_info di;
+  std::vector<uint32_t> hot(static_cast<size_t>(n_layer_));
+  rs_context_get_device_info(ctx_, &di, hot.data());  // fixed at creation: safe while a decode runs
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("device", di.device);
+  o.Set("name", di.name);
+  o.Set("memoryTotal", static_cast<double>(di.memory_total));
+  o.Set("memoryFree", static_cast<double>(di.memory_free));
+  o.Set("budget", static_cast<double>(di.budget));
+  o.Set("budgetFrom", di.budget_from);
+  Napi::Object bytes = Napi::Object::New(env);
+  bytes.Set("attention", static_cast<double>(di.attention));
+  bytes.Set("predictors", static_cast<double>(di.predictors));
+  bytes.Set("norms", static_cast<double>(di.norms));
+  bytes.Set("output", static_cast<double>(di.output));
+  bytes.Set("kvCache", static_cast<double>(di.kv_cache));
+  bytes.Set("index", static_cast<double>(di.index));
+  bytes.Set("workspace", static_cast<double>(di.workspace));
+  bytes.Set("ffn", static_cast<double>(di.ffn));
+  o.Set("bytes", bytes);
+  o.Set("used", static_cast<double>(di.used));
+  o.Set("ffnAll", static_cast<double>(di.ffn_all));
+  Napi::Array h = Napi::Array::New(env, hot.size());
+  for (size_t l = 0; l < hot.size(); l++) h.Set(static_cast<uint32_t>(l), hot[l]);
+  o.Set("hotNeurons", h);
+  o.Set("placementSource", di.placement_source);
+  return o;
+}
+
+Napi::Value ContextWrap::HybridStats(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (!ctx_) throw Napi::Error::New(env, "hybridStats: context has been disposed");
+  rs_hybrid_stats s;
+  rs_context_get_hybrid_stats(ctx_, &s);  // a locked copy: safe while a decode runs
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("steps", static_cast<double>(s.steps));
+  o.Set("neuronsDevice", static_cast<double>(s.pairs_device));
+  o.Set("neuronsHost", static_cast<double>(s.pairs_host));
+  o.Set("deviceBusyMs", s.device_busy_ms);
+  o.Set("deviceWaitMs", s.device_wait_ms);
+  o.Set("hostFfnMs", s.host_ffn_ms);
+  o.Set("wallMs", s.wall_ms);
+  Napi::Object last = Napi::Object::New(env);
+  last.Set("neuronsDevice", static_cast<double>(s.last_pairs_device));
+  last.Set("neuronsHost", static_cast<double>(s.last_pairs_host));
+  last.Set("deviceBusyMs", s.last_device_busy_ms);
+  last.Set("deviceWaitMs", s.last_device_wait_ms);
+  last.Set("hostFfnMs", s.last_host_ffn_ms);
+  last.Set("wallMs", s.last_wall_ms);
+  o.Set("last", last);
   return o;
 }
 

@@ -257,6 +257,48 @@ Napi::Value ModelWrap::CreateContext(const Napi::CallbackInfo &info) {
     p.sparse_threshold = thr.As<Napi::Number>().FloatValue();
   }
   p.sparse_max_batch = opt_int(opts, "sparseMaxBatch", 0);
+  // The hybrid runtime.
+  auto device = std::make_shared<std::string>(opt_string(opts, "device", "cpu"));
+  auto placement = std::make_shared<std::string>(opt_string(opts, "placement", ""));
+  auto hot_source = std::make_shared<std::string>(opt_string(opts, "hotSource", ""));
+  Napi::Value vb = opts.Get("vramBudget");
+  if (!vb.IsUndefined() && !vb.IsNull()) {
+    if (!vb.IsNumber() || vb.As<Napi::Number>().DoubleValue() < 0)
+      throw Napi::TypeError::New(env, "vramBudget must be a number of bytes >= 0");
+    p.vram_budget = static_cast<uint64_t>(vb.As<Napi::Number>().DoubleValue());
+  }
+  Napi::Value vf = opts.Get("vramBudgetFraction");
+  if (!vf.IsUndefined() && !vf.IsNull()) {
+    if (!vf.IsNumber()) throw Napi::TypeError::New(env, "vramBudgetFraction must be a number");
+    p.vram_budget_fraction = vf.As<Napi::Number>().DoubleValue();
+  }
+  Napi::Value em = opts.Get("emuMemory");
+  if (!em.IsUndefined() && !em.IsNull()) {
+    if (!em.IsNumber() || em.As<Napi::Number>().DoubleValue() < 0)
+      throw Napi::TypeError::New(env, "emuMemory must be a number of bytes >= 0");
+    p.emu_memory = static_cast<uint64_t>(em.As<Napi::Number>().DoubleValue());
+  }
+  p.emu_latency_us = opt_int(opts, "emuLatencyUs", 0);
+  // hotNeurons: one Int32Array of ascending neuron ids per layer.
+  auto hot = std::make_shared<std::vector<std::vector<int32_t>>>();
+  Napi::Value hv = opts.Get("hotNeurons");
+  const bool has_hot = !hv.IsUndefined() && !hv.IsNull();
+  if (has_hot) {
+    if (!hv.IsArray()) throw Napi::TypeError::New(env, "hotNeurons must be an array of Int32Array (one per layer)");
+    Napi::Array a = hv.As<Napi::Array>();
+    for (uint32_t l = 0; l < a.Length(); l++) {
+      Napi::Value e = a.Get(l);
+      if (!e.IsTypedArray() || e.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+        throw Napi::TypeError::New(env, "hotNeurons[" + std::to_string(l) + "] must be an Int32Array");
+      Napi::Int32Array ia = e.As<Napi::Int32Array>();
+      hot->emplace_back(ia.Data(), ia.Data() + ia.ElementLength());
+    }
+    rs_model_info mi;
+    rs_model_get_info(m, &mi);
+    if (hot->size() != static_cast<size_t>(mi.n_layer))
+      throw Napi::RangeError::New(env, "hotNeurons has " + std::to_string(hot->size()) + " layers, the model " +
+                                           std::to_string(mi.n_layer));
+  }
   // napi_value handles die with this call's scope: the completion callback reaches the
   // model object through a persistent reference instead.
   auto self = std::make_shared<Napi::ObjectReference>(Napi::Persistent(Value()));
@@ -264,9 +306,22 @@ Napi::Value ModelWrap::CreateContext(const Napi::CallbackInfo &info) {
   (*live)++;  // held while the context is being created
   return PromiseWorker<rs_context *>::Start(
       env,
-      [m, p, backend, ffn_mode]() mutable {
+      [m, p, backend, ffn_mode, device, placement, hot_source, hot, has_hot]() mutable {
         p.backend = backend->c_str();
         p.ffn_mode = ffn_mode->c_str();
+        p.device = device->c_str();
+        p.placement_path = placement->empty() ? nullptr : placement->c_str();
+        std::vector<const int32_t *> ids;
+        std::vector<uint32_t> counts;
+        if (has_hot) {
+          for (const auto &v : *hot) {
+            ids.push_back(v.data());
+            counts.push_back(static_cast<uint32_t>(v.size()));
+          }
+          p.hot_ids = ids.data();
+          p.hot_counts = counts.data();
+          p.hot_source = hot_source->c_str();
+        }
         rs_context *c = nullptr;
         rs_error err{};
         check(rs_context_new(m, &p, &c, &err), err);

@@ -52,6 +52,8 @@ class ContextWrap : public Napi::ObjectWrap<ContextWrap> {
   Napi::Value SeqLength(const Napi::CallbackInfo &info);
   Napi::Value Stats(const Napi::CallbackInfo &info);
   Napi::Value Sparsity(const Napi::CallbackInfo &info);
+  Napi::Value Device(const Napi::CallbackInfo &info);
+  Napi::Value HybridStats(const Napi::CallbackInfo &info);
   Napi::Value SetActivationCounting(const Napi::CallbackInfo &info);
   Napi::Value ActivationCounts(const Napi::CallbackInfo &info);
   Napi::Value ResetActivationCounts(const Napi::CallbackInfo &info);

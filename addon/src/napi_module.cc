@@ -36,7 +36,7 @@ Napi::Object CudaBindings(Napi::Env env) {
 #ifdef RS_HAVE_CUDA
   o.Set("compiled", Napi::Boolean::New(env, true));
   o.Set("devices", Napi::Function::New(env, [](const Napi::CallbackInfo &info) -> Napi::Value {
-          return Napi::Number::New(info.Env(), rs_cuda_device_count());
+          return Napi::Number::New(info.Env(), rs_cuda_devices());
         }));
   o.Set("rmsnorm", Napi::Function::New(env, [](const Napi::CallbackInfo &info) -> Napi::Value {
           Napi::Env env = info.Env();

@@ -3,7 +3,7 @@
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { ActivationCounts, ContextStats, GgufValue, ModelInfo, SparsityStats, TensorInfo } from './types.js';
+import type { ActivationCounts, ContextStats, DeviceInfo, GgufValue, HybridStats, ModelInfo, SparsityStats, TensorInfo } from './types.js';
 import type { NativeKernels } from './native-kernels.js';
 
 export interface NativeContextOptions {
@@ -16,6 +16,14 @@ export interface NativeContextOptions {
   ffnMode?: string;
   sparseThreshold?: number;
   sparseMaxBatch?: number;
+  device?: string;
+  vramBudget?: number;
+  vramBudgetFraction?: number;
+  placement?: string;
+  hotNeurons?: Int32Array[];
+  hotSource?: string;
+  emuMemory?: number;
+  emuLatencyUs?: number;
 }
 
 export interface NativeModel {
@@ -33,6 +41,8 @@ export interface NativeContext {
   seqLength(seq: number): number;
   stats(): ContextStats;
   sparsity(): SparsityStats;
+  device(): DeviceInfo;
+  hybridStats(): HybridStats;
   setActivationCounting(on: boolean): void;
   activationCounts(): ActivationCounts;
   resetActivationCounts(): void;

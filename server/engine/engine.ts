@@ -8,6 +8,8 @@ import type {
   ContextOptions,
   ContextStats,
   DecodeBatch,
+  DeviceInfo,
+  HybridStats,
   GgufValue,
   LoadOptions,
   ModelInfo,
@@ -56,6 +58,14 @@ export class Model {
       ffnMode: opts.ffnMode ?? 'auto',
       sparseThreshold: opts.sparseThreshold,
       sparseMaxBatch: opts.sparseMaxBatch ?? 0,
+      device: opts.device ?? 'cpu',
+      vramBudget: opts.vramBudget,
+      vramBudgetFraction: opts.vramBudgetFraction,
+      placement: opts.placement,
+      hotNeurons: opts.hotNeurons,
+      hotSource: opts.hotSource,
+      emuMemory: opts.emuMemory,
+      emuLatencyUs: opts.emuLatencyUs,
     });
     return new Context(c, opts.nSeq, opts.nCtx, opts.nBatch ?? 512, this.info.nVocab);
   }
@@ -100,6 +110,16 @@ export class Context {
   /** FFN neurons computed per layer: last decode and running average. */
   sparsity(): SparsityStats {
     return this.native.sparsity();
+  }
+
+  /** Where the model runs and what sits in device memory (device "cpu": zeros). */
+  device(): DeviceInfo {
+    return this.native.device();
+  }
+
+  /** The hybrid runtime's work per side (zeros on the CPU). */
+  hybridStats(): HybridStats {
+    return this.native.hybridStats();
   }
 
   setActivationCounting(on: boolean): void {

@@ -79,6 +79,54 @@ export interface ContextOptions {
   sparseThreshold?: number;
   /** A sequence bringing more rows than this to a step uses the dense FFN (0, the default: every size for PowerInfer files, 8 otherwise; at most 65536). */
   sparseMaxBatch?: number;
+  /** Where the model runs: cpu (default), cuda, emu (the emulated device) or auto (cuda when a GPU is found). README "Hybrid CPU/GPU". */
+  device?: Device;
+  /** Device memory the context may use, bytes; absent: a placement file's budget, else vramBudgetFraction of the device's free memory. */
+  vramBudget?: number;
+  /** Share of the device's free memory when no budget is given (default 0.9). */
+  vramBudgetFraction?: number;
+  /** Hot neurons from a placement file (.rspl or PowerInfer .gpuidx). */
+  placement?: string;
+  /** Hot neurons per layer (ascending ids), e.g. solved from activation statistics; overrides placement. */
+  hotNeurons?: Int32Array[];
+  /** How hotNeurons were chosen, for the report. */
+  hotSource?: string;
+  /** Emulated device: its memory in bytes (default 8 GiB) and the delay before each operation. */
+  emuMemory?: number;
+  emuLatencyUs?: number;
+}
+
+export type Device = 'cpu' | 'cuda' | 'emu' | 'auto';
+
+/** Where the hybrid runtime put what; bytes allocated on the device by category (each piece rounded to 256 bytes). */
+export interface DeviceInfo {
+  device: 'cpu' | 'cuda' | 'emu';
+  name: string;
+  memoryTotal: number;
+  memoryFree: number;
+  budget: number;
+  budgetFrom: string;
+  bytes: { attention: number; predictors: number; norms: number; output: number; kvCache: number; index: number; workspace: number; ffn: number };
+  /** Sum of bytes. */
+  used: number;
+  /** Bytes the whole FFN would take on the device. */
+  ffnAll: number;
+  /** Hot neurons per layer. */
+  hotNeurons: number[];
+  placementSource: string;
+}
+
+/** The hybrid runtime's work per side: cumulative and for the last decode ((row, neuron) pairs of the FFN, milliseconds). */
+export interface HybridStats {
+  steps: number;
+  neuronsDevice: number;
+  neuronsHost: number;
+  deviceBusyMs: number;
+  /** Device time spent waiting for the host's cold neurons: host FFN time not hidden behind device work. */
+  deviceWaitMs: number;
+  hostFfnMs: number;
+  wallMs: number;
+  last: { neuronsDevice: number; neuronsHost: number; deviceBusyMs: number; deviceWaitMs: number; hostFfnMs: number; wallMs: number };
 }
 
 /** FFN neurons computed, as ratios of rows x n_ff, per layer. */

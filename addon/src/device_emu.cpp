@@ -1,0 +1,319 @@
+// The emulated device: the hybrid runtime's device side run by the CPU kernels on a
+// thread of its own, over memory of its own (allocated and accounted like a GPU's),
+// with flags the host and "device" exchange exactly as with a real GPU. Optional delay
+// before every operation. Its kernels are a one-thread CpuBackend's, so a computation
+// done here gives the same bits as the same computation on the CPU side: at 0% and 100%
+// of the FFN on the device a hybrid step equals the CPU-only step bit for bit.
+//
+// The kernels' own temporaries (the CPU backend's conversion and partial-sum buffers)
+// are host memory outside the accounting, as a GPU kernel's registers and shared memory
+// would be; every buffer the runtime allocates goes through alloc().
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "backend_cpu.h"
+#include "device.h"
+
+namespace rs {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+class EmuDevice final : public Device {
+ public:
+  explicit EmuDevice(const EmuOptions &o)
+      : opt_(o), cpu_(1, static_cast<rs_isa>(o.isa), 1), worker_([this] { run(); }) {}
+
+  ~EmuDevice() override {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    worker_.join();
+  }
+
+  const char *kind() const override { return "emu"; }
+  std::string name() const override {
+    return "emulated device (" + std::to_string(opt_.memory >> 20) + " MiB, " + std::to_string(opt_.latency_us) +
+           " us per operation)";
+  }
+  uint64_t total_memory() const override { return opt_.memory; }
+  uint64_t free_memory() const override { return opt_.memory - used_; }
+
+  uint8_t *alloc(uint64_t bytes) override {
+    if (bytes > free_memory())
+      throw InvalidArgError("the emulated device cannot allocate " + std::to_string(bytes) + " bytes: " +
+                            std::to_string(free_memory()) + " of its " + std::to_string(opt_.memory) + " are free");
+    void *p = std::aligned_alloc(kDeviceAlign, device_piece(bytes > 0 ? bytes : 1));
+    if (!p) throw std::bad_alloc();
+    used_ += bytes;
+    sizes_.push_back({static_cast<uint8_t *>(p), bytes});
+    return static_cast<uint8_t *>(p);
+  }
+  void release(uint8_t *p) override {
+    for (size_t i = 0; i < sizes_.size(); i++)
+      if (sizes_[i].first == p) {
+        used_ -= sizes_[i].second;
+        sizes_.erase(sizes_.begin() + static_cast<long>(i));
+        std::free(p);
+        return;
+      }
+  }
+  HostBuffer host_alloc(size_t bytes) override {
+    void *p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!p) throw std::bad_alloc();
+    std::memset(p, 0, bytes);
+    return HostBuffer{static_cast<uint8_t *>(p), bytes};
+  }
+  void host_release(HostBuffer &b) override {
+    std::free(b.host);
+    b = HostBuffer{};
+  }
+  void upload(uint8_t *dst, const void *src, size_t bytes) override { std::memcpy(dst, src, bytes); }
+
+  // ---- stream ----
+  void copy_in(void *dst, const void *src, size_t bytes) override { enqueue([=] { std::memcpy(dst, src, bytes); }); }
+  void copy_out(void *dst, const void *src, size_t bytes) override { enqueue([=] { std::memcpy(dst, src, bytes); }); }
+  void copy(void *dst, const void *src, size_t bytes) override { enqueue([=] { std::memmove(dst, src, bytes); }); }
+  void signal(HostFlag *f, uint64_t v) override {
+    enqueue([=] { raise(f, v); });
+  }
+  void wait(const HostFlag *f, uint64_t v) override {
+    enqueue([=] {
+      const auto t0 = Clock::now();
+      std::unique_lock<std::mutex> lk(mu_);
+      flag_cv_.wait(lk, [&] { return f->value.load(std::memory_order_acquire) >= v || aborting_; });
+      wait_ms_ += ms_since(t0);
+    }, /*is_wait=*/true);
+  }
+
+  void host_signal(HostFlag *f, uint64_t v) override { raise(f, v); }
+  void host_wait(const HostFlag *f, uint64_t v) override {
+    std::unique_lock<std::mutex> lk(mu_);
+    flag_cv_.wait(lk, [&] { return f->value.load(std::memory_order_acquire) >= v || !error_.empty(); });
+    if (!error_.empty()) throw std::runtime_error("emulated device: " + error_);
+  }
+  void synchronize() override {
+    std::unique_lock<std::mutex> lk(mu_);
+    idle_cv_.wait(lk, [&] { return queue_.empty() && !running_; });
+    if (!error_.empty()) {
+      std::string e = error_;
+      error_.clear();
+      throw std::runtime_error("emulated device: " + e);
+    }
+  }
+  void abort() override {
+    std::unique_lock<std::mutex> lk(mu_);
+    aborting_ = true;
+    queue_.clear();
+    flag_cv_.notify_all();
+    idle_cv_.wait(lk, [&] { return !running_; });
+    aborting_ = false;
+    error_.clear();
+  }
+  DeviceTimes times() const override {
+    std::lock_guard<std::mutex> lk(mu_);
+    return DeviceTimes{busy_ms_, wait_ms_};
+  }
+
+  // ---- kernels ----
+  void rmsnorm(float *y, const float *x, const float *w, int n, int d, float eps) override {
+    enqueue([=] { cpu_.rmsnorm(x, w, n, d, eps, y); });
+  }
+  void matmul(const Weight &W, const float *x, int n, float *y) override {
+    enqueue([=] { cpu_.matmul(W, x, n, y); });
+  }
+  void rope(float *q, float *k, const int32_t *pos, int n, int n_head, int n_head_kv, int head_dim,
+            float freq_base) override {
+    enqueue([=] { cpu_.rope(q, k, BatchView{n, pos, nullptr}, n_head, n_head_kv, head_dim, freq_base); });
+  }
+  void kv_store(const KvView &kv, int layer, const int32_t *pos, const int32_t *seq, int n, const float *k,
+                const float *v) override {
+    enqueue([=] { cpu_.kv_store(kv, layer, BatchView{n, pos, seq}, k, v); });
+  }
+  void attention(const KvView &kv, int layer, const int32_t *pos, const int32_t *seq, int n, const float *q,
+                 int n_head, int n_head_kv, int head_dim, float *out) override {
+    enqueue([=] { cpu_.attention(kv, layer, BatchView{n, pos, seq}, q, n_head, n_head_kv, head_dim, out); });
+  }
+  void add(float *x, const float *y, int64_t n) override {
+    enqueue([=] { cpu_.add(x, y, n); });
+  }
+  void ffn_select(const FfnSelect &a) override {
+    enqueue([=] { select(a); });
+  }
+  void ffn_hot(const FfnHot &a) override {
+    enqueue([=] {
+      sparse::NeuronList list;
+      list.blk = a.hot_list;
+      list.n = a.counts[0];
+      list.id_of = a.hot.hot_ids;
+      list.mask = a.n == 1 ? nullptr : a.hot_mask;
+      cpu_.ffn_blocks(a.hot.blocks, list, sparse::GateValues{a.gates, a.hot.n_hot}, a.act, a.xn, a.n, a.y);
+    });
+  }
+  void ffn_merge(float *x, const float *hot, const float *cold, int n, int d) override {
+    enqueue([=] {
+      const size_t m = static_cast<size_t>(n) * d;
+      for (size_t i = 0; i < m; i++) x[i] += hot[i] + cold[i];
+    });
+  }
+
+ private:
+  void enqueue(std::function<void()> op, bool is_wait = false) {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      queue_.push_back(Op{std::move(op), is_wait});
+    }
+    cv_.notify_one();
+  }
+
+  void raise(HostFlag *f, uint64_t v) {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      f->value.store(v, std::memory_order_release);
+    }
+    flag_cv_.notify_all();
+  }
+
+  void run() {
+    for (;;) {
+      Op op;
+      {
+        std::unique_lock<std::mutex> lk(mu_);
+        cv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
+        if (stop_ && queue_.empty()) return;
+        op = std::move(queue_.front());
+        queue_.pop_front();
+        running_ = true;
+      }
+      if (opt_.latency_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(opt_.latency_us));
+      const auto t0 = Clock::now();
+      std::string err;
+      try {
+        op.fn();
+      } catch (const std::exception &e) {
+        err = e.what();
+      } catch (...) {
+        err = "unknown error";
+      }
+      const double ms = ms_since(t0);
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        if (!op.is_wait) busy_ms_ += ms;
+        running_ = false;
+        if (!err.empty()) {
+          error_ = err;
+          queue_.clear();  // what follows depends on what failed
+        }
+      }
+      flag_cv_.notify_all();
+      idle_cv_.notify_all();
+    }
+  }
+
+  // Scores (or hot gates), then each neuron's row mask, split by where it lives.
+  void select(const FfnSelect &a) {
+    const int n = a.n;
+    const int64_t n_ff = a.hot.n_ff, d = a.hot.blocks.up.cols;
+    std::vector<uint64_t> mask(static_cast<size_t>(n_ff), 0);
+    if (a.mode == FfnMode::Predictor) {
+      // z1 = relu(fc1 . resid); scores as the CPU's predictor computes them from its
+      // f16 tiles: each weight rounded to f16, one FMA chain over the non-zero inputs in
+      // order (rs_lowrank_scores), so both sides pick the same neurons.
+      const int64_t rank = a.fc1.rows;
+      cpu_.matmul(a.fc1, a.resid, n, a.z1);
+      const rs_matmul_kernels *k2 = rs_cpu_matmul_kernels(a.fc2.type, RS_ISA_BEST);
+      std::vector<float> w(static_cast<size_t>(rank));
+      std::vector<int32_t> idx(static_cast<size_t>(rank));
+      std::vector<float> val(static_cast<size_t>(rank));
+      for (int j = 0; j < n; j++) {
+        const float *z = a.z1 + static_cast<size_t>(j) * rank;
+        int nz = 0;
+        for (int64_t r = 0; r < rank; r++)
+          if (z[r] > 0.f) {
+            idx[static_cast<size_t>(nz)] = static_cast<int32_t>(r);
+            val[static_cast<size_t>(nz++)] = z[r];
+          }
+        float *s = a.scores + static_cast<size_t>(j) * n_ff;
+        for (int64_t i = 0; i < n_ff; i++) {
+          k2->to_float(a.fc2.row(i), w.data(), rank);
+          float acc = 0.f;
+          for (int q = 0; q < nz; q++)
+            acc = std::fmaf(val[static_cast<size_t>(q)],
+                            rs_fp16_to_fp32(rs_fp32_to_fp16(w[static_cast<size_t>(idx[static_cast<size_t>(q)])])), acc);
+          s[i] = acc;
+          if (acc >= a.threshold) mask[static_cast<size_t>(i)] |= 1ull << j;
+        }
+      }
+    } else {
+      // Exact: the hot neurons' gates (the CPU computes its own neurons' gates).
+      if (a.hot.n_hot > 0) {
+        Weight g = a.hot.blocks.gate;
+        g.rows = a.hot.n_hot;
+        cpu_.matmul(g, a.xn, n, a.scores);
+      }
+      for (int j = 0; j < n; j++)
+        for (int64_t s = 0; s < a.hot.n_hot; s++)
+          if (a.scores[static_cast<size_t>(j) * a.hot.n_hot + s] > 0.f)
+            mask[static_cast<size_t>(a.hot.hot_ids[s])] |= 1ull << j;
+    }
+    (void)d;
+    int64_t nh = 0, nc = 0;
+    uint64_t ph = 0, pc = 0;
+    for (int64_t i = 0; i < n_ff; i++) {
+      const uint64_t m = mask[static_cast<size_t>(i)];
+      if (!m) continue;
+      const int32_t s = a.hot.slot_of[i];
+      if (s >= 0) {
+        a.hot_list[nh] = s;
+        a.hot_mask[nh++] = m;
+        ph += static_cast<uint64_t>(__builtin_popcountll(m));
+      } else if (a.cold_list) {
+        a.cold_list[nc] = static_cast<int32_t>(i);
+        a.cold_mask[nc++] = m;
+        pc += static_cast<uint64_t>(__builtin_popcountll(m));
+      }
+    }
+    a.counts[0] = nh;
+    if (a.cold_count) *a.cold_count = nc;
+    a.pairs[0] += ph;
+    if (a.cold_list) a.pairs[1] += pc;  // in exact mode the host counts its own
+  }
+
+  struct Op {
+    std::function<void()> fn;
+    bool is_wait = false;
+  };
+
+  EmuOptions opt_;
+  CpuBackend cpu_;
+  uint64_t used_ = 0;
+  std::vector<std::pair<uint8_t *, uint64_t>> sizes_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_, flag_cv_, idle_cv_;
+  std::deque<Op> queue_;
+  bool stop_ = false, running_ = false, aborting_ = false;
+  std::string error_;
+  double busy_ms_ = 0, wait_ms_ = 0;
+  std::thread worker_;  // last: starts once everything above is built
+};
+
+}  // namespace
+
+std::unique_ptr<Device> make_emu_device(const EmuOptions &o) { return std::make_unique<EmuDevice>(o); }
+
+}  // namespace rs
