@@ -7,6 +7,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseVramBudget } from './engine/device-options.js';
+import { parseByteSize } from './profiler/vram-costs.js';
 
 export interface ServeConfig {
   /** GGUF file to serve. */
@@ -44,8 +46,19 @@ export interface ServeConfig {
   ffnMode: 'auto' | 'dense' | 'exact' | 'predictor';
   /** Predictor threshold; null: the file's powerinfer.sparse_threshold. */
   sparseThreshold: number | null;
-  /** A sequence bringing more rows than this to a step runs the dense FFN; 0: the engine's default (32 for PowerInfer files, 8 otherwise). */
+  /** A sequence bringing more rows than this to a step runs the dense FFN; 0: the engine's default (every size for PowerInfer files, 8 otherwise). */
   sparseMaxBatch: number;
+  /** Where the model runs: auto (cuda when a GPU is found, else cpu), cpu, cuda, emu (README "Hybrid CPU/GPU"). */
+  device: 'auto' | 'cpu' | 'cuda' | 'emu';
+  /** Device memory to use: "8GiB" or "40%" of free memory; null: a placement file's budget, else 90%. */
+  vramBudget: string | null;
+  /** Hot neurons from a placement file (.rspl from `place`, or PowerInfer's .generated.gpuidx). */
+  placement: string | null;
+  /** Activation statistics from `profile`: without a placement, hot neurons are solved at load. */
+  stats: string | null;
+  /** Emulated device: its memory ("8GiB"; null: 8 GiB) and the delay before each operation. */
+  emuMemory: string | null;
+  emuLatencyUs: number;
 }
 
 export class ConfigError extends Error {
@@ -105,6 +118,12 @@ const SPEC: Record<keyof ServeConfig, KeySpec> = {
   ffnMode: { kind: 'enum', env: 'RELU_SERVE_FFN_MODE', values: ['auto', 'dense', 'exact', 'predictor'] },
   sparseThreshold: { kind: 'nullableNumber', env: 'RELU_SERVE_SPARSE_THRESHOLD' },
   sparseMaxBatch: { kind: 'int', env: 'RELU_SERVE_SPARSE_MAX_BATCH', min: 0, max: 65536 },
+  device: { kind: 'enum', env: 'RELU_SERVE_DEVICE', values: ['auto', 'cpu', 'cuda', 'emu'] },
+  vramBudget: { kind: 'nullableString', env: 'RELU_SERVE_VRAM_BUDGET' },
+  placement: { kind: 'nullableString', env: 'RELU_SERVE_PLACEMENT', isPath: true },
+  stats: { kind: 'nullableString', env: 'RELU_SERVE_STATS', isPath: true },
+  emuMemory: { kind: 'nullableString', env: 'RELU_SERVE_EMU_MEMORY' },
+  emuLatencyUs: { kind: 'int', env: 'RELU_SERVE_EMU_LATENCY_US', min: 0, max: 1_000_000 },
 };
 
 /** Built-in values under everything else, so a config file may set only what it changes. */
@@ -129,6 +148,12 @@ const BUILTIN: ServeConfig = {
   ffnMode: 'auto',
   sparseThreshold: null,
   sparseMaxBatch: 0,
+  device: 'auto',
+  vramBudget: null,
+  placement: null,
+  stats: null,
+  emuMemory: null,
+  emuLatencyUs: 0,
 };
 
 function coerce(key: keyof ServeConfig, raw: unknown, source: string, fromText: boolean): unknown {
@@ -227,6 +252,15 @@ export function loadConfig(src: ConfigSources = {}): ServeConfig {
   }
   const out = cfg as unknown as ServeConfig;
   if (!out.model) throw new ConfigError(`no model: set "model" in the config file, RELU_SERVE_MODEL, or --model FILE`);
+  for (const [key, parse] of [['vramBudget', parseVramBudget], ['emuMemory', parseByteSize]] as const) {
+    const v = out[key];
+    if (v === null) continue;
+    try {
+      parse(v);
+    } catch (e) {
+      throw new ConfigError(`${key}: ${(e as Error).message}`);
+    }
+  }
   if (out.batchSize < out.parallel) throw new ConfigError(`batchSize (${out.batchSize}) must be at least parallel (${out.parallel}): every slot adds a token per step`);
   return out;
 }

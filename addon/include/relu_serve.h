@@ -243,6 +243,10 @@ void rs_context_get_hybrid_stats(const rs_context *ctx, rs_hybrid_stats *stats);
 
 /* CUDA devices this build can use (0 without CUDA support, a driver or a GPU). */
 int rs_cuda_devices(void);
+/* A device's memory before any context uses it: device "cuda" (the first GPU) or "emu"
+ * (emu_memory bytes, 0: the default 8 GiB). For budgets given as a share of free memory. */
+rs_status rs_device_memory(const char *device, uint64_t emu_memory, uint64_t *total, uint64_t *free_bytes,
+                           rs_error *err);
 
 /* ---------- machine ---------- */
 

@@ -9,6 +9,7 @@
 
 #include "bandwidth.h"
 #include "context.h"
+#include "device.h"
 #include "relu_serve.h"
 
 struct rs_model {
@@ -306,6 +307,25 @@ void rs_context_get_hybrid_stats(const rs_context *ctx, rs_hybrid_stats *stats) 
 }
 
 int rs_cuda_devices(void) { return rs::cuda_device_count(); }
+
+rs_status rs_device_memory(const char *device, uint64_t emu_memory, uint64_t *total, uint64_t *free_bytes,
+                           rs_error *err) {
+  return guarded(err, [&] {
+    const std::string d = device ? device : "";
+    std::unique_ptr<rs::Device> dev;
+    if (d == "emu") {
+      rs::EmuOptions o;
+      if (emu_memory) o.memory = emu_memory;
+      dev = rs::make_emu_device(o);
+    } else if (d == "cuda") {
+      dev = rs::make_cuda_device(0);
+    } else {
+      throw rs::InvalidArgError("device '" + d + "' has no memory of its own (expected cuda or emu)");
+    }
+    *total = dev->total_memory();
+    *free_bytes = dev->free_memory();
+  });
+}
 
 rs_status rs_measure_read_bandwidth(int n_threads, uint64_t bytes, int iters, double *gb_per_s, rs_error *err) {
   return guarded(err, [&] { *gb_per_s = rs::measure_read_bandwidth(n_threads, bytes, iters); });

@@ -62,6 +62,32 @@ Napi::Object CudaBindings(Napi::Env env) {
   return o;
 }
 
+// deviceMemory(device, emuMemory) -> Promise<{ total, free }> (bytes)
+Napi::Value DeviceMemory(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 2 || !info[0].IsString() || !info[1].IsNumber())
+    throw Napi::TypeError::New(env, "deviceMemory(device, emuMemory)");
+  const std::string device = info[0].As<Napi::String>().Utf8Value();
+  const uint64_t emu = static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue());
+  struct Mem {
+    uint64_t total = 0, free = 0;
+  };
+  return PromiseWorker<Mem>::Start(
+      env,
+      [device, emu]() {
+        Mem m;
+        rs_error err{};
+        check(rs_device_memory(device.c_str(), emu, &m.total, &m.free, &err), err);
+        return m;
+      },
+      [](Napi::Env env, Mem &m) -> Napi::Value {
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("total", static_cast<double>(m.total));
+        o.Set("free", static_cast<double>(m.free));
+        return o;
+      });
+}
+
 Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   auto *data = new AddonData();
   data->model_ctor = Napi::Persistent(ModelWrap::Init(env));
@@ -71,6 +97,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("kernels", CreateKernelBindings(env));
   exports.Set("measureBandwidth", Napi::Function::New(env, MeasureBandwidth, "measureBandwidth"));
   exports.Set("cuda", CudaBindings(env));
+  exports.Set("deviceMemory", Napi::Function::New(env, DeviceMemory, "deviceMemory"));
   return exports;
 }
 

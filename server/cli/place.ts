@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { describeModelFile } from '../profiler/model-file.js';
 import { readStatsFile } from '../profiler/stats-format.js';
 import { formatPlacementTable, planPlacement } from '../profiler/placement-plan.js';
-import { placementFileFromPlan, writePlacementFile, writePowerInferGpuIdx } from '../profiler/placement-format.js';
+import { POWERINFER_GROUP, placementFileFromPlan, writePlacementFile, writePowerInferGpuIdx } from '../profiler/placement-format.js';
 import { parseByteSize } from '../profiler/vram-costs.js';
 import type { CommandIo } from './profile.js';
 
@@ -16,6 +16,7 @@ export interface PlaceCommandOptions {
   vramBudget: string;
   ctx: number;
   slots?: number;
+  batchSize?: number;
   kvType: string;
   out: string;
   powerinferGpuidx?: string;
@@ -30,8 +31,14 @@ export async function placeCommand(o: PlaceCommandOptions, io: Pick<CommandIo, '
   const stats = readStatsFile(o.stats, model);
   const nSeq = o.slots ?? 1;
   if (!Number.isSafeInteger(nSeq) || nSeq <= 0) throw new Error('--slots must be a positive integer');
-  const plan = planPlacement(model, stats, { budget, nCtx: o.ctx, nSeq, kvBytesPerElement: kvBytes });
+  const nBatch = o.batchSize ?? 512;
+  if (!Number.isSafeInteger(nBatch) || nBatch <= 0) throw new Error('--batch-size must be a positive integer');
+  // For PowerInfer's runtime too: hot counts in its kernels' groups, in both files, so
+  // the two describe the same placement.
+  const group = o.powerinferGpuidx ? POWERINFER_GROUP : 1;
+  const plan = planPlacement(model, stats, { budget, nCtx: o.ctx, nSeq, nBatch, kvBytesPerElement: kvBytes, group });
   io.out(formatPlacementTable(plan) + '\n');
+  if (group > 1) io.out(`hot neurons per layer in multiples of ${group} (or all), as PowerInfer's CUDA kernels need\n`);
   const file = placementFileFromPlan(plan);
   writePlacementFile(o.out, file);
   io.out(`wrote ${o.out}\n`);
@@ -51,7 +58,8 @@ export function registerPlace(program: Command): void {
     .requiredOption('--out <file>', 'placement file to write (.rspl)')
     .option('--ctx <n>', 'context length the KV cache is sized for', (v) => Number(v), 2048)
     .option('--slots <n>', 'sequences served at once, each with its own KV cache of --ctx positions', (v) => Number(v), 1)
-    .option('--kv-type <type>', 'KV cache element type: f16 or f32', 'f16')
+    .option('--batch-size <n>', "most tokens per decode step (the server's --batch-size): sizes the working buffers", (v) => Number(v), 512)
+    .option('--kv-type <type>', 'KV cache element type: f16 (relu-serve) or f32', 'f16')
     .option('--powerinfer-gpuidx <file>', "also write PowerInfer's <model>.generated.gpuidx")
     .action(async (opts: PlaceCommandOptions) => {
       try {

@@ -52,6 +52,8 @@ export interface NativeContext {
 export interface NativeAddon {
   loadModel(path: string, opts?: { ffnActivation?: string; noMmap?: boolean; noRepack?: boolean }): Promise<NativeModel>;
   kernels: NativeKernels;
+  /** A device's memory before any context uses it ("cuda": the first GPU; "emu": emuMemory bytes, 0 for the default). */
+  deviceMemory(device: 'cuda' | 'emu', emuMemory: number): Promise<{ total: number; free: number }>;
   /** Memory read bandwidth in GB/s: `threads` threads streaming a `megabytes` buffer, median of `iters`. */
   measureBandwidth(threads: number, megabytes: number, iters: number): Promise<number>;
   cuda: {

@@ -126,8 +126,28 @@ export function readPlacementFile(path: string, model?: ModelIdentity): Placemen
   return p;
 }
 
-/** Writes PowerInfer's `.generated.gpuidx` GGUF for this placement. */
+/**
+ * Hot neurons per layer that PowerInfer's CUDA kernels handle whole: a multiple of this,
+ * or none, or all of the layer's. Read from SJTU-IPADS/PowerInfer's ggml-cuda.cu: at
+ * commit 50e2541 the prompt path (more than 100 tokens) asserts the hot count is a
+ * multiple of 32 (transpose_gemm, launched with k / 32 blocks) and the decode kernels
+ * cover any count; the revision our notes cite (shared/docs/gpu-hybrid.md) has a Q4_0
+ * down kernel that covers only floor(k / 256) * 256 rows, silently dropping the rest.
+ * Its own solver (powerinfer-py) always emits multiples of 256. So we do too.
+ */
+export const POWERINFER_GROUP = 256;
+
+/** Writes PowerInfer's `.generated.gpuidx` GGUF for this placement (hot counts must suit POWERINFER_GROUP). */
 export async function writePowerInferGpuIdx(path: string, p: PlacementFile): Promise<void> {
+  p.layers.forEach((l, i) => {
+    const k = l.gpuNeurons.length;
+    if (k !== 0 && k !== l.nFf && k % POWERINFER_GROUP !== 0) {
+      throw new Error(
+        `layer ${i} places ${k} of ${l.nFf} neurons: PowerInfer's kernels need a multiple of ${POWERINFER_GROUP} ` +
+          '(or none, or all); solve the placement with that granularity (relu-serve place --powerinfer-gpuidx does)',
+      );
+    }
+  });
   const tensors: TensorSpec[] = [];
   p.layers.forEach((l, i) => {
     const idx = new Int32Array(l.nFf);

@@ -4,7 +4,7 @@
 import type { ModelDescription, ModelIdentity } from './model-identity.js';
 import type { ActivationStats } from './stats-format.js';
 import { chooseHotNeurons } from './placement.js';
-import { FIXED_ORDER, formatBytes, vramCosts, type FixedVram, type KvOptions } from './vram-costs.js';
+import { DEVICE_ALIGN, FIXED_ORDER, devicePiece, ffnBytes, formatBytes, vramCosts, type FixedVram, type KvOptions } from './vram-costs.js';
 
 export class BudgetTooSmallError extends Error {}
 
@@ -27,7 +27,6 @@ export interface PlacementPlan {
   ffnBytes: number;
   /** Bytes of the whole FFN, for "x% of the FFN on the GPU". */
   ffnTotal: number;
-  neuronCostExact: boolean;
   layers: LayerPlacement[];
   covered: number;
   total: number;
@@ -39,13 +38,36 @@ const LABEL: Record<keyof FixedVram, string> = {
   norms: 'norms',
   output: 'output matrix',
   kvCache: 'KV cache',
-  other: 'other tensors',
+  index: 'neuron index',
+  workspace: 'working buffers',
 };
+
+/**
+ * The hot neurons per layer (ascending ids) under `budget` bytes, each layer's count a
+ * multiple of `group` or all of its neurons (PowerInfer's CUDA kernels need such counts,
+ * see placement-format.ts). A layer's hottest neurons form bundles of `group`, one item
+ * each for the exact solver. When n_ff is not a multiple of the group, the last, partial
+ * bundle (the coldest neurons, so always taken last) is charged as a whole one: the
+ * result is then valid but may leave that difference unused. Published models' n_ff are
+ * multiples of 256, where the result is exact.
+ */
+export function chooseInGroups(counts: Float64Array[], costs: number[], budget: number, group: number): Uint32Array[] {
+  if (group <= 1) return chooseHotNeurons(counts, costs, budget).gpuNeurons;
+  const orders = counts.map((c) => Array.from(c.keys()).sort((a, b) => c[b] - c[a] || a - b));
+  const bundles = orders.map((order, l) => {
+    const sums = new Float64Array(Math.ceil(order.length / group));
+    order.forEach((id, k) => (sums[Math.floor(k / group)] += counts[l][id]));
+    return sums;
+  });
+  const chosen = chooseHotNeurons(bundles, costs.map((c) => group * c), budget).gpuNeurons;
+  // Bundles are in descending order, so the solver takes a prefix of each layer's.
+  return orders.map((order, l) => Uint32Array.from(order.slice(0, chosen[l].length * group)).sort());
+}
 
 export function planPlacement(
   model: ModelDescription & { identity: ModelIdentity },
   stats: ActivationStats,
-  opts: KvOptions & { budget: number },
+  opts: KvOptions & { budget: number; group?: number },
 ): PlacementPlan {
   const costs = vramCosts(model, opts);
   // Say which piece no longer fits, with the running total, so the user knows what to cut.
@@ -60,12 +82,18 @@ export function planPlacement(
         `VRAM budget ${formatBytes(opts.budget)} (${opts.budget} bytes) is too small: the ${LABEL[k]} ` +
           `no longer fit after ${formatBytes(used)} of earlier parts. The fixed part needs ` +
           `${formatBytes(costs.fixedTotal)} (${costs.fixedTotal} bytes: ${parts}) before any FFN neuron; ` +
-          `raise --vram-budget${k === 'kvCache' ? ' or lower --ctx' : ''}`,
+          `raise --vram-budget${k === 'kvCache' ? ' or lower --ctx' : k === 'workspace' ? ' or lower --batch-size' : ''}`,
       );
     }
     used += costs.fixed[k];
   }
-  const choice = chooseHotNeurons(stats.counts, costs.neuronCost, opts.budget - costs.fixedTotal);
+  // Each layer's hot neurons are one device piece (rounded up to 256 bytes): the solver
+  // gets the capacity less that rounding for every layer, unless every neuron fits.
+  const capacity = opts.budget - costs.fixedTotal;
+  const all = stats.counts.map((c) => c.length);
+  const solverBudget = ffnBytes(costs.neuronCost, all) <= capacity ? Number.MAX_SAFE_INTEGER : Math.max(0, capacity - DEVICE_ALIGN * costs.neuronCost.length);
+  const choice = { gpuNeurons: chooseInGroups(stats.counts, costs.neuronCost, solverBudget, opts.group ?? 1) };
+  const placed = ffnBytes(costs.neuronCost, choice.gpuNeurons.map((g) => g.length));
   const layers: LayerPlacement[] = stats.counts.map((c, l) => {
     let covered = 0;
     let total = 0;
@@ -74,7 +102,7 @@ export function planPlacement(
     return {
       nFf: c.length,
       gpuNeurons: choice.gpuNeurons[l],
-      bytes: choice.gpuNeurons[l].length * costs.neuronCost[l],
+      bytes: devicePiece(choice.gpuNeurons[l].length * costs.neuronCost[l]),
       neuronCost: costs.neuronCost[l],
       covered,
       total,
@@ -87,12 +115,11 @@ export function planPlacement(
     nSeq: opts.nSeq ?? 1,
     fixed: costs.fixed,
     fixedTotal: costs.fixedTotal,
-    ffnBytes: choice.bytes,
+    ffnBytes: placed,
     ffnTotal: costs.ffnTotal,
-    neuronCostExact: costs.neuronCostExact,
     layers,
-    covered: choice.covered,
-    total: choice.total,
+    covered: layers.reduce((s, l) => s + l.covered, 0),
+    total: layers.reduce((s, l) => s + l.total, 0),
   };
 }
 
@@ -124,8 +151,5 @@ export function formatPlacementTable(plan: PlacementPlan): string {
       `${formatBytes(plan.fixedTotal + plan.ffnBytes)} of ${formatBytes(plan.budget)} ` +
       `(${plan.budget - plan.fixedTotal - plan.ffnBytes} bytes unused)`,
   );
-  if (!plan.neuronCostExact) {
-    lines.push('note: a quantised ffn_down row is not a whole number of bytes per neuron; its cost was rounded up');
-  }
   return lines.join('\n');
 }

@@ -1,10 +1,17 @@
-// Byte costs of a hybrid CPU/GPU split, from the real tensor types in the model file.
-// VRAM is filled in PowerInfer's order: attention weights of all layers, predictors,
-// norms, the output matrix, the KV cache for the configured context, then hot FFN
-// neurons with what is left. The token embedding stays on the CPU (a row lookup, no
-// matmul), as in PowerInfer.
+// Byte costs of a hybrid CPU/GPU split, from the real tensor types in the model file:
+// what relu-serve's hybrid runtime allocates on the device, to the byte. Device memory is
+// filled in PowerInfer's order: attention weights of all layers, predictors, norms, the
+// output matrix, the KV cache for the configured context; then our neuron index and
+// working buffers; then hot FFN neurons with what is left. Every piece (one tensor, one
+// layer's hot neurons, one buffer) starts on a 256-byte boundary and takes
+// devicePiece(bytes). The token embedding stays on the CPU (a row lookup, no matmul), as
+// in PowerInfer. addon/src/vram_plan.cpp makes the same sums; the engine tests hold the
+// two to each other.
 
 import type { ModelDescription, TensorDesc } from './model-identity.js';
+
+export const DEVICE_ALIGN = 256;
+export const devicePiece = (bytes: number): number => Math.ceil(bytes / DEVICE_ALIGN) * DEVICE_ALIGN;
 
 export interface FixedVram {
   attention: number;
@@ -12,22 +19,22 @@ export interface FixedVram {
   norms: number;
   output: number;
   kvCache: number;
-  /** Tensors we do not recognise, counted on the GPU to stay on the safe side. */
-  other: number;
+  /** Per layer: each neuron's slot and each slot's neuron (int32, n_ff each). */
+  index: number;
+  /** Activations, predictor scores, neuron lists, partial sums, logits (workspaceParts). */
+  workspace: number;
 }
 
-export const FIXED_ORDER: (keyof FixedVram)[] = ['attention', 'predictors', 'norms', 'output', 'kvCache', 'other'];
+export const FIXED_ORDER: (keyof FixedVram)[] = ['attention', 'predictors', 'norms', 'output', 'kvCache', 'index', 'workspace'];
 
 export interface VramCosts {
   fixed: FixedVram;
   fixedTotal: number;
-  /** Bytes one neuron of each layer takes on the GPU: its gate row + up row + down row. */
+  /** Bytes one hot neuron of each layer takes on the device: its gate row + up row + down row. */
   neuronCost: number[];
-  /** False when a row of a quantised, non-transposed ffn_down is not a whole number of bytes (cost rounded up). */
-  neuronCostExact: boolean;
-  /** Bytes of all FFN neurons of all layers. */
+  /** Bytes of all FFN neurons of all layers (one piece per layer). */
   ffnTotal: number;
-  /** Tensors left on the CPU regardless (token embedding). */
+  /** Tensors left on the CPU regardless (token embedding, tensors the runtime does not use). */
   cpuOnly: number;
 }
 
@@ -35,89 +42,136 @@ export interface KvOptions {
   nCtx: number;
   /** Sequences the server holds at once (slots), each with its own n_ctx positions; default 1. */
   nSeq?: number;
-  /** Bytes per cached K or V element: 2 for f16 (default), 4 for f32. */
+  /** Bytes per cached K or V element: 2 for f16 (default, the runtime's), 4 for f32. */
   kvBytesPerElement?: number;
+  /** Most tokens per decode step (the server's batchSize; default 512): sizes the working buffers. */
+  nBatch?: number;
+  /** Predictors resident (predictor mode); default: when the file has them. */
+  predictors?: boolean;
 }
 
 const LAYER_RE = /^blk\.(\d+)\.(.+)$/;
 const FFN_ROW = /^(ffn_gate|ffn_up|ffn_down_t|ffn_down)\.weight$/;
+/** Neurons per chunk of the FFN's chunked sums (addon/src/sparse_ffn_common.h kChunk). */
+const CHUNK = 512;
+/** Rows per FFN group of a split step (addon/src/vram_plan.h kGroupRows). */
+const GROUP_ROWS = 64;
 
+function positive(v: number, what: string): number {
+  if (!Number.isSafeInteger(v) || v <= 0) throw new Error(`${what} ${v} must be a positive integer`);
+  return v;
+}
+
+/** K and V for every layer, sequence and position: two pieces. */
 export function kvCacheBytes(model: ModelDescription, opts: KvOptions): number {
-  if (!Number.isSafeInteger(opts.nCtx) || opts.nCtx <= 0) throw new Error(`context size ${opts.nCtx} must be a positive integer`);
+  positive(opts.nCtx, 'context size');
   const headDim = model.nEmbd / model.nHead;
   const el = opts.kvBytesPerElement ?? 2;
-  const nSeq = opts.nSeq ?? 1;
-  if (!Number.isSafeInteger(nSeq) || nSeq <= 0) throw new Error(`sequence count ${nSeq} must be a positive integer`);
-  return nSeq * opts.nCtx * model.nLayer * 2 * model.nHeadKv * headDim * el;
+  const nSeq = positive(opts.nSeq ?? 1, 'sequence count');
+  return 2 * devicePiece(nSeq * opts.nCtx * model.nLayer * model.nHeadKv * headDim * el);
 }
 
-function classify(rest: string): keyof FixedVram {
-  if (/^attn_(q|k|v|qkv|output)\./.test(rest)) return 'attention';
-  if (/^fc[12]\./.test(rest)) return 'predictors';
-  if (/norm/.test(rest)) return 'norms';
-  return 'other';
+/** The runtime's working buffers in allocation order (addon/src/vram_plan.cpp workspace_parts). */
+export function workspaceParts(model: ModelDescription, nBatch: number, maxRank: number): [string, number][] {
+  const nb = positive(nBatch, 'batch size');
+  const g = Math.min(nb, GROUP_ROWS);
+  const d = model.nEmbd;
+  const kv = model.nHeadKv * (model.nEmbd / model.nHead);
+  const ff = model.nFf;
+  const chunks = Math.ceil(ff / CHUNK);
+  return [
+    ['x', nb * d * 4],
+    ['xb', nb * d * 4],
+    ['q', nb * d * 4],
+    ['k', nb * kv * 4],
+    ['v', nb * kv * 4],
+    ['att', nb * d * 4],
+    ['pos', nb * 4],
+    ['seq', nb * 4],
+    ['act_q', nb * Math.ceil(d / 32) * 36],
+    ['z1', g * maxRank * 4],
+    ['scores', g * ff * 4],
+    ['hot_list', ff * 4],
+    ['hot_mask', ff * 8],
+    ['counts', 64],
+    ['hot_part', g * chunks * d * 4],
+    ['hot_y', g * d * 4],
+    ['cold_y', g * d * 4],
+    ['logits', g * model.nVocab * 4],
+  ];
 }
 
-export function vramCosts(model: ModelDescription, kv: KvOptions): VramCosts {
-  const fixed: FixedVram = { attention: 0, predictors: 0, norms: 0, output: 0, kvCache: 0, other: 0 };
+export function vramCosts(model: ModelDescription, opts: KvOptions): VramCosts {
+  const fixed: FixedVram = { attention: 0, predictors: 0, norms: 0, output: 0, kvCache: 0, index: 0, workspace: 0 };
   const rows: Map<string, TensorDesc>[] = Array.from({ length: model.nLayer }, () => new Map());
+  const usePredictors = opts.predictors ?? model.tensors.some((t) => /^blk\.\d+\.fc1\.weight$/.test(t.name));
   let cpuOnly = 0;
-  let hasOutput = false;
-  let embedBytes = 0;
+  let output: TensorDesc | undefined;
+  let embed: TensorDesc | undefined;
+  let maxRank = 0;
+  // Norms live on the device as f32 whatever their type in the file.
+  const normPiece = (t: TensorDesc) => devicePiece(4 * t.shape.reduce((a, b) => a * b, 1));
   for (const t of model.tensors) {
     const m = LAYER_RE.exec(t.name);
-    if (m) {
-      const layer = Number(m[1]);
-      const rest = m[2];
-      const f = FFN_ROW.exec(rest);
-      if (f && layer < model.nLayer) {
-        rows[layer].set(f[1], t);
-        continue;
-      }
-      fixed[classify(rest)] += t.bytes;
-      continue;
-    }
-    if (t.name === 'token_embd.weight') {
-      cpuOnly += t.bytes;
-      embedBytes = t.bytes;
+    const rest = m?.[2] ?? '';
+    if (m && Number(m[1]) < model.nLayer && FFN_ROW.test(rest)) {
+      rows[Number(m[1])].set(FFN_ROW.exec(rest)![1], t);
+    } else if (m && /^attn_(q|k|v|output)\.weight$/.test(rest)) {
+      fixed.attention += devicePiece(t.bytes);
+    } else if (m && /^fc[12]\.weight$/.test(rest) && usePredictors) {
+      fixed.predictors += devicePiece(t.bytes);
+      if (rest.startsWith('fc1')) maxRank = Math.max(maxRank, t.shape[1]);
+    } else if (m && /^(attn_norm|ffn_norm)\.weight$/.test(rest)) {
+      fixed.norms += normPiece(t);
+    } else if (t.name === 'output_norm.weight') {
+      fixed.norms += normPiece(t);
     } else if (t.name === 'output.weight') {
-      fixed.output += t.bytes;
-      hasOutput = true;
-    } else if (/norm/.test(t.name)) fixed.norms += t.bytes;
-    else fixed.other += t.bytes;
+      output = t;
+    } else {
+      if (t.name === 'token_embd.weight') embed = t;
+      cpuOnly += t.bytes;
+    }
   }
-  // Tied output: the GPU needs its own copy of the embedding matrix for the logits.
-  if (!hasOutput) fixed.output += embedBytes;
-  fixed.kvCache = kvCacheBytes(model, kv);
+  // Tied output: the device needs its own copy of the embedding matrix for the logits.
+  const out = output ?? embed;
+  if (out) fixed.output = devicePiece(out.bytes);
+  fixed.kvCache = kvCacheBytes(model, opts);
+  fixed.index = model.nLayer * 2 * devicePiece(4 * model.nFf);
+  for (const [, bytes] of workspaceParts(model, opts.nBatch ?? 512, maxRank)) fixed.workspace += devicePiece(bytes);
 
   const neuronCost: number[] = [];
-  let exact = true;
   for (let l = 0; l < model.nLayer; l++) {
     const r = rows[l];
+    const gate = r.get('ffn_gate');
     const up = r.get('ffn_up');
-    const down = r.get('ffn_down_t') ?? r.get('ffn_down');
-    if (!up || !down) {
-      throw new Error(`layer ${l} has no ${up ? 'ffn_down / ffn_down_t' : 'ffn_up'} weight: cannot cost its neurons`);
+    const downT = r.get('ffn_down_t');
+    const down = r.get('ffn_down');
+    if (!gate || !up || (!downT && !down)) {
+      throw new Error(`layer ${l} has no ${!gate ? 'ffn_gate' : !up ? 'ffn_up' : 'ffn_down / ffn_down_t'} weight: cannot cost its neurons`);
     }
-    let cost = 0;
-    for (const key of ['ffn_gate', 'ffn_up', 'ffn_down_t', 'ffn_down'] as const) {
-      const t = r.get(key);
-      if (!t || (key === 'ffn_down' && r.has('ffn_down_t'))) continue;
-      // gate, up, down_t: ne = {n_embd, n_ff}, one row per neuron. down: ne = {n_ff, n_embd},
-      // a neuron is a column; for quantised types its share is fractional, so round up.
-      const nFf = key === 'ffn_down' ? t.shape[0] : t.shape[1];
-      if (nFf !== model.nFf) {
-        throw new Error(`${t.name} has ${nFf} neurons, expected n_ff = ${model.nFf}`);
-      }
-      const share = t.bytes / nFf;
-      if (!Number.isInteger(share)) exact = false;
-      cost += share;
+    const row = (t: TensorDesc) => {
+      // ne = {n_embd, n_ff}: one row per neuron.
+      if (t.shape[1] !== model.nFf) throw new Error(`${t.name} has ${t.shape[1]} neurons, expected n_ff = ${model.nFf}`);
+      return t.bytes / model.nFf;
+    };
+    // A plain file's ffn_down (ne = {n_ff, n_embd}) is repacked at load into one row per
+    // neuron, f32 for f32 files and f16 otherwise: that row is what the device holds.
+    let downRow: number;
+    if (downT) downRow = row(downT);
+    else {
+      if (down!.shape[0] !== model.nFf) throw new Error(`${down!.name} has ${down!.shape[0]} neurons, expected n_ff = ${model.nFf}`);
+      downRow = (down!.typeName === 'f32' ? 4 : 2) * model.nEmbd;
     }
-    neuronCost.push(Math.ceil(cost));
+    neuronCost.push(row(gate) + row(up) + downRow);
   }
   const fixedTotal = FIXED_ORDER.reduce((s, k) => s + fixed[k], 0);
-  const ffnTotal = neuronCost.reduce((s, c) => s + c * model.nFf, 0);
-  return { fixed, fixedTotal, neuronCost, neuronCostExact: exact, ffnTotal, cpuOnly };
+  const ffnTotal = neuronCost.reduce((s, c) => s + devicePiece(c * model.nFf), 0);
+  return { fixed, fixedTotal, neuronCost, ffnTotal, cpuOnly };
+}
+
+/** Device bytes of count[l] hot neurons in layer l (one piece per layer). */
+export function ffnBytes(neuronCost: number[], count: number[]): number {
+  return neuronCost.reduce((s, c, l) => s + devicePiece(c * count[l]), 0);
 }
 
 /** Parses "6GiB", "512MiB", "1e9", "1.5 GB", "800M" (binary units for Ki/Mi/Gi/Ti, decimal for K/M/G/T/KB/MB...). */

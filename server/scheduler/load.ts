@@ -12,7 +12,9 @@ import { SpmTokenizer } from '../tokenizer/spm.js';
 import { adaptTokenizer } from './tokenizer-adapter.js';
 import { makePickerFactory } from './picker.js';
 import type { ModelRuntime } from './runtime.js';
-import type { FfnActivation, FfnMode, Isa } from '../engine/types.js';
+import type { DeviceInfo, FfnActivation, FfnMode, Isa } from '../engine/types.js';
+import { resolveDevice, type DeviceSettings } from '../engine/device-options.js';
+import { formatBytes, parseByteSize } from '../profiler/vram-costs.js';
 
 export interface RuntimeOptions {
   modelPath: string;
@@ -29,6 +31,10 @@ export interface RuntimeOptions {
   ffnMode?: FfnMode;
   sparseThreshold?: number | null;
   sparseMaxBatch?: number;
+  /** The hybrid runtime (default: the CPU only). */
+  device?: DeviceSettings;
+  /** Where to say what the device choice did (placement source, notes). */
+  log?: Pick<Logger, 'info' | 'warn'>;
 }
 
 /** Chat template: --chat-template file, else GGUF tokenizer.chat_template, else the default. */
@@ -48,6 +54,7 @@ export function pickTemplate(file: string | null | undefined, fromModel: unknown
 
 export async function createRuntime(o: RuntimeOptions): Promise<ModelRuntime> {
   const { Model } = await import('../engine/engine.js');
+  const { native } = await import('../engine/binding.js');
   const model = await Model.load(o.modelPath, { ffnActivation: o.ffnActivation ?? 'auto' });
   // Positions past the model's training context give garbage (RoPE was never trained
   // there): the slot size is capped at it.
@@ -58,7 +65,15 @@ export async function createRuntime(o: RuntimeOptions): Promise<ModelRuntime> {
     const tokenizer = adaptTokenizer(tok, model.metadata);
     const template = pickTemplate(o.chatTemplateFile, model.metadata.get('tokenizer.chat_template'), { bosToken: tokenizer.bosText, eosToken: tokenizer.eosText });
     const nBatch = o.batchSize ?? 512;
+    const dev = await resolveDevice(
+      o.device ?? { device: 'cpu', vramBudget: null, placement: null, stats: null },
+      { modelPath: o.modelPath, nSeq: o.parallel, nCtx, nBatch, ffnMode: o.ffnMode ?? 'auto', hasPredictors: model.info.hasPredictors },
+      () => native.cuda.devices(),
+      (d, emu) => native.deviceMemory(d, emu),
+    );
+    for (const note of dev.notes) o.log?.warn(note);
     ctx = await model.createContext({
+      ...dev.options,
       nSeq: o.parallel,
       nCtx,
       threads: o.threads ?? 0,
@@ -71,6 +86,21 @@ export async function createRuntime(o: RuntimeOptions): Promise<ModelRuntime> {
     });
     const info = model.info;
     const c = ctx;
+    const device = c.device();
+    if (device.device !== 'cpu') {
+      o.log?.info(
+        {
+          device: device.name,
+          budget: device.budget,
+          used: device.used,
+          bytes: device.bytes,
+          ffnOnDevice: device.ffnAll > 0 ? device.bytes.ffn / device.ffnAll : 0,
+          hotNeurons: device.hotNeurons,
+        },
+        `hybrid runtime on ${device.name}: ${formatBytes(device.used)} of a ${formatBytes(device.budget)} budget (${device.budgetFrom}), ` +
+          `${(100 * (device.ffnAll > 0 ? device.bytes.ffn / device.ffnAll : 0)).toFixed(1)}% of the FFN on the device; hot neurons: ${device.placementSource}`,
+      );
+    }
     return {
       id: o.alias ?? path.basename(o.modelPath).replace(/\.gguf$/i, ''),
       created: Math.floor(Date.now() / 1000),
@@ -93,15 +123,21 @@ export async function createRuntime(o: RuntimeOptions): Promise<ModelRuntime> {
         n_params: info.nParams,
         size: info.fileBytes,
         chat_template: template.origin,
+        device: describeDevice(device),
       },
       sparsity: () => {
         const sp = c.sparsity();
         if (sp.ffnMode === 'dense') return null;
         const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / Math.max(1, a.length);
-        // Neurons computed since start: average ratio x rows x n_ff, over layers (all on the CPU for now).
+        if (device.device !== 'cpu') {
+          const h = c.hybridStats();
+          return { activeNeuronRatio: mean(sp.lastActiveRatio), neuronsComputed: { gpu: h.neuronsDevice, cpu: h.neuronsHost } };
+        }
+        // Neurons computed since start: average ratio x rows x n_ff, over layers.
         const cpu = sp.avgActiveRatio.reduce((s, r) => s + r * sp.totalRows * info.nFf, 0);
         return { activeNeuronRatio: mean(sp.lastActiveRatio), neuronsComputed: { gpu: 0, cpu: Math.round(cpu) } };
       },
+      device: device.device === 'cpu' ? undefined : { info: device, stats: () => c.hybridStats() },
       dispose: () => {
         c.dispose();
         model.dispose();
@@ -134,7 +170,41 @@ export async function loadRuntime(cfg: ServeConfig, log: Logger): Promise<ModelR
     ffnMode: cfg.ffnMode,
     sparseThreshold: cfg.sparseThreshold,
     sparseMaxBatch: cfg.sparseMaxBatch,
+    device: {
+      device: cfg.device,
+      vramBudget: cfg.vramBudget,
+      placement: cfg.placement,
+      stats: cfg.stats,
+      emuMemory: cfg.emuMemory === null ? undefined : parseByteSize(cfg.emuMemory),
+      emuLatencyUs: cfg.emuLatencyUs,
+    },
+    log,
   });
+}
+
+/** The device part of GET /v1/models' meta (snake_case, as the rest of meta). */
+export function describeDevice(d: DeviceInfo): Record<string, unknown> {
+  if (d.device === 'cpu') return { type: 'cpu' };
+  return {
+    type: d.device,
+    name: d.name,
+    vram_budget: d.budget,
+    vram_budget_from: d.budgetFrom,
+    vram_used: d.used,
+    vram_bytes: {
+      attention: d.bytes.attention,
+      predictors: d.bytes.predictors,
+      norms: d.bytes.norms,
+      output: d.bytes.output,
+      kv_cache: d.bytes.kvCache,
+      neuron_index: d.bytes.index,
+      workspace: d.bytes.workspace,
+      ffn: d.bytes.ffn,
+    },
+    ffn_on_device: d.ffnAll > 0 ? d.bytes.ffn / d.ffnAll : 0,
+    hot_neurons: d.hotNeurons,
+    placement: d.placementSource,
+  };
 }
 
 /**

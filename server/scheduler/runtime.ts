@@ -48,6 +48,7 @@ export interface PickerOptions {
 }
 
 import type { SparseStats } from '../observability/metrics.js';
+import type { DeviceInfo, HybridStats } from '../engine/types.js';
 
 export interface ModelRuntime {
   /** Model id as the API shows it. */
@@ -66,5 +67,7 @@ export interface ModelRuntime {
   readonly meta: Record<string, unknown>;
   /** Sparse-engine figures for the metrics (absent for engines without them). */
   sparsity?(): SparseStats | null;
+  /** The hybrid runtime: what sits on the device, and the work per side (absent on the CPU). */
+  readonly device?: { info: DeviceInfo; stats(): HybridStats };
   dispose(): void;
 }

@@ -49,16 +49,18 @@ test('place from argv writes the placement and the PowerInfer index', async () =
   const stats = join(dir, 'm.rsst');
   writeStatsFile(stats, { identity: desc.identity, tokens: 1000, source: 'test', counts: powerLawCounts(2, 128, 1000, 0.6, 4) });
   const out = join(dir, 'm.rspl');
-  const r = await run(['place', '--model', model, '--stats', stats, '--vram-budget', '150KiB', '--ctx', '64', '--out', out, '--powerinfer-gpuidx', join(dir, 'm.gpuidx')]);
+  const g = await run(['place', '--model', model, '--stats', stats, '--vram-budget', '150KiB', '--ctx', '64', '--batch-size', '4', '--out', out, '--powerinfer-gpuidx', join(dir, 'm.gpuidx')]);
+  assert.equal(g.code, 0, g.err);
+  assert.match(g.out, /wrote .*m\.gpuidx \(PowerInfer/);
+  const r = await run(['place', '--model', model, '--stats', stats, '--vram-budget', '150KiB', '--ctx', '64', '--batch-size', '4', '--out', out]);
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /total +\d+\/256/);
-  assert.match(r.out, /wrote .*m\.gpuidx \(PowerInfer/);
   const p = readPlacementFile(out, desc.identity);
   assert.equal(p.budget, 150 * 1024);
   assert.equal(p.nCtx, 64);
   assert.equal(p.nSeq, 1);
   // Four slots need four KV caches: fewer neurons fit.
-  const four = await run(['place', '--model', model, '--stats', stats, '--vram-budget', '150KiB', '--ctx', '64', '--slots', '4', '--out', out]);
+  const four = await run(['place', '--model', model, '--stats', stats, '--vram-budget', '150KiB', '--ctx', '64', '--batch-size', '4', '--slots', '4', '--out', out]);
   assert.equal(four.code, 0, four.err);
   const p4 = readPlacementFile(out, desc.identity);
   assert.equal(p4.nSeq, 4);

@@ -89,7 +89,7 @@ test('stats merge adds counts and tokens and refuses another model', () => {
 
 test('placement file round-trips and is tied to the model; gpuidx matches PowerInfer layout', async () => {
   const s = stats();
-  const plan = planPlacement({ ...model, identity: id }, s, { budget: 80_000, nCtx: 64 });
+  const plan = planPlacement({ ...model, identity: id }, s, { budget: 90_000, nCtx: 64, nBatch: 4 });
   assert.ok(plan.layers.some((l) => l.gpuNeurons.length > 0 && l.gpuNeurons.length < 64), 'a partial placement');
   const file = placementFileFromPlan(plan);
   const back = decodePlacement(encodePlacement(file));
@@ -103,8 +103,14 @@ test('placement file round-trips and is tied to the model; gpuidx matches PowerI
   writeFileSync(path, bad);
   assert.throws(() => readPlacementFile(path), /checksum mismatch/);
 
+  // PowerInfer's kernels need hot counts in multiples of 256 (or none, or all): a
+  // placement solved without that granularity is refused, one solved with it is written.
   const gpuidx = join(dir, 'model.gguf.generated.gpuidx');
-  await writePowerInferGpuIdx(gpuidx, file);
+  await assert.rejects(writePowerInferGpuIdx(gpuidx, file), /layer 0 places \d+ of 64 neurons: PowerInfer's kernels need a multiple of 256/);
+  const grouped = placementFileFromPlan(planPlacement({ ...model, identity: id }, s, { budget: 200_000, nCtx: 64, nBatch: 4, group: 256 }));
+  assert.deepEqual(grouped.layers.map((l) => l.gpuNeurons.length > 0 && l.gpuNeurons.length < 64), [false, false, false]);
+  assert.ok(grouped.layers.some((l) => l.gpuNeurons.length === 64), 'some layers whole on the GPU');
+  await writePowerInferGpuIdx(gpuidx, grouped);
   const raw = readFileSync(gpuidx);
   const h = await readGgufHeader(gpuidx);
   assert.equal(h.magic, 'PWRI');
@@ -112,10 +118,10 @@ test('placement file round-trips and is tied to the model; gpuidx matches PowerI
   assert.equal(h.metadata.get('generic.gpu_index.block_count')?.value, 3);
   assert.equal(h.metadata.get('generic.gpu_index.block_count')?.type, 'u32');
   assert.equal(h.metadata.get('split.vram_capacity')?.type, 'u64');
-  assert.equal(Number(h.metadata.get('split.vram_capacity')?.value), plan.budget - plan.fixedTotal);
+  assert.equal(Number(h.metadata.get('split.vram_capacity')?.value), grouped.budget - grouped.fixedBytes);
   assert.deepEqual(h.tensors.map((t) => t.name), ['blk.0.gpu_idx', 'blk.0.gpu_bucket', 'blk.1.gpu_idx', 'blk.1.gpu_bucket', 'blk.2.gpu_idx', 'blk.2.gpu_bucket']);
   h.tensors.forEach((t, i) => {
-    const layer = file.layers[i >> 1];
+    const layer = grouped.layers[i >> 1];
     assert.equal(t.typeName, 'i32');
     const at = h.dataOffset + Number(t.offset);
     const vals = Array.from({ length: t.dims[0] }, (_, j) => raw.readInt32LE(at + 4 * j));

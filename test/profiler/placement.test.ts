@@ -150,3 +150,51 @@ test('bad inputs are refused with a clear message', () => {
   assert.throws(() => chooseHotNeurons([Float64Array.of(1)], [1, 2], 10), /1 layers of counts but 2/);
   assert.throws(() => chooseHotNeurons([Float64Array.of(1)], [1], -1), /budget -1/);
 });
+
+test('placements in groups (PowerInfer counts): every layer a multiple of the group or whole, optimal among those', async () => {
+  const { chooseInGroups } = await import('../../server/profiler/placement-plan.js');
+  const rand = seededRandom(77);
+  for (let t = 0; t < 200; t++) {
+    const group = 2 + Math.floor(rand() * 3);
+    const L = 1 + Math.floor(rand() * 3);
+    // n_ff a multiple of the group (as in published models: exact), or not (valid).
+    const exact = t % 2 === 0;
+    const counts = Array.from({ length: L }, () =>
+      Float64Array.from({ length: exact ? group * (1 + Math.floor(rand() * 3)) : 1 + Math.floor(rand() * 9) }, () => Math.floor(rand() * 20)),
+    );
+    const costs = counts.map(() => 1 + Math.floor(rand() * 4));
+    const budget = Math.floor(rand() * 40);
+    const got = chooseInGroups(counts, costs, budget, group);
+    let bytes = 0;
+    let covered = 0;
+    got.forEach((ids, l) => {
+      assert.ok(ids.length % group === 0 || ids.length === counts[l].length, `layer ${l}: ${ids.length} in groups of ${group}`);
+      ids.forEach((i, j) => assert.ok(j === 0 || i > ids[j - 1]));
+      bytes += ids.length * costs[l];
+      covered += ids.reduce((s, i) => s + counts[l][i], 0);
+    });
+    assert.ok(bytes <= budget, `${bytes} <= ${budget}`);
+    if (!exact) continue;
+    // Exhaustive: every allowed count per layer, each layer's hottest neurons.
+    const sorted = counts.map((c) => [...c].sort((a, b) => b - a));
+    const options = counts.map((c) => {
+      const ks = [];
+      for (let k = 0; k <= c.length; k += group) ks.push(k);
+      if (ks[ks.length - 1] !== c.length) ks.push(c.length);
+      return ks;
+    });
+    let best = 0;
+    const walk = (l: number, b: number, cov: number) => {
+      if (l === L) {
+        best = Math.max(best, cov);
+        return;
+      }
+      for (const k of options[l]) {
+        if (b + k * costs[l] > budget) break;
+        walk(l + 1, b + k * costs[l], cov + sorted[l].slice(0, k).reduce((s, v) => s + v, 0));
+      }
+    };
+    walk(0, 0, 0);
+    assert.equal(covered, best, `case ${t}`);
+  }
+});

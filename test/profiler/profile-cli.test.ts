@@ -121,13 +121,19 @@ test('place writes a placement within the budget, refuses foreign stats and too 
   const out = join(dir, 'p.rspl');
   const gpuidx = join(dir, 'powerlaw.gguf.generated.gpuidx');
   const q = quietIo();
-  await placeCommand({ model: modelPath, stats: statsPath, vramBudget: '600KiB', ctx: 128, kvType: 'f16', out, powerinferGpuidx: gpuidx }, q.io);
+  await placeCommand({ model: modelPath, stats: statsPath, vramBudget: '600KiB', ctx: 128, batchSize: 4, kvType: 'f16', out }, q.io);
   const desc = await describeModelFile(modelPath);
   const p = readPlacementFile(out, desc.identity);
   assert.ok(p.fixedBytes + p.ffnBytes <= 600 * 1024);
   assert.ok(p.layers.some((l) => l.gpuNeurons.length > 0 && l.gpuNeurons.length < 256), 'a partial placement');
   assert.match(q.out.join(''), /total +\d+\/768/);
+  // With PowerInfer's index too: both files hold counts its kernels take (here n_ff = 256: none or all).
+  await placeCommand({ model: modelPath, stats: statsPath, vramBudget: '600KiB', ctx: 128, batchSize: 4, kvType: 'f16', out, powerinferGpuidx: gpuidx }, q.io);
   assert.ok(existsSync(gpuidx));
+  const grouped = readPlacementFile(out, desc.identity);
+  assert.ok(grouped.layers.every((l) => l.gpuNeurons.length === 0 || l.gpuNeurons.length === 256));
+  assert.ok(grouped.layers.some((l) => l.gpuNeurons.length === 256));
+  assert.match(q.out.join(''), /in multiples of 256 \(or all\)/);
 
   // Same name, shapes and types but other weights: still another model.
   const twinPath = join(dir, 'twin.gguf');
