@@ -100,6 +100,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       maxWaiting: opts.maxQueue ?? 64,
       nBatch: rt.nBatch,
       onStep: (info) => {
+        if (rt.device) metrics.observeHybridStep(rt.device.stats());
         metrics.engineSteps.inc();
         metrics.batchTokens.observe(info.tokens);
         metrics.batchSequences.observe(info.sequences);
@@ -116,6 +117,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       slotsBusy: () => loop.stats().slotsBusy,
     });
     if (rt.sparsity && rt.sparsity() !== null) metrics.setSparseSource(() => rt.sparsity!());
+    if (rt.device) metrics.setDeviceSource(rt.device.info, () => rt.device!.stats());
   };
   const loaded = Promise.resolve(opts.runtime).then(attach, (err: Error) => {
     state.loadError = err;

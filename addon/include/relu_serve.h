@@ -228,6 +228,8 @@ typedef struct {
 /* hot_per_layer: n_layer values (hot neurons placed), or NULL. On the CPU: device "cpu",
  * zeros elsewhere. Strings live as long as the context. */
 void rs_context_get_device_info(const rs_context *ctx, rs_device_info *info, uint32_t *hot_per_layer);
+/* The device's hot neurons of one layer, ascending (hot_per_layer[layer] values). */
+rs_status rs_context_get_hot_neurons(const rs_context *ctx, int layer, int32_t *ids, rs_error *err);
 
 /* The hybrid runtime's work per side: cumulative, and for the last decode. Pairs are
  * (row, neuron) pairs of the FFN computed on the device and on the host; device_wait_ms

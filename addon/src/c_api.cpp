@@ -289,6 +289,16 @@ void rs_context_get_device_info(const rs_context *ctx, rs_device_info *info, uin
   info->placement_source = r->placement_source.c_str();
 }
 
+rs_status rs_context_get_hot_neurons(const rs_context *ctx, int layer, int32_t *ids, rs_error *err) {
+  return guarded(err, [&] {
+    const rs::DeviceReport *r = ctx->c->device_report();
+    if (layer < 0 || layer >= ctx->c->model().hp().n_layer) throw rs::InvalidArgError("layer out of range");
+    if (!r) return;  // the CPU holds no hot neurons
+    const std::vector<int32_t> &h = r->hot[static_cast<size_t>(layer)];
+    std::copy(h.begin(), h.end(), ids);
+  });
+}
+
 void rs_context_get_hybrid_stats(const rs_context *ctx, rs_hybrid_stats *stats) {
   const rs::HybridStats h = ctx->c->hybrid_stats();
   stats->steps = h.steps;

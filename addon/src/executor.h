@@ -33,6 +33,7 @@ struct DeviceReport {
   uint64_t budget = 0;
   std::string budget_from;  // "bytes", "fraction of free memory", "placement file"
   VramPlan plan;            // allocated, by category (plan.hot: hot neurons per layer)
+  std::vector<std::vector<int32_t>> hot;  // the hot neurons' ids per layer
   std::string placement_source;
 };
 

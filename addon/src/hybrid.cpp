@@ -152,6 +152,7 @@ HybridExecutor::HybridExecutor(const Model &m, KvCache &cache, int n_threads, rs
                           " leaves " + std::to_string(capacity) + " bytes after the fixed part (" + mib(plan.fixed()) +
                           "); raise --vram-budget or run relu-serve place for this budget");
   report_.placement_source = placement.source;
+  report_.hot = placement.hot;
   dm_ = std::make_unique<DeviceModel>(*dev_, m, shape, std::move(plan), placement);
   report_.plan = dm_->plan;
 

@@ -196,6 +196,15 @@ Napi::Value ContextWrap::Device(const Napi::CallbackInfo &info) {
   Napi::Array h = Napi::Array::New(env, hot.size());
   for (size_t l = 0; l < hot.size(); l++) h.Set(static_cast<uint32_t>(l), hot[l]);
   o.Set("hotNeurons", h);
+  Napi::Array ids = Napi::Array::New(env, hot.size());
+  for (size_t l = 0; l < hot.size(); l++) {
+    Napi::Int32Array a = Napi::Int32Array::New(env, hot[l]);
+    rs_error err{};
+    rs_status st = rs_context_get_hot_neurons(ctx_, static_cast<int>(l), a.Data(), &err);
+    if (st != RS_OK) throw make_error(env, st, err.message);
+    ids.Set(static_cast<uint32_t>(l), a);
+  }
+  o.Set("hotNeuronIds", ids);
   o.Set("placementSource", di.placement_source);
   return o;
 }

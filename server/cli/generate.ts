@@ -3,7 +3,10 @@
 // (matrix-matrix), then one token per step.
 import type { Command } from 'commander';
 import { Model, sequenceBatch } from '../engine/engine.js';
-import type { FfnActivation, FfnMode, Isa, SparsityStats } from '../engine/types.js';
+import type { Device, DeviceInfo, FfnActivation, FfnMode, HybridStats, Isa, SparsityStats } from '../engine/types.js';
+import { native } from '../engine/binding.js';
+import { resolveDevice } from '../engine/device-options.js';
+import { parseByteSize } from '../profiler/vram-costs.js';
 import { SpmTokenizer } from '../tokenizer/spm.js';
 import { Sampler } from '../sampling/sampler.js';
 import { defaultConfigPath, readConfigFile } from '../config.js';
@@ -26,6 +29,12 @@ export interface GenerateOptions {
   isa: Isa;
   bos: boolean;
   json: boolean;
+  device?: Device;
+  vramBudget?: string;
+  placement?: string;
+  stats?: string;
+  emuMemory?: string;
+  emuLatencyUs?: number;
 }
 
 export interface GenerateResult {
@@ -38,6 +47,10 @@ export interface GenerateResult {
   model: { path: string; arch: string; ffnActivation: string; ffnActivationFrom: string; params: number };
   /** FFN neurons computed per layer (last step and average over the whole run). */
   sparsity: SparsityStats;
+  /** Where it ran and what sat in device memory. */
+  device: DeviceInfo;
+  /** The hybrid runtime's work per side (zeros on the CPU). */
+  hybrid: HybridStats;
   seed: string;
 }
 
@@ -54,7 +67,22 @@ export async function generate(o: GenerateOptions, onText?: (s: string) => void)
     throw new Error(`the prompt has ${promptTokens.length} tokens, more than the context size ${o.ctxSize} allows`);
   }
   const nBatch = Math.min(512, promptTokens.length);
+  const dev = await resolveDevice(
+    {
+      device: o.device ?? 'auto',
+      vramBudget: o.vramBudget ?? null,
+      placement: o.placement ?? null,
+      stats: o.stats ?? null,
+      emuMemory: o.emuMemory ? parseByteSize(o.emuMemory) : undefined,
+      emuLatencyUs: o.emuLatencyUs,
+    },
+    { modelPath: o.model, nSeq: 1, nCtx, nBatch, ffnMode: o.ffnMode, hasPredictors: model.info.hasPredictors },
+    () => native.cuda.devices(),
+    (d, emu) => native.deviceMemory(d, emu),
+  );
+  for (const note of dev.notes) process.stderr.write(`relu-serve: ${note}\n`);
   const ctx = await model.createContext({
+    ...dev.options,
     nSeq: 1,
     nCtx,
     nBatch,
@@ -122,6 +150,8 @@ export async function generate(o: GenerateOptions, onText?: (s: string) => void)
         params: model.info.nParams,
       },
       sparsity: ctx.sparsity(),
+      device: ctx.device(),
+      hybrid: ctx.hybridStats(),
       seed: sampler.seed.toString(),
     };
   } finally {
@@ -162,6 +192,12 @@ export function registerGenerate(program: Command): void {
     .option('--ffn-mode <mode>', 'FFN: auto, dense, exact or predictor (see README "Sparse inference")', 'auto')
     .option('--sparse-threshold <t>', "predictor threshold (default: the file's powerinfer.sparse_threshold)", num)
     .option('--isa <isa>', 'instruction-set cap: scalar, avx2, avx512, best', 'best')
+    .option('--device <device>', 'auto|cpu|cuda|emu (README "Hybrid CPU/GPU")', 'auto')
+    .option('--vram-budget <size>', 'device memory to use: bytes (8GiB) or a share of free memory (40%)')
+    .option('--placement <file>', 'hot neurons: .rspl from `relu-serve place` or PowerInfer .generated.gpuidx')
+    .option('--stats <file>', 'activation statistics from `relu-serve profile`: hot neurons solved at load')
+    .option('--emu-memory <size>', 'emulated device: its memory (default 8GiB)')
+    .option('--emu-latency-us <us>', 'emulated device: delay before each operation', int)
     .option('--no-bos', 'do not prepend BOS')
     .option('--json', 'print one JSON object (tokens, text, timings)')
     .action(async (opts) => {
@@ -179,7 +215,9 @@ export function registerGenerate(program: Command): void {
       process.stderr.write(
         `\n[${r.promptTokens.length} prompt tokens: ${t.promptTokensPerS.toFixed(1)} tokens/s; ` +
           `${r.tokens.length} generated: ${t.genTokensPerS.toFixed(2)} tokens/s; finish: ${r.finishReason}; seed ${r.seed}; ` +
-          `FFN ${r.sparsity.ffnMode}, ${(100 * mean(r.sparsity.avgActiveRatio)).toFixed(1)}% of neurons computed]\n`,
+          `FFN ${r.sparsity.ffnMode}, ${(100 * mean(r.sparsity.avgActiveRatio)).toFixed(1)}% of neurons computed` +
+          (r.device.device === 'cpu' ? ']\n' : `; ${r.device.name}: ${(100 * r.device.bytes.ffn / Math.max(1, r.device.ffnAll)).toFixed(1)}% of the FFN on the device, ` +
+            `${r.hybrid.neuronsDevice} neuron computations there and ${r.hybrid.neuronsHost} on the CPU]\n`),
       );
     });
 }

@@ -29,6 +29,12 @@ export function registerServe(program: Command): Command {
     .option('--ffn-mode <mode>', 'auto|dense|exact|predictor (README "Sparse inference")')
     .option('--sparse-threshold <t>', "predictor threshold (default: the file's powerinfer.sparse_threshold)")
     .option('--sparse-max-batch <n>', 'decode steps with more rows run the dense FFN')
+    .option('--device <device>', 'auto|cpu|cuda|emu: where the model runs (README "Hybrid CPU/GPU")')
+    .option('--vram-budget <size>', 'device memory to use: bytes (8GiB, 512MiB) or a share of free memory (40%)')
+    .option('--placement <file>', 'hot neurons from `relu-serve place` (.rspl) or PowerInfer (.generated.gpuidx)')
+    .option('--stats <file>', 'activation statistics from `relu-serve profile`: hot neurons solved at load')
+    .option('--emu-memory <size>', 'emulated device: its memory (default 8GiB)')
+    .option('--emu-latency-us <us>', 'emulated device: delay before each operation')
     .action(async (o: Record<string, unknown>) => {
       const { runServe } = await import('../main.js');
       await runServe({
@@ -53,6 +59,12 @@ export function registerServe(program: Command): Command {
           ffnMode: o.ffnMode,
           sparseThreshold: o.sparseThreshold,
           sparseMaxBatch: o.sparseMaxBatch,
+          device: o.device,
+          vramBudget: o.vramBudget,
+          placement: o.placement,
+          stats: o.stats,
+          emuMemory: o.emuMemory,
+          emuLatencyUs: o.emuLatencyUs,
         },
       });
     });

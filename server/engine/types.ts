@@ -113,6 +113,8 @@ export interface DeviceInfo {
   ffnAll: number;
   /** Hot neurons per layer. */
   hotNeurons: number[];
+  /** Their ids, ascending, per layer. */
+  hotNeuronIds: Int32Array[];
   placementSource: string;
 }
 

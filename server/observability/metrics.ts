@@ -5,6 +5,7 @@
 // with setSparseSource().
 
 import client from 'prom-client';
+import type { DeviceInfo, HybridStats } from '../engine/types.js';
 
 export interface SparseStats {
   /** Fraction of FFN neurons that were active (non-zero after ReLU), 0..1. */
@@ -76,9 +77,57 @@ export class Metrics {
       name: 'relu_serve_active_neuron_ratio', help: 'Share of FFN neurons active per token (sparse engines only)', registers,
       collect() { const s = self.sparse?.(); if (s) this.set(s.activeNeuronRatio); },
     });
-    new client.Gauge({
-      name: 'relu_serve_neurons_computed', help: 'FFN neurons computed since start, by device (sparse engines only)', labelNames: ['device'], registers,
-      collect() { const s = self.sparse?.(); if (s) { this.set({ device: 'gpu' }, s.neuronsComputed.gpu); this.set({ device: 'cpu' }, s.neuronsComputed.cpu); } },
+    // A counter read from the engine's own running totals at scrape time.
+    new client.Counter({
+      name: 'relu_serve_neurons_computed_total', help: 'FFN (token, neuron) pairs computed since start, by side: gpu (the device) or cpu (sparse engines only)', labelNames: ['device'], registers,
+      collect() {
+        const s = self.sparse?.();
+        if (!s) return;
+        this.reset();
+        this.inc({ device: 'gpu' }, s.neuronsComputed.gpu);
+        this.inc({ device: 'cpu' }, s.neuronsComputed.cpu);
+      },
     });
+  }
+
+  private stepSeconds: client.Histogram<'part'> | null = null;
+  private lastSteps = 0;
+
+  /**
+   * The hybrid runtime: what sits in device memory (fixed at load) and the work per side.
+   * Step times are observed by observeHybridStep after each engine step.
+   */
+  setDeviceSource(info: DeviceInfo, stats: () => HybridStats): void {
+    const registers = [this.registry];
+    new client.Gauge({ name: 'relu_serve_device_info', help: 'The device the model runs on (value 1)', labelNames: ['device', 'name'], registers }).set({ device: info.device, name: info.name }, 1);
+    new client.Gauge({ name: 'relu_serve_vram_budget_bytes', help: 'Device memory the server may use', registers }).set(info.budget);
+    const used = new client.Gauge({ name: 'relu_serve_vram_used_bytes', help: 'Device memory allocated, by category', labelNames: ['category'], registers });
+    const cat: Record<string, number> = { ...info.bytes };
+    for (const [k, v] of Object.entries(cat)) used.set({ category: k }, v);
+    new client.Gauge({ name: 'relu_serve_ffn_on_device_ratio', help: 'Share of the FFN bytes resident on the device', registers }).set(info.ffnAll > 0 ? info.bytes.ffn / info.ffnAll : 0);
+    const hot = new client.Gauge({ name: 'relu_serve_hot_neurons', help: 'FFN neurons resident on the device, per layer', labelNames: ['layer'], registers });
+    info.hotNeurons.forEach((n, l) => hot.set({ layer: String(l) }, n));
+    new client.Gauge({
+      name: 'relu_serve_cpu_ffn_hidden_ratio', help: "Share of the CPU's FFN time that ran while the device was busy (1 - device wait / CPU FFN time), since start", registers,
+      collect() {
+        const h = stats();
+        this.set(h.hostFfnMs > 0 ? Math.max(0, Math.min(1, 1 - h.deviceWaitMs / h.hostFfnMs)) : 0);
+      },
+    });
+    this.stepSeconds = new client.Histogram({
+      name: 'relu_serve_hybrid_step_seconds', labelNames: ['part'], registers,
+      help: 'Per decode step: device busy, device waiting for the CPU, CPU computing cold neurons, and the whole step',
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    });
+  }
+
+  /** Observes the last step's times if a step ran since the previous call. */
+  observeHybridStep(h: HybridStats): void {
+    if (!this.stepSeconds || h.steps === this.lastSteps) return;
+    this.lastSteps = h.steps;
+    this.stepSeconds.observe({ part: 'device' }, h.last.deviceBusyMs / 1000);
+    this.stepSeconds.observe({ part: 'device_wait' }, h.last.deviceWaitMs / 1000);
+    this.stepSeconds.observe({ part: 'cpu_ffn' }, h.last.hostFfnMs / 1000);
+    this.stepSeconds.observe({ part: 'step' }, h.last.wallMs / 1000);
   }
 }
