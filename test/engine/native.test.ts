@@ -1,0 +1,103 @@
+// relu-serve-native: the engine built and run without Node. A plain CMake build on a
+// PATH whose `node` only records that it was called; then the same greedy ids as
+// `relu-serve generate`, on the CPU and on the emulated device.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { makeModel } from '../../server/cli/make-model.js';
+import { generate, type GenerateOptions } from '../../server/cli/generate.js';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'relu-serve-native-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+// The binary the npm build (cmake-js) left; the no-Node build is checked separately.
+const npmBuilt = join(root, 'build', 'bin', 'relu-serve-native');
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { env, timeout: 600_000, maxBuffer: 16 << 20 }, (e, out, err) =>
+      resolve({ code: e ? Number((e as { code?: number }).code ?? 1) : 0, out, err }),
+    );
+  });
+}
+
+let bamboo = '';
+let powerinfer = '';
+before(async () => {
+  bamboo = join(dir, 'bamboo.gguf');
+  powerinfer = join(dir, 'powerinfer.gguf');
+  await makeModel({ arch: 'bamboo', size: 'small', type: 'q4_0', seed: 5, out: bamboo });
+  await makeModel({ arch: 'llama', size: 'small', type: 'q4_0', seed: 3, out: powerinfer, sparse: true, sparsity: 0.9, predictor: 'lowrank' });
+});
+
+test('the engine and relu-serve-native build with plain CMake, never calling node', async () => {
+  const fake = join(dir, 'fake-bin');
+  mkdirSync(fake);
+  const calls = join(dir, 'node-calls');
+  writeFileSync(join(fake, 'node'), `#!/bin/sh\necho "$@" >> ${calls}\nexit 1\n`);
+  chmodSync(join(fake, 'node'), 0o755);
+  const env = { ...process.env, PATH: `${fake}:${process.env.PATH}` };
+  const b = join(dir, 'build');
+  // No CUDA here: nvcc's compile of kernels/cuda is CI's npm build's job; this is about Node.
+  const conf = await run('cmake', ['-S', join(root, 'addon'), '-B', b, '-DCMAKE_BUILD_TYPE=Release', '-DRS_NO_CUDA=ON'], env);
+  assert.equal(conf.code, 0, conf.err);
+  assert.match(conf.out, /building the engine and relu-serve-native without the Node addon/);
+  const build = await run('cmake', ['--build', b, '-j2', '--target', 'relu-serve-native'], env);
+  assert.equal(build.code, 0, build.err);
+  assert.equal(existsSync(calls), false, `node was called: ${existsSync(calls) ? readFileSync(calls, 'utf8') : ''}`);
+  const r = await run(join(b, 'bin', 'relu-serve-native'), ['--model', bamboo, '--tokens', '1,5,9', '-n', '4']);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /^\d+(,\d+){3}\n$/);
+});
+
+async function generated(model: string, prompt: string): Promise<{ promptTokens: number[]; tokens: number[] }> {
+  const o: GenerateOptions = {
+    model, prompt, maxTokens: 12, temperature: 0, topK: 0, topP: 1, minP: 0, repeatPenalty: 1, threads: 2, ctxSize: 256,
+    ffnActivation: 'auto', ffnMode: 'auto', isa: 'best', bos: true, json: true, device: 'cpu',
+  };
+  return generate(o);
+}
+
+for (const kind of ['bamboo', 'powerinfer'] as const) {
+  test(`${kind}: relu-serve-native gives generate's ids, on the CPU and the emulated device`, async () => {
+    const model = kind === 'bamboo' ? bamboo : powerinfer;
+    const g = await generated(model, 'And it came to pass that the');
+    assert.equal(g.tokens.length, 12);
+    for (const device of [['--device', 'cpu'], ['--device', 'emu', '--vram-budget', '50%']]) {
+      const r = await run(npmBuilt, ['--model', model, '--tokens', g.promptTokens.join(','), '-n', '12', '--threads', '2', '--json', ...device]);
+      assert.equal(r.code, 0, r.err);
+      const j = JSON.parse(r.out);
+      assert.deepEqual(j.prompt_tokens, g.promptTokens);
+      assert.deepEqual(j.tokens, g.tokens, device.join(' '));
+      assert.equal(j.device.type, device[1]);
+      assert.ok(j.timings.gen_tokens_per_s > 0);
+      if (device[1] === 'emu') {
+        assert.ok(j.device.used <= j.device.budget && j.device.bytes.ffn > 0);
+        assert.equal(j.hybrid.steps, 12, 'the prompt step and 11 generation steps');
+        assert.ok(j.hybrid.neurons_device > 0);
+      }
+    }
+  });
+}
+
+test('relu-serve-native refuses clearly: a missing model, cuda without a GPU, bad arguments', async () => {
+  const missing = await run(npmBuilt, ['--model', join(dir, 'nope.gguf'), '--tokens', '1']);
+  assert.equal(missing.code, 1);
+  assert.match(missing.err, /loading the model: cannot open model file .*nope\.gguf/);
+  const cuda = await run(npmBuilt, ['--model', bamboo, '--tokens', '1', '--device', 'cuda']);
+  assert.equal(cuda.code, 1);
+  assert.match(cuda.err, /creating the context: (device 'cuda' is not available|.*no CUDA device)/);
+  const small = await run(npmBuilt, ['--model', bamboo, '--tokens', '1', '--device', 'emu', '--vram-budget', '1KiB']);
+  assert.equal(small.code, 1);
+  assert.match(small.err, /VRAM budget .* is too small: the fixed part needs/);
+  const bad = await run(npmBuilt, ['--model', bamboo, '--tokens', '1,x']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /--tokens: 'x' is not a token id/);
+  const vocab = await run(npmBuilt, ['--model', bamboo, '--tokens', '99999999']);
+  assert.equal(vocab.code, 2);
+  assert.match(vocab.err, /outside the vocabulary/);
+});
