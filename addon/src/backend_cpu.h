@@ -88,6 +88,7 @@ class CpuBackend : public Backend {
   std::vector<int> sp_nz_;
   std::vector<int64_t> sp_slice_n_;               // one row: active neurons per slice
   std::vector<uint64_t> sp_emask_;                // several rows: each list entry's rows
+  std::vector<uint64_t> sp_nmask_;                // several rows: each neuron's rows
   std::vector<int32_t> sp_list_;
   std::vector<uint8_t> sp_act2_;
 };

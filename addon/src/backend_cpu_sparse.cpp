@@ -121,16 +121,21 @@ uint64_t CpuBackend::list_selected(const float *sel, int n, int64_t n_ff, float 
       if ((!skip || !skip[i]) && pass(sel[i])) sp_list_.push_back(static_cast<int32_t>(i));
     return sp_list_.size();
   }
+  // Row by row (each row's scores are contiguous), into a mask per neuron.
+  sp_nmask_.assign(static_cast<size_t>(n_ff), 0);
+  uint64_t *mask = sp_nmask_.data();
+  for (int j = 0; j < n; j++) {
+    const float *s = sel + static_cast<size_t>(j) * n_ff;
+    const uint64_t bit = 1ull << j;
+    for (int64_t i = 0; i < n_ff; i++)
+      if (pass(s[i])) mask[i] |= bit;
+  }
   uint64_t pairs = 0;
   for (int64_t i = 0; i < n_ff; i++) {
-    if (skip && skip[i]) continue;
-    uint64_t m = 0;
-    for (int j = 0; j < n; j++) m |= static_cast<uint64_t>(pass(sel[static_cast<size_t>(j) * n_ff + i])) << j;
-    if (m) {
-      sp_list_.push_back(static_cast<int32_t>(i));
-      sp_emask_.push_back(m);
-      pairs += static_cast<uint64_t>(__builtin_popcountll(m));
-    }
+    if (!mask[i] || (skip && skip[i])) continue;
+    sp_list_.push_back(static_cast<int32_t>(i));
+    sp_emask_.push_back(mask[i]);
+    pairs += static_cast<uint64_t>(__builtin_popcountll(mask[i]));
   }
   return pairs;
 }

@@ -39,3 +39,18 @@ test('bad values fail with the key and where it came from', () => {
   assert.throws(() => loadConfig({ file: file({}), env: {} }), /no model/);
   assert.throws(() => loadConfig({ file: file({ model: 'm', parallel: 8, batchSize: 4 }), env: {} }), /batchSize \(4\) must be at least parallel \(8\)/);
 });
+
+test('device settings: keys, env and flags; budgets and sizes are checked at start', () => {
+  const f = file({ model: 'm.gguf', device: 'emu', vramBudget: '40%', placement: 'p.rspl' });
+  const c = loadConfig({ file: f, env: { RELU_SERVE_STATS: 's.rsst', RELU_SERVE_EMU_LATENCY_US: '50' }, flags: { vramBudget: '6GiB' }, cwd: '/srv' });
+  assert.equal(c.device, 'emu');
+  assert.equal(c.vramBudget, '6GiB');
+  assert.ok(path.isAbsolute(c.placement!), 'a path in the file is resolved');
+  assert.equal(c.stats, '/srv/s.rsst');
+  assert.equal(c.emuLatencyUs, 50);
+  assert.equal(loadConfig({ file: file({ model: 'm' }), env: {} }).device, 'auto');
+  assert.throws(() => loadConfig({ file: file({ model: 'm' }), env: { RELU_SERVE_DEVICE: 'tpu' } }), /device \(from environment RELU_SERVE_DEVICE\) must be one of "auto", "cpu", "cuda", "emu"/);
+  assert.throws(() => loadConfig({ file: file({ model: 'm' }), env: {}, flags: { vramBudget: 'lots' } }), (e: Error) => e instanceof ConfigError && /vramBudget: cannot read "lots" as a size/.test(e.message));
+  assert.throws(() => loadConfig({ file: file({ model: 'm', vramBudget: '150%' }), env: {} }), /vramBudget: .*a share of free memory must be in \(0%, 100%\]/);
+  assert.throws(() => loadConfig({ file: file({ model: 'm', emuMemory: 'big' }), env: {} }), /emuMemory: cannot read "big" as a size/);
+});
