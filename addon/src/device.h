@@ -63,6 +63,7 @@ struct FfnSelect {
   Weight fc1, fc2;                // predictor, file types (Predictor mode)
   float *z1 = nullptr;            // [n][rank] scratch
   float *scores = nullptr;        // [n][n_ff] predictor scores; Exact: [n][n_hot] the hot gates
+  uint64_t *nmask = nullptr;      // [n_ff] scratch: each neuron's (exact: each slot's) row mask
   DeviceNeurons hot;
   // Device: the hot entries (slot, row mask) in neuron order; counts[0] = entries.
   int32_t *hot_list = nullptr;
@@ -87,7 +88,9 @@ struct FfnHot {
   rs_act act = RS_ACT_RELU_GLU;
   int n = 0;
   const float *xn = nullptr;     // [n][d]
-  float *part = nullptr;         // [n][ceil(n_ff / kChunk)][d] scratch: chunk partial sums
+  float *h = nullptr;            // [n_ff][n] scratch: the entries' activations
+  float *part = nullptr;         // scratch for partial sums, part_floats floats
+  int64_t part_floats = 0;
   float *y = nullptr;            // [n][d]
 };
 
@@ -134,8 +137,9 @@ class Device {
                     float freq_base) = 0;
   virtual void kv_store(const KvView &kv, int layer, const int32_t *pos, const int32_t *seq, int n, const float *k,
                         const float *v) = 0;
+  // part: scratch for part_states partial softmax states per head (splits of the positions).
   virtual void attention(const KvView &kv, int layer, const int32_t *pos, const int32_t *seq, int n, const float *q,
-                         int n_head, int n_head_kv, int head_dim, float *out) = 0;
+                         int n_head, int n_head_kv, int head_dim, float *part, int part_states, float *out) = 0;
   virtual void add(float *x, const float *y, int64_t n) = 0;
   virtual void ffn_select(const FfnSelect &a) = 0;
   virtual void ffn_hot(const FfnHot &a) = 0;

@@ -146,7 +146,7 @@ class EmuDevice final : public Device {
     enqueue([=] { cpu_.kv_store(kv, layer, BatchView{n, pos, seq}, k, v); });
   }
   void attention(const KvView &kv, int layer, const int32_t *pos, const int32_t *seq, int n, const float *q,
-                 int n_head, int n_head_kv, int head_dim, float *out) override {
+                 int n_head, int n_head_kv, int head_dim, float *, int, float *out) override {
     enqueue([=] { cpu_.attention(kv, layer, BatchView{n, pos, seq}, q, n_head, n_head_kv, head_dim, out); });
   }
   void add(float *x, const float *y, int64_t n) override {

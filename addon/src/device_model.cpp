@@ -108,7 +108,8 @@ DeviceModel::DeviceModel(Device &dev, const Model &m, const DeviceShape &shape, 
     if (shape.predictors)
       for (const Layer &L : m.layers()) max_rank = std::max<int64_t>(max_rank, L.fc1.rows);
     std::vector<uint8_t *> parts;
-    for (const auto &part : workspace_parts(hp, shape, max_rank)) parts.push_back(c.take(part.second));
+    const auto layout = workspace_parts(hp, shape, max_rank);
+    for (const auto &part : layout) parts.push_back(c.take(part.second));
     size_t i = 0;
     ws.x = reinterpret_cast<float *>(parts[i++]);
     ws.xb = reinterpret_cast<float *>(parts[i++]);
@@ -121,13 +122,19 @@ DeviceModel::DeviceModel(Device &dev, const Model &m, const DeviceShape &shape, 
     ws.act_q = parts[i++];
     ws.z1 = reinterpret_cast<float *>(parts[i++]);
     ws.scores = reinterpret_cast<float *>(parts[i++]);
+    ws.nmask = reinterpret_cast<uint64_t *>(parts[i++]);
     ws.hot_list = reinterpret_cast<int32_t *>(parts[i++]);
     ws.hot_mask = reinterpret_cast<uint64_t *>(parts[i++]);
     ws.counts = reinterpret_cast<int64_t *>(parts[i++]);
+    ws.hot_h = reinterpret_cast<float *>(parts[i++]);
+    ws.hot_part_floats = static_cast<int64_t>(layout[i].second / sizeof(float));
     ws.hot_part = reinterpret_cast<float *>(parts[i++]);
     ws.hot_y = reinterpret_cast<float *>(parts[i++]);
     ws.cold_y = reinterpret_cast<float *>(parts[i++]);
     ws.logits = reinterpret_cast<float *>(parts[i++]);
+    ws.att_part = reinterpret_cast<float *>(parts[i++]);
+    ws.att_part_states = std::min(shape.n_batch, kGroupRows) * kAttentionSplits;
+    if (i != layout.size()) throw std::logic_error("device workspace layout out of step with workspace_parts");
     // ... then the hot neurons, layer by layer, each a block [gate | up | down] in the
     // file's types (plain files: the gate row from the file's matrix, the down row as
     // repacked), slots in ascending neuron order.

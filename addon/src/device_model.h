@@ -22,10 +22,14 @@ struct DeviceWorkspace {
   int32_t *pos = nullptr, *seq = nullptr;
   uint8_t *act_q = nullptr;
   float *z1 = nullptr, *scores = nullptr;
+  uint64_t *nmask = nullptr;
   int32_t *hot_list = nullptr;
   uint64_t *hot_mask = nullptr;
   int64_t *counts = nullptr;
-  float *hot_part = nullptr, *hot_y = nullptr, *cold_y = nullptr, *logits = nullptr;
+  float *hot_h = nullptr, *hot_part = nullptr, *hot_y = nullptr, *cold_y = nullptr, *logits = nullptr;
+  float *att_part = nullptr;
+  int64_t hot_part_floats = 0;
+  int att_part_states = 0;
 };
 
 class DeviceModel {

@@ -218,7 +218,8 @@ void HybridExecutor::enqueue_step(int n, const uint8_t *want, const ForwardOptio
     dev.matmul(D.wv, ws.xb, n, ws.v);
     dev.rope(ws.q, ws.k, ws.pos, n, hp.n_head, hp.n_head_kv, hp.head_dim, hp.rope_freq_base);
     dev.kv_store(dm_->kv, il, ws.pos, ws.seq, n, ws.k, ws.v);
-    dev.attention(dm_->kv, il, ws.pos, ws.seq, n, ws.q, hp.n_head, hp.n_head_kv, hp.head_dim, ws.att);
+    dev.attention(dm_->kv, il, ws.pos, ws.seq, n, ws.q, hp.n_head, hp.n_head_kv, hp.head_dim, ws.att_part,
+                  ws.att_part_states, ws.att);
     dev.matmul(D.wo, ws.att, n, ws.xb);
     dev.add(ws.x, ws.xb, static_cast<int64_t>(n) * d);
     dev.rmsnorm(ws.xb, ws.x, D.ffn_norm, n, d, hp.rms_eps);
@@ -235,6 +236,7 @@ void HybridExecutor::enqueue_step(int n, const uint8_t *want, const ForwardOptio
       s.fc2 = D.fc2;
       s.z1 = ws.z1;
       s.scores = ws.scores;
+      s.nmask = ws.nmask;
       s.hot = D.hot;
       s.hot_list = ws.hot_list;
       s.hot_mask = ws.hot_mask;
@@ -257,7 +259,9 @@ void HybridExecutor::enqueue_step(int n, const uint8_t *want, const ForwardOptio
       h.act = m_.ffn_act();
       h.n = m;
       h.xn = xn;
+      h.h = ws.hot_h;
       h.part = ws.hot_part;
+      h.part_floats = ws.hot_part_floats;
       h.y = ws.hot_y;
       dev.ffn_hot(h);
       dev.wait(st_.done, ready);

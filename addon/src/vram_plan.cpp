@@ -20,6 +20,7 @@ std::vector<std::pair<const char *, uint64_t>> workspace_parts(const HParams &hp
   const uint64_t d = static_cast<uint64_t>(hp.n_embd), kv = static_cast<uint64_t>(hp.kv_dim());
   const uint64_t ff = static_cast<uint64_t>(hp.n_ff), nv = static_cast<uint64_t>(hp.n_vocab);
   const uint64_t chunks = (ff + sparse::kChunk - 1) / sparse::kChunk;
+  const uint64_t heads = static_cast<uint64_t>(hp.n_head), hd = static_cast<uint64_t>(hp.head_dim);
   const uint64_t f = sizeof(float);
   return {
       {"x", nb * d * f},  // residual stream
@@ -33,13 +34,16 @@ std::vector<std::pair<const char *, uint64_t>> workspace_parts(const HParams &hp
       {"act_q", nb * ((d + 31) / 32) * 36},  // activations quantised for the matrix kernels (32 values: 36 bytes)
       {"z1", g * static_cast<uint64_t>(max_rank) * f},  // predictor hidden layer
       {"scores", g * ff * f},                            // predictor scores / hot gates
+      {"nmask", ff * 8},                                // each neuron's row mask
       {"hot_list", ff * 4},
       {"hot_mask", ff * 8},
       {"counts", 64},
-      {"hot_part", g * chunks * d * f},  // the hot half's partial sums per chunk of neurons
+      {"hot_h", ff * g * f},                            // the hot entries' activations
+      {"hot_part", g * chunks * d * f},  // the hot half's partial sums
       {"hot_y", g * d * f},
       {"cold_y", g * d * f},  // the host's half, copied in
       {"logits", g * nv * f},  // the output head, 64 rows at a time
+      {"att_part", g * kAttentionSplits * heads * (hd + 2) * f},  // attention's softmax states per split
   };
 }
 

@@ -25,6 +25,9 @@ struct DeviceShape {
 // Rows per FFN group: a split step handles the rows of a batch 64 at a time (one bit
 // each in a row mask).
 constexpr int kGroupRows = 64;
+// Attention's partial states per row of a group: a device may split one row's positions
+// across this many blocks (decode), or rows over more launches (prompts).
+constexpr int kAttentionSplits = 16;
 
 struct VramPlan {
   uint64_t attention = 0, predictors = 0, norms = 0, output = 0, kv_cache = 0;

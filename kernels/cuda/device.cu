@@ -1,9 +1,7 @@
 // Device discovery: decides at run time whether a GPU can be used.
-#include <cuda_runtime.h>
-
 #include <cstdio>
 
-#include "rs_cuda.h"
+#include "rs_cuda_compat.cuh"
 
 extern "C" int rs_cuda_device_count(void) {
   int n = 0;

@@ -1,7 +1,5 @@
 // RMSNorm: one block per row; a block-wide sum of squares, then the scaled copy.
-#include <cuda_runtime.h>
-
-#include "rs_cuda.h"
+#include "rs_cuda_compat.cuh"
 
 namespace {
 
@@ -13,13 +11,13 @@ __global__ void rmsnorm_kernel(float *y, const float *x, const float *w, int d, 
   float ss = 0.f;
   for (int i = threadIdx.x; i < d; i += blockDim.x) ss += xr[i] * xr[i];
   // Warp reduction, then one value per warp through shared memory.
-  for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+  ss = rs_cuda::warp_sum(ss);
   __shared__ float warp_sums[kThreads / 32];
   if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x >> 5] = ss;
   __syncthreads();
   if (threadIdx.x < 32) {
     ss = threadIdx.x < blockDim.x / 32 ? warp_sums[threadIdx.x] : 0.f;
-    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+    ss = rs_cuda::warp_sum(ss);
     if (threadIdx.x == 0) warp_sums[0] = ss;
   }
   __syncthreads();
@@ -32,6 +30,6 @@ __global__ void rmsnorm_kernel(float *y, const float *x, const float *w, int d, 
 extern "C" int rs_cuda_rmsnorm(float *y, const float *x, const float *w, int n_rows, int d, float eps,
                                void *stream) {
   if (n_rows <= 0 || d <= 0) return 0;
-  rmsnorm_kernel<<<n_rows, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(y, x, w, d, eps);
-  return static_cast<int>(cudaGetLastError());
+  RS_LAUNCH(rmsnorm_kernel, n_rows, kThreads, static_cast<cudaStream_t>(stream), y, x, w, d, eps);
+  return rs_cuda::status(cudaGetLastError());
 }

@@ -56,6 +56,8 @@ const FFN_ROW = /^(ffn_gate|ffn_up|ffn_down_t|ffn_down)\.weight$/;
 const CHUNK = 512;
 /** Rows per FFN group of a split step (addon/src/vram_plan.h kGroupRows). */
 const GROUP_ROWS = 64;
+/** Attention's partial states per row of a group (addon/src/vram_plan.h kAttentionSplits). */
+const ATTENTION_SPLITS = 16;
 
 function positive(v: number, what: string): number {
   if (!Number.isSafeInteger(v) || v <= 0) throw new Error(`${what} ${v} must be a positive integer`);
@@ -79,6 +81,7 @@ export function workspaceParts(model: ModelDescription, nBatch: number, maxRank:
   const kv = model.nHeadKv * (model.nEmbd / model.nHead);
   const ff = model.nFf;
   const chunks = Math.ceil(ff / CHUNK);
+  const hd = model.nEmbd / model.nHead;
   return [
     ['x', nb * d * 4],
     ['xb', nb * d * 4],
@@ -91,13 +94,16 @@ export function workspaceParts(model: ModelDescription, nBatch: number, maxRank:
     ['act_q', nb * Math.ceil(d / 32) * 36],
     ['z1', g * maxRank * 4],
     ['scores', g * ff * 4],
+    ['nmask', ff * 8],
     ['hot_list', ff * 4],
     ['hot_mask', ff * 8],
     ['counts', 64],
+    ['hot_h', ff * g * 4],
     ['hot_part', g * chunks * d * 4],
     ['hot_y', g * d * 4],
     ['cold_y', g * d * 4],
     ['logits', g * model.nVocab * 4],
+    ['att_part', g * ATTENTION_SPLITS * model.nHead * (hd + 2) * 4],
   ];
 }
 

@@ -1,0 +1,286 @@
+// The CUDA device: kernels/cuda on one stream per context, host-visible flags in pinned,
+// mapped memory, device memory from cudaMalloc. Nothing here waits on the whole device
+// during a step: the host waits on flags the stream raises, the stream on flags the host
+// raises (rs_cuda_wait), and synchronize() ends a step. Built with nvcc present, or
+// against the CPU emulator (RS_CUDA_EMU) so CI runs this file end to end.
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#ifdef RS_CUDA_EMU
+#include "emu/cuda_emu.h"
+#else
+#include <cuda_runtime.h>
+#endif
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define RS_SPIN_PAUSE() _mm_pause()
+#else
+#define RS_SPIN_PAUSE() std::this_thread::yield()
+#endif
+
+#include "device.h"
+#include "rs_cuda.h"
+
+namespace rs {
+
+namespace {
+
+std::string cuda_msg(const char *what, cudaError_t e) {
+  return std::string(what) + ": CUDA error " + std::to_string(static_cast<int>(e)) + " (" + cudaGetErrorString(e) + ")";
+}
+
+rs_cuda_matrix matrix(const Weight &w) {
+  return rs_cuda_matrix{static_cast<int>(w.type), w.data, w.rows, w.cols, w.stride};
+}
+
+rs_cuda_neurons neurons(const DeviceNeurons &h) {
+  return rs_cuda_neurons{matrix(h.blocks.gate), matrix(h.blocks.up), matrix(h.blocks.down), h.n_hot, h.n_ff,
+                         h.hot_ids, h.slot_of};
+}
+
+rs_cuda_kv kv_of(const KvView &kv) { return rs_cuda_kv{kv.k, kv.v, kv.n_seq, kv.n_ctx, kv.n_head_kv, kv.head_dim}; }
+
+class CudaDevice final : public Device {
+ public:
+  explicit CudaDevice(int ordinal) : ordinal_(ordinal) {
+    check(cudaSetDevice(ordinal), "selecting the GPU");
+    cudaDeviceProp p;
+    check(cudaGetDeviceProperties(&p, ordinal), "querying the GPU");
+    name_ = p.name;
+    check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "creating a stream");
+    check(cudaEventCreateWithFlags(&ev0_, 0), "creating an event");
+    check(cudaEventCreateWithFlags(&ev1_, 0), "creating an event");
+    ctl_ = host_alloc(64);
+    abort_ = reinterpret_cast<uint32_t *>(ctl_.host);
+    wait_ns_ = reinterpret_cast<uint64_t *>(ctl_.host + 8);
+  }
+  ~CudaDevice() override {
+    cudaStreamSynchronize(stream_);
+    host_release(ctl_);
+    cudaEventDestroy(ev0_);
+    cudaEventDestroy(ev1_);
+    cudaStreamDestroy(stream_);
+  }
+
+  const char *kind() const override { return "cuda"; }
+  std::string name() const override { return name_; }
+  uint64_t total_memory() const override {
+    size_t free_b = 0, total = 0;
+    cudaMemGetInfo(&free_b, &total);
+    return total;
+  }
+  uint64_t free_memory() const override {
+    size_t free_b = 0, total = 0;
+    cudaMemGetInfo(&free_b, &total);
+    return free_b;
+  }
+
+  uint8_t *alloc(uint64_t bytes) override {
+    void *p = nullptr;
+    const cudaError_t e = cudaMalloc(&p, bytes > 0 ? bytes : 1);
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      throw InvalidArgError("the GPU (" + name_ + ") cannot allocate " + std::to_string(bytes) + " bytes: " +
+                            std::to_string(free_memory()) + " are free (" + cudaGetErrorString(e) + ")");
+    }
+    return static_cast<uint8_t *>(p);
+  }
+  void release(uint8_t *p) override { cudaFree(p); }
+  HostBuffer host_alloc(size_t bytes) override {
+    void *p = nullptr;
+    check(cudaHostAlloc(&p, bytes > 0 ? bytes : 1, cudaHostAllocMapped | cudaHostAllocPortable),
+          "allocating pinned host memory");
+    void *dev = nullptr;
+    check(cudaHostGetDevicePointer(&dev, p, 0), "mapping pinned host memory");
+    // Unified addressing (every 64-bit platform CUDA supports): the device reaches pinned
+    // memory at the host's own address, so host-visible pointers pass to kernels as they are.
+    if (dev != p) throw std::runtime_error("pinned host memory is not at the same address on the GPU");
+    std::memset(p, 0, bytes);
+    return HostBuffer{static_cast<uint8_t *>(p), bytes};
+  }
+  void host_release(HostBuffer &b) override {
+    if (b.host) cudaFreeHost(b.host);
+    b = HostBuffer{};
+  }
+  void upload(uint8_t *dst, const void *src, size_t bytes) override {
+    check(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), "uploading to the GPU");
+  }
+
+  // ---- stream ----
+  void copy_in(void *dst, const void *src, size_t bytes) override {
+    open();
+    note(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_), "copy to the GPU");
+  }
+  void copy_out(void *dst, const void *src, size_t bytes) override {
+    open();
+    note(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_), "copy from the GPU");
+  }
+  void copy(void *dst, const void *src, size_t bytes) override {
+    open();
+    note(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_), "copy on the GPU");
+  }
+  void signal(HostFlag *f, uint64_t v) override {
+    open();
+    note(rs_cuda_signal(raw(f), v, stream_), "signal");
+  }
+  void wait(const HostFlag *f, uint64_t v) override {
+    open();
+    note(rs_cuda_wait(raw(f), v, abort_, wait_ns_, stream_), "wait");
+  }
+
+  void host_signal(HostFlag *f, uint64_t v) override { f->value.store(v, std::memory_order_release); }
+  void host_wait(const HostFlag *f, uint64_t v) override {
+    // Spin (the CPU's workers are idle meanwhile anyway), now and then asking the stream
+    // whether it failed, so a broken kernel ends the step instead of hanging it.
+    for (uint64_t it = 0; f->value.load(std::memory_order_acquire) < v; it++) {
+      RS_SPIN_PAUSE();
+      if (it % 4096 == 4095) {
+        const cudaError_t e = cudaStreamQuery(stream_);
+        if (e != cudaSuccess && e != cudaErrorNotReady) throw std::runtime_error(cuda_msg("the GPU's stream", e));
+        if (it > 1u << 20) std::this_thread::yield();
+      }
+    }
+    rethrow();
+  }
+  void synchronize() override {
+    if (open_) {
+      cudaEventRecord(ev1_, stream_);
+      const cudaError_t e = cudaStreamSynchronize(stream_);
+      open_ = false;
+      if (e != cudaSuccess) note(e, "the step");
+      float ms = 0;
+      if (e == cudaSuccess && cudaEventElapsedTime(&ms, ev0_, ev1_) == cudaSuccess) {
+        const double waited = static_cast<double>(*wait_ns_ - wait_seen_) / 1e6;
+        wait_seen_ = *wait_ns_;
+        std::lock_guard<std::mutex> lk(times_mu_);
+        wait_ms_ += waited;
+        busy_ms_ += ms > waited ? ms - waited : 0.0;
+      }
+    }
+    rethrow();
+  }
+  void abort() override {
+    *reinterpret_cast<volatile uint32_t *>(abort_) = 1;  // waits on the stream return at once
+    cudaStreamSynchronize(stream_);
+    cudaGetLastError();
+    *reinterpret_cast<volatile uint32_t *>(abort_) = 0;
+    wait_seen_ = *wait_ns_;
+    open_ = false;
+    error_.clear();
+  }
+  DeviceTimes times() const override {
+    std::lock_guard<std::mutex> lk(times_mu_);
+    return DeviceTimes{busy_ms_, wait_ms_};
+  }
+
+  // ---- kernels ----
+  void rmsnorm(float *y, const float *x, const float *w, int n, int d, float eps) override {
+    open();
+    note(rs_cuda_rmsnorm(y, x, w, n, d, eps, stream_), "rmsnorm");
+  }
+  void matmul(const Weight &W, const float *x, int n, float *y) override {
+    open();
+    note(rs_cuda_matmul(matrix(W), x, n, y, stream_), "matmul");
+  }
+  void rope(float *q, float *k, const int32_t *pos, int n, int n_head, int n_head_kv, int head_dim,
+            float freq_base) override {
+    open();
+    note(rs_cuda_rope(q, k, pos, n, n_head, n_head_kv, head_dim, freq_base, stream_), "rope");
+  }
+  void kv_store(const KvView &kv, int layer, const int32_t *pos, const int32_t *seq, int n, const float *k,
+                const float *v) override {
+    open();
+    note(rs_cuda_kv_store(kv_of(kv), layer, pos, seq, n, k, v, stream_), "kv_store");
+  }
+  void attention(const KvView &kv, int layer, const int32_t *pos, const int32_t *seq, int n, const float *q,
+                 int n_head, int, int, float *part, int part_states, float *out) override {
+    open();
+    note(rs_cuda_attention(kv_of(kv), layer, pos, seq, n, q, n_head, part, part_states, out, stream_), "attention");
+  }
+  void add(float *x, const float *y, int64_t n) override {
+    open();
+    note(rs_cuda_add(x, y, n, stream_), "add");
+  }
+  void ffn_select(const FfnSelect &a) override {
+    open();
+    if (a.mode == FfnMode::Predictor)
+      note(rs_cuda_ffn_select_predictor(neurons(a.hot), matrix(a.fc1), matrix(a.fc2), a.threshold, a.n, a.resid, a.z1,
+                                        a.nmask, a.hot_list, a.hot_mask, a.counts, a.cold_list, a.cold_mask,
+                                        a.cold_count, a.pairs, stream_),
+           "ffn_select");
+    else
+      note(rs_cuda_ffn_select_exact(neurons(a.hot), a.n, a.xn, a.scores, a.nmask, a.hot_list, a.hot_mask, a.counts,
+                                    a.pairs, stream_),
+           "ffn_select");
+  }
+  void ffn_hot(const FfnHot &a) override {
+    open();
+    note(rs_cuda_ffn_hot(neurons(a.hot), a.hot_list, a.hot_mask, a.counts, a.gates, static_cast<int>(a.act), a.n, a.xn,
+                         a.h, a.part, a.part_floats, a.y, stream_),
+         "ffn_hot");
+  }
+  void ffn_merge(float *x, const float *hot, const float *cold, int n, int d) override {
+    open();
+    note(rs_cuda_ffn_merge(x, hot, cold, n, d, stream_), "ffn_merge");
+  }
+
+ private:
+  static uint64_t *raw(const HostFlag *f) {
+    static_assert(sizeof(HostFlag) == sizeof(uint64_t), "a flag is one u64 the GPU can write");
+    return reinterpret_cast<uint64_t *>(const_cast<HostFlag *>(f));
+  }
+  void check(cudaError_t e, const char *what) {
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      throw std::runtime_error(cuda_msg(what, e));
+    }
+  }
+  // Enqueueing errors are kept and raised at the next wait or synchronize (the step fails).
+  void note(int e, const char *what) {
+    if (e != 0 && error_.empty()) error_ = cuda_msg(what, static_cast<cudaError_t>(e));
+  }
+  void rethrow() {
+    if (error_.empty()) return;
+    const std::string e = error_;
+    error_.clear();
+    throw std::runtime_error(e);
+  }
+  // The first operation after a synchronize starts the step's timing.
+  void open() {
+    if (open_) return;
+    open_ = true;
+    cudaEventRecord(ev0_, stream_);
+  }
+
+  int ordinal_;
+  std::string name_;
+  cudaStream_t stream_ = nullptr;
+  cudaEvent_t ev0_ = nullptr, ev1_ = nullptr;
+  HostBuffer ctl_;
+  uint32_t *abort_ = nullptr;
+  uint64_t *wait_ns_ = nullptr;
+  uint64_t wait_seen_ = 0;
+  bool open_ = false;
+  std::string error_;
+  mutable std::mutex times_mu_;
+  double busy_ms_ = 0, wait_ms_ = 0;
+};
+
+}  // namespace
+
+int cuda_device_count() { return rs_cuda_device_count(); }
+
+std::unique_ptr<Device> make_cuda_device(int ordinal) {
+  const int n = rs_cuda_device_count();
+  if (n == 0)
+    throw InvalidArgError("device 'cuda': no CUDA device found (this build has CUDA, but the driver reports no GPU); "
+                          "use --device cpu, or emu to try the hybrid runtime without a GPU");
+  if (ordinal < 0 || ordinal >= n)
+    throw InvalidArgError("CUDA device " + std::to_string(ordinal) + " does not exist (" + std::to_string(n) + " found)");
+  return std::make_unique<CudaDevice>(ordinal);
+}
+
+}  // namespace rs
