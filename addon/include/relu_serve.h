@@ -240,6 +240,9 @@ typedef struct {
   double device_busy_ms, device_wait_ms, host_ffn_ms, wall_ms;
   uint64_t last_pairs_device, last_pairs_host;
   double last_device_busy_ms, last_device_wait_ms, last_host_ffn_ms, last_wall_ms;
+  /* Device time by part of the step, cumulative; filled only with the environment
+   * variable RELU_SERVE_PROFILE_DEVICE=1 (timing every operation costs a little). */
+  double attention_ms, predictor_ms, hot_ffn_ms, transfer_wait_ms, merge_ms, output_ms;
 } rs_hybrid_stats;
 void rs_context_get_hybrid_stats(const rs_context *ctx, rs_hybrid_stats *stats);
 

@@ -229,7 +229,10 @@ int main(int argc, char **argv) {
         "\"used\":%llu,\"bytes\":{\"attention\":%llu,\"predictors\":%llu,\"norms\":%llu,\"output\":%llu,\"kv_cache\":%llu,"
         "\"index\":%llu,\"workspace\":%llu,\"ffn\":%llu},\"ffn_all\":%llu,\"hot_neurons\":[%s],\"placement\":%s},\n"
         " \"hybrid\":{\"steps\":%llu,\"neurons_device\":%llu,\"neurons_host\":%llu,\"device_busy_ms\":%.3f,"
-        "\"device_wait_ms\":%.3f,\"host_ffn_ms\":%.3f,\"wall_ms\":%.3f}}\n",
+        "\"device_wait_ms\":%.3f,\"host_ffn_ms\":%.3f,\"wall_ms\":%.3f,\"phase_ms\":{\"attention\":%.3f,"
+        "\"predictor\":%.3f,\"hot_ffn\":%.3f,\"transfer_wait\":%.3f,\"merge\":%.3f,\"output\":%.3f}},\n"
+        " \"model_info\":{\"n_layer\":%d,\"n_embd\":%d,\"n_ff\":%d,\"neuron_bytes\":%llu,\"non_ffn_bytes\":%llu,"
+        "\"predictor_bytes\":%llu,\"bytes_per_token\":%llu}}\n",
         json_str(model.c_str()).c_str(), pids.c_str(), ids.c_str(), finish, load_ms, prompt_ms,
         prompt.size() * 1000.0 / prompt_ms, gen_ms, gen_tps, cs.n_threads, json_str(cs.isa).c_str(),
         json_str(si.ffn_mode).c_str(), si.threshold, json_str(di.device).c_str(), json_str(di.name).c_str(),
@@ -239,7 +242,10 @@ int main(int argc, char **argv) {
         (unsigned long long)di.kv_cache, (unsigned long long)di.index, (unsigned long long)di.workspace,
         (unsigned long long)di.ffn, (unsigned long long)di.ffn_all, hots.c_str(), json_str(di.placement_source).c_str(),
         (unsigned long long)hs.steps, (unsigned long long)hs.pairs_device, (unsigned long long)hs.pairs_host,
-        hs.device_busy_ms, hs.device_wait_ms, hs.host_ffn_ms, hs.wall_ms);
+        hs.device_busy_ms, hs.device_wait_ms, hs.host_ffn_ms, hs.wall_ms, hs.attention_ms, hs.predictor_ms,
+        hs.hot_ffn_ms, hs.transfer_wait_ms, hs.merge_ms, hs.output_ms, mi.n_layer, mi.n_embd, mi.n_ff,
+        (unsigned long long)mi.neuron_bytes, (unsigned long long)mi.non_ffn_bytes,
+        (unsigned long long)mi.predictor_bytes, (unsigned long long)mi.bytes_per_token);
   }
   rs_context_free(ctx);
   rs_model_free(m);

@@ -314,6 +314,12 @@ void rs_context_get_hybrid_stats(const rs_context *ctx, rs_hybrid_stats *stats) 
   stats->last_device_wait_ms = h.last_device_wait_ms;
   stats->last_host_ffn_ms = h.last_host_ffn_ms;
   stats->last_wall_ms = h.last_wall_ms;
+  stats->attention_ms = h.phase_ms[rs::kPhaseAttention];
+  stats->predictor_ms = h.phase_ms[rs::kPhasePredictor];
+  stats->hot_ffn_ms = h.phase_ms[rs::kPhaseHotFfn];
+  stats->transfer_wait_ms = h.phase_ms[rs::kPhaseTransferWait];
+  stats->merge_ms = h.phase_ms[rs::kPhaseMerge];
+  stats->output_ms = h.phase_ms[rs::kPhaseOutput];
 }
 
 int rs_cuda_devices(void) { return rs::cuda_device_count(); }

@@ -39,9 +39,16 @@ struct HostBuffer {
   size_t bytes = 0;
 };
 
-// Cumulative device time: running operations, and blocked in wait() for the host.
+// The parts of a step whose device time is reported (with RELU_SERVE_PROFILE_DEVICE=1:
+// timing every operation costs a little, so it is off by default).
+enum Phase : int { kPhaseAttention = 0, kPhasePredictor, kPhaseHotFfn, kPhaseTransferWait, kPhaseMerge, kPhaseOutput, kPhases };
+const char *phase_name(int phase);
+
+// Cumulative device time: running operations, and blocked in wait() for the host; per
+// phase when profiling.
 struct DeviceTimes {
   double busy_ms = 0, wait_ms = 0;
+  double phase_ms[kPhases] = {};
 };
 
 // The device's hot neurons of one layer: k blocks [gate | up | down] (NeuronBlocks
@@ -128,6 +135,14 @@ class Device {
   // the stream is usable again once abort returns.
   virtual void abort() = 0;
   virtual DeviceTimes times() const = 0;
+  // Operations enqueued from now on count toward this phase (when profiling).
+  void phase(Phase p) { phase_ = p; }
+
+ protected:
+  Phase phase_ = kPhaseAttention;
+  static bool profiling();
+
+ public:
 
   // ---- kernels ----
   virtual void rmsnorm(float *y, const float *x, const float *w, int n, int d, float eps) = 0;

@@ -59,6 +59,7 @@ class CudaDevice final : public Device {
   }
   ~CudaDevice() override {
     cudaStreamSynchronize(stream_);
+    for (auto &m : marks_) cudaEventDestroy(m.first);
     host_release(ctl_);
     cudaEventDestroy(ev0_);
     cudaEventDestroy(ev1_);
@@ -112,22 +113,27 @@ class CudaDevice final : public Device {
   // ---- stream ----
   void copy_in(void *dst, const void *src, size_t bytes) override {
     open();
+    Mark m(this);
     note(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_), "copy to the GPU");
   }
   void copy_out(void *dst, const void *src, size_t bytes) override {
     open();
+    Mark m(this);
     note(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_), "copy from the GPU");
   }
   void copy(void *dst, const void *src, size_t bytes) override {
     open();
+    Mark m(this);
     note(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_), "copy on the GPU");
   }
   void signal(HostFlag *f, uint64_t v) override {
     open();
+    Mark m(this);
     note(rs_cuda_signal(raw(f), v, stream_), "signal");
   }
   void wait(const HostFlag *f, uint64_t v) override {
     open();
+    Mark m(this);
     note(rs_cuda_wait(raw(f), v, abort_, wait_ns_, stream_), "wait");
   }
 
@@ -155,10 +161,14 @@ class CudaDevice final : public Device {
       if (e == cudaSuccess && cudaEventElapsedTime(&ms, ev0_, ev1_) == cudaSuccess) {
         const double waited = static_cast<double>(*wait_ns_ - wait_seen_) / 1e6;
         wait_seen_ = *wait_ns_;
-        std::lock_guard<std::mutex> lk(times_mu_);
-        wait_ms_ += waited;
-        busy_ms_ += ms > waited ? ms - waited : 0.0;
+        {
+          std::lock_guard<std::mutex> lk(times_mu_);
+          wait_ms_ += waited;
+          busy_ms_ += ms > waited ? ms - waited : 0.0;
+        }
+        if (profile_) collect_marks();
       }
+      marks_used_ = 0;
     }
     rethrow();
   }
@@ -169,43 +179,53 @@ class CudaDevice final : public Device {
     *reinterpret_cast<volatile uint32_t *>(abort_) = 0;
     wait_seen_ = *wait_ns_;
     open_ = false;
+    marks_used_ = 0;
     error_.clear();
   }
   DeviceTimes times() const override {
     std::lock_guard<std::mutex> lk(times_mu_);
-    return DeviceTimes{busy_ms_, wait_ms_};
+    DeviceTimes t{busy_ms_, wait_ms_, {}};
+    for (int p = 0; p < kPhases; p++) t.phase_ms[p] = phase_ms_[p];
+    return t;
   }
 
   // ---- kernels ----
   void rmsnorm(float *y, const float *x, const float *w, int n, int d, float eps) override {
     open();
+    Mark m(this);
     note(rs_cuda_rmsnorm(y, x, w, n, d, eps, stream_), "rmsnorm");
   }
   void matmul(const Weight &W, const float *x, int n, float *y) override {
     open();
+    Mark m(this);
     note(rs_cuda_matmul(matrix(W), x, n, y, stream_), "matmul");
   }
   void rope(float *q, float *k, const int32_t *pos, int n, int n_head, int n_head_kv, int head_dim,
             float freq_base) override {
     open();
+    Mark m(this);
     note(rs_cuda_rope(q, k, pos, n, n_head, n_head_kv, head_dim, freq_base, stream_), "rope");
   }
   void kv_store(const KvView &kv, int layer, const int32_t *pos, const int32_t *seq, int n, const float *k,
                 const float *v) override {
     open();
+    Mark m(this);
     note(rs_cuda_kv_store(kv_of(kv), layer, pos, seq, n, k, v, stream_), "kv_store");
   }
   void attention(const KvView &kv, int layer, const int32_t *pos, const int32_t *seq, int n, const float *q,
                  int n_head, int, int, float *part, int part_states, float *out) override {
     open();
+    Mark m(this);
     note(rs_cuda_attention(kv_of(kv), layer, pos, seq, n, q, n_head, part, part_states, out, stream_), "attention");
   }
   void add(float *x, const float *y, int64_t n) override {
     open();
+    Mark m(this);
     note(rs_cuda_add(x, y, n, stream_), "add");
   }
   void ffn_select(const FfnSelect &a) override {
     open();
+    Mark m(this);
     if (a.mode == FfnMode::Predictor)
       note(rs_cuda_ffn_select_predictor(neurons(a.hot), matrix(a.fc1), matrix(a.fc2), a.threshold, a.n, a.resid, a.z1,
                                         a.nmask, a.hot_list, a.hot_mask, a.counts, a.cold_list, a.cold_mask,
@@ -218,16 +238,44 @@ class CudaDevice final : public Device {
   }
   void ffn_hot(const FfnHot &a) override {
     open();
+    Mark m(this);
     note(rs_cuda_ffn_hot(neurons(a.hot), a.hot_list, a.hot_mask, a.counts, a.gates, static_cast<int>(a.act), a.n, a.xn,
                          a.h, a.part, a.part_floats, a.y, stream_),
          "ffn_hot");
   }
   void ffn_merge(float *x, const float *hot, const float *cold, int n, int d) override {
     open();
+    Mark m(this);
     note(rs_cuda_ffn_merge(x, hot, cold, n, d, stream_), "ffn_merge");
   }
 
  private:
+  // With profiling, an event after each operation: at synchronize, the time between
+  // consecutive events goes to the phase the operation was enqueued in.
+  struct Mark {
+    CudaDevice *d;
+    explicit Mark(CudaDevice *dev) : d(dev) {}
+    ~Mark() {
+      if (!d->profile_) return;
+      if (d->marks_used_ == d->marks_.size()) {
+        cudaEvent_t e;
+        if (cudaEventCreateWithFlags(&e, 0) != cudaSuccess) return;
+        d->marks_.push_back({e, kPhaseAttention});
+      }
+      d->marks_[d->marks_used_].second = d->phase_;
+      cudaEventRecord(d->marks_[d->marks_used_++].first, d->stream_);
+    }
+  };
+  void collect_marks() {
+    cudaEvent_t prev = ev0_;
+    std::lock_guard<std::mutex> lk(times_mu_);
+    for (size_t i = 0; i < marks_used_; i++) {
+      float ms = 0;
+      if (cudaEventElapsedTime(&ms, prev, marks_[i].first) == cudaSuccess) phase_ms_[marks_[i].second] += ms;
+      prev = marks_[i].first;
+    }
+    marks_used_ = 0;
+  }
   static uint64_t *raw(const HostFlag *f) {
     static_assert(sizeof(HostFlag) == sizeof(uint64_t), "a flag is one u64 the GPU can write");
     return reinterpret_cast<uint64_t *>(const_cast<HostFlag *>(f));
@@ -267,6 +315,10 @@ class CudaDevice final : public Device {
   std::string error_;
   mutable std::mutex times_mu_;
   double busy_ms_ = 0, wait_ms_ = 0;
+  double phase_ms_[kPhases] = {};
+  const bool profile_ = profiling();
+  std::vector<std::pair<cudaEvent_t, Phase>> marks_;
+  size_t marks_used_ = 0;
 };
 
 }  // namespace

@@ -127,7 +127,9 @@ class EmuDevice final : public Device {
   }
   DeviceTimes times() const override {
     std::lock_guard<std::mutex> lk(mu_);
-    return DeviceTimes{busy_ms_, wait_ms_};
+    DeviceTimes t{busy_ms_, wait_ms_, {}};
+    for (int p = 0; p < kPhases; p++) t.phase_ms[p] = phase_ms_[p];
+    return t;
   }
 
   // ---- kernels ----
@@ -176,7 +178,7 @@ class EmuDevice final : public Device {
   void enqueue(std::function<void()> op, bool is_wait = false) {
     {
       std::lock_guard<std::mutex> lk(mu_);
-      queue_.push_back(Op{std::move(op), is_wait});
+      queue_.push_back(Op{std::move(op), is_wait, phase_});
     }
     cv_.notify_one();
   }
@@ -214,6 +216,7 @@ class EmuDevice final : public Device {
       {
         std::lock_guard<std::mutex> lk(mu_);
         if (!op.is_wait) busy_ms_ += ms;
+        if (profile_) phase_ms_[op.phase] += ms;
         running_ = false;
         if (!err.empty()) {
           error_ = err;
@@ -297,6 +300,7 @@ class EmuDevice final : public Device {
   struct Op {
     std::function<void()> fn;
     bool is_wait = false;
+    Phase phase = kPhaseAttention;
   };
 
   EmuOptions opt_;
@@ -309,6 +313,8 @@ class EmuDevice final : public Device {
   bool stop_ = false, running_ = false, aborting_ = false;
   std::string error_;
   double busy_ms_ = 0, wait_ms_ = 0;
+  double phase_ms_[kPhases] = {};
+  const bool profile_ = profiling();
   std::thread worker_;  // last: starts once everything above is built
 };
 

@@ -206,12 +206,14 @@ void HybridExecutor::enqueue_step(int n, const uint8_t *want, const ForwardOptio
   const int d = hp.n_embd;
   Device &dev = *dev_;
   const DeviceWorkspace &ws = dm_->ws;
+  dev.phase(kPhaseTransferWait);
   dev.copy_in(ws.x, st_.x_in, static_cast<size_t>(n) * d * 4);
   dev.copy_in(ws.pos, st_.pos, static_cast<size_t>(n) * 4);
   dev.copy_in(ws.seq, st_.seq, static_cast<size_t>(n) * 4);
   uint64_t ready = n_ready_;
   for (int il = 0; il < hp.n_layer; il++) {
     const DeviceLayer &D = dm_->layers[static_cast<size_t>(il)];
+    dev.phase(kPhaseAttention);
     dev.rmsnorm(ws.xb, ws.x, D.attn_norm, n, d, hp.rms_eps);
     dev.matmul(D.wq, ws.xb, n, ws.q);
     dev.matmul(D.wk, ws.xb, n, ws.k);
@@ -247,7 +249,9 @@ void HybridExecutor::enqueue_step(int n, const uint8_t *want, const ForwardOptio
         s.cold_count = st_.cold_count;
       }
       s.pairs = st_.pairs + 2 * il;
+      dev.phase(kPhasePredictor);
       dev.ffn_select(s);
+      dev.phase(kPhaseTransferWait);
       dev.copy_out(st_.xn, xn, static_cast<size_t>(m) * d * 4);
       dev.signal(st_.ready, ++ready);
       FfnHot h;
@@ -263,9 +267,12 @@ void HybridExecutor::enqueue_step(int n, const uint8_t *want, const ForwardOptio
       h.part = ws.hot_part;
       h.part_floats = ws.hot_part_floats;
       h.y = ws.hot_y;
+      dev.phase(kPhaseHotFfn);
       dev.ffn_hot(h);
+      dev.phase(kPhaseTransferWait);
       dev.wait(st_.done, ready);
       dev.copy_in(ws.cold_y, st_.cold_y, static_cast<size_t>(m) * d * 4);
+      dev.phase(kPhaseMerge);
       dev.ffn_merge(x, ws.hot_y, ws.cold_y, m, d);
     }
   }
@@ -274,6 +281,7 @@ void HybridExecutor::enqueue_step(int n, const uint8_t *want, const ForwardOptio
   for (int j = 0; j < n; j++)
     if (want[j]) out_rows.push_back(j);
   uint64_t out = n_out_;
+  dev.phase(kPhaseOutput);
   for (size_t k0 = 0; k0 < out_rows.size(); k0 += kGroupRows) {
     const int m = static_cast<int>(std::min<size_t>(kGroupRows, out_rows.size() - k0));
     for (int k = 0; k < m; k++)
@@ -383,6 +391,7 @@ void HybridExecutor::decode(const int32_t *tokens, const BatchView &b, const uin
   stats_.device_wait_ms += stats_.last_device_wait_ms;
   stats_.host_ffn_ms += host_ms;
   stats_.wall_ms += wall;
+  for (int p = 0; p < kPhases; p++) stats_.phase_ms[p] = dt1.phase_ms[p];
 }
 
 std::unique_ptr<Executor> make_hybrid_executor(const Model &m, KvCache &cache, int n_threads, rs_isa isa, int n_batch,

@@ -97,6 +97,10 @@ int rs_cuda_signal(uint64_t *flag, uint64_t v, void *stream);
  * *wait_ns (host-visible) += the time waited. */
 int rs_cuda_wait(const uint64_t *flag, uint64_t v, const uint32_t *abort, uint64_t *wait_ns, void *stream);
 
+/* The GPU's read bandwidth in GB/s, best of `reps` passes over a `bytes` buffer
+ * (synchronous; for reports). */
+int rs_cuda_read_bandwidth(size_t bytes, int reps, double *gb_per_s);
+
 #ifdef __cplusplus
 }
 #endif

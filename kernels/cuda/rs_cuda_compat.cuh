@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <algorithm>
+
 #ifdef RS_CUDA_EMU
 #include "emu/cuda_emu.h"
 #else

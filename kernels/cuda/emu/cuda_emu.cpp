@@ -464,6 +464,10 @@ cudaError_t cudaMemsetAsync(void *dst, int value, size_t bytes, cudaStream_t s) 
   on_stream(s, [=] { std::memset(dst, value, bytes); });
   return cudaSuccess;
 }
+cudaError_t cudaMemset(void *dst, int value, size_t bytes) {
+  std::memset(dst, value, bytes);
+  return cudaSuccess;
+}
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned) {
   *s = new rs_emu_stream();
   return cudaSuccess;
