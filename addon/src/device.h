@@ -115,6 +115,12 @@ class Device {
   virtual HostBuffer host_alloc(size_t bytes) = 0;
   virtual void host_release(HostBuffer &b) = 0;
   virtual void upload(uint8_t *dst, const void *src, size_t bytes) = 0;
+  // Device scratch for activations quantised for the matrix kernels (the workspace's
+  // act_q); a device that needs none ignores it.
+  virtual void set_act_scratch(void *p, size_t bytes) {
+    (void)p;
+    (void)bytes;
+  }
 
   // ---- stream ----
   virtual void copy_in(void *dst, const void *host_src, size_t bytes) = 0;  // host_src: host-visible

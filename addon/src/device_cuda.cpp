@@ -106,6 +106,7 @@ class CudaDevice final : public Device {
     if (b.host) cudaFreeHost(b.host);
     b = HostBuffer{};
   }
+  void set_act_scratch(void *p, size_t) override { act_ = p; }
   void upload(uint8_t *dst, const void *src, size_t bytes) override {
     check(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), "uploading to the GPU");
   }
@@ -198,7 +199,7 @@ class CudaDevice final : public Device {
   void matmul(const Weight &W, const float *x, int n, float *y) override {
     open();
     Mark m(this);
-    note(rs_cuda_matmul(matrix(W), x, n, y, stream_), "matmul");
+    note(rs_cuda_matmul(matrix(W), x, n, y, act_, stream_), "matmul");
   }
   void rope(float *q, float *k, const int32_t *pos, int n, int n_head, int n_head_kv, int head_dim,
             float freq_base) override {
@@ -229,18 +230,18 @@ class CudaDevice final : public Device {
     if (a.mode == FfnMode::Predictor)
       note(rs_cuda_ffn_select_predictor(neurons(a.hot), matrix(a.fc1), matrix(a.fc2), a.threshold, a.n, a.resid, a.z1,
                                         a.nmask, a.hot_list, a.hot_mask, a.counts, a.cold_list, a.cold_mask,
-                                        a.cold_count, a.pairs, stream_),
+                                        a.cold_count, a.pairs, act_, stream_),
            "ffn_select");
     else
       note(rs_cuda_ffn_select_exact(neurons(a.hot), a.n, a.xn, a.scores, a.nmask, a.hot_list, a.hot_mask, a.counts,
-                                    a.pairs, stream_),
+                                    a.pairs, act_, stream_),
            "ffn_select");
   }
   void ffn_hot(const FfnHot &a) override {
     open();
     Mark m(this);
     note(rs_cuda_ffn_hot(neurons(a.hot), a.hot_list, a.hot_mask, a.counts, a.gates, static_cast<int>(a.act), a.n, a.xn,
-                         a.h, a.part, a.part_floats, a.y, stream_),
+                         a.h, a.part, a.part_floats, a.y, act_, stream_),
          "ffn_hot");
   }
   void ffn_merge(float *x, const float *hot, const float *cold, int n, int d) override {
@@ -305,6 +306,7 @@ class CudaDevice final : public Device {
 
   int ordinal_;
   std::string name_;
+  void *act_ = nullptr;
   cudaStream_t stream_ = nullptr;
   cudaEvent_t ev0_ = nullptr, ev1_ = nullptr;
   HostBuffer ctl_;

@@ -155,6 +155,7 @@ HybridExecutor::HybridExecutor(const Model &m, KvCache &cache, int n_threads, rs
   report_.hot = placement.hot;
   dm_ = std::make_unique<DeviceModel>(*dev_, m, shape, std::move(plan), placement);
   report_.plan = dm_->plan;
+  dev_->set_act_scratch(dm_->ws.act_q, static_cast<size_t>(n_batch) * ((hp.n_embd + 31) / 32) * 36);
 
   is_hot_.assign(static_cast<size_t>(hp.n_layer), std::vector<uint8_t>(static_cast<size_t>(hp.n_ff), 0));
   for (size_t l = 0; l < placement.hot.size(); l++)

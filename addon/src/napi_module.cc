@@ -29,29 +29,14 @@ Napi::Value MeasureBandwidth(const Napi::CallbackInfo &info) {
       [](Napi::Env env, double &gbs) -> Napi::Value { return Napi::Number::New(env, gbs); });
 }
 
-// cuda: { compiled, devices(), rmsnorm(x, w, rows, eps) } - whether a GPU is used is
-// decided at run time; devices() is 0 on a machine without a driver or GPU.
+// cuda: { compiled, devices() } - whether a GPU is used is decided at run time; devices()
+// is 0 on a machine without a driver or GPU.
 Napi::Object CudaBindings(Napi::Env env) {
   Napi::Object o = Napi::Object::New(env);
 #ifdef RS_HAVE_CUDA
   o.Set("compiled", Napi::Boolean::New(env, true));
   o.Set("devices", Napi::Function::New(env, [](const Napi::CallbackInfo &info) -> Napi::Value {
           return Napi::Number::New(info.Env(), rs_cuda_devices());
-        }));
-  o.Set("rmsnorm", Napi::Function::New(env, [](const Napi::CallbackInfo &info) -> Napi::Value {
-          Napi::Env env = info.Env();
-          if (info.Length() != 4 || !info[0].IsTypedArray() || !info[1].IsTypedArray())
-            throw Napi::TypeError::New(env, "rmsnorm(x: Float32Array, w: Float32Array, rows, eps)");
-          Napi::Float32Array x = info[0].As<Napi::Float32Array>(), w = info[1].As<Napi::Float32Array>();
-          int rows = info[2].As<Napi::Number>().Int32Value();
-          float eps = info[3].As<Napi::Number>().FloatValue();
-          if (rows <= 0 || w.ElementLength() == 0 || x.ElementLength() != static_cast<size_t>(rows) * w.ElementLength())
-            throw Napi::RangeError::New(env, "rmsnorm: x must hold rows x w.length floats");
-          if (rs_cuda_device_count() == 0) throw Napi::Error::New(env, "rmsnorm: no CUDA device");
-          Napi::Float32Array y = Napi::Float32Array::New(env, x.ElementLength());
-          int e = rs_cuda_rmsnorm_host(y.Data(), x.Data(), w.Data(), rows, static_cast<int>(w.ElementLength()), eps);
-          if (e != 0) throw Napi::Error::New(env, "rmsnorm: CUDA error " + std::to_string(e));
-          return y;
         }));
 #else
   o.Set("compiled", Napi::Boolean::New(env, false));

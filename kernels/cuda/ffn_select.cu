@@ -7,7 +7,7 @@
 // Entries come out in neuron order, as the CPU lists them.
 #include "rs_cuda_compat.cuh"
 
-extern "C" int rs_cuda_matmul(rs_cuda_matrix w, const float *x, int n, float *y, void *stream);
+extern "C" int rs_cuda_matmul(rs_cuda_matrix w, const float *x, int n, float *y, void *act, void *stream);
 
 namespace {
 
@@ -124,10 +124,10 @@ extern "C" int rs_cuda_ffn_select_predictor(rs_cuda_neurons hot, rs_cuda_matrix 
                                             float threshold, int n, const float *resid, float *z1, uint64_t *nmask,
                                             int32_t *hot_list, uint64_t *hot_mask, int64_t *counts,
                                             int32_t *cold_list, uint64_t *cold_mask, int64_t *cold_count,
-                                            uint64_t *pairs, void *stream) {
+                                            uint64_t *pairs, void *act, void *stream) {
   if (n < 1 || n > 64) return cudaErrorInvalidValue;
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
-  if (int e = rs_cuda_matmul(fc1, resid, n, z1, stream)) return e;
+  if (int e = rs_cuda_matmul(fc1, resid, n, z1, act, stream)) return e;
   const int rank = static_cast<int>(fc1.rows);
   const unsigned blocks = static_cast<unsigned>((fc2.rows + kWarps - 1) / kWarps);
 #define RS_SCORES(T)                                                                                          \
@@ -144,11 +144,11 @@ extern "C" int rs_cuda_ffn_select_predictor(rs_cuda_neurons hot, rs_cuda_matrix 
 
 extern "C" int rs_cuda_ffn_select_exact(rs_cuda_neurons hot, int n, const float *xn, float *gates, uint64_t *nmask,
                                         int32_t *hot_list, uint64_t *hot_mask, int64_t *counts, uint64_t *pairs,
-                                        void *stream) {
+                                        void *act, void *stream) {
   if (n < 1 || n > 64) return cudaErrorInvalidValue;
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
   if (hot.n_hot > 0) {
-    if (int e = rs_cuda_matmul(hot.gate, xn, n, gates, stream)) return e;
+    if (int e = rs_cuda_matmul(hot.gate, xn, n, gates, act, stream)) return e;
     RS_LAUNCH(gate_mask_kernel, static_cast<unsigned>((hot.n_hot + 255) / 256), 256, s, gates, hot.n_hot, n, nmask);
   }
   RS_LAUNCH(compact_kernel, 1, 1024, s, nmask, hot.n_hot, static_cast<const int32_t *>(nullptr), hot_list, hot_mask,

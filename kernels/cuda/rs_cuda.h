@@ -45,12 +45,12 @@ typedef struct {
 
 /* y[r][d] = x[r][d] / rms(x[r]) * w[d] for r < n_rows. */
 int rs_cuda_rmsnorm(float *y, const float *x, const float *w, int n_rows, int d, float eps, void *stream);
-/* Test helper: rs_cuda_rmsnorm on host buffers (copies in, runs, copies out). */
-int rs_cuda_rmsnorm_host(float *y, const float *x, const float *w, int n_rows, int d, float eps);
 
-/* y[n][W.rows] = x[n][W.cols] . W^T: a warp per weight row for a few rows of x; tiles
- * on the tensor cores (f16 in, f32 out) for more, or CUDA cores for F32/BF16 weights. */
-int rs_cuda_matmul(rs_cuda_matrix w, const float *x, int n, float *y, void *stream);
+/* y[n][W.rows] = x[n][W.cols] . W^T: a warp per weight row for a few rows of x (x
+ * quantised as the CPU quantises it for quantised weights: `act` is scratch of
+ * n * W.cols / 32 * 36 bytes); tiles on the tensor cores (f16 in, f32 out) for 16 rows
+ * and more, or the CUDA cores for F32/BF16 weights. */
+int rs_cuda_matmul(rs_cuda_matrix w, const float *x, int n, float *y, void *act, void *stream);
 
 /* Rotary embedding in place, pairs (2i, 2i + 1) of each head rotated by
  * pos * base^(-2i / head_dim): q[n][n_head * hd], k[n][n_head_kv * hd]. */
@@ -76,18 +76,20 @@ int rs_cuda_add(float *x, const float *y, int64_t n, void *stream);
 int rs_cuda_ffn_select_predictor(rs_cuda_neurons hot, rs_cuda_matrix fc1, rs_cuda_matrix fc2, float threshold, int n,
                                  const float *resid, float *z1, uint64_t *nmask, int32_t *hot_list, uint64_t *hot_mask,
                                  int64_t *counts, int32_t *cold_list, uint64_t *cold_mask, int64_t *cold_count,
-                                 uint64_t *pairs, void *stream);
+                                 uint64_t *pairs, void *act, void *stream);
 /* Exact mode: the hot neurons' gates ([n][n_hot], kept for rs_cuda_ffn_hot), and the hot
  * entries with a positive gate. */
 int rs_cuda_ffn_select_exact(rs_cuda_neurons hot, int n, const float *xn, float *gates, uint64_t *nmask,
-                             int32_t *hot_list, uint64_t *hot_mask, int64_t *counts, uint64_t *pairs, void *stream);
-/* The hot half: y[n][d] = sum over the hot entries of act(gate, up) * down. h: scratch
+                             int32_t *hot_list, uint64_t *hot_mask, int64_t *counts, uint64_t *pairs, void *act,
+                             void *stream);
+/* The hot half: y[n][d] = sum over the hot entries of act(gate, up) * down; act_q:
+ * scratch as rs_cuda_matmul's for quantised gate/up rows. h: scratch
  * [n_ff][n]; part: scratch of part_floats floats for partial sums over ranges of entries,
  * added in order (no atomics: the same bits every run). act: RS_ACT_RELU_GLU (1) or
  * RS_ACT_DRELU (2); gates: exact mode's [n][n_hot], or NULL to read the gate rows. */
 int rs_cuda_ffn_hot(rs_cuda_neurons hot, const int32_t *hot_list, const uint64_t *hot_mask, const int64_t *counts,
                     const float *gates, int act, int n, const float *xn, float *h, float *part, int64_t part_floats,
-                    float *y, void *stream);
+                    float *y, void *act_q, void *stream);
 /* x[n][d] += hot[n][d] + cold[n][d] (the sum first). */
 int rs_cuda_ffn_merge(float *x, const float *hot, const float *cold, int n, int d, void *stream);
 

@@ -61,8 +61,6 @@ export interface NativeAddon {
     compiled: boolean;
     /** Usable CUDA devices (0 without a driver or GPU). */
     devices(): number;
-    /** The CUDA RMSNorm op on host buffers, for checking it against the CPU (needs a device). */
-    rmsnorm?(x: Float32Array, w: Float32Array, rows: number, eps: number): Float32Array;
   };
 }
 

@@ -1,6 +1,8 @@
 // relu-serve-native: the engine built and run without Node. A plain CMake build on a
-// PATH whose `node` only records that it was called; then the same greedy ids as
-// `relu-serve generate`, on the CPU and on the emulated device.
+// PATH whose `node` only records that it was called - with the CUDA device and kernels
+// built against the CPU emulator of CUDA, so that build also runs every CUDA op against
+// the CPU reference and the CUDA device end to end; then the same greedy ids as
+// `relu-serve generate`, on the CPU, the emulated device and (emulated) CUDA.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -34,7 +36,9 @@ before(async () => {
   await makeModel({ arch: 'llama', size: 'small', type: 'q4_0', seed: 3, out: powerinfer, sparse: true, sparsity: 0.9, predictor: 'lowrank' });
 });
 
-test('the engine and relu-serve-native build with plain CMake, never calling node', async () => {
+let emuBuild = '';
+
+test('the engine, relu-serve-native and the CUDA check build with plain CMake, never calling node', async () => {
   const fake = join(dir, 'fake-bin');
   mkdirSync(fake);
   const calls = join(dir, 'node-calls');
@@ -42,16 +46,54 @@ test('the engine and relu-serve-native build with plain CMake, never calling nod
   chmodSync(join(fake, 'node'), 0o755);
   const env = { ...process.env, PATH: `${fake}:${process.env.PATH}` };
   const b = join(dir, 'build');
-  // No CUDA here: nvcc's compile of kernels/cuda is CI's npm build's job; this is about Node.
-  const conf = await run('cmake', ['-S', join(root, 'addon'), '-B', b, '-DCMAKE_BUILD_TYPE=Release', '-DRS_NO_CUDA=ON'], env);
+  // The CUDA sources as C++ on the emulator (nvcc's own compile of them is the npm build's).
+  const conf = await run('cmake', ['-S', join(root, 'addon'), '-B', b, '-DCMAKE_BUILD_TYPE=Release', '-DRS_CUDA_EMU=ON'], env);
   assert.equal(conf.code, 0, conf.err);
   assert.match(conf.out, /building the engine and relu-serve-native without the Node addon/);
-  const build = await run('cmake', ['--build', b, '-j2', '--target', 'relu-serve-native'], env);
+  const build = await run('cmake', ['--build', b, '-j2', '--target', 'relu-serve-native', 'relu-serve-cuda-check'], env);
   assert.equal(build.code, 0, build.err);
   assert.equal(existsSync(calls), false, `node was called: ${existsSync(calls) ? readFileSync(calls, 'utf8') : ''}`);
-  const r = await run(join(b, 'bin', 'relu-serve-native'), ['--model', bamboo, '--tokens', '1,5,9', '-n', '4']);
+  const r = await run(join(b, 'bin', 'relu-serve-native'), ['--model', bamboo, '--tokens', '1,5,9', '-n', '4', '--device', 'cpu']);
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /^\d+(,\d+){3}\n$/);
+  emuBuild = b;
+});
+
+test('every CUDA op matches the CPU reference (on the CUDA emulator)', async () => {
+  assert.ok(emuBuild, 'the emulator build above');
+  const json = join(dir, 'cuda-check.json');
+  const r = await run(join(emuBuild, 'bin', 'relu-serve-cuda-check'), ['--quick', '--json', json]);
+  assert.equal(r.code, 0, r.out + r.err);
+  assert.match(r.out, /device 0: CUDA emulator/);
+  assert.match(r.out, /\d+ checks, 0 failed: every CUDA op matches the CPU reference/);
+  const report = JSON.parse(readFileSync(json, 'utf8'));
+  assert.equal(report.fails, 0);
+  assert.ok(report.checks >= 50, `${report.checks} checks`);
+});
+
+test('the CUDA device (emulated) gives the CPU\'s tokens with 0%, 25%, 50% and 100% of the FFN on it', async () => {
+  assert.ok(emuBuild, 'the emulator build above');
+  const bin = join(emuBuild, 'bin', 'relu-serve-native');
+  for (const model of [powerinfer, bamboo]) {
+    const args = ['--model', model, '--tokens', '1,17,42,99', '-n', '6', '--threads', '2', '--ignore-eos', '--json'];
+    const cpu = JSON.parse((await run(bin, [...args, '--device', 'cpu'])).out);
+    const all = JSON.parse((await run(bin, [...args, '--device', 'cuda'])).out);
+    const fixed = all.device.used - all.device.bytes.ffn;
+    for (const share of [0, 0.25, 0.5, 1]) {
+      const budget = share === 0 ? fixed : fixed + Math.floor(share * all.device.ffn_all) + 256 * all.model_info.n_layer;
+      const r = await run(bin, [...args, '--device', 'cuda', '--vram-budget', String(budget)]);
+      assert.equal(r.code, 0, r.err);
+      const j = JSON.parse(r.out);
+      const where = `${model} at ${share * 100}%`;
+      assert.deepEqual(j.tokens, cpu.tokens, where);
+      assert.equal(j.device.type, 'cuda');
+      assert.match(j.device.name, /CUDA emulator/);
+      assert.ok(Math.abs(j.device.bytes.ffn / j.device.ffn_all - share) < 0.03, `${where}: ${j.device.bytes.ffn / j.device.ffn_all}`);
+      if (share === 0) assert.equal(j.hybrid.neurons_device, 0, where);
+      if (share === 1) assert.equal(j.hybrid.neurons_host, 0, where);
+      if (share > 0 && share < 1) assert.ok(j.hybrid.neurons_device > 0 && j.hybrid.neurons_host > 0, where);
+    }
+  }
 });
 
 async function generated(model: string, prompt: string): Promise<{ promptTokens: number[]; tokens: number[] }> {

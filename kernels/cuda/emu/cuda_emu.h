@@ -138,6 +138,7 @@ inline unsigned __float_as_uint(float f) {
   return v;
 }
 inline float __expf(float x) { return std::exp(x); }
+inline int __float2int_rn(float x) { return static_cast<int>(std::nearbyint(x)); }
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 inline float __fdividef(float a, float b) { return a / b; }
 inline float __fmaf_rn(float a, float b, float c) { return std::fmaf(a, b, c); }
