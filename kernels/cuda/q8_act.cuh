@@ -106,9 +106,11 @@ __device__ __forceinline__ float unit_dot(const uint8_t *row, int64_t u, const A
   }
 }
 
-inline bool quantised(int t) { return t == kQ4_0 || t == kQ8_0 || t == kQ4_K || t == kQ5_K || t == kQ6_K; }
+__host__ __device__ constexpr bool quantised(int t) {
+  return t == kQ4_0 || t == kQ8_0 || t == kQ4_K || t == kQ5_K || t == kQ6_K;
+}
 // Activation block size for weights of type t: 32 (Q8_0) or 256 (Q8_K).
-inline int act_block(int t) { return t == kQ4_0 || t == kQ8_0 ? 32 : 256; }
+__host__ __device__ constexpr int act_block(int t) { return t == kQ4_0 || t == kQ8_0 ? 32 : 256; }
 
 // Quantises x[n][cols] into act (cols a multiple of the block).
 inline void quantize_rows(const float *x, int n, int64_t cols, int block, Act *act, cudaStream_t s) {
