@@ -187,6 +187,8 @@ int main(int argc, char **argv) {
     check(rs_decode(ctx, n, prompt.data() + i, pos.data(), seq.data(), want.data(), logits.data(), &err), err, "decoding the prompt");
   }
   const double prompt_ms = ms_since(t_prompt);
+  rs_hybrid_stats after_prompt;
+  rs_context_get_hybrid_stats(ctx, &after_prompt);
   const auto t_gen = Clock::now();
   const char *finish = "length";
   while (static_cast<int>(out.size()) < n_gen) {
@@ -212,6 +214,7 @@ int main(int argc, char **argv) {
     rs_context_get_device_info(ctx, &di, hot.data());
     rs_hybrid_stats hs;
     rs_context_get_hybrid_stats(ctx, &hs);
+    const rs_hybrid_stats &p0 = after_prompt;  // generation alone: the difference
     rs_context_stats cs;
     rs_context_get_stats(ctx, &cs);
     rs_sparsity_info si;
@@ -231,6 +234,9 @@ int main(int argc, char **argv) {
         " \"hybrid\":{\"steps\":%llu,\"neurons_device\":%llu,\"neurons_host\":%llu,\"device_busy_ms\":%.3f,"
         "\"device_wait_ms\":%.3f,\"host_ffn_ms\":%.3f,\"wall_ms\":%.3f,\"phase_ms\":{\"attention\":%.3f,"
         "\"predictor\":%.3f,\"hot_ffn\":%.3f,\"transfer_wait\":%.3f,\"merge\":%.3f,\"output\":%.3f}},\n"
+        " \"decode\":{\"steps\":%llu,\"neurons_device\":%llu,\"neurons_host\":%llu,\"device_busy_ms\":%.3f,"
+        "\"device_wait_ms\":%.3f,\"host_ffn_ms\":%.3f,\"wall_ms\":%.3f,\"phase_ms\":{\"attention\":%.3f,"
+        "\"predictor\":%.3f,\"hot_ffn\":%.3f,\"transfer_wait\":%.3f,\"merge\":%.3f,\"output\":%.3f}},\n"
         " \"model_info\":{\"n_layer\":%d,\"n_embd\":%d,\"n_ff\":%d,\"neuron_bytes\":%llu,\"non_ffn_bytes\":%llu,"
         "\"predictor_bytes\":%llu,\"bytes_per_token\":%llu}}\n",
         json_str(model.c_str()).c_str(), pids.c_str(), ids.c_str(), finish, load_ms, prompt_ms,
@@ -243,7 +249,12 @@ int main(int argc, char **argv) {
         (unsigned long long)di.ffn, (unsigned long long)di.ffn_all, hots.c_str(), json_str(di.placement_source).c_str(),
         (unsigned long long)hs.steps, (unsigned long long)hs.pairs_device, (unsigned long long)hs.pairs_host,
         hs.device_busy_ms, hs.device_wait_ms, hs.host_ffn_ms, hs.wall_ms, hs.attention_ms, hs.predictor_ms,
-        hs.hot_ffn_ms, hs.transfer_wait_ms, hs.merge_ms, hs.output_ms, mi.n_layer, mi.n_embd, mi.n_ff,
+        hs.hot_ffn_ms, hs.transfer_wait_ms, hs.merge_ms, hs.output_ms, (unsigned long long)(hs.steps - p0.steps),
+        (unsigned long long)(hs.pairs_device - p0.pairs_device), (unsigned long long)(hs.pairs_host - p0.pairs_host),
+        hs.device_busy_ms - p0.device_busy_ms, hs.device_wait_ms - p0.device_wait_ms, hs.host_ffn_ms - p0.host_ffn_ms,
+        hs.wall_ms - p0.wall_ms, hs.attention_ms - p0.attention_ms, hs.predictor_ms - p0.predictor_ms,
+        hs.hot_ffn_ms - p0.hot_ffn_ms, hs.transfer_wait_ms - p0.transfer_wait_ms, hs.merge_ms - p0.merge_ms,
+        hs.output_ms - p0.output_ms, mi.n_layer, mi.n_embd, mi.n_ff,
         (unsigned long long)mi.neuron_bytes, (unsigned long long)mi.non_ffn_bytes,
         (unsigned long long)mi.predictor_bytes, (unsigned long long)mi.bytes_per_token);
   }

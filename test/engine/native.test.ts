@@ -143,3 +143,32 @@ test('relu-serve-native refuses clearly: a missing model, cuda without a GPU, ba
   assert.equal(vocab.code, 2);
   assert.match(vocab.err, /outside the vocabulary/);
 });
+
+test('the device check script runs end to end (on the CUDA emulator) and reports every check passed', async () => {
+  assert.ok(emuBuild, 'the emulator build above');
+  const outDir = join(dir, 'device-check');
+  const r = await run('sh', [join(root, 'tools', 'device-check', 'run.sh'), outDir], {
+    ...process.env,
+    RS_DEVICE_CHECK_EMU: '1',
+    RS_BUILD_DIR: emuBuild,
+  });
+  const report = JSON.parse(readFileSync(join(outDir, 'report.json'), 'utf8'));
+  assert.equal(r.code, 0, `${r.out}\n${r.err}\n${JSON.stringify(report.summary)}`);
+  assert.equal(report.summary.passed, true);
+  assert.match(report.summary.device, /CUDA emulator/);
+  const names = report.checks.map((c: { check: string }) => c.check);
+  for (const share of [0, 25, 50, 100]) assert.ok(names.includes(`tiny: GPU with ${share}% of the FFN resident gives the CPU's token ids`), names.join('; '));
+  const half = report.models.tiny.gpu['50'];
+  assert.ok(half.neurons_device > 0 && half.neurons_cpu > 0 && half.vram_used <= half.vram_budget);
+  assert.ok(half.cpu_time_hidden >= 0 && half.cpu_time_hidden <= 1);
+  // A GPU run whose ids differ from the CPU's fails the check, by name.
+  const runFile = join(outDir, 'runs', 'tiny-gpu-25.json');
+  const bad = JSON.parse(readFileSync(runFile, 'utf8'));
+  bad.tokens[2] += 1;
+  writeFileSync(runFile, JSON.stringify(bad));
+  const again = await run('python3', [join(root, 'tools', 'device-check', 'report.py'), '--report', outDir]);
+  assert.equal(again.code, 1);
+  const failed: string[] = JSON.parse(again.out).summary.checks_failed;
+  assert.equal(failed.length, 1, failed.join('\n'));
+  assert.match(failed[0], /^tiny: GPU with 25% of the FFN resident gives the CPU's token ids: cpu \[/);
+});
