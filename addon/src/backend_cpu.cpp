@@ -55,38 +55,11 @@ const void *CpuBackend::convert_activations(rs_type type, const float *x, int n,
   return dst;
 }
 
-void CpuBackend::matmul(const Weight &W, const float *x, int n, float *y) {
-  const rs_matmul_kernels &k = kernels(W.type);
-  size_t astride;
-  const uint8_t *a = static_cast<const uint8_t *>(convert_activations(W.type, x, n, W.cols, &astride));
-  const int64_t rows = W.rows;
-  if (n == 1) {
-    const int64_t chunk = gen_chunk_rows(rows);
-    int n_chunks = static_cast<int>((rows + chunk - 1) / chunk);
-    pool_.run(n_chunks, [&](int c, int) {
-      int64_t r0 = c * chunk, r1 = std::min(rows, r0 + chunk);
-      for (int64_t r = r0; r < r1; r++) k.vec_dot(W.cols, &y[r], W.row(r), a);
-    });
-    return;
-  }
-  // Compute-bound: tiles of weight rows x activation rows; each weight chunk stays in
-  // cache while all activation rows pass over it.
-  const int64_t chunk = 32;
-  const int col_block = 64;
-  int n_row_chunks = static_cast<int>((rows + chunk - 1) / chunk);
-  int n_col_blocks = (n + col_block - 1) / col_block;
-  pool_.run(n_row_chunks * n_col_blocks, [&](int t, int) {
-    int rc = t % n_row_chunks, cb = t / n_row_chunks;
-    int64_t r0 = rc * chunk, r1 = std::min(rows, r0 + chunk);
-    int c0 = cb * col_block, c1 = std::min(n, c0 + col_block);
-    k.gemm(W.cols, static_cast<int>(r1 - r0), c1 - c0, W.row(r0), W.stride, a + c0 * astride, astride,
-           y + static_cast<size_t>(c0) * rows + r0, static_cast<size_t>(rows));
-  });
-}
+void CpuBackend::matmul(const Weight &W, const float *x, int n, float *y) { matmul_rows(W, x, n, nullptr, y); }
 
 void CpuBackend::matmul_rows(const Weight &W, const float *x, int n, const uint8_t *skip, float *y) {
-  // As matmul, over runs of rows not skipped: the same kernels on the same rows give
-  // the same bits (gemm equals vec_dot per value).
+  // Rows flagged in skip (may be null) are left alone; the others get the same kernels
+  // on the same rows, so the same bits (gemm equals vec_dot per value).
   const rs_matmul_kernels &k = kernels(W.type);
   size_t astride;
   const uint8_t *a = static_cast<const uint8_t *>(convert_activations(W.type, x, n, W.cols, &astride));
@@ -97,10 +70,12 @@ void CpuBackend::matmul_rows(const Weight &W, const float *x, int n, const uint8
     pool_.run(n_chunks, [&](int c, int) {
       const int64_t r0 = c * chunk, r1 = std::min(rows, r0 + chunk);
       for (int64_t r = r0; r < r1; r++)
-        if (!skip[r]) k.vec_dot(W.cols, &y[r], W.row(r), a);
+        if (!skip || !skip[r]) k.vec_dot(W.cols, &y[r], W.row(r), a);
     });
     return;
   }
+  // Compute-bound: tiles of weight rows x activation rows; each weight chunk stays in
+  // cache while all activation rows pass over it (a tile's runs of rows not skipped).
   const int64_t chunk = 32;
   const int col_block = 64;
   const int n_row_chunks = static_cast<int>((rows + chunk - 1) / chunk);
@@ -110,12 +85,12 @@ void CpuBackend::matmul_rows(const Weight &W, const float *x, int n, const uint8
     const int64_t r1 = std::min(rows, (rc + 1) * chunk);
     const int c0 = cb * col_block, c1 = std::min(n, c0 + col_block);
     for (int64_t r0 = rc * chunk; r0 < r1;) {
-      if (skip[r0]) {
+      if (skip && skip[r0]) {
         r0++;
         continue;
       }
       int64_t e = r0 + 1;
-      while (e < r1 && !skip[e]) e++;
+      while (e < r1 && !(skip && skip[e])) e++;
       k.gemm(W.cols, static_cast<int>(e - r0), c1 - c0, W.row(r0), W.stride, a + c0 * astride, astride,
              y + static_cast<size_t>(c0) * rows + r0, static_cast<size_t>(rows));
       r0 = e;
