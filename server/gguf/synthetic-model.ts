@@ -6,6 +6,9 @@
 // standard deviation 1/sqrt(fan_in) (fan_in = ne[0], the row length), so each product
 // keeps the RMS of its (RMS-normed) input; the embedding has unit variance; norm weights
 // are 1 +- 0.1.
+//
+// tools/device-check/ has a C++ port that writes the same bytes (for machines without
+// Node); test/gguf/make-model-native.test.ts compares the two, so change both together.
 
 import { LLAMA_FILE_TYPE, resolveGgmlType, type GgmlTypeInfo } from './constants.js';
 import type { TypedValue } from './encoder.js';

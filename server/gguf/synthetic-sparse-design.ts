@@ -17,8 +17,12 @@
 // (R = 127) store the row exactly, and the CONST block (all values equal) survives the
 // engine's Q8_0 activation quantisation exactly, so the gate the engine computes is the
 // gate we designed up to rounding of order 0.5% of its spread.
+//
+// tools/device-check/ has a C++ port that writes the same bytes (for machines without
+// Node); test/gguf/make-model-native.test.ts compares the two, so change both together.
 
 import { Rng } from '../sampling/rng.js';
+import { ldexp, log, pow } from './portable-math.js';
 
 export const CONST_DIMS = 32;
 
@@ -41,7 +45,10 @@ export const P_MAX = 0.97;
 /** Lowest (so the coldest neurons still fire now and then, as in profiled models). */
 export const P_MIN = 1e-4;
 
-/** Inverse of the standard normal CDF (Acklam's rational approximation, |error| < 1.2e-9). */
+/**
+ * Inverse of the standard normal CDF (Acklam's rational approximation, |error| < 1.2e-9).
+ * Its log is portable-math's, so the C++ generator (tools/device-check) gets the same bits.
+ */
 export function probit(p: number): number {
   if (!(p > 0 && p < 1)) throw new RangeError(`probit(${p}): p must be in (0, 1)`);
   const a = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.38357751867269e2, -3.066479806614716e1, 2.506628277459239];
@@ -50,7 +57,7 @@ export function probit(p: number): number {
   const d = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
   const lo = 0.02425;
   if (p < lo) {
-    const q = Math.sqrt(-2 * Math.log(p));
+    const q = Math.sqrt(-2 * log(p));
     return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
   }
   if (p > 1 - lo) return -probit(1 - p);
@@ -66,17 +73,25 @@ export function probit(p: number): number {
 export function powerLawProbabilities(nFf: number, sparsity: number, alpha: number): Float64Array {
   const target = 1 - sparsity;
   const p = new Float64Array(nFf);
+  // r^-alpha once per rank (portable pow: the same bits in the C++ generator).
+  const shape = new Float64Array(nFf);
+  for (let r = 0; r < nFf; r++) shape[r] = pow(r + 1, -alpha);
   const fill = (A: number) => {
     let s = 0;
     for (let r = 0; r < nFf; r++) {
-      p[r] = Math.min(P_MAX, Math.max(P_MIN, A * Math.pow(r + 1, -alpha)));
+      p[r] = Math.min(P_MAX, Math.max(P_MIN, A * shape[r]));
       s += p[r];
     }
     return s / nFf;
   };
   let lo = 0;
   let hi = 1;
-  while (fill(hi) < target) hi *= 2;
+  while (fill(hi) < target) {
+    // Once every neuron sits at P_MAX the mean cannot grow: a target at (or, by rounding,
+    // just below) P_MAX is out of reach.
+    if (hi * shape[nFf - 1] >= P_MAX) throw new RangeError(`a mean firing rate of ${target} needs neurons above P_MAX = ${P_MAX}`);
+    hi *= 2;
+  }
   for (let it = 0; it < 100; it++) {
     const mid = (lo + hi) / 2;
     if (fill(mid) < target) lo = mid;
@@ -134,7 +149,8 @@ export function geometry(nEmbd: number, nFf: number, gateType: string, rank: num
   // Q4_0 and the K-quants hold 4-5 bit integers; the others hold 127 levels exactly.
   const R = gateType === 'q4_0' || gateType.endsWith('_k') ? 8 : 127;
   // Step so that a group's spread is about 1 (uniform integers in [-R, R) have E[n^2] ~ R^2/3).
-  const u = Math.pow(2, Math.round(Math.log2(1 / Math.sqrt((nS * R * R) / 3))));
+  // (Portable log and an exact power of two, so the C++ generator gets the same u.)
+  const u = ldexp(1, Math.round(log(1 / Math.sqrt((nS * R * R) / 3)) / Math.LN2));
   // CONST carries a quarter of the embedding's energy (the rest of the model sees it only
   // through the gate bias and the up bias).
   const c = -8 * Math.sqrt((nEmbd - CONST_DIMS) / 8192);

@@ -29,12 +29,15 @@
 //   trained low-rank predictor misses part of a full-rank gate. Recall < 100%.
 // Firing depends on the token, not on the context (the gate reads only CONST and S);
 // attention and the FFN still transform the F half, which feeds the output head.
+//
+// tools/device-check/ has a C++ port that writes the same bytes (for machines without
+// Node); test/gguf/make-model-native.test.ts compares the two, so change both together.
 
 import { resolveGgmlType, type GgmlTypeInfo } from './constants.js';
 import type { TypedValue } from './encoder.js';
 import { streamedTensors, type PlannedTensor } from './tensor-stream.js';
 import { ARCHS, WEIGHT_TYPES, baseMetadata, matrixType, outputType, resolveShape, type ModelArch, type ModelShape, type SyntheticModelOptions } from './synthetic-model.js';
-import { CONST_DIMS, geometry, layerDesign, biasDigits, type LayerDesign, type PredictorMode, type SparseGeometry, type SparseParams } from './synthetic-sparse-design.js';
+import { CONST_DIMS, P_MAX, geometry, layerDesign, biasDigits, type LayerDesign, type PredictorMode, type SparseGeometry, type SparseParams } from './synthetic-sparse-design.js';
 import { syntheticVocab } from './synthetic-vocab.js';
 import type { GgufSpec } from './writer.js';
 import { Rng, toSeed64 } from '../sampling/rng.js';
@@ -61,6 +64,8 @@ export interface ResolvedSparse extends SparseParams {
 export function resolveSparseParams(o: SparseModelOptions, shape: ModelShape, gateType: string): ResolvedSparse {
   const sparsity = o.sparsity ?? 0.9;
   if (!(sparsity > 0 && sparsity < 1)) throw new RangeError(`--sparsity must be in (0, 1), got ${sparsity}`);
+  // No neuron fires for more than P_MAX of the tokens, so the mean cannot reach 1 - sparsity.
+  if (1 - sparsity >= P_MAX) throw new RangeError(`--sparsity must be above 0.03 (no neuron fires for more than 97% of tokens), got ${sparsity}`);
   const mode = o.predictor ?? 'exact';
   if (mode !== 'exact' && mode !== 'lowrank') throw new RangeError(`--predictor must be exact or lowrank, got ${JSON.stringify(mode)}`);
   // n_embd / 64 + 1 (odd: no spare row): 33 at 1b, 65 at 7b. In F16 that is 2.4% of the
@@ -205,7 +210,10 @@ function planSparse(arch: ModelArch, s: ModelShape & { nVocab: number }, want: G
         const w = o.subarray(f0, f0 + g.nS); // borrow F space as scratch, cleared below
         uniformStd(rng, w, 1);
         let ss = 0;
-        for (let j = 0; j < g.nS; j++) ss += (w[j] * d.ffnNorm[CONST_DIMS + j]) ** 2;
+        for (let j = 0; j < g.nS; j++) {
+          const v = w[j] * d.ffnNorm[CONST_DIMS + j];
+          ss += v * v; // not ** 2: a product is correctly rounded everywhere, pow need not be
+        }
         const scale = (p.hiddenNoise * d.groupSpread[t]) / Math.sqrt(ss);
         for (let j = 0; j < g.nS; j++) o[CONST_DIMS + j] += w[j] * scale;
         w.fill(0);

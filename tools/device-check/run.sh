@@ -15,9 +15,9 @@
 # 5. writes OUT_DIR/report.json (tools/device-check/report.py) and OUT_DIR/device-check.log.
 # Exit status: 0 when every check passed, 1 otherwise (the report says which).
 #
-# Settings (environment): RS_BUILD_DIR (default build-device), RS_CUDA_ARCH (default
-# native), RS_DEVICE_CHECK_EMU=1 (the CUDA emulator instead of a GPU: tiny model only, for
-# CI), RS_SKIP_7B=1.
+# Settings (environment): RS_BUILD_DIR (default build-device), RS_MODELS_DIR (default
+# OUT_DIR/models), RS_CUDA_ARCH (default native), RS_DEVICE_CHECK_EMU=1 (the CUDA emulator
+# instead of a GPU: tiny model only, for CI), RS_SKIP_7B=1.
 set -u
 out=${1:?usage: run.sh OUT_DIR}
 mkdir -p "$out"
@@ -61,8 +61,9 @@ bin="$build/bin"
 if [ "$emu" = 1 ]; then quick=--quick; else quick=; fi
 step ops 180 "$bin/relu-serve-cuda-check" $quick --json "$out/ops.json"
 
-# 3. Models, written here.
-models="$out/models"
+# 3. Models, written here (RS_MODELS_DIR: somewhere other than OUT_DIR, which may be
+# copied back, a 7b model being 4 GB).
+models=${RS_MODELS_DIR:-$out/models}
 mkdir -p "$models"
 if [ "$emu" = 1 ]; then tiny=tiny; else tiny=small; fi  # the emulator is slow: its smallest shape
 step model-tiny 120 "$bin/relu-serve-make-model" --arch bamboo --size $tiny --type q4_0 --sparse --seed 1 \
@@ -98,8 +99,11 @@ for m in tiny 7b; do
   for share in 25 50 100; do
     budget=$(python3 "$root/tools/device-check/report.py" --budget "$runs/$m-gpu-probe.json" "$share")
     step "$m-gpu-$share-profile" 240 sh -c "RELU_SERVE_PROFILE_DEVICE=1 \"$bin/relu-serve-native\" --ignore-eos --model '$M' --tokens $prompt -n $n --device cuda --vram-budget $budget --json > '$runs/$m-gpu-$share-profile.json'"
-    step "$m-gpu-$share-prompt512" 240 sh -c "\"$bin/relu-serve-native\" --ignore-eos --model '$M' --tokens $long -n 2 --device cuda --vram-budget $budget --json > '$runs/$m-gpu-$share-prompt512.json'"
   done
+  # A 512-token prompt with everything resident (with less, the cold part of each prompt
+  # row runs on the CPU: see the CPU's own prompt speed below).
+  budget=$(python3 "$root/tools/device-check/report.py" --budget "$runs/$m-gpu-probe.json" 100)
+  step "$m-gpu-100-prompt512" 240 sh -c "\"$bin/relu-serve-native\" --ignore-eos --model '$M' --tokens $long -n 2 --device cuda --vram-budget $budget --json > '$runs/$m-gpu-100-prompt512.json'"
   step "$m-cpu-prompt512" 240 sh -c "\"$bin/relu-serve-native\" --ignore-eos --model '$M' --tokens $long -n 2 --device cpu --json > '$runs/$m-cpu-prompt512.json'"
   if [ "$m" = 7b ]; then
     budget=$(python3 "$root/tools/device-check/report.py" --budget "$runs/$m-gpu-probe.json" 50)
