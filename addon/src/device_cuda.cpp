@@ -4,6 +4,8 @@
 // raises (rs_cuda_wait), and synchronize() ends a step. Built with nvcc present, or
 // against the CPU emulator (RS_CUDA_EMU) so CI runs this file end to end.
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <thread>
@@ -112,20 +114,23 @@ class CudaDevice final : public Device {
   }
 
   // ---- stream ----
+  // Copies by kernel, never cudaMemcpyAsync: the host writes the pinned source (or reads
+  // the destination) while the stream runs, and a runtime copy enqueued behind a waiting
+  // kernel was seen to block the host until that kernel ended (copy.cu).
   void copy_in(void *dst, const void *src, size_t bytes) override {
     open();
     Mark m(this);
-    note(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_), "copy to the GPU");
+    note(rs_cuda_copy(dst, src, bytes, stream_), "copy to the GPU");
   }
   void copy_out(void *dst, const void *src, size_t bytes) override {
     open();
     Mark m(this);
-    note(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_), "copy from the GPU");
+    note(rs_cuda_copy(dst, src, bytes, stream_), "copy from the GPU");
   }
   void copy(void *dst, const void *src, size_t bytes) override {
     open();
     Mark m(this);
-    note(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_), "copy on the GPU");
+    note(rs_cuda_copy(dst, src, bytes, stream_), "copy on the GPU");
   }
   void signal(HostFlag *f, uint64_t v) override {
     open();
@@ -142,17 +147,30 @@ class CudaDevice final : public Device {
   void host_wait(const HostFlag *f, uint64_t v) override {
     // Spin (the CPU's workers are idle meanwhile anyway), now and then asking the stream
     // whether it failed, so a broken kernel ends the step instead of hanging it.
+    if (trace_) std::fprintf(stderr, "[cuda] host_wait %p for %llu (now %llu), %d ops so far\n", static_cast<const void *>(f),
+                             (unsigned long long)v, (unsigned long long)f->value.load(), ops_);
+    const auto t0 = std::chrono::steady_clock::now();
+    double reported = 0;
     for (uint64_t it = 0; f->value.load(std::memory_order_acquire) < v; it++) {
       RS_SPIN_PAUSE();
       if (it % 4096 == 4095) {
         const cudaError_t e = cudaStreamQuery(stream_);
         if (e != cudaSuccess && e != cudaErrorNotReady) throw std::runtime_error(cuda_msg("the GPU's stream", e));
         if (it > 1u << 20) std::this_thread::yield();
+        if (trace_) {
+          const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+          if (s > reported + 1) {
+            reported = s;
+            std::fprintf(stderr, "[cuda]   still waiting after %.0f s: flag %llu < %llu, stream %d, error '%s'\n", s,
+                         (unsigned long long)f->value.load(), (unsigned long long)v, static_cast<int>(e), error_.c_str());
+          }
+        }
       }
     }
     rethrow();
   }
   void synchronize() override {
+    if (trace_) std::fprintf(stderr, "[cuda] synchronize (%d ops)\n", ops_);
     if (open_) {
       cudaEventRecord(ev1_, stream_);
       const cudaError_t e = cudaStreamSynchronize(stream_);
@@ -289,6 +307,8 @@ class CudaDevice final : public Device {
   }
   // Enqueueing errors are kept and raised at the next wait or synchronize (the step fails).
   void note(int e, const char *what) {
+    ops_++;
+    if (trace_) std::fprintf(stderr, "[cuda] op %d %s -> %d\n", ops_, what, e);
     if (e != 0 && error_.empty()) error_ = cuda_msg(what, static_cast<cudaError_t>(e));
   }
   void rethrow() {
@@ -319,6 +339,12 @@ class CudaDevice final : public Device {
   double busy_ms_ = 0, wait_ms_ = 0;
   double phase_ms_[kPhases] = {};
   const bool profile_ = profiling();
+  // RELU_SERVE_TRACE_DEVICE=1: every operation and wait on stderr (diagnosing a GPU run).
+  const bool trace_ = [] {
+    const char *e = std::getenv("RELU_SERVE_TRACE_DEVICE");
+    return e && *e && std::strcmp(e, "0") != 0;
+  }();
+  int ops_ = 0;
   std::vector<std::pair<cudaEvent_t, Phase>> marks_;
   size_t marks_used_ = 0;
 };

@@ -116,7 +116,7 @@ extern "C" int rs_cuda_ffn_hot(rs_cuda_neurons hot, const int32_t *hot_list, con
   if (n < 1 || n > 64 || d % 8 != 0) return cudaErrorInvalidValue;
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
   const int64_t total = static_cast<int64_t>(n) * d;
-  if (hot.n_hot == 0) return rs_cuda::status(cudaMemsetAsync(y, 0, static_cast<size_t>(total) * sizeof(float), s));
+  if (hot.n_hot == 0) return rs_cuda_zero(y, static_cast<size_t>(total), stream);
   const int64_t fit = part_floats / total;
   const int ranges = static_cast<int>(fit < kMaxRanges ? fit : kMaxRanges);
   if (ranges < 1) return cudaErrorInvalidValue;

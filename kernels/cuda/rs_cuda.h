@@ -93,6 +93,12 @@ int rs_cuda_ffn_hot(rs_cuda_neurons hot, const int32_t *hot_list, const uint64_t
 /* x[n][d] += hot[n][d] + cold[n][d] (the sum first). */
 int rs_cuda_ffn_merge(float *x, const float *hot, const float *cold, int n, int d, void *stream);
 
+/* dst = src, bytes of device or host-visible memory, by a kernel: read and written when
+ * the stream reaches it (never a runtime memcpy, which may not wait its turn: copy.cu). */
+int rs_cuda_copy(void *dst, const void *src, size_t bytes, void *stream);
+/* dst[0..n) = 0 (floats), by a kernel. */
+int rs_cuda_zero(float *dst, size_t n, void *stream);
+
 /* *flag = v once everything before it on the stream is done (flag host-visible). */
 int rs_cuda_signal(uint64_t *flag, uint64_t v, void *stream);
 /* Later work on the stream waits until *flag >= v or *abort != 0 (both host-visible);

@@ -440,11 +440,38 @@ cudaError_t cudaFree(void *p) {
   std::free(p);
   return cudaSuccess;
 }
+namespace {
+// Pinned host allocations, to tell when a copy touches one.
+struct Pinned {
+  std::mutex mu;
+  std::map<uintptr_t, size_t> ranges;
+  bool contains(const void *p) {
+    std::lock_guard<std::mutex> lk(mu);
+    const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+    auto it = ranges.upper_bound(a);
+    if (it == ranges.begin()) return false;
+    --it;
+    return a < it->first + it->second;
+  }
+};
+Pinned &pinned() {
+  static Pinned p;
+  return p;
+}
+}  // namespace
+
 cudaError_t cudaHostAlloc(void **p, size_t bytes, unsigned) {
   *p = std::aligned_alloc(256, (bytes + 255) / 256 * 256 + 256);
-  return *p ? cudaSuccess : rs_emu::fail(cudaErrorMemoryAllocation);
+  if (!*p) return rs_emu::fail(cudaErrorMemoryAllocation);
+  std::lock_guard<std::mutex> lk(pinned().mu);
+  pinned().ranges[reinterpret_cast<uintptr_t>(*p)] = bytes;
+  return cudaSuccess;
 }
 cudaError_t cudaFreeHost(void *p) {
+  {
+    std::lock_guard<std::mutex> lk(pinned().mu);
+    pinned().ranges.erase(reinterpret_cast<uintptr_t>(p));
+  }
   std::free(p);
   return cudaSuccess;
 }
@@ -457,6 +484,10 @@ cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind)
   return cudaSuccess;
 }
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind, cudaStream_t s) {
+  // As seen on an H200: a copy to or from pinned host memory did not return to the host
+  // before the stream's earlier work had finished. Kept here, so that a design relying on
+  // such a copy being queued (behind a kernel that waits for the host) deadlocks in CI too.
+  if (s && (pinned().contains(dst) || pinned().contains(src))) s->sync();
   on_stream(s, [=] { std::memmove(dst, src, bytes); });
   return cudaSuccess;
 }
