@@ -14,6 +14,7 @@ import { writeStatsFile } from '../../server/profiler/stats-format.js';
 import { readPlacementFile } from '../../server/profiler/placement-format.js';
 import { buildPowerLawModel, writePowerLawModel } from './powerlaw-model.js';
 import { powerLawCounts } from './synthetic.js';
+import { vramCosts } from '../../server/profiler/vram-costs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rs-prof-args-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -49,19 +50,23 @@ test('place from argv writes the placement and the PowerInfer index', async () =
   const stats = join(dir, 'm.rsst');
   writeStatsFile(stats, { identity: desc.identity, tokens: 1000, source: 'test', counts: powerLawCounts(2, 128, 1000, 0.6, 4) });
   const out = join(dir, 'm.rspl');
-  const g = await run(['place', '--model', model, '--stats', stats, '--vram-budget', '150KiB', '--ctx', '64', '--batch-size', '4', '--out', out, '--powerinfer-gpuidx', join(dir, 'm.gpuidx')]);
+  // A budget that holds the fixed part with four slots and about half the FFN: one slot
+  // leaves room for more neurons.
+  const four = vramCosts(desc, { nCtx: 64, nSeq: 4, nBatch: 4 });
+  const budget = String(four.fixedTotal + Math.floor(four.ffnTotal / 2));
+  const g = await run(['place', '--model', model, '--stats', stats, '--vram-budget', budget, '--ctx', '64', '--batch-size', '4', '--out', out, '--powerinfer-gpuidx', join(dir, 'm.gpuidx')]);
   assert.equal(g.code, 0, g.err);
   assert.match(g.out, /wrote .*m\.gpuidx \(PowerInfer/);
-  const r = await run(['place', '--model', model, '--stats', stats, '--vram-budget', '150KiB', '--ctx', '64', '--batch-size', '4', '--out', out]);
+  const r = await run(['place', '--model', model, '--stats', stats, '--vram-budget', budget, '--ctx', '64', '--batch-size', '4', '--out', out]);
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /total +\d+\/256/);
   const p = readPlacementFile(out, desc.identity);
-  assert.equal(p.budget, 150 * 1024);
+  assert.equal(p.budget, Number(budget));
   assert.equal(p.nCtx, 64);
   assert.equal(p.nSeq, 1);
   // Four slots need four KV caches: fewer neurons fit.
-  const four = await run(['place', '--model', model, '--stats', stats, '--vram-budget', '150KiB', '--ctx', '64', '--batch-size', '4', '--slots', '4', '--out', out]);
-  assert.equal(four.code, 0, four.err);
+  const r4 = await run(['place', '--model', model, '--stats', stats, '--vram-budget', budget, '--ctx', '64', '--batch-size', '4', '--slots', '4', '--out', out]);
+  assert.equal(r4.code, 0, r4.err);
   const p4 = readPlacementFile(out, desc.identity);
   assert.equal(p4.nSeq, 4);
   assert.ok(p4.fixedBytes > p.fixedBytes && p4.ffnBytes < p.ffnBytes);

@@ -89,7 +89,7 @@ test('stats merge adds counts and tokens and refuses another model', () => {
 
 test('placement file round-trips and is tied to the model; gpuidx matches PowerInfer layout', async () => {
   const s = stats();
-  const plan = planPlacement({ ...model, identity: id }, s, { budget: 90_000, nCtx: 64, nBatch: 4 });
+  const plan = planPlacement({ ...model, identity: id }, s, { budget: 110_000, nCtx: 64, nBatch: 4 });
   assert.ok(plan.layers.some((l) => l.gpuNeurons.length > 0 && l.gpuNeurons.length < 64), 'a partial placement');
   const file = placementFileFromPlan(plan);
   const back = decodePlacement(encodePlacement(file));
@@ -107,7 +107,7 @@ test('placement file round-trips and is tied to the model; gpuidx matches PowerI
   // placement solved without that granularity is refused, one solved with it is written.
   const gpuidx = join(dir, 'model.gguf.generated.gpuidx');
   await assert.rejects(writePowerInferGpuIdx(gpuidx, file), /layer 0 places \d+ of 64 neurons: PowerInfer's kernels need a multiple of 256/);
-  const grouped = placementFileFromPlan(planPlacement({ ...model, identity: id }, s, { budget: 200_000, nCtx: 64, nBatch: 4, group: 256 }));
+  const grouped = placementFileFromPlan(planPlacement({ ...model, identity: id }, s, { budget: 220_000, nCtx: 64, nBatch: 4, group: 256 }));
   assert.deepEqual(grouped.layers.map((l) => l.gpuNeurons.length > 0 && l.gpuNeurons.length < 64), [false, false, false]);
   assert.ok(grouped.layers.some((l) => l.gpuNeurons.length === 64), 'some layers whole on the GPU');
   await writePowerInferGpuIdx(gpuidx, grouped);
