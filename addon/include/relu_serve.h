@@ -255,11 +255,35 @@ rs_status rs_device_memory(const char *device, uint64_t emu_memory, uint64_t *to
 
 /* ---------- machine ---------- */
 
-/* Measures memory read bandwidth: n_threads threads stream disjoint slices of a
- * `bytes`-byte buffer (far larger than the caches) `iters` times with the widest loads
- * the CPU has; *gb_per_s gets the median pass. This is the limit a bandwidth-bound
- * decode is judged against. */
-rs_status rs_measure_read_bandwidth(int n_threads, uint64_t bytes, int iters, double *gb_per_s, rs_error *err);
+/* This machine's memory read bandwidth, the limit a bandwidth-bound decode is judged
+ * against: every configuration the parameters allow (read pattern, vector ISA, thread
+ * count, ordinary or huge pages) reads a buffer far larger than the caches `reps` times;
+ * each gives a row with its fastest and median pass. Method: addon/src/bandwidth.cpp. */
+typedef struct {
+  int max_threads;  /* thread counts 1, 2, 4, ... below this, and this (0: all cores) */
+  int only_threads; /* > 0: only this thread count */
+  uint64_t bytes;   /* buffer size, at least 64 MiB */
+  int reps;         /* passes per configuration, 1..100 */
+  uint32_t patterns; /* bit p: rs_read_pattern p (rs_kernels.h) */
+  uint32_t pages;    /* bit 0: ordinary pages, bit 1: transparent huge pages */
+  uint32_t isas;     /* bit i: rs_isa i; only vector ISAs this CPU has are tried */
+} rs_bandwidth_params;
+rs_bandwidth_params rs_bandwidth_default_params(void); /* all cores, 1 GiB, 5 reps, everything */
+
+typedef struct {
+  int pattern;                /* rs_read_pattern */
+  const char *pattern_name;   /* static string: "plain", "prefetch", "nontemporal", "two-streams" */
+  const char *isa_name;       /* static string: "avx2", "avx512", "scalar" */
+  int threads;
+  int huge_pages;
+  double best_gb_per_s;       /* fastest pass (1e9 bytes/s) */
+  double median_gb_per_s;
+} rs_bandwidth_row;
+#define RS_BANDWIDTH_MAX_ROWS 256
+
+/* Fills rows[0 .. *n_rows) (max_rows of room; RS_BANDWIDTH_MAX_ROWS is always enough). */
+rs_status rs_measure_read_bandwidth(const rs_bandwidth_params *params, rs_bandwidth_row *rows, int max_rows,
+                                    int *n_rows, rs_error *err);
 
 #ifdef __cplusplus
 }

@@ -343,8 +343,32 @@ rs_status rs_device_memory(const char *device, uint64_t emu_memory, uint64_t *to
   });
 }
 
-rs_status rs_measure_read_bandwidth(int n_threads, uint64_t bytes, int iters, double *gb_per_s, rs_error *err) {
-  return guarded(err, [&] { *gb_per_s = rs::measure_read_bandwidth(n_threads, bytes, iters); });
+rs_bandwidth_params rs_bandwidth_default_params(void) {
+  const rs::BandwidthOptions d;
+  return {d.max_threads, d.only_threads, d.bytes, d.reps, d.patterns, d.pages, d.isas};
+}
+
+rs_status rs_measure_read_bandwidth(const rs_bandwidth_params *params, rs_bandwidth_row *rows, int max_rows,
+                                    int *n_rows, rs_error *err) {
+  return guarded(err, [&] {
+    if (!params || !rows || !n_rows) throw rs::InvalidArgError("rs_measure_read_bandwidth: null argument");
+    rs::BandwidthOptions o;
+    o.max_threads = params->max_threads;
+    o.only_threads = params->only_threads;
+    o.bytes = params->bytes;
+    o.reps = params->reps;
+    o.patterns = params->patterns;
+    o.pages = params->pages;
+    o.isas = params->isas;
+    const std::vector<rs::BandwidthRow> got = rs::probe_read_bandwidth(o);
+    if (static_cast<int>(got.size()) > max_rows)
+      throw rs::InvalidArgError("rs_measure_read_bandwidth: " + std::to_string(got.size()) + " rows, room for " +
+                                std::to_string(max_rows));
+    for (size_t i = 0; i < got.size(); i++)
+      rows[i] = {got[i].pattern,      rs_read_pattern_name(got[i].pattern), rs_isa_name(got[i].isa), got[i].threads,
+                 got[i].huge_pages,   got[i].best,                          got[i].median};
+    *n_rows = static_cast<int>(got.size());
+  });
 }
 
 }  // extern "C"

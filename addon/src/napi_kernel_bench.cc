@@ -17,13 +17,15 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// streamRead(buffer, isa?) -> { checksum: bigint, gbPerS }
+// streamRead(buffer, isa?, pattern?) -> { checksum: bigint, gbPerS }
 Value StreamRead(const CallbackInfo &info) {
-  need_args(info, 1, "streamRead(buffer, isa?)");
+  need_args(info, 1, "streamRead(buffer, isa?, pattern?)");
   Bytes b = bytes_arg(info, 0, "buffer");
-  const int isa = info.Length() > 1 ? isa_arg(info, 1, false) : static_cast<int>(RS_ISA_BEST);
+  const int isa = info.Length() > 1 && !info[1].IsUndefined() ? isa_arg(info, 1, false) : static_cast<int>(RS_ISA_BEST);
+  const auto pattern = static_cast<rs_read_pattern>(
+      info.Length() > 2 ? int_arg(info, 2, "pattern", 0, RS_READ_PATTERN_COUNT - 1) : RS_READ_PLAIN);
   const auto t0 = std::chrono::steady_clock::now();
-  const uint64_t sum = fk_of(isa)->stream_read(b.data, b.size);
+  const uint64_t sum = fk_of(isa)->stream_read(b.data, b.size, pattern);
   const double s = seconds_since(t0);
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("checksum", Napi::BigInt::New(info.Env(), sum));

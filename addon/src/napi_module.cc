@@ -2,6 +2,8 @@
 // server/engine/binding.ts.
 #include <napi.h>
 
+#include <vector>
+
 #include "napi_kernels.h"
 #include "napi_model.h"
 #ifdef RS_HAVE_CUDA
@@ -10,23 +12,45 @@
 
 namespace rs_napi {
 
-// measureBandwidth(threads, megabytes, iters) -> Promise<number GB/s>
+// measureBandwidth(maxThreads, onlyThreads, megabytes, reps, patterns, pages)
+//   -> Promise<[{ pattern, isa, threads, hugePages, best, median }]> (GB/s; rs_bandwidth_params)
 Napi::Value MeasureBandwidth(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  if (info.Length() != 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber())
-    throw Napi::TypeError::New(env, "measureBandwidth(threads, megabytes, iters)");
-  int threads = info[0].As<Napi::Number>().Int32Value();
-  uint64_t bytes = static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value()) << 20;
-  int iters = info[2].As<Napi::Number>().Int32Value();
-  return PromiseWorker<double>::Start(
+  if (info.Length() != 6) throw Napi::TypeError::New(env, "measureBandwidth(maxThreads, onlyThreads, megabytes, reps, patterns, pages)");
+  for (size_t i = 0; i < 6; i++)
+    if (!info[i].IsNumber()) throw Napi::TypeError::New(env, "measureBandwidth: every argument is a number");
+  rs_bandwidth_params p = rs_bandwidth_default_params();
+  p.max_threads = info[0].As<Napi::Number>().Int32Value();
+  p.only_threads = info[1].As<Napi::Number>().Int32Value();
+  p.bytes = static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value()) << 20;
+  p.reps = info[3].As<Napi::Number>().Int32Value();
+  p.patterns = info[4].As<Napi::Number>().Uint32Value();
+  p.pages = info[5].As<Napi::Number>().Uint32Value();
+  using Rows = std::vector<rs_bandwidth_row>;
+  return PromiseWorker<Rows>::Start(
       env,
-      [threads, bytes, iters]() {
-        double gbs = 0;
+      [p]() {
+        Rows rows(RS_BANDWIDTH_MAX_ROWS);
+        int n = 0;
         rs_error err{};
-        check(rs_measure_read_bandwidth(threads, bytes, iters, &gbs, &err), err);
-        return gbs;
+        check(rs_measure_read_bandwidth(&p, rows.data(), RS_BANDWIDTH_MAX_ROWS, &n, &err), err);
+        rows.resize(static_cast<size_t>(n));
+        return rows;
       },
-      [](Napi::Env env, double &gbs) -> Napi::Value { return Napi::Number::New(env, gbs); });
+      [](Napi::Env env, Rows &rows) -> Napi::Value {
+        Napi::Array out = Napi::Array::New(env, rows.size());
+        for (size_t i = 0; i < rows.size(); i++) {
+          Napi::Object o = Napi::Object::New(env);
+          o.Set("pattern", rows[i].pattern_name);
+          o.Set("isa", rows[i].isa_name);
+          o.Set("threads", rows[i].threads);
+          o.Set("hugePages", Napi::Boolean::New(env, rows[i].huge_pages != 0));
+          o.Set("best", rows[i].best_gb_per_s);
+          o.Set("median", rows[i].median_gb_per_s);
+          out.Set(static_cast<uint32_t>(i), o);
+        }
+        return out;
+      });
 }
 
 // cuda: { compiled, devices() } - whether a GPU is used is decided at run time; devices()

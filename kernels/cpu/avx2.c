@@ -423,7 +423,9 @@ static float dot_f32_f16(const float *a, const uint16_t *b, int n) { return s256
 static void axpy_f16(float *y, float a, const uint16_t *x, int n) { s256_axpy_f16(y, a, x, n); }
 static void f32_to_f16_row(const float *x, uint16_t *y, int n) { s256_f32_to_f16_row(x, y, n); }
 static void ffn_act(rs_act act, float *h, const float *g, const float *u, int n) { s256_ffn_act(act, h, g, u, n); }
-static uint64_t stream_read(const void *p, size_t bytes) { return s256_stream_read(p, bytes); }
+static uint64_t stream_read(const void *p, size_t bytes, rs_read_pattern pattern) {
+  return s256_stream_read(p, bytes, pattern);
+}
 
 const rs_isa_tables rs_tables_avx2 = {
     .mm = {

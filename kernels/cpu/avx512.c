@@ -368,19 +368,58 @@ static void axpy_f16(float *y, float a, const uint16_t *x, int n) {
   }
 }
 
-static uint64_t stream_read(const void *p, size_t bytes) {
+#define Z_READ4(LOAD, q)                                       \
+  do {                                                         \
+    s0 = _mm512_add_epi64(s0, LOAD((q)));                      \
+    s1 = _mm512_xor_si512(s1, LOAD((q) + 64));                 \
+    s2 = _mm512_add_epi64(s2, LOAD((q) + 128));                \
+    s3 = _mm512_xor_si512(s3, LOAD((q) + 192));                \
+  } while (0)
+#define Z_LOAD(q) _mm512_load_si512((const void *)(q))
+#define Z_LOAD_NT(q) _mm512_stream_load_si512((void *)(q))
+
+/* rs_stream_read with 64-byte loads (see rs_read_pattern). */
+static uint64_t stream_read(const void *p, size_t bytes, rs_read_pattern pattern) {
   const uint8_t *b = (const uint8_t *)p;
+  uint64_t r = 0;
+  /* An unaligned head byte by byte: the vector loops use aligned (and streaming) loads. */
+  for (; bytes > 0 && ((uintptr_t)b & 63) != 0; b++, bytes--) r += *b;
   __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
   size_t i = 0;
-  for (; i + 256 <= bytes; i += 256) {
-    s0 = _mm512_add_epi64(s0, _mm512_loadu_si512(b + i));
-    s1 = _mm512_xor_si512(s1, _mm512_loadu_si512(b + i + 64));
-    s2 = _mm512_add_epi64(s2, _mm512_loadu_si512(b + i + 128));
-    s3 = _mm512_xor_si512(s3, _mm512_loadu_si512(b + i + 192));
+  const size_t n = bytes / 256 * 256;
+  switch (pattern) {
+    case RS_READ_PREFETCH:
+      for (; i < n; i += 256) {
+        for (int k = 0; k < 256; k += 64) _mm_prefetch((const char *)b + i + RS_READ_PREFETCH_AHEAD + k, _MM_HINT_T0);
+        Z_READ4(Z_LOAD, b + i);
+      }
+      break;
+    case RS_READ_NONTEMPORAL:
+      for (; i < n; i += 256) {
+        for (int k = 0; k < 256; k += 64) _mm_prefetch((const char *)b + i + RS_READ_PREFETCH_AHEAD + k, _MM_HINT_NTA);
+        Z_READ4(Z_LOAD_NT, b + i);
+      }
+      break;
+    case RS_READ_TWO_STREAMS: {
+      const size_t h = n / 2;
+      const uint8_t *c = b + h;
+      for (; i < h; i += 128) {
+        s0 = _mm512_add_epi64(s0, Z_LOAD(b + i));
+        s1 = _mm512_xor_si512(s1, Z_LOAD(b + i + 64));
+        s2 = _mm512_add_epi64(s2, Z_LOAD(c + i));
+        s3 = _mm512_xor_si512(s3, Z_LOAD(c + i + 64));
+      }
+      i = n;
+      break;
+    }
+    default:
+      for (; i < n; i += 256) Z_READ4(Z_LOAD, b + i);
+      break;
   }
   const __m512i s = _mm512_xor_si512(_mm512_add_epi64(s0, s2), _mm512_add_epi64(s1, s3));
-  uint64_t r = (uint64_t)_mm512_reduce_add_epi64(s);
-  return r ^ s256_stream_read(b + i, bytes - i);
+  r ^= (uint64_t)_mm512_reduce_add_epi64(s);
+  for (; i < bytes; i++) r += b[i];
+  return r;
 }
 
 static void from_float_q8_k(const float *x, void *y, int64_t n) { s256_from_float_q8_k(x, y, n); }

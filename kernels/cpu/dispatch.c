@@ -132,7 +132,19 @@ void rs_f32_to_f16_row(const float *x, uint16_t *y, int n) { best_tables()->fk.f
 void rs_ffn_act(rs_act act, float *h, const float *gate, const float *up, int n) {
   best_tables()->fk.ffn_act(act, h, gate, up, n);
 }
-uint64_t rs_stream_read(const void *p, size_t bytes) { return best_tables()->fk.stream_read(p, bytes); }
+uint64_t rs_stream_read(const void *p, size_t bytes, rs_read_pattern pattern) {
+  return best_tables()->fk.stream_read(p, bytes, pattern);
+}
+
+const char *rs_read_pattern_name(rs_read_pattern pattern) {
+  switch (pattern) {
+    case RS_READ_PLAIN: return "plain";
+    case RS_READ_PREFETCH: return "prefetch";
+    case RS_READ_NONTEMPORAL: return "nontemporal";
+    case RS_READ_TWO_STREAMS: return "two-streams";
+    default: return "?";
+  }
+}
 
 void rs_attention_head_with(const rs_float_kernels *fk, float *out, const float *q,
                             const uint16_t *k, const uint16_t *v, int t_len, int head_dim,

@@ -201,7 +201,9 @@ static void axpy_f16(float *y, float a, const uint16_t *x, int n) {
 static void f32_to_f16_row(const float *x, uint16_t *y, int n) {
   for (int i = 0; i < n; i++) y[i] = rs_fp32_to_fp16(x[i]);
 }
-static uint64_t stream_read(const void *p, size_t bytes) {
+/* Without vector loads there is one way to read: every pattern is the plain loop. */
+static uint64_t stream_read(const void *p, size_t bytes, rs_read_pattern pattern) {
+  (void)pattern;
   const uint64_t *q = (const uint64_t *)p;
   uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
   size_t i = 0, n = bytes / 8;

@@ -178,19 +178,60 @@ static inline void s256_ffn_act(rs_act act, float *h, const float *gate, const f
   if (i < n) rs_ref_ffn_act(act, h + i, gate + i, up + i, n - i);
 }
 
-static inline uint64_t s256_stream_read(const void *p, size_t bytes) {
+/* The read loops behind rs_stream_read (see rs_read_pattern). Four accumulators, two
+ * adds and two xors, so the loads never wait on one dependency chain. */
+#define S256_READ4(LOAD, b)                                                  \
+  do {                                                                       \
+    s0 = _mm256_add_epi64(s0, LOAD((b)));                                    \
+    s1 = _mm256_xor_si256(s1, LOAD((b) + 32));                               \
+    s2 = _mm256_add_epi64(s2, LOAD((b) + 64));                               \
+    s3 = _mm256_xor_si256(s3, LOAD((b) + 96));                               \
+  } while (0)
+#define S256_LOAD(q) _mm256_load_si256((const __m256i *)(q))
+#define S256_LOAD_NT(q) _mm256_stream_load_si256((__m256i *)(q))
+
+static inline uint64_t s256_stream_read(const void *p, size_t bytes, rs_read_pattern pattern) {
   const uint8_t *b = (const uint8_t *)p;
+  uint64_t r = 0;
+  /* An unaligned head byte by byte: the vector loops use aligned (and streaming) loads. */
+  for (; bytes > 0 && ((uintptr_t)b & 63) != 0; b++, bytes--) r += *b;
   __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
   size_t i = 0;
-  for (; i + 128 <= bytes; i += 128) {
-    s0 = _mm256_add_epi64(s0, _mm256_loadu_si256((const __m256i *)(b + i)));
-    s1 = _mm256_xor_si256(s1, _mm256_loadu_si256((const __m256i *)(b + i + 32)));
-    s2 = _mm256_add_epi64(s2, _mm256_loadu_si256((const __m256i *)(b + i + 64)));
-    s3 = _mm256_xor_si256(s3, _mm256_loadu_si256((const __m256i *)(b + i + 96)));
+  const size_t n = bytes / 256 * 256;
+  switch (pattern) {
+    case RS_READ_PREFETCH:
+      for (; i < n; i += 128) {
+        _mm_prefetch((const char *)b + i + RS_READ_PREFETCH_AHEAD, _MM_HINT_T0);
+        _mm_prefetch((const char *)b + i + RS_READ_PREFETCH_AHEAD + 64, _MM_HINT_T0);
+        S256_READ4(S256_LOAD, b + i);
+      }
+      break;
+    case RS_READ_NONTEMPORAL:
+      for (; i < n; i += 128) {
+        _mm_prefetch((const char *)b + i + RS_READ_PREFETCH_AHEAD, _MM_HINT_NTA);
+        _mm_prefetch((const char *)b + i + RS_READ_PREFETCH_AHEAD + 64, _MM_HINT_NTA);
+        S256_READ4(S256_LOAD_NT, b + i);
+      }
+      break;
+    case RS_READ_TWO_STREAMS: {
+      const size_t h = n / 2;
+      const uint8_t *c = b + h;
+      for (; i < h; i += 64) {
+        s0 = _mm256_add_epi64(s0, S256_LOAD(b + i));
+        s1 = _mm256_xor_si256(s1, S256_LOAD(b + i + 32));
+        s2 = _mm256_add_epi64(s2, S256_LOAD(c + i));
+        s3 = _mm256_xor_si256(s3, S256_LOAD(c + i + 32));
+      }
+      i = n;
+      break;
+    }
+    default:
+      for (; i < n; i += 128) S256_READ4(S256_LOAD, b + i);
+      break;
   }
   const __m256i s = _mm256_xor_si256(_mm256_add_epi64(s0, s2), _mm256_add_epi64(s1, s3));
-  uint64_t r = (uint64_t)_mm256_extract_epi64(s, 0) ^ (uint64_t)_mm256_extract_epi64(s, 1) ^
-               (uint64_t)_mm256_extract_epi64(s, 2) ^ (uint64_t)_mm256_extract_epi64(s, 3);
+  r ^= (uint64_t)_mm256_extract_epi64(s, 0) ^ (uint64_t)_mm256_extract_epi64(s, 1) ^
+       (uint64_t)_mm256_extract_epi64(s, 2) ^ (uint64_t)_mm256_extract_epi64(s, 3);
   for (; i < bytes; i++) r += b[i];
   return r;
 }

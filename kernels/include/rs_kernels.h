@@ -163,10 +163,29 @@ void rs_attention_head(float *out, const float *q, const uint16_t *k, const uint
 void rs_attention_gqa(rs_isa isa, float *out, const float *q, int n_q, const uint16_t *k, const uint16_t *v,
                       int t_len, int head_dim, size_t row_stride, float scale, float *scratch);
 
-/* Reads every byte of [p, p + bytes) with the widest loads the ISA has and returns a
- * checksum (so the reads cannot be optimised away). Used to measure this machine's
- * memory read bandwidth, against which the matmul kernels are judged. */
-uint64_t rs_stream_read(const void *p, size_t bytes);
+/* How a bandwidth probe reads memory. Machines differ in which is fastest, so the probe
+ * (addon/src/bandwidth.cpp) tries each and keeps the best:
+ *   PLAIN:       widest loads, four independent accumulators, hardware prefetch only;
+ *   PREFETCH:    the same with software prefetches RS_READ_PREFETCH_AHEAD bytes ahead;
+ *   NONTEMPORAL: streaming loads (movntdqa) with non-temporal prefetches ahead, which
+ *                keep the stream from evicting the caches;
+ *   TWO_STREAMS: two halves of the range read in lockstep (two hardware prefetch streams
+ *                per thread). */
+typedef enum {
+  RS_READ_PLAIN = 0,
+  RS_READ_PREFETCH = 1,
+  RS_READ_NONTEMPORAL = 2,
+  RS_READ_TWO_STREAMS = 3,
+  RS_READ_PATTERN_COUNT = 4
+} rs_read_pattern;
+#define RS_READ_PREFETCH_AHEAD 1024
+const char *rs_read_pattern_name(rs_read_pattern pattern);
+
+/* Reads every byte of [p, p + bytes) with the widest loads the ISA has, in the given
+ * pattern, and returns a checksum (so the reads cannot be optimised away); any p and
+ * bytes (an unaligned head and a short tail are read a byte at a time). Used to measure this machine's memory read
+ * bandwidth, against which the kernels are judged. */
+uint64_t rs_stream_read(const void *p, size_t bytes, rs_read_pattern pattern);
 
 /* The float kernels of one ISA, for tests and benchmarks that compare ISAs (the
  * rs_* functions above dispatch to the table of rs_cpu_best_isa()). A request above
@@ -181,7 +200,7 @@ typedef struct {
   void (*axpy_f16)(float *y, float a, const uint16_t *x, int n);
   void (*f32_to_f16_row)(const float *x, uint16_t *y, int n);
   void (*ffn_act)(rs_act act, float *h, const float *gate, const float *up, int n);
-  uint64_t (*stream_read)(const void *p, size_t bytes);
+  uint64_t (*stream_read)(const void *p, size_t bytes, rs_read_pattern pattern);
 } rs_float_kernels;
 const rs_float_kernels *rs_cpu_float_kernels(rs_isa isa);
 

@@ -49,13 +49,33 @@ export interface NativeContext {
   dispose(): void;
 }
 
+export interface NativeBandwidthRow {
+  pattern: 'plain' | 'prefetch' | 'nontemporal' | 'two-streams';
+  isa: string;
+  threads: number;
+  hugePages: boolean;
+  /** GB/s (1e9 bytes/s): fastest pass and median pass. */
+  best: number;
+  median: number;
+}
+
 export interface NativeAddon {
   loadModel(path: string, opts?: { ffnActivation?: string; noMmap?: boolean; noRepack?: boolean }): Promise<NativeModel>;
   kernels: NativeKernels;
   /** A device's memory before any context uses it ("cuda": the first GPU; "emu": emuMemory bytes, 0 for the default). */
   deviceMemory(device: 'cuda' | 'emu', emuMemory: number): Promise<{ total: number; free: number }>;
-  /** Memory read bandwidth in GB/s: `threads` threads streaming a `megabytes` buffer, median of `iters`. */
-  measureBandwidth(threads: number, megabytes: number, iters: number): Promise<number>;
+  /**
+   * Memory read bandwidth (rs_bandwidth_params): one row per configuration tried. `patterns`
+   * and `pages` are bit masks (server/engine/bandwidth.ts builds them).
+   */
+  measureBandwidth(
+    maxThreads: number,
+    onlyThreads: number,
+    megabytes: number,
+    reps: number,
+    patterns: number,
+    pages: number,
+  ): Promise<NativeBandwidthRow[]>;
   cuda: {
     /** Whether the addon was built with the CUDA sources (a GPU is still decided at run time). */
     compiled: boolean;

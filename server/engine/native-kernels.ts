@@ -91,8 +91,11 @@ export interface NativeKernels {
   /** f32 -> f16 bits (round to nearest even). */
   f32ToF16(isa: KernelIsaOrRef, x: Float32Array): Uint16Array;
 
-  /** Reads every byte once with the ISA's widest loads (one thread). */
-  streamRead(buffer: Uint8Array, isa?: KernelIsa): { checksum: bigint; gbPerS: number };
+  /**
+   * Reads every byte once with the ISA's widest loads (one thread), in a read pattern
+   * (0 plain, 1 prefetch, 2 non-temporal, 3 two streams: rs_read_pattern).
+   */
+  streamRead(buffer: Uint8Array, isa?: KernelIsa, pattern?: number): { checksum: bigint; gbPerS: number };
   /**
    * One thread, vec_dot over every row of a rows x n matrix (at least 48 MiB, past the
    * 32 MiB L3), best of `iters` passes: the decode-time streaming rate.

@@ -125,18 +125,27 @@ test('attention head matches the reference (contiguous and strided KV rows)', ()
   }
 });
 
-test('stream read touches every byte (the checksum sees a one-byte change)', () => {
-  const b = Buffer.alloc((1 << 20) + 77);
-  for (let i = 0; i < b.length; i++) b[i] = (i * 131) & 0xff;
-  for (const isa of ISAS) {
-    for (const at of [0, 12345, (1 << 20) + 5, b.length - 1]) {
-      const before = K.streamRead(b, isa);
-      b[at] ^= 0x10;
-      const after = K.streamRead(b, isa);
-      b[at] ^= 0x10;
-      assert.equal(typeof before.checksum, 'bigint');
-      assert.notEqual(before.checksum, after.checksum, `${isa}: byte ${at}`);
-      assert.ok(before.gbPerS > 0);
+test('stream read touches every byte in every read pattern, aligned or not (the checksum sees a one-byte change)', () => {
+  const whole = Buffer.alloc((1 << 20) + 77 + 64);
+  for (let i = 0; i < whole.length; i++) whole[i] = (i * 131) & 0xff;
+  for (const offset of [0, 3, 64]) {
+    const b = whole.subarray(offset, offset + (1 << 20) + 77);
+    for (const isa of ISAS) {
+      for (const pattern of [0, 1, 2, 3]) {
+        // Every 7th byte around the edges the loops have (the unaligned head, the middle
+        // where two streams split, the end of the vector part and the tail), and a few more.
+        const near = (c: number) => Array.from({ length: 86 }, (_, i) => c - 300 + 7 * i).filter((x) => x >= 0 && x < b.length);
+        for (const at of [...near(0), ...near(b.length >> 1), ...near(b.length - 1), 12345, 777_777, b.length - 1]) {
+          const before = K.streamRead(b, isa, pattern);
+          b[at] ^= 0x10;
+          const after = K.streamRead(b, isa, pattern);
+          b[at] ^= 0x10;
+          assert.equal(typeof before.checksum, 'bigint');
+          assert.notEqual(before.checksum, after.checksum, `${isa} pattern ${pattern} offset ${offset}: byte ${at}`);
+          assert.ok(before.gbPerS > 0);
+        }
+      }
     }
   }
+  assert.throws(() => K.streamRead(whole, 'best', 4), /pattern/);
 });

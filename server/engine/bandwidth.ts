@@ -1,0 +1,88 @@
+// This machine's memory read bandwidth: the limit decode speed is judged against. The
+// native probe (addon/src/bandwidth.cpp) tries every read pattern, vector ISA, thread
+// count and page kind; the limit is the fastest pass of any of them, since a limit lower
+// than the real one flatters every ratio made with it.
+import { native, type NativeBandwidthRow } from './binding.js';
+
+export const READ_PATTERNS = ['plain', 'prefetch', 'nontemporal', 'two-streams'] as const;
+export type ReadPattern = (typeof READ_PATTERNS)[number];
+export type PageKind = 'normal' | 'huge';
+export type BandwidthRow = NativeBandwidthRow;
+
+export interface BandwidthOptions {
+  /** Thread counts 1, 2, 4, ... up to this, and this (0 or absent: all cores). */
+  maxThreads?: number;
+  /** Only this thread count. */
+  threads?: number;
+  /** Buffer read per pass, MiB (at least 64; default 1024). */
+  megabytes?: number;
+  /** Passes per configuration (default 5). */
+  reps?: number;
+  patterns?: readonly ReadPattern[];
+  pages?: readonly PageKind[];
+}
+
+export interface BandwidthProbe {
+  rows: BandwidthRow[];
+  /** The configuration with the fastest pass: its `best` is the limit. */
+  best: BandwidthRow;
+}
+
+function intIn(name: string, v: number, lo: number, hi: number): number {
+  if (!Number.isInteger(v) || v < lo || v > hi) throw new RangeError(`${name} must be an integer in [${lo}, ${hi}], got ${v}`);
+  return v;
+}
+
+export function fastest(rows: readonly BandwidthRow[]): BandwidthRow {
+  if (rows.length === 0) throw new Error('no bandwidth measurement');
+  return rows.reduce((a, b) => (b.best > a.best ? b : a));
+}
+
+export async function probeBandwidth(o: BandwidthOptions = {}): Promise<BandwidthProbe> {
+  const patterns = o.patterns ?? READ_PATTERNS;
+  const pages = o.pages ?? ['normal', 'huge'];
+  let patternMask = 0;
+  for (const p of patterns) {
+    const i = READ_PATTERNS.indexOf(p);
+    if (i < 0) throw new RangeError(`unknown read pattern "${p}" (one of ${READ_PATTERNS.join(', ')})`);
+    patternMask |= 1 << i;
+  }
+  let pageMask = 0;
+  for (const p of pages) {
+    if (p !== 'normal' && p !== 'huge') throw new RangeError(`unknown page kind "${String(p)}" (normal or huge)`);
+    pageMask |= p === 'normal' ? 1 : 2;
+  }
+  const rows = await native.measureBandwidth(
+    intIn('maxThreads', o.maxThreads ?? 0, 0, 1024),
+    intIn('threads', o.threads ?? 0, 0, 1024),
+    intIn('megabytes', o.megabytes ?? 1024, 64, 65536),
+    intIn('reps', o.reps ?? 5, 1, 100),
+    patternMask,
+    pageMask,
+  );
+  return { rows, best: fastest(rows) };
+}
+
+/** The same configuration as `row`, measured again (drift during a long benchmark). */
+export function remeasure(row: BandwidthRow, megabytes = 1024, reps = 5): Promise<BandwidthProbe> {
+  return probeBandwidth({ threads: row.threads, megabytes, reps, patterns: [row.pattern], pages: [row.hugePages ? 'huge' : 'normal'] });
+}
+
+export function describeConfig(r: BandwidthRow): string {
+  return `${r.threads} thread${r.threads === 1 ? '' : 's'}, ${r.pattern}, ${r.isa}, ${r.hugePages ? 'huge' : 'normal'} pages`;
+}
+
+export function describeRow(r: BandwidthRow): string {
+  return `${r.best.toFixed(1)} GB/s (${describeConfig(r)})`;
+}
+
+export function formatBandwidth(p: BandwidthProbe): string {
+  const lines = ['pages   isa     threads  pattern       best GB/s  median GB/s'];
+  for (const r of p.rows)
+    lines.push(
+      `${(r.hugePages ? 'huge' : 'normal').padEnd(6)}  ${r.isa.padEnd(6)}  ${String(r.threads).padStart(7)}  ${r.pattern.padEnd(12)}  ` +
+        `${r.best.toFixed(1).padStart(9)}  ${r.median.toFixed(1).padStart(11)}`,
+    );
+  lines.push(`limit: ${describeRow(p.best)}`);
+  return lines.join('\n');
+}
