@@ -68,9 +68,8 @@ class CpuBackend : public Backend {
   // Sparse FFN (backend_cpu_sparse.cpp, backend_cpu_sparse_row.cpp): one row's active
   // list from the predictor, and phases B and C fused for one row.
   void predict_active_row(const Layer &L, const float *resid, float threshold);
-  // The predictor's first stage for n rows (sp_z1_, then sp_zidx_/sp_zval_/sp_nz_);
-  // returns the number of slices its second stage runs in.
-  int predictor_inputs(const Layer &L, const float *resid, int n);
+  // The predictor's first stage for n rows: sp_z1_ = relu(fc1 . resid).
+  void predictor_hidden(const Layer &L, const float *resid, int n);
   // Phases B and C fused for one row; a: xn converted to the up rows' vec-dot type.
   void ffn_blocks_row(const NeuronBlocks &B, const sparse::NeuronList &list, const sparse::GateValues &gates,
                       rs_act act, const uint8_t *a, float *y);
@@ -83,9 +82,6 @@ class CpuBackend : public Backend {
   std::vector<int64_t> sp_bounds_;                // one row: where each chunk starts in the list
   std::vector<uint8_t> sp_touched_;               // one row: chunks whose partial sum got a term
   std::vector<std::vector<float>> sp_tpart_;      // several rows: partial sums per thread
-  std::vector<int32_t> sp_zidx_;                  // predictor: non-zero inputs per row
-  std::vector<float> sp_zval_;
-  std::vector<int> sp_nz_;
   std::vector<int64_t> sp_slice_n_;               // one row: active neurons per slice
   std::vector<uint64_t> sp_emask_;                // several rows: each list entry's rows
   std::vector<uint64_t> sp_nmask_;                // several rows: each neuron's rows

@@ -31,80 +31,52 @@ namespace {
 constexpr int kAhead = 4;  // neurons to prefetch ahead (phases B and C)
 }  // namespace
 
-int CpuBackend::predictor_inputs(const Layer &L, const float *resid, int n) {
-  // z1 = relu(fc1 . resid) per row, then each row's non-zero inputs as (index, value)
-  // lists, which is all the second stage reads.
-  const int64_t rank = L.fc1.rows;
-  sp_z1_.resize(static_cast<size_t>(n) * rank);
+void CpuBackend::predictor_hidden(const Layer &L, const float *resid, int n) {
+  // z1 = relu(fc1 . resid), in the file's type with the matmul kernels (for a quantized
+  // fc1 the rows' vec-dot type, as any matmul).
+  sp_z1_.resize(static_cast<size_t>(n) * L.fc1.rows);
   matmul(L.fc1, resid, n, sp_z1_.data());
-  sp_zidx_.resize(static_cast<size_t>(n) * rank);
-  sp_zval_.resize(static_cast<size_t>(n) * rank);
-  sp_nz_.assign(static_cast<size_t>(n), 0);
-  for (int j = 0; j < n; j++) {
-    const float *z = sp_z1_.data() + static_cast<size_t>(j) * rank;
-    int32_t *idx = sp_zidx_.data() + static_cast<size_t>(j) * rank;
-    float *val = sp_zval_.data() + static_cast<size_t>(j) * rank;
-    int nz = 0;
-    for (int64_t r = 0; r < rank; r++)
-      if (z[r] > 0.f) {
-        idx[nz] = static_cast<int32_t>(r);
-        val[nz++] = z[r];
-      }
-    sp_nz_[static_cast<size_t>(j)] = nz;
-  }
-  // Slices of whole 16-neuron tiles, one per thread.
-  const int64_t n_tiles = (L.fc2.rows + 15) / 16;
-  return static_cast<int>(std::min<int64_t>(pool_.size(), n_tiles));
+  for (float &v : sp_z1_) v = v > 0.f ? v : 0.f;
 }
 
 void CpuBackend::predictor_logits(const Layer &L, const float *resid, int n, float *logits) {
-  const int64_t rank = L.fc1.rows, n_ff = L.fc2.rows;
-  if (L.packed.fc2_tiles.empty()) {  // not repacked: the file's layout
-    sp_z1_.resize(static_cast<size_t>(n) * rank);
-    matmul(L.fc1, resid, n, sp_z1_.data());
-    for (float &v : sp_z1_) v = v > 0.f ? v : 0.f;
-    matmul(L.fc2, sp_z1_.data(), n, logits);
-    return;
-  }
-  const int n_slices = predictor_inputs(L, resid, n);
-  const int64_t n_tiles = (n_ff + 15) / 16;
-  const uint16_t *w = L.packed.fc2_tiles.data();
-  const rs_isa isa = isa_;
-  pool_.run(n_slices, [&](int s, int) {
-    const int64_t i0 = n_tiles * s / n_slices * 16, i1 = std::min(n_ff, n_tiles * (s + 1) / n_slices * 16);
-    for (int j = 0; j < n; j++)
-      rs_lowrank_scores(isa, i1 - i0, rank, w + i0 * rank, sp_nz_[static_cast<size_t>(j)],
-                        sp_zidx_.data() + static_cast<size_t>(j) * rank, sp_zval_.data() + static_cast<size_t>(j) * rank,
-                        logits + static_cast<size_t>(j) * n_ff + i0);
-  });
+  // scores = fc2 . z1: n_ff dot products of rank r, each with the fc2 row in the file's
+  // type (Q4_0 and Q8_0 as integer dot products against z1 quantized to Q8_0), so a
+  // token reads exactly the file's predictor bytes. Each score is matmul's value,
+  // whatever the thread count.
+  predictor_hidden(L, resid, n);
+  matmul(L.fc2, sp_z1_.data(), n, logits);
 }
 
 void CpuBackend::predict_active_row(const Layer &L, const float *resid, float threshold) {
-  // As predictor_logits for one row (the same scores), with the active list built in the
-  // same job: each thread lists its slice's neurons, and the slices' lists joined in
-  // order are the sorted list.
-  const int64_t rank = L.fc1.rows, n_ff = L.fc2.rows;
-  const int n_slices = predictor_inputs(L, resid, 1);
-  const int64_t n_tiles = (n_ff + 15) / 16;
-  const uint16_t *w = L.packed.fc2_tiles.data();
+  // As predictor_logits for one row (the same scores: the same vec_dot per neuron), with
+  // the active list built in the same job: each task scores a chunk of neurons and lists
+  // its own, and the chunks' lists joined in order are the sorted list.
+  predictor_hidden(L, resid, 1);
+  const Weight &fc2 = L.fc2;
+  const int64_t n_ff = fc2.rows;
+  const rs_matmul_kernels &k = kernels(fc2.type);
+  size_t astride;
+  const void *a = convert_activations(fc2.type, sp_z1_.data(), 1, fc2.cols, &astride);
+  const int64_t chunk = gen_chunk_rows(n_ff);
+  const int n_chunks = static_cast<int>((n_ff + chunk - 1) / chunk);
   sp_logits_.resize(static_cast<size_t>(n_ff));
   sp_list_.resize(static_cast<size_t>(n_ff));
-  sp_slice_n_.assign(static_cast<size_t>(n_slices), 0);
-  const rs_isa isa = isa_;
+  sp_slice_n_.assign(static_cast<size_t>(n_chunks), 0);
   float *logits = sp_logits_.data();
   int32_t *list = sp_list_.data();
-  pool_.run(n_slices, [&](int s, int) {
-    const int64_t i0 = n_tiles * s / n_slices * 16, i1 = std::min(n_ff, n_tiles * (s + 1) / n_slices * 16);
-    rs_lowrank_scores(isa, i1 - i0, rank, w + i0 * rank, sp_nz_[0], sp_zidx_.data(), sp_zval_.data(), logits + i0);
-    // Each slice lists into its own stretch of the list; compacted below.
-    sp_slice_n_[static_cast<size_t>(s)] =
+  const rs_isa isa = isa_;
+  pool_.run(n_chunks, [&](int c, int) {
+    const int64_t i0 = c * chunk, i1 = std::min(n_ff, i0 + chunk);
+    for (int64_t i = i0; i < i1; i++) k.vec_dot(fc2.cols, &logits[i], fc2.row(i), a);
+    // Each chunk lists into its own stretch of the list; compacted below.
+    sp_slice_n_[static_cast<size_t>(c)] =
         rs_select_ge(isa, logits + i0, i1 - i0, threshold, static_cast<int32_t>(i0), list + i0);
   });
   int64_t m = 0;
-  for (int s = 0; s < n_slices; s++) {
-    const int64_t i0 = n_tiles * s / n_slices * 16;
-    std::memmove(list + m, list + i0, static_cast<size_t>(sp_slice_n_[static_cast<size_t>(s)]) * sizeof(int32_t));
-    m += sp_slice_n_[static_cast<size_t>(s)];
+  for (int c = 0; c < n_chunks; c++) {
+    std::memmove(list + m, list + c * chunk, static_cast<size_t>(sp_slice_n_[static_cast<size_t>(c)]) * sizeof(int32_t));
+    m += sp_slice_n_[static_cast<size_t>(c)];
   }
   sp_list_.resize(static_cast<size_t>(m));
 }
@@ -150,7 +122,7 @@ uint64_t CpuBackend::ffn_sparse(const Layer &L, FfnMode mode, float threshold, r
   // ---- A: the active set ----
   uint64_t pairs = 0;
   GateValues gates;
-  if (n == 1 && mode == FfnMode::Predictor && !P.fc2_tiles.empty() && P.gate.type == P.up.type) {
+  if (n == 1 && mode == FfnMode::Predictor && P.gate.type == P.up.type) {
     predict_active_row(L, resid, threshold);
     pairs = sp_list_.size();
   } else {

@@ -234,34 +234,15 @@ class EmuDevice final : public Device {
     const int64_t n_ff = a.hot.n_ff, d = a.hot.blocks.up.cols;
     std::vector<uint64_t> mask(static_cast<size_t>(n_ff), 0);
     if (a.mode == FfnMode::Predictor) {
-      // z1 = relu(fc1 . resid); scores as the CPU's predictor computes them from its
-      // f16 tiles: each weight rounded to f16, one FMA chain over the non-zero inputs in
-      // order (rs_lowrank_scores), so both sides pick the same neurons.
+      // scores = fc2 . relu(fc1 . resid) with the CPU's matmul kernels in the file's
+      // types, as the CPU's predictor computes them, so both sides pick the same neurons.
       const int64_t rank = a.fc1.rows;
       cpu_.matmul(a.fc1, a.resid, n, a.z1);
-      const rs_matmul_kernels *k2 = rs_cpu_matmul_kernels(a.fc2.type, RS_ISA_BEST);
-      std::vector<float> w(static_cast<size_t>(rank));
-      std::vector<int32_t> idx(static_cast<size_t>(rank));
-      std::vector<float> val(static_cast<size_t>(rank));
-      for (int j = 0; j < n; j++) {
-        const float *z = a.z1 + static_cast<size_t>(j) * rank;
-        int nz = 0;
-        for (int64_t r = 0; r < rank; r++)
-          if (z[r] > 0.f) {
-            idx[static_cast<size_t>(nz)] = static_cast<int32_t>(r);
-            val[static_cast<size_t>(nz++)] = z[r];
-          }
-        float *s = a.scores + static_cast<size_t>(j) * n_ff;
-        for (int64_t i = 0; i < n_ff; i++) {
-          k2->to_float(a.fc2.row(i), w.data(), rank);
-          float acc = 0.f;
-          for (int q = 0; q < nz; q++)
-            acc = std::fmaf(val[static_cast<size_t>(q)],
-                            rs_fp16_to_fp32(rs_fp32_to_fp16(w[static_cast<size_t>(idx[static_cast<size_t>(q)])])), acc);
-          s[i] = acc;
-          if (acc >= a.threshold) mask[static_cast<size_t>(i)] |= 1ull << j;
-        }
-      }
+      for (int64_t k = 0; k < static_cast<int64_t>(n) * rank; k++) a.z1[k] = a.z1[k] > 0.f ? a.z1[k] : 0.f;
+      cpu_.matmul(a.fc2, a.z1, n, a.scores);
+      for (int j = 0; j < n; j++)
+        for (int64_t i = 0; i < n_ff; i++)
+          if (a.scores[static_cast<size_t>(j) * n_ff + i] >= a.threshold) mask[static_cast<size_t>(i)] |= 1ull << j;
     } else {
       // Exact: the hot neurons' gates (the CPU computes its own neurons' gates).
       if (a.hot.n_hot > 0) {

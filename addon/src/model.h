@@ -46,11 +46,6 @@ struct NeuronBlocks {
 struct PackedFfn : NeuronBlocks {
   size_t block = 0;  // bytes per neuron
   std::unique_ptr<uint8_t, void (*)(void *)> mem{nullptr, nullptr};
-  // The predictor's second layer in tiles of 16 neurons, [rank][16] f16 each: its file
-  // rows are only `rank` (tens) wide, so one dot product per neuron costs more in calls
-  // than in bytes; tiled, 16 neurons' scores build up in one register over the inputs
-  // that are non-zero after the ReLU (rs_lowrank_scores).
-  std::vector<uint16_t> fc2_tiles;
 };
 
 struct Layer {

@@ -96,19 +96,6 @@ void Model::repack_ffn() {
     copy_rows(L.up, base, P.block, up_off);
     if (pwri) copy_rows(L.down_t, base, P.block, down_off);
     else transpose_down(L.down, dt, base, P.block, down_off);
-    if (L.fc2) {
-      // fc2: [n_ff rows x rank cols] -> tiles of 16 neurons, [rank][16] f16 each (the
-      // last tile padded with zeros; see rs_lowrank_scores).
-      const rs_matmul_kernels *k2 = rs_cpu_matmul_kernels(L.fc2.type, RS_ISA_BEST);
-      const int64_t rank = L.fc2.cols, n_tiles = (h.n_ff + 15) / 16;
-      P.fc2_tiles.assign(static_cast<size_t>(n_tiles * rank * 16), 0);
-      std::vector<float> row(static_cast<size_t>(rank));
-      for (int64_t i = 0; i < h.n_ff; i++) {
-        k2->to_float(L.fc2.row(i), row.data(), rank);
-        uint16_t *col = P.fc2_tiles.data() + static_cast<size_t>((i / 16) * rank * 16 + i % 16);
-        for (int64_t r = 0; r < rank; r++) col[r * 16] = rs_fp32_to_fp16(row[static_cast<size_t>(r)]);
-      }
-    }
     if (pwri) P.gate = view(L.gate, L.gate.type, h.n_ff, h.n_embd, base + gate_off, P.block);
     P.up = view(L.up, L.up.type, h.n_ff, h.n_embd, base + up_off, P.block);
     P.down = view(pwri ? L.down_t : L.up, dt, h.n_ff, h.n_embd, base + down_off, P.block);
@@ -131,8 +118,8 @@ uint64_t Model::neuron_bytes(int layer) const {
 uint64_t Model::predictor_bytes(int layer) const {
   const Layer &L = layers_[layer];
   if (!L.fc1) return 0;
-  const uint64_t fc2 = L.packed.fc2_tiles.empty() ? L.fc2.row_bytes * L.fc2.rows : L.packed.fc2_tiles.size() * 2;
-  return L.fc1.row_bytes * L.fc1.rows + fc2;
+  // Read in the file's types and layout (backend_cpu_sparse.cpp): the file's bytes.
+  return L.fc1.row_bytes * L.fc1.rows + L.fc2.row_bytes * L.fc2.rows;
 }
 
 }  // namespace rs

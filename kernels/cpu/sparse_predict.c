@@ -1,11 +1,6 @@
-/* The predictor stage of the sparse FFN: scores of 16-neuron tiles (rs_lowrank_scores)
- * and the list of neurons at or above the threshold (rs_select_ge). Why tiles: the
- * predictor's second layer has a few tens of inputs per neuron; stored as [rank][16]
- * per 16 neurons, one register holds 16 neurons' scores through the whole sum, so the
- * stage reads its weights once, in order, and writes each score once.
- *
- * Every variant computes each score as the same chain of fused multiply-adds in input
- * order, so all ISAs give the same bits (and the reference twin too). */
+/* The predictor stage's last step: the list of neurons whose scores are at or above the
+ * threshold (rs_select_ge), in order. (The scores themselves are the matmul kernels'
+ * dot products over fc2 in the file's type: backend_cpu_sparse.cpp.) */
 #include "../ref/rs_blocks.h"
 #include "rs_sparse.h"
 
@@ -18,38 +13,6 @@
 
 #define T512 __attribute__((target("avx512f,avx512vl,avx2,fma,f16c")))
 #define T256 __attribute__((target("avx2,fma,f16c")))
-
-T512 static inline __m512 ld16x(const uint16_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
-
-T512 static void scores_avx512(int64_t n, int64_t rank, const uint16_t *w, int nz, const int32_t *ridx,
-                               const float *zv, float *out) {
-  const size_t ts = (size_t)rank * 16; /* one tile */
-  const int64_t full = n / 16, nt = (n + 15) / 16;
-  int64_t t = 0;
-  for (; t + 4 <= full; t += 4) { /* 4 tiles: 4 independent FMA chains */
-    const uint16_t *w0 = w + (size_t)t * ts;
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (int k = 0; k < nz; k++) {
-      const __m512 z = _mm512_set1_ps(zv[k]);
-      const size_t o = (size_t)ridx[k] * 16;
-      a0 = _mm512_fmadd_ps(z, ld16x(w0 + o), a0);
-      a1 = _mm512_fmadd_ps(z, ld16x(w0 + ts + o), a1);
-      a2 = _mm512_fmadd_ps(z, ld16x(w0 + 2 * ts + o), a2);
-      a3 = _mm512_fmadd_ps(z, ld16x(w0 + 3 * ts + o), a3);
-    }
-    _mm512_storeu_ps(out + 16 * t, a0);
-    _mm512_storeu_ps(out + 16 * t + 16, a1);
-    _mm512_storeu_ps(out + 16 * t + 32, a2);
-    _mm512_storeu_ps(out + 16 * t + 48, a3);
-  }
-  for (; t < nt; t++) {
-    const uint16_t *w0 = w + (size_t)t * ts;
-    __m512 a = _mm512_setzero_ps();
-    for (int k = 0; k < nz; k++) a = _mm512_fmadd_ps(_mm512_set1_ps(zv[k]), ld16x(w0 + (size_t)ridx[k] * 16), a);
-    const int64_t m = n - 16 * t;
-    _mm512_mask_storeu_ps(out + 16 * t, m >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << m) - 1), a);
-  }
-}
 
 T512 static int64_t select_avx512(const float *x, int64_t n, float threshold, int32_t base, int32_t *list) {
   const __m512 thr = _mm512_set1_ps(threshold);
@@ -70,32 +33,6 @@ T512 static int64_t select_avx512(const float *x, int64_t n, float threshold, in
   return m;
 }
 
-T256 static void scores_avx2(int64_t n, int64_t rank, const uint16_t *w, int nz, const int32_t *ridx,
-                             const float *zv, float *out) {
-  const size_t ts = (size_t)rank * 16;
-  const int64_t nt = (n + 15) / 16;
-  for (int64_t t = 0; t < nt; t++) {
-    const uint16_t *w0 = w + (size_t)t * ts;
-    __m256 lo = _mm256_setzero_ps(), hi = lo;
-    for (int k = 0; k < nz; k++) {
-      const __m256 z = _mm256_set1_ps(zv[k]);
-      const uint16_t *p = w0 + (size_t)ridx[k] * 16;
-      lo = _mm256_fmadd_ps(z, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)), lo);
-      hi = _mm256_fmadd_ps(z, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 8))), hi);
-    }
-    const int64_t m = n - 16 * t;
-    if (m >= 16) {
-      _mm256_storeu_ps(out + 16 * t, lo);
-      _mm256_storeu_ps(out + 16 * t + 8, hi);
-    } else {
-      float tmp[16];
-      _mm256_storeu_ps(tmp, lo);
-      _mm256_storeu_ps(tmp + 8, hi);
-      for (int64_t c = 0; c < m; c++) out[16 * t + c] = tmp[c];
-    }
-  }
-}
-
 T256 static int64_t select_avx2(const float *x, int64_t n, float threshold, int32_t base, int32_t *list) {
   const __m256 thr = _mm256_set1_ps(threshold);
   int64_t m = 0, i = 0;
@@ -109,20 +46,6 @@ T256 static int64_t select_avx2(const float *x, int64_t n, float threshold, int3
 }
 
 #endif /* RS_X86 */
-
-void rs_lowrank_scores(rs_isa isa, int64_t n, int64_t rank, const uint16_t *w, int nz, const int32_t *ridx,
-                       const float *zv, float *out) {
-#ifdef RS_X86
-  switch (rs_cpu_resolve_isa(isa)) {
-    case RS_ISA_AVX512: scores_avx512(n, rank, w, nz, ridx, zv, out); return;
-    case RS_ISA_AVX2: scores_avx2(n, rank, w, nz, ridx, zv, out); return;
-    default: break;
-  }
-#else
-  (void)isa;
-#endif
-  rs_ref_lowrank_scores(n, rank, w, nz, ridx, zv, out);
-}
 
 int64_t rs_select_ge(rs_isa isa, const float *x, int64_t n, float threshold, int32_t base, int32_t *list) {
 #ifdef RS_X86

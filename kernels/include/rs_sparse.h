@@ -38,19 +38,6 @@ void rs_ref_dot_rows(rs_type type, int64_t n, int nr, const void *const *w, cons
 void rs_axpy_rows(rs_isa isa, rs_type type, float *y, int nr, const float *h, const void *const *row, int64_t n);
 void rs_ref_axpy_rows(rs_type type, float *y, int nr, const float *h, const void *const *row, int64_t n);
 
-/* The second stage of a low-rank activation predictor (PowerInfer's fc2), over the
- * neurons' weights stored in tiles of 16 neurons:
- *   out[i] = fma chain over k < nz of zv[k] * w[i / 16][ridx[k]][i % 16], from 0, in k
- *   order (one rounding per step), for i < n.
- *   w: ceil(n / 16) tiles of [rank][16] f16 (a tile's 16 neurons side by side, so the
- *   16 scores accumulate in one register);  ridx, zv: [nz] the non-zero inputs (a zero
- *   input adds nothing) and their indices < rank;  out: [n].
- * Bit-identical across ISAs (each step is one fused multiply-add). */
-void rs_lowrank_scores(rs_isa isa, int64_t n, int64_t rank, const uint16_t *w, int nz, const int32_t *ridx,
-                       const float *zv, float *out);
-void rs_ref_lowrank_scores(int64_t n, int64_t rank, const uint16_t *w, int nz, const int32_t *ridx, const float *zv,
-                           float *out);
-
 /* Appends base + i for every i < n with x[i] >= threshold, in order, to list; returns
  * how many. list: room for n. */
 int64_t rs_select_ge(rs_isa isa, const float *x, int64_t n, float threshold, int32_t base, int32_t *list);

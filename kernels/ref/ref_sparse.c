@@ -25,16 +25,6 @@ void rs_ref_axpy_rows(rs_type type, float *y, int nr, const float *h, const void
   for (int r = 0; r < nr; r++) rs_ref_axpy_row(type, y, h[r], row[r], n);
 }
 
-void rs_ref_lowrank_scores(int64_t n, int64_t rank, const uint16_t *w, int nz, const int32_t *ridx, const float *zv,
-                           float *out) {
-  for (int64_t i = 0; i < n; i++) {
-    const uint16_t *col = w + (size_t)(i / 16) * (size_t)rank * 16 + i % 16;
-    float acc = 0.0f;
-    for (int k = 0; k < nz; k++) acc = fmaf(zv[k], rs_fp16_to_fp32(col[(size_t)ridx[k] * 16]), acc);
-    out[i] = acc;
-  }
-}
-
 int64_t rs_ref_select_ge(const float *x, int64_t n, float threshold, int32_t base, int32_t *list) {
   int64_t m = 0;
   for (int64_t i = 0; i < n; i++)

@@ -34,7 +34,7 @@ export interface SparseParams {
   /** Power-law exponent: neuron of popularity rank r fires with probability ~ r^-alpha. */
   alpha: number;
   mode: PredictorMode;
-  /** Predictor hidden size r (rows of fc1): 2 per direction group + 1 bias unit (+1 spare if even). */
+  /** Predictor hidden size r (rows of fc1): 2 per direction group + a bias unit (predictorLayout). */
   rank: number;
   /** lowrank: share of each gate row's spread the predictor cannot see (std ratio). */
   hiddenNoise: number;
@@ -108,9 +108,29 @@ export function regions(nEmbd: number): { nS: number; f0: number } {
   return { nS, f0: CONST_DIMS + nS };
 }
 
-/** Number of direction groups for a predictor hidden size (2 units per group + 1 bias unit). */
-export function groupsForRank(rank: number): number {
-  return Math.floor((rank - 1) / 2);
+/**
+ * Where the predictor's hidden units sit (rows of fc1, columns of fc2): the bias unit at
+ * 0, group t's "+" unit at gap + t and its "-" unit at gap + half + t. A rank of at least
+ * 96 (PowerInfer's n_embd / 4 at every real size) uses gap = half = multiples of 32, so
+ * each 32-block of an fc2 row holds at most one non-zero value and a block-quantized fc2
+ * (Q4_0, Q8_0: the file's type, as PowerInfer's quantizer leaves it) stores it to within
+ * the f16 block scale. Below 96 the units are packed (gap 1) and the predictor is f16.
+ * Units not listed are zero rows of fc1 (and zero columns of fc2).
+ */
+export interface PredictorLayout {
+  rank: number;
+  /** Direction groups. */
+  k: number;
+  gap: number;
+  half: number;
+  /** Whether fc1/fc2 take the file's weight type (else f16, or f32 in f32 files). */
+  fileType: boolean;
+}
+
+export function predictorLayout(rank: number): PredictorLayout {
+  const gap = rank >= 96 ? 32 : 1;
+  const half = Math.floor((rank - gap) / (2 * gap)) * gap;
+  return { rank, k: half, gap, half, fileType: gap === 32 };
 }
 
 export interface LayerDesign {
@@ -144,7 +164,7 @@ export interface SparseGeometry {
 
 export function geometry(nEmbd: number, nFf: number, gateType: string, rank: number): SparseGeometry {
   const { nS, f0 } = regions(nEmbd);
-  const k = groupsForRank(rank);
+  const { k } = predictorLayout(rank);
   if (k < 1) throw new RangeError(`--predictor-rank must be at least 3, got ${rank}`);
   // Q4_0 and the K-quants hold 4-5 bit integers; the others hold 127 levels exactly.
   const R = gateType === 'q4_0' || gateType.endsWith('_k') ? 8 : 127;
@@ -182,11 +202,13 @@ export function maxDigitSum(R: number): number {
 export function layerDesign(g: SparseGeometry, p: SparseParams, seed: bigint, layer: number): LayerDesign {
   const rng = new Rng(seed, 0x5ba75e00 + layer);
   const { nEmbd, nFf, nS, f0, R, u, c, k } = g;
+  // ffn_norm: 1 on CONST and S (so fc1's rows, which carry it, stay on the gate's
+  // lattice in any type), uniform in [0.9, 1.1) on F.
   const ffnNorm = new Float32Array(nEmbd);
-  ffnNorm.fill(1, 0, CONST_DIMS);
   const tmp = new Float32Array(nEmbd - CONST_DIMS);
   rng.fillUniform(tmp, 0.9, 1.1);
   ffnNorm.set(tmp, CONST_DIMS);
+  ffnNorm.fill(1, 0, f0);
 
   // Group directions: uniform integers in [-R, R) (Q4_0) or [-R, R] with one -R in every
   // 32-block, which pins the quantiser's block scale to exactly u.

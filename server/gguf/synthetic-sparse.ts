@@ -17,13 +17,15 @@
 //   scaled so the mean is 1 - sparsity.
 // - bamboo (dReLU) also needs up > 0: its up rows get a +6 sigma bias from the same
 //   CONST dims, so a neuron's activity is decided by its gate.
-// - Exact predictor: fc1 = [+V_t (.) nw; -V_t (.) nw for each group; -e_0], fc2 row i =
-//   [sign_i / s_i, -sign_i / s_i at its group; bias_i / (s_i |c|) at the bias unit], so
-//   fc2 . relu(fc1 . p) = rms * gate_i / s_i: the gate's own value, standardised. The
-//   gate sits on an integer lattice its weight type stores exactly (Q4_0, Q8_0, F16,
-//   BF16, F32), so the only difference is rounding (f16 predictor weights, the engine's
-//   activation quantisation: about 0.5% of s), covered by the threshold -0.05: recall
-//   100%, and the few extra neurons it predicts compute to zero.
+// - Exact predictor, shaped like PowerInfer's (rank n_embd / 4, in the file's weight
+//   type): fc1 = [-e_0 (bias unit); +V_t; -V_t for each group] (ffn_norm is 1 on S), fc2
+//   row i = [bias_i / (s_i |c|) at the bias unit; sign_i / s_i, -sign_i / s_i at its
+//   group's units], so fc2 . relu(fc1 . p) = rms * gate_i / s_i: the gate's own value,
+//   standardised. fc1 sits on the gate's integer lattice and each 32-block of an fc2 row
+//   holds one value (predictorLayout), so every type stores them exactly up to its f16
+//   block scale; what remains is the engine's activation quantisation (about 0.5% of s),
+//   covered by the threshold -0.05: recall 100%, and the few extra neurons it predicts
+//   compute to zero.
 // - lowrank predictor: each gate row also gets a private random part carrying
 //   `hiddenNoise` of its spread; the predictor (same weights as exact) cannot see it, as a
 //   trained low-rank predictor misses part of a full-rank gate. Recall < 100%.
@@ -37,7 +39,7 @@ import { resolveGgmlType, type GgmlTypeInfo } from './constants.js';
 import type { TypedValue } from './encoder.js';
 import { streamedTensors, type PlannedTensor } from './tensor-stream.js';
 import { ARCHS, WEIGHT_TYPES, baseMetadata, matrixType, outputType, resolveShape, type ModelArch, type ModelShape, type SyntheticModelOptions } from './synthetic-model.js';
-import { CONST_DIMS, P_MAX, geometry, layerDesign, biasDigits, type LayerDesign, type PredictorMode, type SparseGeometry, type SparseParams } from './synthetic-sparse-design.js';
+import { CONST_DIMS, P_MAX, geometry, layerDesign, biasDigits, predictorLayout, type LayerDesign, type PredictorMode, type SparseGeometry, type SparseParams } from './synthetic-sparse-design.js';
 import { syntheticVocab } from './synthetic-vocab.js';
 import type { GgufSpec } from './writer.js';
 import { Rng, toSeed64 } from '../sampling/rng.js';
@@ -47,7 +49,7 @@ export interface SparseModelOptions extends SyntheticModelOptions {
   sparsity?: number;
   /** exact (recall 100%, default) or lowrank (misses a few neurons, like a trained predictor). */
   predictor?: PredictorMode;
-  /** Predictor hidden size (rows of fc1); default n_embd / 64 + 1 (at least 17). */
+  /** Predictor hidden size (rows of fc1); default n_embd / 4 (at least 17), as PowerInfer's. */
   predictorRank?: number;
   /** powerinfer.sparse_threshold; default: -0.05 exact, -0.25 for K-quant gates, -0.1 lowrank. */
   threshold?: number;
@@ -68,9 +70,10 @@ export function resolveSparseParams(o: SparseModelOptions, shape: ModelShape, ga
   if (1 - sparsity >= P_MAX) throw new RangeError(`--sparsity must be above 0.03 (no neuron fires for more than 97% of tokens), got ${sparsity}`);
   const mode = o.predictor ?? 'exact';
   if (mode !== 'exact' && mode !== 'lowrank') throw new RangeError(`--predictor must be exact or lowrank, got ${JSON.stringify(mode)}`);
-  // n_embd / 64 + 1 (odd: no spare row): 33 at 1b, 65 at 7b. In F16 that is 2.4% of the
-  // bytes a dense Q4_0 FFN reads per token, a quarter of what its active 10% read.
-  const rank = o.predictorRank ?? Math.max(17, shape.nEmbd / 64 + 1);
+  // PowerInfer's published predictors: rank n_embd / 4 (512 at 1b, 1024 at 7b), stored in
+  // the file's weight type; at 1b Q4_0 that is 2.2 MB a layer, a token's largest FFN read
+  // after the active neurons.
+  const rank = o.predictorRank ?? Math.max(17, shape.nEmbd / 4);
   if (!Number.isInteger(rank) || rank < 3 || rank > shape.nEmbd) {
     throw new RangeError(`--predictor-rank must be an integer in [3, n_embd = ${shape.nEmbd}], got ${rank}`);
   }
@@ -144,7 +147,8 @@ function planSparse(arch: ModelArch, s: ModelShape & { nVocab: number }, want: G
   const { f0, u, c, k, R } = g;
   const kvDim = (D / s.nHead) * s.nHeadKv;
   const f32 = resolveGgmlType('f32');
-  const predType = want.name === 'f32' ? f32 : resolveGgmlType('f16');
+  const layout = predictorLayout(p.rank);
+  const predType = (ne0: number) => (layout.fileType ? matrixType(want, ne0) : want.name === 'f32' ? f32 : resolveGgmlType('f16'));
   const out: Planned[] = [];
   const mat = (name: string, ne0: number, ne1: number, layer: number, fill: RowFill, type = matrixType(want, ne0)) =>
     out.push({ name, dims: [ne0, ne1], type, layer, fill });
@@ -236,23 +240,24 @@ function planSparse(arch: ModelArch, s: ModelShape & { nVocab: number }, want: G
     mat(`blk.${l}.fc1.weight`, D, p.rank, l, (_rng, h, o) => {
       const d = design(l);
       o.fill(0);
-      if (h < 2 * k) {
-        const t = h >> 1;
-        const sg = h & 1 ? -1 : 1;
-        for (let j = 0; j < g.nS; j++) o[CONST_DIMS + j] = sg * d.dirs[t * g.nS + j] * u * d.ffnNorm[CONST_DIMS + j];
-      } else if (h === 2 * k) {
+      if (h === 0) {
         o[0] = -1; // relu(-c) = |c|: a constant unit carrying the biases
+        return;
       }
-    }, predType);
+      const t = h - layout.gap - (h >= layout.gap + layout.half ? layout.half : 0);
+      if (h < layout.gap || t >= k) return; // an unused unit: a zero row
+      const sg = h >= layout.gap + layout.half ? -1 : 1;
+      for (let j = 0; j < g.nS; j++) o[CONST_DIMS + j] = sg * d.dirs[t * g.nS + j] * u * d.ffnNorm[CONST_DIMS + j];
+    }, predType(D));
     mat(`blk.${l}.fc2.weight`, p.rank, F, l, (_rng, i, o) => {
       const d = design(l);
       o.fill(0);
       const t = d.group[i];
       const inv = 1 / d.spread[i];
-      o[2 * t] = d.sign[i] * inv;
-      o[2 * t + 1] = -d.sign[i] * inv;
-      o[2 * k] = -u * d.biasInt[i] * inv; // times |c| = -c: u * c * biasInt / s_i
-    }, predType);
+      o[layout.gap + t] = d.sign[i] * inv;
+      o[layout.gap + layout.half + t] = -d.sign[i] * inv;
+      o[0] = -u * d.biasInt[i] * inv; // times |c| = -c: u * c * biasInt / s_i
+    }, predType(p.rank));
   }
   return out;
 }

@@ -101,6 +101,11 @@ const cases: string[][] = [
   ['--arch', 'bamboo', '--size', 'small', '--type', 'q4_k', '--sparse', '--seed', '3', '--predictor', 'lowrank'],
   ['--arch', 'llama', '--size', 'small', '--type', 'q5_k', '--sparse', '--seed', '3'],
   ['--arch', 'bamboo', '--size', 'small', '--type', 'q6_k', '--sparse', '--seed', '3'],
+  // PowerInfer-shaped predictors (rank >= 96: block-aligned units, the file's type).
+  ['--arch', 'llama', '--size', 'small', '--type', 'q4_0', '--sparse', '--seed', '5', '--predictor-rank', '128'],
+  ['--arch', 'bamboo', '--size', 'small', '--type', 'q8_0', '--sparse', '--seed', '6', '--predictor-rank', '160', '--predictor', 'lowrank'],
+  ['--arch', 'bamboo', '--size', 'small', '--type', 'q4_k', '--sparse', '--seed', '6', '--predictor-rank', '256'],
+  ['--arch', 'llama', '--size', 'small', '--type', 'bf16', '--sparse', '--seed', '6', '--predictor-rank', '100'],
   // Non-default sparse parameters (an even rank leaves a spare predictor row).
   ['--arch', 'bamboo', '--size', 'small', '--type', 'q4_0', '--sparse', '--seed', '4', '--sparsity', '0.75', '--predictor-rank', '24', '--threshold', '-0.2'],
   ['--arch', 'llama', '--size', 'tiny', '--type', 'f16', '--sparse', '--seed', '5', '--predictor', 'lowrank', '--sparsity', '0.97', '--predictor-rank', '9', '--threshold', '0.01'],

@@ -1,8 +1,5 @@
 // The predictor-stage kernels (kernels/cpu/sparse_predict.c) and rs_axpy_rows
 // (kernels/cpu/sparse_axpy.c) against their reference twins, through a C driver:
-//   - rs_lowrank_scores: every ISA gives the twin's bits (one FMA chain per score), for
-//     lengths that are and are not multiples of the 16-neuron tile, with zero inputs
-//     skipped;
 //   - rs_select_ge: the twin's list exactly (values equal to the threshold count, NaN
 //     does not), for lengths around the vector widths;
 //   - rs_axpy_rows: bit for bit what successive rs_axpy_row calls of the same ISA give,
@@ -23,34 +20,6 @@ static unsigned s = 777u;
 static float rnd(void) { s ^= s << 13; s ^= s >> 17; s ^= s << 5; return (float)s / 4294967296.0f * 2.0f - 1.0f; }
 static const rs_isa isas[] = {RS_ISA_SCALAR, RS_ISA_AVX2, RS_ISA_AVX512};
 static int checked = 0, fails = 0;
-
-static void scores(void) {
-  const int64_t ns[] = {1, 15, 16, 17, 64, 100, 256, 1000};
-  const int64_t ranks[] = {3, 32, 97};
-  for (int ni = 0; ni < 8; ni++)
-    for (int ri = 0; ri < 3; ri++) {
-      const int64_t n = ns[ni], rank = ranks[ri], nt = (n + 15) / 16;
-      uint16_t *w = malloc(sizeof(uint16_t) * nt * rank * 16);
-      for (int64_t k = 0; k < nt * rank * 16; k++) w[k] = rs_fp32_to_fp16(rnd());
-      int32_t ridx[97];
-      float zv[97];
-      int nz = 0;
-      for (int64_t r = 0; r < rank; r++)
-        if (rnd() > -0.3f) { ridx[nz] = (int32_t)r; zv[nz++] = rnd() * 3.0f; }
-      float *ref = malloc(sizeof(float) * (n + 1)), *out = malloc(sizeof(float) * (n + 1));
-      rs_ref_lowrank_scores(n, rank, w, nz, ridx, zv, ref);
-      for (int ii = 0; ii < 3; ii++) {
-        out[n] = 12345.0f; /* must not be written */
-        rs_lowrank_scores(isas[ii], n, rank, w, nz, ridx, zv, out);
-        checked++;
-        if (memcmp(out, ref, sizeof(float) * n) != 0 || out[n] != 12345.0f) {
-          fails++;
-          printf("FAIL scores n=%lld rank=%lld isa=%d\n", (long long)n, (long long)rank, (int)isas[ii]);
-        }
-      }
-      free(w); free(ref); free(out);
-    }
-}
 
 static void select_ge(void) {
   const int64_t ns[] = {0, 1, 7, 8, 9, 16, 31, 33, 500};
@@ -124,7 +93,6 @@ static void axpy_rows(void) {
 }
 
 int main(void) {
-  scores();
   select_ge();
   axpy_rows();
   printf("checked %d fails %d\n", checked, fails);
@@ -132,9 +100,9 @@ int main(void) {
 }
 `;
 
-test('rs_lowrank_scores, rs_select_ge and rs_axpy_rows against their twins (bit-exact where promised)', () => {
-  // scores: 8 lengths x 3 ranks x 3 ISAs; select: 9 lengths x 3 ISAs;
+test('rs_select_ge and rs_axpy_rows against their twins (bit-exact where promised)', () => {
+  // select: 9 lengths x 3 ISAs;
   // axpy_rows: (f16, f32: 3 lengths incl. 264, a vector tail; q4_0, q8_0, q6_K: the 2
   // lengths that are whole blocks) x 3 ISAs x 7 row counts
-  assert.equal(runKernelDriver(DRIVER), 8 * 3 * 3 + 9 * 3 + 12 * 3 * 7);
+  assert.equal(runKernelDriver(DRIVER), 9 * 3 + 12 * 3 * 7);
 });

@@ -85,6 +85,25 @@ test('q8_0, bf16 and f32 gates keep the exact predictor exact', async () => {
   }
 });
 
+test("PowerInfer-shaped predictors (rank >= 96) take the file's type and stay exact", async () => {
+  for (const type of ['q4_0', 'q8_0']) {
+    const path = await make({ size: 'small', type, sparsity: 0.9, predictorRank: 128 });
+    const model = await Model.load(path);
+    const fc1 = model.tensors.find((t) => t.name === 'blk.0.fc1.weight')!;
+    const fc2 = model.tensors.find((t) => t.name === 'blk.0.fc2.weight')!;
+    assert.deepEqual([fc1.typeName, fc2.typeName], [type, type]);
+    assert.deepEqual([fc1.shape, fc2.shape], [[256, 128], [128, 768]]); // ne0 first: fc1 rank x n_embd, fc2 n_ff x rank
+    // A token reads the file's predictor bytes, nothing expanded at load.
+    assert.equal(model.info.predictorBytes, model.tensors.filter((t) => /fc[12]\.weight$/.test(t.name)).reduce((a, t) => a + t.bytes, 0));
+    model.dispose();
+    const { toks, truth, report } = await measure(path, 200);
+    assert.ok(Math.abs(report.sparsity - 0.9) < TOL, `${type}: sparsity ${report.sparsity}`);
+    const q = predictorQuality(truth, await predictedSets(path, toks));
+    assert.equal(q.fn, 0, `${type}: the exact predictor missed ${q.fn} active neurons`);
+    assert.ok(q.precision > 0.85, `${type}: precision ${q.precision}`);
+  }
+});
+
 test('lowrank predictor: high but imperfect recall', async () => {
   const path = await make({ size: 'small', type: 'q4_0', predictor: 'lowrank' });
   const { toks, truth, report } = await measure(path);
@@ -106,8 +125,8 @@ test('the predictor is what the file says: shapes, rank, threshold', async () =>
   assert.deepEqual(fc1.dims, [64, 9]);
   assert.deepEqual(fc2.dims, [9, 192]);
   assert.deepEqual(dt.dims, [64, 192]);
-  // The bias unit (row 2k of fc1) reads only dim 0.
-  const w = await readTensorF32(path, h, 'blk.1.fc1.weight', [8]);
+  // The bias unit (row 0 of fc1) reads only dim 0.
+  const w = await readTensorF32(path, h, 'blk.1.fc1.weight', [0]);
   assert.equal(w.data[0], -1);
   assert.equal(w.data.slice(1).every((v) => v === 0), true);
   const m = await Model.load(path);

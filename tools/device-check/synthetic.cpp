@@ -201,7 +201,7 @@ class SparseDesign {
     mode = o.predictor.value_or("exact");
     if (mode != "exact" && mode != "lowrank") throw Refusal("--predictor must be exact or lowrank, got \"" + mode + "\"");
     const double rank_d = o.predictor_rank ? static_cast<double>(*o.predictor_rank)
-                                           : std::max(17.0, static_cast<double>(D) / 64 + 1);
+                                           : std::max(17.0, static_cast<double>(D) / 4);
     if (rank_d != std::trunc(rank_d) || rank_d < 3 || rank_d > static_cast<double>(D))
       throw Refusal("--predictor-rank must be an integer in [3, n_embd = " + std::to_string(D) + "], got " +
                     std::to_string(rank_d));
@@ -216,7 +216,11 @@ class SparseDesign {
     if (D < 64 || D % 32 != 0) throw Refusal("--sparse needs n_embd to be a multiple of 32 and at least 64");
     nS = (D - kConstDims) >> 1;
     f0 = kConstDims + nS;
-    k = (rank - 1) / 2;  // Math.floor of a positive quotient
+    // predictorLayout(): bias unit 0, "+" units at gap + t, "-" units at gap + half + t.
+    gap = rank >= 96 ? 32 : 1;
+    half = (rank - gap) / (2 * gap) * gap;  // Math.floor of a positive quotient
+    k = half;
+    pred_file_type = gap == 32;
     const std::string g = gate_type->name;
     R = g == "q4_0" || ends_with(g, "_k") ? 8 : 127;
     const double spread1 = static_cast<double>(nS) * R * R / 3;
@@ -233,7 +237,8 @@ class SparseDesign {
 
   void fill(Fill kind, int layer, Rng &rng, int64_t row, float *o) const;
 
-  int64_t D, F, nS, f0, k, rank;
+  int64_t D, F, nS, f0, k, rank, gap, half;
+  bool pred_file_type;
   int R;
   double u, c, sparsity, alpha, hidden_noise, threshold, down_std;
   std::string mode;
@@ -248,8 +253,10 @@ class SparseDesign {
   LayerDesign layer_design(const std::vector<double> &by_rank, uint64_t seed, int layer) const {
     Rng rng(seed, 0x5ba75e00ull + static_cast<uint64_t>(layer));
     LayerDesign d;
+    // 1 on CONST and S (fc1 carries it and must stay on the gate's lattice), [0.9, 1.1) on F.
     d.ffn_norm.assign(D, 1.0f);
     rng.fill_uniform(d.ffn_norm.data() + kConstDims, D - kConstDims, 0.9, 1.1);
+    std::fill(d.ffn_norm.begin(), d.ffn_norm.begin() + f0, 1.0f);
 
     // Group directions: integers in [-R, R) or [-R, R], one -R per 32-block.
     d.dirs.assign(k * nS, 0);
@@ -353,14 +360,16 @@ void SparseDesign::fill(Fill kind, int layer, Rng &rng, int64_t row, float *o) c
     case Fill::kFc1: {
       const LayerDesign &d = layers[layer];
       std::fill(o, o + D, 0.0f);
-      if (row < 2 * k) {
-        const int64_t t = row >> 1;
-        const double sg = row & 1 ? -1 : 1;
-        for (int64_t j = 0; j < nS; j++)
-          o[kConstDims + j] = static_cast<float>(sg * d.dirs[t * nS + j] * u * d.ffn_norm[kConstDims + j]);
-      } else if (row == 2 * k) {
+      if (row == 0) {
         o[0] = -1;  // relu(-c) = |c|: a constant unit carrying the biases
+        return;
       }
+      const bool minus = row >= gap + half;
+      const int64_t t = row - gap - (minus ? half : 0);
+      if (row < gap || t >= k) return;  // an unused unit: a zero row
+      const double sg = minus ? -1 : 1;
+      for (int64_t j = 0; j < nS; j++)
+        o[kConstDims + j] = static_cast<float>(sg * d.dirs[t * nS + j] * u * d.ffn_norm[kConstDims + j]);
       return;
     }
     case Fill::kFc2: {
@@ -369,9 +378,9 @@ void SparseDesign::fill(Fill kind, int layer, Rng &rng, int64_t row, float *o) c
       const int32_t t = d.group[row];
       const double inv = 1 / d.spread[row];
       const double sg = d.sign[row];
-      o[2 * t] = static_cast<float>(sg * inv);
-      o[2 * t + 1] = static_cast<float>(-sg * inv);
-      o[2 * k] = static_cast<float>(-u * d.bias_int[row] * inv);
+      o[gap + t] = static_cast<float>(sg * inv);
+      o[gap + half + t] = static_cast<float>(-sg * inv);
+      o[0] = static_cast<float>(-u * d.bias_int[row] * inv);
       return;
     }
     case Fill::kUniform: break;  // dense models' fill, not a sparse one
@@ -452,7 +461,10 @@ ModelSpec::ModelSpec(const Options &o, const Vocab &fixture) {
   kv.kv_str("relu_serve.synthetic.predictor", p.mode);
   n_kv += 4;
 
-  const TypeInfo *pred_type = want == f32 ? f32 : type_named("f16");
+  // PowerInfer-shaped predictors take the file's type; narrow ones stay f16 (f32 files: f32).
+  auto pred_type = [&](int64_t ne0) {
+    return p.pred_file_type ? matrix_type(want, ne0) : want == f32 ? f32 : type_named("f16");
+  };
   const TypeInfo *mt = matrix_type(want, D);
   add("token_embd.weight", {D, s.n_vocab}, mt, -1, Fill::kTokenEmbd);
   for (int l = 0; l < static_cast<int>(s.n_layer); l++) {
@@ -471,8 +483,8 @@ ModelSpec::ModelSpec(const Options &o, const Vocab &fixture) {
   add("output_norm.weight", {D}, f32, -1, Fill::kNormNoConst);
   add("output.weight", {D, s.n_vocab}, output_type(want, D), -1, Fill::kOutput);
   for (int l = 0; l < static_cast<int>(s.n_layer); l++) {
-    add("blk." + std::to_string(l) + ".fc1.weight", {D, p.rank}, pred_type, l, Fill::kFc1);
-    add("blk." + std::to_string(l) + ".fc2.weight", {p.rank, s.n_ff}, pred_type, l, Fill::kFc2);
+    add("blk." + std::to_string(l) + ".fc1.weight", {D, p.rank}, pred_type(D), l, Fill::kFc1);
+    add("blk." + std::to_string(l) + ".fc2.weight", {p.rank, s.n_ff}, pred_type(p.rank), l, Fill::kFc2);
   }
 }
 
