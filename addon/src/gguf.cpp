@@ -189,6 +189,14 @@ std::unique_ptr<FileBytes> FileBytes::open(const std::string &path, bool use_mma
   return fb;
 }
 
+void FileBytes::release(const uint8_t *p, uint64_t n) const {
+  if (!mapped_ || p < data_ || p + n > data_ + size_) return;
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t b = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+  const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + n) / page * page;
+  if (e > b) madvise(reinterpret_cast<void *>(b), e - b, MADV_DONTNEED);  // a hint: failure changes nothing
+}
+
 FileBytes::~FileBytes() {
   if (mapped_) munmap(const_cast<uint8_t *>(data_), size_);
 }

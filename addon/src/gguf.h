@@ -40,6 +40,9 @@ class FileBytes {
   ~FileBytes();
   const uint8_t *data() const { return data_; }
   uint64_t size() const { return size_; }
+  // Drops [p, p + n)'s whole pages from this process's resident memory (a mapped file:
+  // they stay in the page cache and come back on the next read; a heap copy: no-op).
+  void release(const uint8_t *p, uint64_t n) const;
 
  private:
   FileBytes() = default;
@@ -84,6 +87,7 @@ class GgufFile {
   bool is_powerinfer() const { return powerinfer_; }
   uint32_t version() const { return version_; }
   uint64_t file_size() const { return bytes_->size(); }
+  const FileBytes &bytes() const { return *bytes_; }
   const std::string &path() const { return path_; }
 
   const std::vector<GgufKV> &kvs() const { return kvs_; }

@@ -9,6 +9,7 @@ import { Model, sequenceBatch } from '../engine/engine.js';
 import type { FfnMode, Isa } from '../engine/types.js';
 import { benchModelPath } from './bench-models.js';
 import { argmax } from '../sampling/select.js';
+import { peakResidentBytes, residentBytes, resetPeakResident } from './process-memory.js';
 import { formatBatchSweep, parseBatchSizes, sweepBatchSizes, type BatchSweep } from './bench-batch-sizes.js';
 
 export interface BenchOptions {
@@ -71,6 +72,10 @@ export interface BenchResult {
   params: number;
   loadMs: number;
   repackMs: number;
+  fileBytes: number;
+  /** Resident bytes before loading, and the most resident at once while loading (Linux only). */
+  residentBeforeLoad?: number;
+  peakResidentLoad?: number;
   promptTokens: number;
   genTokens: number;
   modes: ModeResult[];
@@ -232,9 +237,11 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   // The machine's limit first (every configuration), before the model takes memory.
   const probe = await probeBandwidth({ megabytes: o.bandwidthMb });
   const limit: BandwidthLimit = { config: probe.best, gbs: probe.best.best };
+  const before = resetPeakResident() ? residentBytes() : undefined;
   const t0 = performance.now();
   const model = await Model.load(path);
   const loadMs = performance.now() - t0;
+  const peak = before !== undefined ? peakResidentBytes() : undefined;
   const info = model.info;
   const weightTypes: Record<string, number> = {};
   for (const t of model.tensors) if (t.shape.length === 2) weightTypes[t.typeName] = (weightTypes[t.typeName] ?? 0) + t.bytes;
@@ -268,6 +275,9 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     params: info.nParams,
     loadMs,
     repackMs: info.repackMs,
+    fileBytes: info.fileBytes,
+    residentBeforeLoad: before,
+    peakResidentLoad: peak,
     promptTokens: o.prompt,
     genTokens: o.gen,
     modes: results,
@@ -282,7 +292,11 @@ export function formatBench(r: BenchResult): string {
   const types = Object.entries(r.weightTypes).map(([t, b]) => `${t} ${mib(b)}`).join(', ');
   const lines = [
     `model              ${r.model} (${r.arch}, ${(r.params / 1e6).toFixed(0)}M params; ${types})`,
-    `load               ${r.loadMs.toFixed(0)} ms (of which FFN repacking ${r.repackMs.toFixed(0)} ms)`,
+    `load               ${r.loadMs.toFixed(0)} ms (of which FFN repacking ${r.repackMs.toFixed(0)} ms)` +
+      (r.peakResidentLoad !== undefined && r.residentBeforeLoad !== undefined
+        ? `; peak resident while loading ${mib(r.peakResidentLoad - r.residentBeforeLoad)} above the ${mib(r.residentBeforeLoad)} before it, ` +
+          `${((r.peakResidentLoad - r.residentBeforeLoad) / r.fileBytes).toFixed(2)}x the ${mib(r.fileBytes)} file`
+        : ''),
     `threads / isa      ${r.threads} / ${r.isa}`,
     `memory bandwidth   limit ${r.bandwidth.limitGBs.toFixed(1)} GB/s: the fastest pass of ${r.bandwidth.rows.length} configurations probed at the start (${describeConfig(r.bandwidth.config)})`,
     `                   and of its re-measures after each run ("GB/s now"); \`relu-serve bandwidth\` lists them`,
