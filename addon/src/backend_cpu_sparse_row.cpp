@@ -30,6 +30,9 @@ using sparse::kChunk;
 namespace {
 constexpr int kAhead = 4;  // neurons ahead: L1 request
 constexpr int kFar = 8;    // neurons ahead: non-temporal request
+// Tasks per thread in the fused job: with one per thread, a thread the OS deschedules
+// mid-job holds up the step with its whole share; smaller tasks let the others take it.
+constexpr int kTasksPerThread = 4;
 }  // namespace
 
 void CpuBackend::ffn_blocks_row(const NeuronBlocks &B, const sparse::NeuronList &list,
@@ -53,7 +56,7 @@ void CpuBackend::ffn_blocks_row(const NeuronBlocks &B, const sparse::NeuronList 
   const rs_isa isa = isa_;
   const rs_type dt = B.down.type;
   const int32_t *blk = list.blk;
-  const int n_tasks = static_cast<int>(std::min<int64_t>(n_act, pool_.size()));
+  const int n_tasks = static_cast<int>(std::min<int64_t>(n_act, kTasksPerThread * pool_.size()));
   // Task t: the chunks starting from list position n_act * t / n_tasks on, so the
   // threads get about as many active neurons each.
   auto first_chunk = [&](int t) {

@@ -1,5 +1,6 @@
 #include "thread_pool.h"
 
+#include <algorithm>
 #include <chrono>
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -10,6 +11,16 @@
 #endif
 
 namespace rs {
+
+namespace {
+// A ticket packs a job's generation (high 32 bits), its task count and the next task to
+// hand out (16 bits each), so a claim is one compare-and-swap that fails for a finished
+// job: a thread that wakes late can never take a task of a job that has moved on.
+constexpr uint64_t kMaxTasks = 0xFFFF;
+constexpr uint64_t ticket(uint32_t gen, uint64_t n_tasks, uint64_t next) {
+  return static_cast<uint64_t>(gen) << 32 | n_tasks << 16 | next;
+}
+}  // namespace
 
 int default_thread_count() {
   unsigned n = std::thread::hardware_concurrency();
@@ -30,11 +41,17 @@ ThreadPool::~ThreadPool() {
   for (std::thread &t : threads_) t.join();
 }
 
-void ThreadPool::work(int id) {
+void ThreadPool::work(uint32_t gen, int id) {
+  uint64_t t = ticket_.load(std::memory_order_acquire);
   for (;;) {
-    int t = next_task_.fetch_add(1, std::memory_order_relaxed);
-    if (t >= n_tasks_) break;
-    (*fn_)(t, id);
+    if (static_cast<uint32_t>(t >> 32) != gen) return;  // that job is over
+    const uint64_t n = t >> 16 & kMaxTasks, next = t & kMaxTasks;
+    if (next >= n) return;  // nothing left to hand out
+    if (!ticket_.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+    // The job cannot finish before this task is done, so fn_ is still this job's.
+    (*fn_)(static_cast<int>(next), id);
+    done_.fetch_add(1, std::memory_order_acq_rel);
+    t = ticket_.load(std::memory_order_acquire);
   }
 }
 
@@ -55,8 +72,7 @@ void ThreadPool::worker(int id) {
     }
     seen = g;
     if (stop_.load()) return;
-    work(id);
-    busy_.fetch_sub(1, std::memory_order_acq_rel);
+    work(static_cast<uint32_t>(g), id);
   }
 }
 
@@ -66,20 +82,30 @@ void ThreadPool::run(int n_tasks, const std::function<void(int, int)> &fn) {
     for (int t = 0; t < n_tasks; t++) fn(t, 0);
     return;
   }
+  if (static_cast<uint64_t>(n_tasks) > kMaxTasks) {  // in jobs of at most kMaxTasks, in order
+    for (int t0 = 0; t0 < n_tasks; t0 += static_cast<int>(kMaxTasks)) {
+      const int m = std::min<int>(static_cast<int>(kMaxTasks), n_tasks - t0);
+      run(m, [&](int t, int th) { fn(t0 + t, th); });
+    }
+    return;
+  }
   fn_ = &fn;
-  n_tasks_ = n_tasks;
-  next_task_.store(0, std::memory_order_relaxed);
-  busy_.store(n_threads_ - 1, std::memory_order_relaxed);
+  done_.store(0, std::memory_order_relaxed);
+  uint32_t gen;
   {
     // The lock orders the release with a worker that is about to sleep.
     std::lock_guard<std::mutex> lk(mu_);
+    gen = static_cast<uint32_t>(generation_.load(std::memory_order_relaxed) + 1);
+    ticket_.store(ticket(gen, static_cast<uint64_t>(n_tasks), 0), std::memory_order_release);
     generation_.fetch_add(1, std::memory_order_acq_rel);
   }
   cv_.notify_all();
-  work(0);
-  // Wait for the others; on a busy machine a worker may be descheduled, so stop burning
-  // the core it needs after a short spin.
-  for (int spin = 0; busy_.load(std::memory_order_acquire) != 0; spin++) {
+  work(gen, 0);
+  // Wait for the tasks others took, not for the others: a worker the OS has not run yet
+  // finds the job over when it wakes and takes nothing. On a busy machine the thread
+  // finishing a task may be descheduled, so stop burning the core it needs after a short
+  // spin.
+  for (int spin = 0; done_.load(std::memory_order_acquire) != n_tasks; spin++) {
     if (spin < 4000) RS_PAUSE();
     else std::this_thread::yield();
   }

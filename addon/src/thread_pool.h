@@ -1,6 +1,9 @@
 // A small fork-join pool for the forward pass. The caller thread takes part in every
-// job. Workers spin briefly between jobs (a decode step issues hundreds of short jobs,
-// and waking a sleeping thread costs more than most of them) and sleep when idle.
+// job, and a job ends when its tasks are done, not when every worker has checked in: on
+// a machine shared with other processes a worker may not run for milliseconds, and the
+// others then take its share. Workers spin briefly between jobs (a decode step issues
+// hundreds of short jobs, and waking a sleeping thread costs more than most of them) and
+// sleep when idle.
 #pragma once
 
 #include <atomic>
@@ -23,22 +26,22 @@ class ThreadPool {
 
   // Runs fn(task, thread) for every task in [0, n_tasks), tasks handed out in order
   // to whichever thread is free; returns when all are done. Which thread runs a task
-  // must not change results: kernels write disjoint outputs per task.
+  // must not change results: kernels write disjoint outputs per task. One caller at a
+  // time (the forward pass's thread).
   void run(int n_tasks, const std::function<void(int task, int thread)> &fn);
 
  private:
   void worker(int id);
-  void work(int id);
+  void work(uint32_t gen, int id);
 
   int n_threads_;
   std::vector<std::thread> threads_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::atomic<uint64_t> generation_{0};
-  std::atomic<int> next_task_{0};
-  std::atomic<int> busy_{0};
+  std::atomic<uint64_t> ticket_{0};  // see thread_pool.cpp
+  std::atomic<int> done_{0};         // tasks of the current job finished
   std::atomic<bool> stop_{false};
-  int n_tasks_ = 0;
   const std::function<void(int, int)> *fn_ = nullptr;
 };
 
