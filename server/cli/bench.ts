@@ -58,6 +58,8 @@ export interface ModeResult {
   activeRatio: number;
   /** Weight bytes read per generated token in this mode (attention, output, predictor, FFN rows touched). */
   bytesPerToken: number;
+  /** bytesPerToken by part, plus the KV cache a token reads at mid-generation. */
+  bytesSplit: { attention: number; predictor: number; ffn: number; output: number; kvCache: number };
   /** Memory read bandwidth re-measured right after this run (the limit's configuration). */
   bandwidthGBs: number;
   /** Tokens/s if every byte a token reads came at the run's bandwidth limit. */
@@ -121,6 +123,8 @@ interface ModelRun {
 async function measureModel(model: Model, modes: FfnMode[], o: BenchOptions, limit: BandwidthLimit, label?: string): Promise<ModelRun> {
   const info = model.info;
   const gateRowBytes = (model.tensors.find((t) => t.name === 'blk.0.ffn_gate.weight')?.bytes ?? 0) / info.nFf;
+  // Outside the FFN a token reads the attention matrices and the output head.
+  const attentionBytes = model.tensors.filter((t) => /^blk\.\d+\.attn_(q|k|v|output)\.weight$/.test(t.name)).reduce((a, t) => a + t.bytes, 0);
   // Deterministic prompt tokens spread over the vocabulary (not BOS/EOS).
   const prompt = Array.from({ length: o.prompt }, (_, i) => 3 + ((i * 7919) % (info.nVocab - 3)));
   const kvBytes = 2 * info.nLayer * (info.nEmbd / info.nHead) * info.nHeadKv * 2 * (o.prompt + o.gen / 2);
@@ -177,12 +181,15 @@ async function measureModel(model: Model, modes: FfnMode[], o: BenchOptions, lim
       isa = st.isa;
       const ran = ctx.sparsity().ffnMode;
       const neurons = active * info.nFf * info.nLayer;
-      const bytes =
+      const ffn =
         ran === 'dense'
-          ? info.bytesPerToken
+          ? info.bytesPerToken - info.nonFfnBytesPerToken
           : ran === 'exact'
-            ? info.nonFfnBytesPerToken + gateRowBytes * info.nFf * info.nLayer + neurons * (info.neuronBytes - gateRowBytes)
-            : info.nonFfnBytesPerToken + info.predictorBytes + neurons * info.neuronBytes;
+            ? gateRowBytes * info.nFf * info.nLayer + neurons * (info.neuronBytes - gateRowBytes)
+            : neurons * info.neuronBytes;
+      const predictor = ran === 'predictor' ? info.predictorBytes : 0;
+      const bytes = info.nonFfnBytesPerToken + predictor + ffn;
+      const bytesSplit = { attention: attentionBytes, predictor, ffn, output: info.nonFfnBytesPerToken - attentionBytes, kvCache: kvBytes };
       // This machine's bandwidth drifts (seen: 25 to 50 GB/s within an hour on a shared
       // host): the limit's configuration is measured again after each mode, and the
       // run's limit is the fastest of all those passes (set in runBench).
@@ -200,6 +207,7 @@ async function measureModel(model: Model, modes: FfnMode[], o: BenchOptions, lim
         genTokensPerS: genTps,
         activeRatio: active,
         bytesPerToken: bytes,
+        bytesSplit,
         bandwidthGBs: bw,
         // Filled in by judge() once the run's limit is known.
         bandwidthLimitTokensPerS: 0,
@@ -344,6 +352,12 @@ export function formatBench(r: BenchResult): string {
         `${m.genTokensPerS.toFixed(2).padStart(9)}  ${(100 * m.activeRatio).toFixed(1).padStart(5)}%  ${mib(m.bytesPerToken).padStart(11)}  ${m.bandwidthGBs.toFixed(1).padStart(8)}  ` +
         `${m.bandwidthLimitTokensPerS.toFixed(2).padStart(11)}  ${(100 * m.genFractionOfLimit).toFixed(1).padStart(7)}%  ` +
         `${m.speedupOverDense !== undefined ? m.speedupOverDense.toFixed(2) + 'x' : ''}`,
+    );
+  }
+  for (const m of r.modes) {
+    const b = m.bytesSplit;
+    lines.push(
+      `bytes/token        ${m.label}: attention ${mib(b.attention)}, predictor ${mib(b.predictor)}, FFN ${mib(b.ffn)}, output ${mib(b.output)}, KV cache ${mib(b.kvCache)}`,
     );
   }
   for (const m of r.modes)
