@@ -56,15 +56,9 @@ class Json {
   Vocab read_vocab() {
     Vocab v;
     ws();
-    expect('{');
-    ws();
-    if (peek() == '}') fail("no pieces, scores and types");
-    for (;;) {
-      ws();
-      const std::string key = string();
-      ws();
-      expect(':');
-      ws();
+    int members = 0;
+    object([&](const std::string &key) {
+      members++;
       if (key == "pieces") {
         v.pieces.clear();
         array([&] { v.pieces.push_back(string()); });
@@ -81,14 +75,8 @@ class Json {
       } else {
         skip();
       }
-      ws();
-      if (peek() == ',') {
-        i_++;
-        continue;
-      }
-      expect('}');
-      break;
-    }
+    });
+    if (members == 0) fail("no pieces, scores and types");
     return v;
   }
 
@@ -105,11 +93,12 @@ class Json {
     i_++;
   }
 
+  // open, elements separated by commas, close: elem() reads one element.
   template <typename F>
-  void array(F elem) {
-    expect('[');
+  void list(char open, char close, F elem) {
+    expect(open);
     ws();
-    if (peek() == ']') {
+    if (peek() == close) {
       i_++;
       return;
     }
@@ -121,36 +110,29 @@ class Json {
         i_++;
         continue;
       }
-      expect(']');
+      expect(close);
       return;
     }
+  }
+  template <typename F>
+  void array(F elem) {
+    list('[', ']', elem);
+  }
+  // member(key) reads the value after "key":.
+  template <typename F>
+  void object(F member) {
+    list('{', '}', [&] {
+      const std::string key = string();
+      ws();
+      expect(':');
+      ws();
+      member(key);
+    });
   }
 
   void skip() {
     const char c = peek();
-    if (c == '{') {
-      i_++;
-      ws();
-      if (peek() == '}') {
-        i_++;
-        return;
-      }
-      for (;;) {
-        ws();
-        string();
-        ws();
-        expect(':');
-        ws();
-        skip();
-        ws();
-        if (peek() == ',') {
-          i_++;
-          continue;
-        }
-        expect('}');
-        return;
-      }
-    }
+    if (c == '{') return object([&](const std::string &) { skip(); });
     if (c == '[') return array([&] { skip(); });
     if (c == '"') {
       string();

@@ -1,7 +1,7 @@
 // Weight types and their encoders, byte-identical to what make-model writes: F16 / BF16
-// as server/gguf/float16.ts encodes them, the block types as the addon's quantiser
-// (kernels/ref/ref_quantize.c and ref_convert.c, which make-model calls through
-// kernels.quantize) does. Ported rather than linked so that this tool builds alone.
+// as server/gguf/float16.ts encodes them, the block types with the addon's reference
+// quantisers (kernels/ref, which make-model calls through kernels.quantize), whose C
+// sources this tool compiles in: it still builds alone, from this repository.
 #pragma once
 
 #include <cstdint>
