@@ -104,9 +104,6 @@ function startBusyProcesses(n: number): ChildProcess[] {
   return Array.from({ length: n }, () => spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
 }
 
-/** Bytes a generated token reads in a measured mode (weights and KV cache). */
-const readBytes = new WeakMap<ModeResult, number>();
-
 /** The run's bandwidth limit, raised by every re-measure. */
 interface BandwidthLimit {
   config: BandwidthRow;
@@ -215,7 +212,6 @@ async function measureModel(model: Model, modes: FfnMode[], o: BenchOptions, lim
         genTokensPerSBusy: busyTps,
         busyShare: busyTps !== undefined ? busyTps / genTps : undefined,
       });
-      readBytes.set(results[results.length - 1], bytes + kvBytes);
     } finally {
       ctx.dispose();
     }
@@ -300,7 +296,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const run = await measureModel(model, modes, o, limit);
   results.push(...run.results);
   for (const r of results) {
-    r.bandwidthLimitTokensPerS = (limit.gbs * 1e9) / (readBytes.get(r) ?? NaN);
+    r.bandwidthLimitTokensPerS = (limit.gbs * 1e9) / (r.bytesPerToken + r.bytesSplit.kvCache);
     r.genFractionOfLimit = r.genTokensPerS / r.bandwidthLimitTokensPerS;
   }
   const base = results.find((r) => r.mode === 'dense');
