@@ -64,6 +64,10 @@ void CpuBackend::matmul_rows(const Weight &W, const float *x, int n, const uint8
   size_t astride;
   const uint8_t *a = static_cast<const uint8_t *>(convert_activations(W.type, x, n, W.cols, &astride));
   const int64_t rows = W.rows;
+  if (W.x8 && k.gemm_x8 && !skip) {  // (skip: only exact mode's gate, never repacked)
+    matmul_x8(W, k, a, astride, n, y);
+    return;
+  }
   if (n == 1) {
     const int64_t chunk = gen_chunk_rows(rows);
     const int n_chunks = static_cast<int>((rows + chunk - 1) / chunk);
@@ -98,6 +102,33 @@ void CpuBackend::matmul_rows(const Weight &W, const float *x, int n, const uint8
   });
 }
 
+void CpuBackend::matmul_x8(const Weight &W, const rs_matmul_kernels &k, const uint8_t *a, size_t astride, int n,
+                           float *y) {
+  // W.x8 holds groups of 8 rows; the kernel computes whole groups, each output in one
+  // order whatever the shape, so decode and prompt give a row the same bits.
+  const int64_t rows = W.rows, ng = rows / 8;
+  const size_t gbytes = 8 * W.row_bytes;
+  auto run = [&](int64_t g0, int64_t g1, int c0, int c1) {  // groups g0..g1 x activation rows c0..c1
+    k.gemm_x8(W.cols, static_cast<int>(g1 - g0), c1 - c0, W.x8 + g0 * gbytes, a + static_cast<size_t>(c0) * astride,
+              astride, y + static_cast<size_t>(c0) * rows + 8 * g0, rows);
+  };
+  if (n == 1) {
+    const int64_t chunk = std::max<int64_t>(1, gen_chunk_rows(rows) / 8);
+    const int n_chunks = static_cast<int>((ng + chunk - 1) / chunk);
+    pool_.run(n_chunks, [&](int c, int) { run(c * chunk, std::min(ng, (c + 1) * chunk), 0, 1); });
+    return;
+  }
+  // Compute-bound: tiles of 4 groups x 64 activation rows (as matmul_rows' tiles).
+  const int64_t chunk = 4;
+  const int col_block = 64;
+  const int n_row_chunks = static_cast<int>((ng + chunk - 1) / chunk);
+  const int n_col_blocks = (n + col_block - 1) / col_block;
+  pool_.run(n_row_chunks * n_col_blocks, [&](int t, int) {
+    const int rc = t % n_row_chunks, cb = t / n_row_chunks;
+    run(rc * chunk, std::min(ng, (rc + 1) * chunk), cb * col_block, std::min(n, (cb + 1) * col_block));
+  });
+}
+
 void CpuBackend::matmul_multi(const Weight *const *W, int count, const float *x, int n, float *const *y) {
   // One job for all matrices (one activation conversion, one barrier, and the threads
   // move from one matrix to the next without waiting): generation only, where the small
@@ -117,7 +148,7 @@ void CpuBackend::matmul_multi(const Weight *const *W, int count, const float *x,
   const uint8_t *a = static_cast<const uint8_t *>(convert_activations(W[0]->type, x, 1, W[0]->cols, &astride));
   for (int m = 0; m < count; m++) {
     k[m] = &kernels(W[m]->type);
-    chunk[m] = gen_chunk_rows(W[m]->rows);
+    chunk[m] = gen_chunk_rows(W[m]->rows);  // a multiple of 16: whole groups of x8 rows
     first[m + 1] = first[m] + static_cast<int>((W[m]->rows + chunk[m] - 1) / chunk[m]);
   }
   pool_.run(first[count], [&](int t, int) {
@@ -125,7 +156,10 @@ void CpuBackend::matmul_multi(const Weight *const *W, int count, const float *x,
     while (t >= first[m + 1]) m++;
     const Weight &w = *W[m];
     const int64_t r0 = (t - first[m]) * chunk[m], r1 = std::min(w.rows, r0 + chunk[m]);
-    for (int64_t r = r0; r < r1; r++) k[m]->vec_dot(w.cols, &y[m][r], w.row(r), a);
+    if (w.x8 && k[m]->gemm_x8)
+      k[m]->gemm_x8(w.cols, static_cast<int>((r1 - r0) / 8), 1, w.x8 + r0 * w.row_bytes, a, 0, &y[m][r0], 0);
+    else
+      for (int64_t r = r0; r < r1; r++) k[m]->vec_dot(w.cols, &y[m][r], w.row(r), a);
   });
 }
 

@@ -57,6 +57,8 @@ class CpuBackend : public Backend {
   const rs_matmul_kernels &kernels(rs_type t);
   // Rows per task of a one-row matmul.
   int64_t gen_chunk_rows(int64_t rows) const;
+  // matmul_rows over W.x8 (the 8-row repacked layout) with its kernel.
+  void matmul_x8(const Weight &W, const rs_matmul_kernels &k, const uint8_t *a, size_t astride, int n, float *y);
   // Converts x[n][cols] to the vec-dot type of `type`; returns the rows and their stride.
   const void *convert_activations(rs_type type, const float *x, int n, int64_t cols, size_t *stride);
 

@@ -122,6 +122,7 @@ Model::Model(std::unique_ptr<GgufFile> file, const rs_model_params &params) : fi
   // SiLU is never exactly zero: only ReLU-type FFNs can skip neurons.
   sparse_capable_ = act_ != RS_ACT_SWIGLU;
   if (sparse_capable_ && !params.no_repack) repack_ffn();
+  if (!params.no_repack) repack_dense();
 }
 
 void Model::read_hparams() {

@@ -21,6 +21,9 @@ struct Weight {
   size_t row_bytes = 0;
   size_t stride = 0;  // bytes from one row to the next: row_bytes, or more in a packed layout
   const uint8_t *data = nullptr;
+  // The same rows repacked for the dense product (Q4_0: rs_q4_0x8_pack), or null. The
+  // plain rows above stay valid (the file's mapping) for every other reader.
+  const uint8_t *x8 = nullptr;
   const uint8_t *row(int64_t r) const { return data + r * stride; }
   explicit operator bool() const { return data != nullptr; }
 };
@@ -102,6 +105,7 @@ class Model {
   void choose_activation(const rs_model_params &params);
   void build_meta();
   void repack_ffn();
+  void repack_dense();
 
   std::unique_ptr<GgufFile> file_;
   HParams hp_;
@@ -115,6 +119,7 @@ class Model {
   bool has_predictors_ = false, sparse_capable_ = false;
   float sparse_threshold_ = 0.f;
   double repack_ms_ = 0;
+  std::vector<std::unique_ptr<uint8_t, void (*)(void *)>> dense_mem_;  // Weight::x8 storage
   std::vector<rs_meta_kv> meta_;
   std::deque<std::vector<rs_meta_kv>> meta_items_;  // storage for arrays of arrays
 };

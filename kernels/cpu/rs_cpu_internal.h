@@ -28,6 +28,10 @@ extern const rs_isa_tables rs_tables_avx512;
 /* avx2.c, avx512.c: rs_dot_rows's Q4_0 kernels, nr in 1..4, nb blocks (sparse_dot.c) */
 void rs_avx2_dot_rows_q4_0(int nr, int64_t nb, const char *const *w, const char *a, float *out);
 void rs_avx512_dot_rows_q4_0(int nr, int64_t nb, const char *const *w, const char *a, float *out);
+/* avx2_q4_0x8.c: rs_gemm_x8_fn for Q4_0 (the AVX-512 table has none yet: there the
+ * plain rows and their VNNI kernels are used) */
+void rs_avx2_gemm_q4_0x8(int64_t n, int ng, int nc, const void *w8, const void *a, size_t as, float *out,
+                         size_t os);
 /* avx512_kquant.c */
 void rs_avx512_vec_dot_q4_k(int64_t n, float *out, const void *w, const void *a);
 void rs_avx512_vec_dot_q5_k(int64_t n, float *out, const void *w, const void *a);
@@ -54,6 +58,8 @@ void rs_scalar_from_float_f32(const float *x, void *y, int64_t n);
 /* A matmul-table entry from an ISA file's kernels named after the type (vec_dot_<name>,
  * gemm_<name>; dequantising is never on the hot path, so every ISA shares the scalar one). */
 #define RS_MM_ENTRY(name, ff) {ff, rs_scalar_to_float_##name, vec_dot_##name, gemm_##name}
+/* ... and with an rs_gemm_x8_fn for the type's 8-row repacked layout. */
+#define RS_MM_X8_ENTRY(name, ff, x8) {ff, rs_scalar_to_float_##name, vec_dot_##name, gemm_##name, x8}
 
 /* vec_dot_<name> and gemm_<name> of a float weight type (`t` selects the loader) from an
  * ISA file's tile_f / gemm_f: vec_dot is the 1 x 1 tile. */

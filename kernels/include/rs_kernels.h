@@ -110,12 +110,35 @@ typedef void (*rs_vec_dot_fn)(int64_t n, float *out, const void *w, const void *
 typedef void (*rs_gemm_fn)(int64_t n, int nr, int nc, const void *w, size_t w_stride,
                            const void *a, size_t a_stride, float *out, size_t out_stride);
 
+/* Matrix product over weights repacked eight rows at a time (rs_q4_0x8_pack):
+ *   out[c * out_stride + 8 * g + r] = dot(row 8g + r, a + c * a_stride)
+ *   for g < ng, r < 8, c < nc.  w8: ng groups of 8 repacked rows of n elements;
+ *   a: nc activation rows (vec_dot_type), a_stride bytes apart.
+ * One summation order per output whatever ng and nc (see rs_ref_q4_0x8_gemm), so a
+ * decode (nc = 1) and a prompt (nc > 1) give a row the same bits. */
+typedef void (*rs_gemm_x8_fn)(int64_t n, int ng, int nc, const void *w8, const void *a, size_t a_stride,
+                              float *out, size_t out_stride);
+
 typedef struct {
   rs_from_float_fn from_float; /* f32 -> vec_dot_type (quantises activations) */
   rs_to_float_fn to_float;     /* this type -> f32 */
   rs_vec_dot_fn vec_dot;       /* this type . vec_dot_type */
   rs_gemm_fn gemm;             /* tile of this type x vec_dot_type */
+  rs_gemm_x8_fn gemm_x8;       /* the same product over 8-row repacked weights; NULL where
+                                  this ISA has none (the plain rows are used instead) */
 } rs_matmul_kernels;
+
+/* Q4_0 weights repacked eight rows at a time. Why: a row-at-a-time Q4_0 dot converts
+ * one f16 scale per block and adds each block into one long dependency chain, so on
+ * AVX2 it is compute-bound well below memory speed. Interleaved, one load brings the
+ * 8 rows' scales (one conversion) and each 32-bit lane of a register holds one row, so
+ * the 8 rows' dots proceed side by side with no horizontal sums.
+ * Layout: per group g of rows 8g..8g+7, per block b (n / 32 of them), 144 bytes:
+ *   d[8] (f16, row r's scale), then qs[128] with qs[32k + 4r + j] = row r's qs[4k + j]
+ *   (k < 4, j < 4): register k holds 4 bytes (8 nibbles) of every row.
+ * Same size as the plain rows: rows * rs_row_size(RS_TYPE_Q4_0, n).
+ *   w: rows (a multiple of 8) plain Q4_0 rows, w_stride bytes apart;  dst: the layout */
+void rs_q4_0x8_pack(const void *w, size_t w_stride, int64_t rows, int64_t n, void *dst);
 
 /* Kernels for weight type `type` at instruction set `isa` (RS_ISA_BEST picks the best
  * available; a request above what the CPU has falls back to the best available).
@@ -219,6 +242,13 @@ void rs_ref_from_float(rs_type vec_dot_type, const float *x, void *y, int64_t n)
 void rs_ref_to_float(rs_type type, const void *x, float *y, int64_t n);
 /* dot of one weight row (type) and one activation row (its vec_dot_type) */
 float rs_ref_vec_dot(rs_type type, int64_t n, const void *w, const void *a);
+/* rs_gemm_x8_fn for Q4_0 x8 weights and Q8_0X activations, written plainly. It defines
+ * the summation order every ISA's version keeps bit for bit: per output, each block's
+ * exact integer dot sum((q - 8) * a) becomes a float, times (d_w * d_a), and is added
+ * with one fused multiply-add into one of two accumulators by block parity (even
+ * blocks, odd blocks); the result is even + odd. */
+void rs_ref_q4_0x8_gemm(int64_t n, int ng, int nc, const void *w8, const void *a, size_t a_stride, float *out,
+                        size_t out_stride);
 void rs_ref_rmsnorm(float *y, const float *x, const float *w, int n, float eps);
 void rs_ref_rope(float *x, int n_head, int head_dim, int pos, float freq_base);
 void rs_ref_softmax(float *x, int n);

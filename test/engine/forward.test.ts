@@ -163,3 +163,31 @@ test('decode refuses bad batches with clear errors and leaves the cache intact',
     model.dispose();
   }
 });
+
+// A dense Q4_0 model's matrices are repacked eight rows at a time at load (dense_repack.cpp)
+// and multiplied by rs_gemm_x8 kernels: a decode (one row) and a prompt (many rows) must
+// still give a row the same bits, at any thread count (the kernels keep one order per
+// output; kernels/cpu/avx2_q4_0x8.c), or a request's text would depend on its neighbours.
+test('dense Q4_0 (8-row repacked): token by token == prompt batch == other thread counts, bit for bit', async () => {
+  const model = await Model.load(await tinyModel('llama', 'q4_0'));
+  const nv = model.info.nVocab;
+  const toks = [1, 5, 9, 200, 31, 7, 64, 3, 11];
+  try {
+    const batched = async (threads: number) => {
+      const ctx = await model.createContext({ nSeq: 1, nCtx: 32, threads });
+      const l = await ctx.decode(sequenceBatch(toks, 0, 0, true));
+      ctx.dispose();
+      return l;
+    };
+    const ctx = await model.createContext({ nSeq: 1, nCtx: 32, threads: 2 });
+    const one: Float32Array[] = [];
+    for (let i = 0; i < toks.length; i++) one.push(await ctx.decode(sequenceBatch([toks[i]], 0, i)));
+    ctx.dispose();
+    const two = await batched(2);
+    toks.forEach((_, i) => assert.deepEqual(two.subarray(i * nv, (i + 1) * nv), one[i], `position ${i}`));
+    assert.deepEqual(await batched(1), two);
+    assert.deepEqual(await batched(3), two);
+  } finally {
+    model.dispose();
+  }
+});
