@@ -27,21 +27,21 @@ bool packable(const Weight &w) {
 
 void Model::repack_dense() {
   auto t0 = std::chrono::steady_clock::now();
-  // Models without a sparse FFN (SiLU): every matrix a dense step reads. Models with
-  // one keep the file's rows: their FFN's sparse blocks are a copy already (a third copy
-  // would cost more memory than dense steps on a sparse model are worth), and with
-  // repacked attention the emulated hybrid runtime at 25-50% of the FFN on the device
-  // drifted from the CPU-only run by ~5e-3 of the logit range on 3 of 11 seeded models
-  // (0 of 11 without), which is not understood yet; until it is, sparse models keep the
-  // row-at-a-time products that the hybrid tests hold bit-exact.
-  if (sparse_capable_) return;
+  // What dense steps read as whole matrices: attention and the output always, and the
+  // FFN of models without a sparse layout. The FFN of sparse models keeps the file's
+  // rows: their sparse blocks are a copy already, a third copy would cost more memory
+  // than dense steps on a sparse model are worth, and exact mode's hot gates (computed
+  // row by row on a device) must equal the CPU's gate product bit for bit.
   std::vector<Weight *> todo;
   auto want = [&](Weight &w) {
     if (packable(w)) todo.push_back(&w);
   };
   want(output_);
-  for (Layer &L : layers_)
-    for (Weight *w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up, &L.down}) want(*w);
+  for (Layer &L : layers_) {
+    for (Weight *w : {&L.wq, &L.wk, &L.wv, &L.wo}) want(*w);
+    if (!L.packed.up)
+      for (Weight *w : {&L.gate, &L.up, &L.down}) want(*w);
+  }
   if (todo.empty()) return;
   dense_mem_.clear();
   for (size_t i = 0; i < todo.size(); i++) dense_mem_.emplace_back(nullptr, std::free);
@@ -59,6 +59,7 @@ void Model::repack_dense() {
     rs_q4_0x8_pack(w.data, w.stride, w.rows, w.cols, mem);
     dense_mem_[i].reset(static_cast<uint8_t *>(mem));
     w.x8 = static_cast<const uint8_t *>(mem);
+    w.x8_on_host = true;
     // The file's pages of this matrix leave this process's memory (they stay mapped and
     // come back from the page cache if a plain-row reader touches them): otherwise the
     // matrix would be resident twice.

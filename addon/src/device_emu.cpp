@@ -17,6 +17,7 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "backend_cpu.h"
@@ -67,6 +68,11 @@ class EmuDevice final : public Device {
   void release(uint8_t *p) override {
     for (size_t i = 0; i < sizes_.size(); i++)
       if (sizes_[i].first == p) {
+        {
+          std::lock_guard<std::mutex> lk(x8_mu_);  // repacked copies of matrices that lived there
+          for (auto it = x8_.begin(); it != x8_.end();)
+            it = it->first >= p && it->first < p + sizes_[i].second ? x8_.erase(it) : std::next(it);
+        }
         used_ -= sizes_[i].second;
         sizes_.erase(sizes_.begin() + static_cast<long>(i));
         std::free(p);
@@ -137,7 +143,7 @@ class EmuDevice final : public Device {
     enqueue([=] { cpu_.rmsnorm(x, w, n, d, eps, y); });
   }
   void matmul(const Weight &W, const float *x, int n, float *y) override {
-    enqueue([=] { cpu_.matmul(W, x, n, y); });
+    enqueue([=] { cpu_.matmul(repacked(W), x, n, y); });
   }
   void rope(float *q, float *k, const int32_t *pos, int n, int n_head, int n_head_kv, int head_dim,
             float freq_base) override {
@@ -278,6 +284,24 @@ class EmuDevice final : public Device {
     if (a.cold_list) a.pairs[1] += pc;  // in exact mode the host counts its own
   }
 
+  // The CPU multiplies the matrices it repacked (Weight::x8_on_host) in their 8-row
+  // layout, whose summation order differs from row by row: to give the CPU's bits, the
+  // emulator repacks its own uploaded rows the same way, once per matrix (emulator
+  // memory only: a real device keeps its own layouts).
+  Weight repacked(const Weight &W) {
+    if (!W.x8_on_host || W.x8) return W;
+    std::lock_guard<std::mutex> lk(x8_mu_);
+    auto it = x8_.find(W.data);
+    if (it == x8_.end()) {
+      std::vector<uint8_t> buf(W.row_bytes * static_cast<size_t>(W.rows));
+      rs_q4_0x8_pack(W.data, W.stride, W.rows, W.cols, buf.data());
+      it = x8_.emplace(W.data, std::move(buf)).first;
+    }
+    Weight d = W;
+    d.x8 = it->second.data();
+    return d;
+  }
+
   struct Op {
     std::function<void()> fn;
     bool is_wait = false;
@@ -286,6 +310,8 @@ class EmuDevice final : public Device {
 
   EmuOptions opt_;
   CpuBackend cpu_;
+  std::mutex x8_mu_;
+  std::unordered_map<const uint8_t *, std::vector<uint8_t>> x8_;  // repacked(): device rows -> their x8 copy
   uint64_t used_ = 0;
   std::vector<std::pair<uint8_t *, uint64_t>> sizes_;
   mutable std::mutex mu_;

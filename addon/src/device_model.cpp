@@ -35,6 +35,7 @@ Weight put_weight(Device &dev, Carver &c, const Weight &w) {
   }
   d.data = p;
   d.stride = w.row_bytes;
+  d.x8 = nullptr;  // a host pointer; the device has the rows (x8_on_host says how the host multiplies)
   return d;
 }
 

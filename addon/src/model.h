@@ -24,6 +24,10 @@ struct Weight {
   // The same rows repacked for the dense product (Q4_0: rs_q4_0x8_pack), or null. The
   // plain rows above stay valid (the file's mapping) for every other reader.
   const uint8_t *x8 = nullptr;
+  // The host repacked this matrix (x8 set there). A device copy keeps the flag but not
+  // the pointer: the emulated device repacks its own uploaded rows the same way, so it
+  // computes the CPU's bits from device memory (device_emu.cpp).
+  bool x8_on_host = false;
   const uint8_t *row(int64_t r) const { return data + r * stride; }
   explicit operator bool() const { return data != nullptr; }
 };

@@ -72,12 +72,13 @@ function budgetFor(c: VramCosts, share: number): number {
 
 // At 0% and 100% of the FFN on the device every neuron is summed on one side, in the
 // CPU's order: bit-identical. In between, each row's FFN output is (device part) + (CPU
-// part) instead of one sum in neuron order: rounding differs in the last bits, and in
-// predictor mode a score that lands on the other side of the threshold in a later layer
-// switches a neuron. Measured (relErr, share of the logit range, over the 11 steps):
-// exact mode 2.7e-7 (25%) and 3.9e-7 (50%); predictor mode 6.0e-3 (25%: a switched
-// neuron) and 2.9e-7 (50%). The bounds leave room over those.
-const TOLERANCE = { bamboo: 1e-5, powerinfer: 2e-2 } as const;
+// part) instead of one sum in neuron order: rounding differs in the last bits (~5e-7).
+// With Q4_0 weights the next layer quantises its input to Q8_0, and such a difference
+// can move one value across a rounding boundary: measured on this file (exact mode, 25%,
+// step 0), one quantised input of layer 1's q projection differed, that row's output by
+// 3.1e-3, the logits by 9.5e-3 of their range. In predictor mode a score that lands on
+// the other side of the threshold switches a neuron (6.0e-3 at 25%). Tokens still agree.
+const TOLERANCE = { bamboo: 2e-2, powerinfer: 2e-2 } as const;
 
 for (const kind of ['bamboo', 'powerinfer'] as const) {
   test(`${kind}: the emulated device gives the CPU's tokens with 0%, 25%, 50% and 100% of the FFN on it`, async () => {
@@ -126,9 +127,14 @@ test('neurons computed per side add up to what the CPU computes alone (exact mod
     const cpu = await pairs({ device: 'cpu' });
     const half = await withContext(m, { device: 'emu', vramBudget: budgetFor(await costsOf(path), 0.5) }, async (c) => {
       await greedy(c, 4);
-      return c.hybridStats();
+      const sp = c.sparsity();
+      return { ...c.hybridStats(), active: sp.avgActiveRatio.reduce((s, r) => s + r * sp.totalRows * m.info.nFf, 0) };
     });
-    assert.equal(Math.round(cpu), half.neuronsDevice + half.neuronsHost);
+    // Each active neuron computed once, on one side: against the hybrid run's own active
+    // set (the CPU-only run's can differ by a few neurons: see TOLERANCE above), which is
+    // within a fraction of a percent of the CPU's.
+    assert.equal(Math.round(half.active), half.neuronsDevice + half.neuronsHost);
+    assert.ok(Math.abs(half.active - cpu) <= 0.002 * cpu, `${half.active} vs ${cpu}`);
   } finally {
     m.dispose();
   }
