@@ -67,13 +67,27 @@ PredictorWeights train_predictor(const PredictorSamples &data, const PredictorTr
   w.n_ff = F;
   w.fc1.resize(static_cast<size_t>(R) * d);
   w.fc2.resize(static_cast<size_t>(F) * R);
-  // Scale-aware start: hidden pre-activations of unit variance whatever the layer's
-  // residual magnitude (which grows with depth).
-  double ss = 0;
-  for (int64_t k = 0; k < data.rows * d; k++) ss += static_cast<double>(data.x[k]) * data.x[k];
-  const double rms = std::sqrt(ss / static_cast<double>(data.rows * d)) + 1e-12;
+  // Inputs scaled per dimension to unit RMS while training (a residual stream has a few
+  // dimensions far larger than the rest, which would otherwise dominate the first steps);
+  // the scale is folded into fc1 at the end. Scaling only, no centring: centring would
+  // need a bias, which the predictor does not have.
+  std::vector<double> ss(static_cast<size_t>(d), 0.0);
+  for (int64_t r = 0; r < data.rows; r++)
+    for (int j = 0; j < d; j++) {
+      const double v = data.x[static_cast<size_t>(r) * d + j];
+      ss[static_cast<size_t>(j)] += v * v;
+    }
+  std::vector<float> inv(static_cast<size_t>(d));
+  for (int j = 0; j < d; j++) {
+    const double rms = std::sqrt(ss[static_cast<size_t>(j)] / static_cast<double>(data.rows));
+    inv[static_cast<size_t>(j)] = rms > 1e-12 ? static_cast<float>(1.0 / rms) : 0.f;
+  }
+  std::vector<float> xs(static_cast<size_t>(data.rows) * d);
+  for (int64_t r = 0; r < data.rows; r++)
+    for (int j = 0; j < d; j++)
+      xs[static_cast<size_t>(r) * d + j] = data.x[static_cast<size_t>(r) * d + j] * inv[static_cast<size_t>(j)];
   Rng rng{opt.seed};
-  for (float &v : w.fc1) v = static_cast<float>(rng.normal() / (rms * std::sqrt(static_cast<double>(d))));
+  for (float &v : w.fc1) v = static_cast<float>(rng.normal() / std::sqrt(static_cast<double>(d)));
   for (float &v : w.fc2) v = static_cast<float>(rng.normal() / std::sqrt(static_cast<double>(R)));
 
   const size_t n1 = w.fc1.size(), n2 = w.fc2.size();
@@ -104,7 +118,7 @@ PredictorWeights train_predictor(const PredictorSamples &data, const PredictorTr
         float *zs = z[s].data(), *dzs = dz[s].data();
         for (int64_t r = b0 + s; r < b1r; r += kSlices) {
           const int64_t row = order[static_cast<size_t>(r)];
-          const float *x = data.x + static_cast<size_t>(row) * d;
+          const float *x = xs.data() + static_cast<size_t>(row) * d;
           const uint8_t *m = data.mask + static_cast<size_t>(row) * mb;
           for (int k = 0; k < R; k++) {
             zs[k] = std::max(0.f, dot(w.fc1.data() + static_cast<size_t>(k) * d, x, d));
@@ -151,6 +165,8 @@ PredictorWeights train_predictor(const PredictorSamples &data, const PredictorTr
     }
     w.epoch_loss.push_back(ep_loss / static_cast<double>(data.rows * F));
   }
+  for (int k = 0; k < R; k++)
+    for (int j = 0; j < d; j++) w.fc1[static_cast<size_t>(k) * d + j] *= inv[static_cast<size_t>(j)];
   return w;
 }
 

@@ -15,7 +15,7 @@ struct PredictorTrainOptions {
   int rank = 64;
   int epochs = 8;
   int batch = 256;
-  float lr = 2e-3f;
+  float lr = 1e-2f;
   // Weight of an active neuron's loss term relative to an inactive one's.
   float pos_weight = 3.f;
   // The decision boundary during training sits at logits = margin; train-predictor puts it

@@ -35,6 +35,8 @@ export interface TrainPredictorsOptions {
   targetRecall: number;
   seed: number;
   epochs: number;
+  /** Adam's learning rate (decays linearly to a tenth over the run); default 1e-2. */
+  lr?: number;
   /** Share of the collected rows held out (the last ones) for thresholds and the report. */
   heldoutShare: number;
   nCtx: number;
@@ -126,19 +128,29 @@ async function trainOne(
 ): Promise<Trained> {
   const th = o.threads ?? 0;
   const w = await native.training.trainPredictor(train.x, train.mask, nEmbd, nFf, {
-    rank, epochs: o.epochs, seed: o.seed + 7919 * layer, margin: FILE_THRESHOLD, threads: th,
+    rank, epochs: o.epochs, lr: o.lr, seed: o.seed + 7919 * layer, margin: FILE_THRESHOLD, threads: th,
     // At least ~50 steps per epoch: small corpora need small batches to converge.
     batch: Math.max(16, Math.min(256, Math.floor(train.x.length / nEmbd / 50))),
   });
   const type = typeFor(rank);
   const fc1 = await roundTrip(type, w.fc1);
-  let fc2 = await roundTrip(type, w.fc2);
+  const fc2r = await roundTrip(type, w.fc2);
   const cRows = calib.x.length / nEmbd;
-  const raw = await native.training.predictorLogits(fc1, fc2, rank, calib.x, nEmbd, nFf, th);
+  const raw = await native.training.predictorLogits(fc1, fc2r, rank, calib.x, nEmbd, nFf, th);
   let t = thresholdForRecall(raw, calib.mask, cRows, nFf, o.targetRecall);
   if (!(t < 0)) t = 1e-3 * FILE_THRESHOLD;
-  const scale = FILE_THRESHOLD / t;
-  fc2 = await roundTrip(type, fc2.map((v) => v * scale));
+  let fc2: Float32Array;
+  let scale = FILE_THRESHOLD / t;
+  fc2 = await roundTrip(type, w.fc2.map((v) => v * scale));
+  // Rounding the scaled fc2 moves logits slightly: re-fold until the calibration rows
+  // keep the target recall at T with the weights as written (a step or two).
+  for (let k = 0; k < 3; k++) {
+    const again = await native.training.predictorLogits(fc1, fc2, rank, calib.x, nEmbd, nFf, th);
+    const t2 = thresholdForRecall(again, calib.mask, cRows, nFf, o.targetRecall);
+    if (t2 >= FILE_THRESHOLD) break;
+    scale *= FILE_THRESHOLD / t2;
+    fc2 = await roundTrip(type, w.fc2.map((v) => v * scale));
+  }
   const eRows = evalRows.x.length / nEmbd;
   const logits = await native.training.predictorLogits(fc1, fc2, rank, evalRows.x, nEmbd, nFf, th);
   return { rank, fc1, fc2, rawThreshold: t, scale, heldout: predictorQuality(logits, evalRows.mask, eRows, nFf, FILE_THRESHOLD), epochLoss: w.epochLoss };

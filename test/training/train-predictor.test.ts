@@ -11,7 +11,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Model, sequenceBatch } from '../../server/engine/engine.js';
-import { readGgufHeader } from '../../server/gguf/header-reader.js';
+import { metadataValues, readGgufHeader } from '../../server/gguf/header-reader.js';
+import { SpmTokenizer } from '../../server/tokenizer/spm.js';
+import { vocabFromMetadata } from '../../server/tokenizer/vocab.js';
 import { writeGguf } from '../../server/gguf/writer.js';
 import { syntheticModelSpec } from '../../server/gguf/synthetic-model.js';
 import { profileCommand } from '../../server/cli/profile.js';
@@ -28,13 +30,19 @@ const modelPath = join(dir, 'relu.gguf');
 const corpusPath = join(dir, 'corpus.txt');
 const spec = { nLayer: 2, nFf: 128, nEmbd: 32, alpha: 0.5, seed: 3 };
 const rand = seededRandom(11);
-const tokens = Int32Array.from({ length: 1500 }, () => 3 + Math.floor(rand() * 250));
+// Text of few distinct characters (byte-level tokens): the model's FFN input depends on
+// the token alone (its attention output is zero), so a predictor can learn it exactly
+// from a short corpus, and `profile` over the same text sees the same inputs.
+let tokens = new Int32Array(0);
 const ready = (async () => {
   await writePowerLawModel(modelPath, buildPowerLawModel(spec));
-  writeFileSync(corpusPath, Array.from({ length: 3000 }, () => String.fromCharCode(32 + Math.floor(rand() * 95))).join(''));
+  writeFileSync(corpusPath, Array.from({ length: 1500 }, () => String.fromCharCode(97 + Math.floor(rand() * 26))).join(''));
+  const tok = new SpmTokenizer(vocabFromMetadata(metadataValues(await readGgufHeader(modelPath))));
+  tokens = Int32Array.from(tok.encode(readFileSync(corpusPath, 'utf8')));
 })();
 
 function opts(o: Partial<TrainPredictorsOptions>): TrainPredictorsOptions {
+  assert.ok(tokens.length >= 1000, `corpus tokens: ${tokens.length}`);
   return {
     modelPath, out: join(dir, 'out.powerinfer.gguf'), tokens, rank: 16, targetRecall: 0.99, seed: 5, epochs: 4,
     heldoutShare: 0.2, nCtx: 256, nBatch: 64, threads: 2, ...o,
@@ -66,18 +74,18 @@ test('threshold: the largest value keeping the target share of active pairs', ()
 
 test('training converges, reaches the target recall on held-out rows, and is reproducible', async () => {
   const short = await train({ epochs: 1, out: join(dir, 'e1.gguf') });
-  const a = await train({ epochs: 6, out: join(dir, 'a.gguf') });
-  const b = await train({ epochs: 6, out: join(dir, 'b.gguf'), threads: 1 });
+  const a = await train({ epochs: 12, out: join(dir, 'a.gguf') });
+  const b = await train({ epochs: 12, out: join(dir, 'b.gguf'), threads: 1 });
   for (const l of a.layers) {
     assert.ok(l.epochLoss[l.epochLoss.length - 1] < l.epochLoss[0], `layer ${l.layer} loss falls: ${l.epochLoss}`);
     assert.ok(l.heldout.recall >= 0.99, `layer ${l.layer} recall ${l.heldout.recall}`);
     // Longer training selects fewer neurons for the same recall.
     assert.ok(l.heldout.precision > short.layers[l.layer].heldout.precision, `layer ${l.layer}: precision ${l.heldout.precision} vs ${short.layers[l.layer].heldout.precision} after 1 epoch`);
-    assert.ok(l.heldout.predictedShare < 0.9, `layer ${l.layer} selects ${l.heldout.predictedShare}`);
+    assert.ok(l.heldout.predictedShare < 0.5, `layer ${l.layer} selects ${l.heldout.predictedShare}`);
   }
   assert.equal(sha(join(dir, 'a.gguf')), sha(join(dir, 'b.gguf')), 'same seed and inputs, any thread count: same file');
-  const c = await train({ epochs: 6, out: join(dir, 'c.gguf'), seed: 6 });
-  assert.notEqual(sha(join(dir, 'a.gguf')), sha(join(dir, 'c.gguf')), 'another seed: other weights');
+  const c = await train({ epochs: 1, out: join(dir, 'c.gguf'), seed: 6 });
+  assert.notEqual(sha(join(dir, 'e1.gguf')), sha(join(dir, 'c.gguf')), 'another seed: other weights');
   assert.equal(c.layers.length, 2);
 });
 
