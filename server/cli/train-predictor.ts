@@ -17,6 +17,7 @@ export interface TrainPredictorCliOptions {
   targetRecall: number;
   seed: number;
   epochs: number;
+  lr: number;
   heldoutShare: number;
   ctx: number;
   batch: number;
@@ -64,7 +65,7 @@ export async function trainPredictorCommand(o: TrainPredictorCliOptions, io: Tra
     io.err(`collecting from ${source}: ${ids.length} tokens, windows of ${nCtx}\n`);
     let lastDraw = 0;
     train = await trainPredictors(model, {
-      modelPath: o.model, out: o.out, tokens: ids, rank, targetRecall: o.targetRecall, seed: o.seed, epochs: o.epochs,
+      modelPath: o.model, out: o.out, tokens: ids, rank, targetRecall: o.targetRecall, seed: o.seed, epochs: o.epochs, lr: o.lr,
       heldoutShare: o.heldoutShare, nCtx, nBatch: o.batch, threads: o.threads, signal: io.signal,
       onProgress: (p) => {
         const now = performance.now();
@@ -123,6 +124,11 @@ export function registerTrainPredictor(program: Command): void {
     .option('--target-recall <x>', 'share of active neurons the predictor must select on held-out rows', frac('--target-recall'), 0.99)
     .option('--seed <n>', 'training seed (same inputs and seed: same file)', int('--seed'), 1)
     .option('--epochs <n>', 'passes over the training rows', int('--epochs'), 8)
+    .option('--lr <x>', "Adam's learning rate (decays linearly to a tenth)", (v: string) => {
+      const n = Number(v);
+      if (!(n > 0 && n < 1)) throw new InvalidArgumentError(`--lr must be between 0 and 1, got ${JSON.stringify(v)}`);
+      return n;
+    }, 1e-2)
     .option('--heldout-share <x>', 'share of the collected rows held out (the last ones)', frac('--heldout-share'), 0.1)
     .option('--ctx <n>', 'window length for collection (at most the model context)', int('--ctx'), 512)
     .option('--batch <n>', 'tokens per decode call while collecting', int('--batch'), 512)
