@@ -26,6 +26,9 @@ export interface TrainPredictorCliOptions {
   evalFile?: string;
   evalTokens: number;
   report?: string;
+  /** Skip collection and training: evaluate an existing --out file against --model. */
+  evaluateOnly?: boolean;
+  rounds: number;
 }
 
 export interface TrainIo {
@@ -35,8 +38,8 @@ export interface TrainIo {
   signal?: AbortSignal;
 }
 
-export function formatReport(r: TrainReport, e?: EvalReport): string {
-  const lines = [
+export function formatReport(r: TrainReport | undefined, e?: EvalReport): string {
+  const lines = !r ? [] : [
     `model      ${r.model} -> ${r.out} (${r.fileBytes} bytes, predictors ${r.predictorType}, threshold ${r.threshold})`,
     `rows       ${r.tokens} collected (${r.trainRows} train, ${r.heldoutRows} held out)${r.interrupted ? ', collection interrupted' : ''}`,
     `time       collect ${r.collectSeconds.toFixed(1)} s, train ${r.trainSeconds.toFixed(1)} s`,
@@ -47,37 +50,41 @@ export function formatReport(r: TrainReport, e?: EvalReport): string {
     lines.push(
       `held-out   ${e.tokens} tokens: perplexity dense ${e.perplexityDense.toFixed(3)}, predictor ${e.perplexityPredictor.toFixed(3)} ` +
         `(${(100 * (e.perplexityPredictor / e.perplexityDense - 1)).toFixed(2)}%); teacher-forced top-1 agreement ${(100 * e.agreement).toFixed(2)}%`,
-      `decode     ${e.decodeSteps} steps: dense ${s.dense.toFixed(1)} tok/s, exact ${s.exact.toFixed(1)} tok/s, predictor ${s.predictor.toFixed(1)} tok/s`,
+      `decode     ${e.decodeSteps} steps, median of ${e.decodeRounds} interleaved rounds: dense ${s.dense.toFixed(1)} tok/s, exact ${s.exact.toFixed(1)} tok/s ` +
+        `(trained file: ${s.exactTrained.toFixed(1)}), predictor ${s.predictor.toFixed(1)} tok/s`,
     );
   }
   return lines.join('\n') + '\n';
 }
 
-export async function trainPredictorCommand(o: TrainPredictorCliOptions, io: TrainIo): Promise<{ train: TrainReport; eval?: EvalReport }> {
+export async function trainPredictorCommand(o: TrainPredictorCliOptions, io: TrainIo): Promise<{ train?: TrainReport; eval?: EvalReport }> {
   const rank = o.rank === 'auto' ? 'auto' : Number(o.rank);
   if (rank !== 'auto' && !(Number.isInteger(rank) && rank > 0)) throw new Error(`--rank must be a positive integer or auto, got '${o.rank}'`);
   const { Model } = await import('../engine/engine.js');
-  const model = await Model.load(o.model, { ffnActivation: o.ffnActivation as 'auto' });
-  let train: TrainReport;
-  try {
-    const { ids, source } = await tokenize(model, { corpus: o.corpus, tokens: o.tokens }, io);
-    const nCtx = Math.min(o.ctx, model.info.nCtxTrain);
-    io.err(`collecting from ${source}: ${ids.length} tokens, windows of ${nCtx}\n`);
-    let lastDraw = 0;
-    train = await trainPredictors(model, {
-      modelPath: o.model, out: o.out, tokens: ids, rank, targetRecall: o.targetRecall, seed: o.seed, epochs: o.epochs, lr: o.lr,
-      heldoutShare: o.heldoutShare, nCtx, nBatch: o.batch, threads: o.threads, signal: io.signal,
-      onProgress: (p) => {
-        const now = performance.now();
-        if (now - lastDraw > (io.tty ? 150 : 5000) || p.done === p.total) {
-          io.err(io.tty ? `\r${progressLine(p)}` : `${progressLine(p)}\n`);
-          lastDraw = now;
-        }
-      },
-      log: (s) => io.err((io.tty ? '\n' : '') + s),
-    });
-  } finally {
-    model.dispose();
+  let train: TrainReport | undefined;
+  if (o.evaluateOnly && !o.evalFile) throw new Error('--evaluate-only needs --eval-file');
+  if (!o.evaluateOnly) {
+    const model = await Model.load(o.model, { ffnActivation: o.ffnActivation as 'auto' });
+    try {
+      const { ids, source } = await tokenize(model, { corpus: o.corpus, tokens: o.tokens }, io);
+      const nCtx = Math.min(o.ctx, model.info.nCtxTrain);
+      io.err(`collecting from ${source}: ${ids.length} tokens, windows of ${nCtx}\n`);
+      let lastDraw = 0;
+      train = await trainPredictors(model, {
+        modelPath: o.model, out: o.out, tokens: ids, rank, targetRecall: o.targetRecall, seed: o.seed, epochs: o.epochs, lr: o.lr,
+        heldoutShare: o.heldoutShare, nCtx, nBatch: o.batch, threads: o.threads, signal: io.signal,
+        onProgress: (p) => {
+          const now = performance.now();
+          if (now - lastDraw > (io.tty ? 150 : 5000) || p.done === p.total) {
+            io.err(io.tty ? `\r${progressLine(p)}` : `${progressLine(p)}\n`);
+            lastDraw = now;
+          }
+        },
+        log: (s) => io.err((io.tty ? '\n' : '') + s),
+      });
+    } finally {
+      model.dispose();
+    }
   }
   let ev: EvalReport | undefined;
   if (o.evalFile) {
@@ -91,13 +98,13 @@ export async function trainPredictorCommand(o: TrainPredictorCliOptions, io: Tra
       m.dispose();
     }
     io.err(`evaluating on ${ids.length} tokens of ${o.evalFile} (dense vs predictor mode)\n`);
-    ev = await evaluatePredictorFile(o.model, o.out, ids, { threads: o.threads });
+    ev = await evaluatePredictorFile(o.model, o.out, ids, { threads: o.threads, rounds: o.rounds });
   }
   const text = formatReport(train, ev);
   io.out(text);
   const reportPath = o.report ?? `${o.out}.report.json`;
   writeFileSync(reportPath, JSON.stringify({ train, eval: ev }, null, 2) + '\n');
-  io.out(`wrote ${o.out} and ${reportPath}\n`);
+  io.out(`${o.evaluateOnly ? 'evaluated' : 'wrote'} ${o.out}; report ${reportPath}\n`);
   return { train, eval: ev };
 }
 
@@ -136,6 +143,8 @@ export function registerTrainPredictor(program: Command): void {
     .option('--ffn-activation <act>', 'override the FFN activation: auto, relu_glu, drelu, swiglu', 'auto')
     .option('--eval-file <text>', 'held-out text: also measure perplexity, teacher-forced agreement and decode speed against the dense model')
     .option('--eval-tokens <n>', 'evaluate on at most n tokens of --eval-file', int('--eval-tokens'), 4000)
+    .option('--rounds <n>', 'decode speed: interleaved rounds of each mode (median reported)', int('--rounds'), 7)
+    .option('--evaluate-only', 'skip training: evaluate the existing --out file against --model on --eval-file', false)
     .option('--report <file>', 'where to write the JSON report (default: <out>.report.json)')
     .action(async (opts: TrainPredictorCliOptions) => {
       const ac = new AbortController();

@@ -1,7 +1,7 @@
 // End-to-end figures for a trained predictor file against its dense original, on held-out
 // text: perplexity of each, teacher-forced top-1 agreement (the predictor file's greedy
 // choice at every position of the text equals the dense model's), and decode speed
-// (one token per step) in dense, exact and predictor mode.
+// (one token per step) in dense, exact and predictor mode, interleaved.
 
 import { Model, sequenceBatch } from '../engine/engine.js';
 import type { FfnMode } from '../engine/types.js';
@@ -13,8 +13,10 @@ export interface EvalReport {
   perplexityPredictor: number;
   /** Positions where the predictor model's top-1 equals the dense model's, out of `tokens`. */
   agreement: number;
-  decodeTokensPerSecond: { dense: number; exact: number; predictor: number };
+  /** Median tokens/s: dense and exact mode of the original file, exact and predictor mode of the trained one. */
+  decodeTokensPerSecond: { dense: number; exact: number; exactTrained: number; predictor: number };
   decodeSteps: number;
+  decodeRounds: number;
 }
 
 function argmax(v: Float32Array, off: number, n: number): number {
@@ -47,29 +49,35 @@ async function score(model: Model, ids: Int32Array, bos: number, ctxLen: number,
   return { nll, top };
 }
 
-/** Tokens per second of `steps` single-token decodes after a short prompt (best of 2 runs). */
-async function decodeSpeed(model: Model, prompt: Int32Array, steps: number, mode: FfnMode, threads?: number): Promise<number> {
+/**
+ * Decode speed of each (model, mode): `steps` single-token greedy decodes after a short
+ * prompt, the modes interleaved `rounds` times (so load on a shared machine hits all
+ * alike), median tokens/s of each.
+ */
+async function decodeSpeeds(runs: [Model, FfnMode][], prompt: Int32Array, steps: number, rounds: number, threads?: number): Promise<number[]> {
   const nCtx = prompt.length + steps + 1;
-  const ctx = await model.createContext({ nSeq: 1, nCtx, nBatch: Math.max(prompt.length, 1), ffnMode: mode, threads });
-  const nV = model.info.nVocab;
-  let best = 0;
+  const ctxs = [];
+  for (const [m, mode] of runs) ctxs.push(await m.createContext({ nSeq: 1, nCtx, nBatch: Math.max(prompt.length, 1), ffnMode: mode, threads }));
+  const rates: number[][] = runs.map(() => []);
   try {
-    for (let rep = 0; rep < 2; rep++) {
-      ctx.truncate(0, 0);
-      let logits = await ctx.decode(sequenceBatch(prompt, 0, 0));
-      const t0 = performance.now();
-      for (let p = prompt.length; p < prompt.length + steps; p++) {
-        logits = await ctx.decode(sequenceBatch([argmax(logits, 0, nV)], 0, p));
+    for (let r = 0; r < rounds; r++) {
+      for (let k = 0; k < ctxs.length; k++) {
+        const ctx = ctxs[k];
+        const nV = runs[k][0].info.nVocab;
+        ctx.truncate(0, 0);
+        let logits = await ctx.decode(sequenceBatch(prompt, 0, 0));
+        const t0 = performance.now();
+        for (let p = prompt.length; p < prompt.length + steps; p++) logits = await ctx.decode(sequenceBatch([argmax(logits, 0, nV)], 0, p));
+        rates[k].push((1000 * steps) / (performance.now() - t0));
       }
-      best = Math.max(best, (1000 * steps) / (performance.now() - t0));
     }
   } finally {
-    ctx.dispose();
+    for (const c of ctxs) c.dispose();
   }
-  return best;
+  return rates.map((v) => v.sort((a, b) => a - b)[Math.floor(v.length / 2)]);
 }
 
-export async function evaluatePredictorFile(densePath: string, predictorPath: string, ids: Int32Array, o: { ctx?: number; decodeSteps?: number; threads?: number }): Promise<EvalReport> {
+export async function evaluatePredictorFile(densePath: string, predictorPath: string, ids: Int32Array, o: { ctx?: number; decodeSteps?: number; rounds?: number; threads?: number }): Promise<EvalReport> {
   const dense = await Model.load(densePath);
   const pred = await Model.load(predictorPath);
   try {
@@ -81,12 +89,10 @@ export async function evaluatePredictorFile(densePath: string, predictorPath: st
     let agree = 0;
     for (let i = 0; i < ids.length; i++) agree += d.top[i] === p.top[i] ? 1 : 0;
     const steps = o.decodeSteps ?? 128;
-    const prompt = ids.subarray(0, Math.min(16, ids.length));
-    const speed = {
-      dense: await decodeSpeed(dense, prompt, steps, 'dense', o.threads),
-      exact: await decodeSpeed(pred, prompt, steps, 'exact', o.threads),
-      predictor: await decodeSpeed(pred, prompt, steps, 'predictor', o.threads),
-    };
+    const rounds = o.rounds ?? 7;
+    const prompt = ids.subarray(0, Math.min(8, ids.length));
+    const [sd, se, sx, sp] = await decodeSpeeds([[dense, 'dense'], [dense, 'exact'], [pred, 'exact'], [pred, 'predictor']], prompt, steps, rounds, o.threads);
+    const speed = { dense: sd, exact: se, exactTrained: sx, predictor: sp };
     return {
       tokens: ids.length,
       perplexityDense: Math.exp(d.nll / ids.length),
@@ -94,6 +100,7 @@ export async function evaluatePredictorFile(densePath: string, predictorPath: st
       agreement: agree / ids.length,
       decodeTokensPerSecond: speed,
       decodeSteps: steps,
+      decodeRounds: rounds,
     };
   } finally {
     pred.dispose();
