@@ -5,7 +5,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { progressLine } from '../profiler/profile-run.js';
 import { tokenize } from './profile.js';
-import { formatLayer, trainPredictors, type TrainReport } from '../training/train-predictors.js';
+import { checkTrainable, formatLayer, trainPredictors, type TrainReport } from '../training/train-predictors.js';
 import { evaluatePredictorFile, type EvalReport } from '../training/evaluate.js';
 
 export interface TrainPredictorCliOptions {
@@ -66,6 +66,7 @@ export async function trainPredictorCommand(o: TrainPredictorCliOptions, io: Tra
   if (!o.evaluateOnly) {
     const model = await Model.load(o.model, { ffnActivation: o.ffnActivation as 'auto' });
     try {
+      checkTrainable(model); // before reading the corpus
       const { ids, source } = await tokenize(model, { corpus: o.corpus, tokens: o.tokens }, io);
       const nCtx = Math.min(o.ctx, model.info.nCtxTrain);
       io.err(`collecting from ${source}: ${ids.length} tokens, windows of ${nCtx}\n`);
