@@ -152,3 +152,19 @@ test('refuses SwiGLU models, models too small and corpora too short', async () =
   await assert.rejects(train({}, small), /too small/);
   await assert.rejects(train({ tokens: tokens.subarray(0, 40) }), /too few tokens/);
 });
+
+test('an interrupted collection trains on the rows it has; --rank auto picks one of its candidates', async () => {
+  await ready;
+  const ac = new AbortController();
+  const part = await train({
+    epochs: 2, out: join(dir, 'part.gguf'), signal: ac.signal,
+    onProgress: (p) => { if (p.done >= 640) ac.abort(); },
+  });
+  assert.equal(part.interrupted, true);
+  assert.equal(part.tokens, 640, 'stops after the batch that crossed the line');
+  const auto = await train({ rank: 'auto', epochs: 10, out: join(dir, 'auto.gguf') });
+  for (const l of auto.layers) {
+    assert.ok([16, 32].includes(l.rank), `layer ${l.layer} rank ${l.rank}`);
+    assert.ok(l.heldout.recall >= 0.99, `layer ${l.layer} recall ${l.heldout.recall}`);
+  }
+});
