@@ -185,6 +185,15 @@ rs_status rs_context_set_activation_counting(rs_context *ctx, int enable, rs_err
 rs_status rs_context_get_activation_counts(const rs_context *ctx, int layer, uint32_t *counts,
                                            uint64_t *n_rows, rs_error *err);
 void rs_context_reset_activation_counts(rs_context *ctx);
+/* Capture for predictor training: while enabled (and counting is on), every counted row
+ * also keeps, per layer, the FFN block's input residual (n_embd floats, before ffn_norm)
+ * and its true activation mask (n_ff bits, LSB first, (n_ff + 7) / 8 bytes per row).
+ * Reset with rs_context_reset_activation_counts. */
+rs_status rs_context_set_activation_capture(rs_context *ctx, int enable, rs_error *err);
+/* Pointers into the context's capture of layer `layer` (valid until the next decode or
+ * reset); *n_rows gets its rows. */
+rs_status rs_context_get_activation_capture(const rs_context *ctx, int layer, const float **x,
+                                            const uint8_t **mask, uint64_t *n_rows, rs_error *err);
 /* Predictor quality of layer `layer` over the counted rows (zeros without predictors):
  * (row, neuron) pairs predicted and active, predicted only, active only. */
 rs_status rs_context_get_predictor_quality(const rs_context *ctx, int layer, uint64_t *tp, uint64_t *fp,

@@ -227,6 +227,23 @@ rs_status rs_context_get_activation_counts(const rs_context *ctx, int layer, uin
 
 void rs_context_reset_activation_counts(rs_context *ctx) { ctx->c->reset_counts(); }
 
+rs_status rs_context_set_activation_capture(rs_context *ctx, int enable, rs_error *err) {
+  return guarded(err, [&] { ctx->c->set_capture(enable != 0); });
+}
+
+rs_status rs_context_get_activation_capture(const rs_context *ctx, int layer, const float **x,
+                                            const uint8_t **mask, uint64_t *n_rows, rs_error *err) {
+  return guarded(err, [&] {
+    const rs::ActivationCounts &c = ctx->c->captured();
+    if (layer < 0 || layer >= static_cast<int>(c.cap_x.size()))
+      throw rs::InvalidArgError("layer " + std::to_string(layer) + " has no capture");
+    const size_t d = static_cast<size_t>(ctx->c->model().hp().n_embd);
+    *x = c.cap_x[layer].data();
+    *mask = c.cap_mask[layer].data();
+    *n_rows = c.cap_x[layer].size() / d;
+  });
+}
+
 rs_status rs_context_get_predictor_quality(const rs_context *ctx, int layer, uint64_t *tp, uint64_t *fp,
                                            uint64_t *fn, rs_error *err) {
   return guarded(err, [&] {

@@ -188,6 +188,13 @@ void Context::reset_counts() {
   counts_.fp.assign(model_.hp().n_layer, 0);
   counts_.fn.assign(model_.hp().n_layer, 0);
   counts_.rows = 0;
+  counts_.cap_x.assign(model_.hp().n_layer, {});
+  counts_.cap_mask.assign(model_.hp().n_layer, {});
+}
+
+void Context::set_capture(bool on) {
+  if (counts_.counts.empty()) reset_counts();
+  counts_.capture = on;
 }
 
 rs_context_stats Context::stats() const {

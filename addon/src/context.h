@@ -23,6 +23,10 @@ class Context {
   void set_counting(bool on);
   const ActivationCounts *counts() const { return counting_ ? &counts_ : nullptr; }
   void reset_counts();
+  // Keeps each counted row's predictor input and activation mask (see ActivationCounts);
+  // read with captured(), which works whether counting is on or off.
+  void set_capture(bool on);
+  const ActivationCounts &captured() const { return counts_; }
 
   const Model &model() const { return model_; }
   const ForwardOptions &options() const { return opt_; }

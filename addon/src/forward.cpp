@@ -30,6 +30,20 @@ void count_activations(Backend &be, const Layer &L, int il, const float *resid, 
     const float *hj = s.h.data() + static_cast<size_t>(j) * n_ff;
     for (int i = 0; i < n_ff; i++) cnt[i] += hj[i] != 0.f;
   }
+  if (c.capture) {
+    const int d = static_cast<int>(L.ffn_norm.size());
+    std::vector<float> &cx = c.cap_x[il];
+    cx.insert(cx.end(), resid, resid + static_cast<size_t>(n) * d);
+    const size_t mb = (static_cast<size_t>(n_ff) + 7) / 8;
+    std::vector<uint8_t> &cm = c.cap_mask[il];
+    const size_t o = cm.size();
+    cm.resize(o + mb * n, 0);
+    for (int j = 0; j < n; j++) {
+      const float *hj = s.h.data() + static_cast<size_t>(j) * n_ff;
+      uint8_t *mj = cm.data() + o + mb * j;
+      for (int i = 0; i < n_ff; i++) mj[i >> 3] |= static_cast<uint8_t>((hj[i] != 0.f) << (i & 7));
+    }
+  }
   if (!L.fc1) return;
   be.predictor_logits(L, resid, n, s.gate.data());  // the gate buffer is free again here
   uint64_t tp = 0, fp = 0, fn = 0;

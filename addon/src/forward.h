@@ -24,6 +24,12 @@ struct ActivationCounts {
   std::vector<std::vector<uint32_t>> counts;
   std::vector<uint64_t> tp, fp, fn;
   uint64_t rows = 0;
+  // Training data for predictors (train-predictor), kept only when `capture` is set: per
+  // layer and row, the FFN block's input residual (n_embd floats, before ffn_norm: what
+  // a PowerInfer predictor reads) and the true activation mask (n_ff bits, LSB first).
+  bool capture = false;
+  std::vector<std::vector<float>> cap_x;
+  std::vector<std::vector<uint8_t>> cap_mask;
 };
 
 // Per layer: FFN (row, neuron) pairs computed over rows decoded, for the last decode

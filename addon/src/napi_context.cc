@@ -38,6 +38,8 @@ Napi::Function ContextWrap::Init(Napi::Env env) {
                       InstanceMethod("setActivationCounting", &ContextWrap::SetActivationCounting),
                       InstanceMethod("activationCounts", &ContextWrap::ActivationCounts),
                       InstanceMethod("resetActivationCounts", &ContextWrap::ResetActivationCounts),
+                      InstanceMethod("setActivationCapture", &ContextWrap::SetActivationCapture),
+                      InstanceMethod("activationCapture", &ContextWrap::ActivationCapture),
                       InstanceMethod("dispose", &ContextWrap::Dispose)});
 }
 
@@ -55,6 +57,7 @@ ContextWrap::ContextWrap(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Cont
   n_vocab_ = mi.n_vocab;
   n_layer_ = mi.n_layer;
   n_ff_ = mi.n_ff;
+  n_embd_ = mi.n_embd;
 }
 
 ContextWrap::~ContextWrap() { release(); }
@@ -276,6 +279,43 @@ Napi::Value ContextWrap::ActivationCounts(const Napi::CallbackInfo &info) {
 Napi::Value ContextWrap::ResetActivationCounts(const Napi::CallbackInfo &info) {
   rs_context_reset_activation_counts(get(info.Env(), "resetActivationCounts"));
   return info.Env().Undefined();
+}
+
+Napi::Value ContextWrap::SetActivationCapture(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  rs_context *ctx = get(env, "setActivationCapture");
+  rs_error err{};
+  rs_status s = rs_context_set_activation_capture(ctx, info.Length() > 0 && info[0].ToBoolean(), &err);
+  if (s != RS_OK) throw make_error(env, s, err.message);
+  return env.Undefined();
+}
+
+// Copies of the capture per layer: { rows, layers: [{ x: Float32Array, mask: Uint8Array }] }.
+Napi::Value ContextWrap::ActivationCapture(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  rs_context *ctx = get(env, "activationCapture");
+  Napi::Array layers = Napi::Array::New(env, n_layer_);
+  uint64_t rows = 0;
+  const size_t mb = (static_cast<size_t>(n_ff_) + 7) / 8;
+  for (int l = 0; l < n_layer_; l++) {
+    const float *x = nullptr;
+    const uint8_t *m = nullptr;
+    rs_error err{};
+    rs_status s = rs_context_get_activation_capture(ctx, l, &x, &m, &rows, &err);
+    if (s != RS_OK) throw make_error(env, s, err.message);
+    Napi::Object o = Napi::Object::New(env);
+    Napi::Float32Array xa = Napi::Float32Array::New(env, static_cast<size_t>(rows) * n_embd_);
+    if (rows) std::memcpy(xa.Data(), x, static_cast<size_t>(rows) * n_embd_ * sizeof(float));
+    Napi::Uint8Array ma = Napi::Uint8Array::New(env, static_cast<size_t>(rows) * mb);
+    if (rows) std::memcpy(ma.Data(), m, static_cast<size_t>(rows) * mb);
+    o.Set("x", xa);
+    o.Set("mask", ma);
+    layers.Set(l, o);
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("rows", static_cast<double>(rows));
+  o.Set("layers", layers);
+  return o;
 }
 
 Napi::Value ContextWrap::Dispose(const Napi::CallbackInfo &info) {

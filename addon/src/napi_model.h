@@ -57,12 +57,14 @@ class ContextWrap : public Napi::ObjectWrap<ContextWrap> {
   Napi::Value SetActivationCounting(const Napi::CallbackInfo &info);
   Napi::Value ActivationCounts(const Napi::CallbackInfo &info);
   Napi::Value ResetActivationCounts(const Napi::CallbackInfo &info);
+  Napi::Value SetActivationCapture(const Napi::CallbackInfo &info);
+  Napi::Value ActivationCapture(const Napi::CallbackInfo &info);
   Napi::Value Dispose(const Napi::CallbackInfo &info);
 
   rs_context *ctx_ = nullptr;
   Napi::ObjectReference model_;  // keeps the model alive while this context lives
   std::shared_ptr<int> live_;
-  int n_vocab_ = 0, n_layer_ = 0, n_ff_ = 0;
+  int n_vocab_ = 0, n_layer_ = 0, n_ff_ = 0, n_embd_ = 0;
   bool busy_ = false;  // a decode is running on a worker thread
 };
 

@@ -6,6 +6,7 @@
 
 #include "napi_kernels.h"
 #include "napi_model.h"
+#include "napi_train.h"
 #ifdef RS_HAVE_CUDA
 #include "rs_cuda.h"
 #endif
@@ -107,6 +108,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("measureBandwidth", Napi::Function::New(env, MeasureBandwidth, "measureBandwidth"));
   exports.Set("cuda", CudaBindings(env));
   exports.Set("deviceMemory", Napi::Function::New(env, DeviceMemory, "deviceMemory"));
+  exports.Set("training", CreateTrainBindings(env));
   return exports;
 }
 

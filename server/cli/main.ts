@@ -13,6 +13,7 @@ import { registerBenchKernels } from './bench-kernels.js';
 import { registerPerplexity } from './perplexity.js';
 import { registerProfile } from './profile.js';
 import { registerPlace } from './place.js';
+import { registerTrainPredictor } from './train-predictor.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -32,6 +33,7 @@ registerBenchKernels(program);
 registerPerplexity(program);
 registerProfile(program);
 registerPlace(program);
+registerTrainPredictor(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const e = err as Error & { code?: string };

@@ -54,7 +54,7 @@ function finish(stats: ActivationStats, o: ProfileCommandOptions, io: CommandIo)
   }
 }
 
-async function tokenize(model: { metadata: Map<string, unknown> }, o: ProfileCommandOptions, io: CommandIo): Promise<{ ids: Int32Array; source: string }> {
+export async function tokenize(model: { metadata: Map<string, unknown> }, o: Pick<ProfileCommandOptions, 'corpus' | 'tokens'>, io: Pick<CommandIo, 'err'>): Promise<{ ids: Int32Array; source: string }> {
   const { SpmTokenizer } = await import('../tokenizer/spm.js');
   const { vocabFromMetadata } = await import('../tokenizer/vocab.js');
   const tok = new SpmTokenizer(vocabFromMetadata(model.metadata as never));

@@ -46,7 +46,36 @@ export interface NativeContext {
   setActivationCounting(on: boolean): void;
   activationCounts(): ActivationCounts;
   resetActivationCounts(): void;
+  /** Keep each counted row's predictor input and activation mask (predictor training). */
+  setActivationCapture(on: boolean): void;
+  activationCapture(): ActivationCapture;
   dispose(): void;
+}
+
+/** Per layer, rows of (FFN input residual: nEmbd floats; activation mask: ceil(nFf / 8) bytes, LSB first). */
+export interface ActivationCapture {
+  rows: number;
+  layers: { x: Float32Array; mask: Uint8Array }[];
+}
+
+export interface TrainedPredictorNative {
+  rank: number;
+  /** rank x nEmbd, row-major. */
+  fc1: Float32Array;
+  /** nFf x rank, row-major. */
+  fc2: Float32Array;
+  epochLoss: number[];
+}
+
+export interface PredictorTrainOptionsNative {
+  rank: number;
+  epochs?: number;
+  batch?: number;
+  lr?: number;
+  posWeight?: number;
+  margin?: number;
+  seed?: number;
+  threads?: number;
 }
 
 export interface NativeBandwidthRow {
@@ -76,6 +105,11 @@ export interface NativeAddon {
     patterns: number,
     pages: number,
   ): Promise<NativeBandwidthRow[]>;
+  /** Predictor training (addon/src/predictor_train.cpp); the arrays must not change until the promise settles. */
+  training: {
+    trainPredictor(x: Float32Array, mask: Uint8Array, nEmbd: number, nFf: number, o: PredictorTrainOptionsNative): Promise<TrainedPredictorNative>;
+    predictorLogits(fc1: Float32Array, fc2: Float32Array, rank: number, x: Float32Array, nEmbd: number, nFf: number, threads: number): Promise<Float32Array>;
+  };
   cuda: {
     /** Whether the addon was built with the CUDA sources (a GPU is still decided at run time). */
     compiled: boolean;

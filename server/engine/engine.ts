@@ -2,7 +2,7 @@
 // creating a context, decoding) returns a promise settled by a native async worker, so
 // the event loop never waits on the engine.
 import { basename } from 'node:path';
-import { native, type NativeContext, type NativeModel } from './binding.js';
+import { native, type ActivationCapture, type NativeContext, type NativeModel } from './binding.js';
 import type {
   ActivationCounts,
   ContextOptions,
@@ -132,6 +132,15 @@ export class Context {
 
   resetActivationCounts(): void {
     this.native.resetActivationCounts();
+  }
+
+  /** While on (with counting on), counted rows also keep predictor training data; reset with resetActivationCounts. */
+  setActivationCapture(on: boolean): void {
+    this.native.setActivationCapture(on);
+  }
+
+  activationCapture(): ActivationCapture {
+    return this.native.activationCapture();
   }
 
   dispose(): void {
