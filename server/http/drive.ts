@@ -22,7 +22,8 @@ export interface Usage {
 export interface Shaper {
   /** Chunks sent as soon as the stream opens (chat: the role chunk per choice). */
   opening(choices: readonly Choice[]): unknown[];
-  delta(choice: Choice, text: string, picks: Picked[]): unknown;
+  /** offsets: per pick, where its text starts in the choice's generated text. */
+  delta(choice: Choice, text: string, picks: Picked[], offsets: number[]): unknown;
   end(choice: Choice): unknown;
   /** The extra chunk for stream_options.include_usage. */
   usage(u: Usage): unknown;
@@ -59,7 +60,7 @@ export async function drive(
   const sse = opts.stream ? new SseWriter(res) : null;
   // Throws ApiError (context too long, queue full, shutting down) before any byte is sent.
   const gen = new Generation(ready.loop, ready.runtime, plan, state.metrics, {
-    onDelta: (choice, text, picks) => sse?.send(shaper.delta(choice, text, picks)),
+    onDelta: (choice, text, picks, offsets) => sse?.send(shaper.delta(choice, text, picks, offsets)),
     onChoiceEnd: (choice) => {
       if (sse && choice.finishReason) sse.send(shaper.end(choice));
     },

@@ -32,8 +32,10 @@ export interface Choice {
   /** Text shown so far (stop strings removed). */
   text: string;
   completionTokens: number;
-  /** Every generated token with its logprobs (only when asked for). */
+  /** Every generated token with its logprobs (only when asked for), up to a stop string. */
   picks: Picked[];
+  /** Per pick: where its text starts in `text` (a token cut by a stop string is not listed). */
+  offsets: number[];
   finishReason: 'stop' | 'length' | null;
   endReason: EndReason | null;
   /** The request asked for more tokens than fit, so max_tokens was cut. */
@@ -42,7 +44,7 @@ export interface Choice {
 
 export interface GenerationListener {
   /** New text (possibly empty when only logprobs arrived) for one choice. */
-  onDelta?(choice: Choice, text: string, picks: Picked[]): void;
+  onDelta?(choice: Choice, text: string, picks: Picked[], offsets: number[]): void;
   onChoiceEnd?(choice: Choice): void;
 }
 
@@ -99,7 +101,7 @@ export class Generation {
       const maxNew = Math.min(plan.maxTokens ?? room, room);
       for (let k = 0; k < plan.n; k++) {
         const choice: Choice = {
-          index: pi * plan.n + k, promptIndex: pi, text: '', completionTokens: 0, picks: [],
+          index: pi * plan.n + k, promptIndex: pi, text: '', completionTokens: 0, picks: [], offsets: [],
           finishReason: null, endReason: null, cut: plan.maxTokens !== undefined && plan.maxTokens > room,
         };
         this.choices.push(choice);
@@ -159,14 +161,19 @@ export class Generation {
     const text: TextStream = tok.stream(plan.continuation);
     const stop = new StopMatcher(plan.stop);
     let lastAt: number | null = null;
-    let pendingPicks: Picked[] = [];
+    // Picks wait until their text is shown: a token whose text a stop string cuts off is
+    // never listed, and each pick's offset points into the text the client gets.
+    const held = new PickQueue();
+    // Characters the decoder produced so far (before the stop matcher cuts).
+    let decoded = 0;
     const wantPicks = plan.topLogprobs !== null;
-    const emit = (s: string) => {
-      if (s.length === 0 && pendingPicks.length === 0) return;
+    const emit = (s: string, final: 'no' | 'all' | 'cut') => {
       choice.text += s;
-      const picks = pendingPicks;
-      pendingPicks = [];
-      this.listener.onDelta?.(choice, s, picks);
+      const { picks, offsets } = final === 'all' ? held.takeAll() : held.takeBefore(choice.text.length);
+      if (s.length === 0 && picks.length === 0) return;
+      choice.picks.push(...picks);
+      choice.offsets.push(...offsets);
+      this.listener.onDelta?.(choice, s, picks, offsets);
     };
     return {
       prompt,
@@ -184,12 +191,11 @@ export class Generation {
         this.lastTokenAt = now;
         choice.completionTokens++;
         this.metrics.generatedTokens.inc();
-        if (wantPicks) {
-          choice.picks.push(p);
-          pendingPicks.push(p);
-        }
-        const r = stop.push(text.push(p.token));
-        emit(r.text);
+        const piece = text.push(p.token);
+        if (wantPicks) held.push(p, decoded);
+        decoded += piece.length;
+        const r = stop.push(piece);
+        emit(r.text, r.stopped ? 'cut' : 'no');
         return !r.stopped;
       },
       onEnd: (reason, error) => {
@@ -197,7 +203,7 @@ export class Generation {
         if (reason === 'stop' || reason === 'length') {
           // Whatever the matcher or the UTF-8 decoder still held is real output.
           const r = stop.push(text.flush());
-          emit(r.text + (r.stopped ? '' : stop.flush()));
+          emit(r.text + (r.stopped ? '' : stop.flush()), r.stopped ? 'cut' : 'all');
           choice.finishReason = r.stopped ? 'stop' : reason;
         }
         if (reason === 'error' && !this.error) this.error = error ?? new Error('generation failed');
@@ -208,6 +214,34 @@ export class Generation {
         }
       },
     };
+  }
+}
+
+/** Picks not yet shown, with the decoded-text offset where each one's text starts. */
+class PickQueue {
+  private picks: Picked[] = [];
+  private offsets: number[] = [];
+
+  push(p: Picked, at: number): void {
+    this.picks.push(p);
+    this.offsets.push(at);
+  }
+
+  /** Those whose text starts before `shown` characters. */
+  takeBefore(shown: number): { picks: Picked[]; offsets: number[] } {
+    let k = 0;
+    while (k < this.offsets.length && this.offsets[k] < shown) k++;
+    const out = { picks: this.picks.slice(0, k), offsets: this.offsets.slice(0, k) };
+    this.picks = this.picks.slice(k);
+    this.offsets = this.offsets.slice(k);
+    return out;
+  }
+
+  takeAll(): { picks: Picked[]; offsets: number[] } {
+    const out = { picks: this.picks, offsets: this.offsets };
+    this.picks = [];
+    this.offsets = [];
+    return out;
   }
 }
 

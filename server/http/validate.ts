@@ -4,6 +4,7 @@
 // no raw JSON goes past this module.
 
 import { invalidField, ApiError } from './errors.js';
+import { checkFields, CHAT_FIELDS, CHAT_REFUSED, COMPLETION_FIELDS, COMPLETION_REFUSED } from './fields.js';
 
 export interface SamplingSettings {
   temperature: number;
@@ -28,6 +29,8 @@ export interface CommonRequest {
   includeUsage: boolean;
   user: string | undefined;
   sampling: SamplingSettings;
+  /** Reuse a slot's cached prompt prefix (llama.cpp's cache_prompt, default true). */
+  cachePrompt: boolean;
 }
 
 export type ChatRole = 'system' | 'user' | 'assistant';
@@ -40,6 +43,10 @@ export interface ChatRequest extends CommonRequest {
   messages: ChatMessage[];
   logprobs: boolean;
   topLogprobs: number;
+  /** Continue the final assistant message instead of opening a new turn (prefill). */
+  continueFinal: boolean;
+  /** Render the template's generation prompt (vLLM's add_generation_prompt). */
+  addGenerationPrompt: boolean;
 }
 
 export type PromptInput = { kind: 'text'; text: string } | { kind: 'tokens'; tokens: number[] };
@@ -125,7 +132,29 @@ function parseLogitBias(body: Obj, nVocab: number): Map<number, number> {
   return out;
 }
 
-function parseCommon(body: Obj, limits: ValidationLimits): CommonRequest {
+/** repetition_penalty, or llama.cpp's repeat_penalty; both given must agree. */
+function parseRepetitionPenalty(body: Obj): number {
+  const a = optNumber(body, 'repetition_penalty', 1, 0, 10, { minExclusive: true });
+  const b = optNumber(body, 'repeat_penalty', 1, 0, 10, { minExclusive: true });
+  const hasA = body.repetition_penalty !== undefined && body.repetition_penalty !== null;
+  const hasB = body.repeat_penalty !== undefined && body.repeat_penalty !== null;
+  if (hasA && hasB && a !== b) throw invalidField('repeat_penalty', `'repeat_penalty' (${b}) and 'repetition_penalty' (${a}) name the same setting; give one.`);
+  return hasB ? b : a;
+}
+
+/** Only plain text output is built; the structured types are refused by name. */
+function parseResponseFormat(body: Obj): void {
+  const v = body.response_format;
+  if (v === undefined || v === null) return;
+  if (!isObj(v)) throw invalidField('response_format', `'response_format' must be an object, got ${describe(v)}.`, 'invalid_type');
+  if (v.type === 'text') return;
+  if (v.type === 'json_object' || v.type === 'json_schema') {
+    throw invalidField('response_format', `'response_format' type '${v.type}' is not supported: this server does not implement structured output yet.`, 'unsupported_parameter');
+  }
+  throw invalidField('response_format.type', `'response_format.type' must be 'text', 'json_object' or 'json_schema', got ${JSON.stringify(v.type)}.`);
+}
+
+function parseCommon(body: Obj, limits: ValidationLimits, minMaxTokens = 1): CommonRequest {
   const model = body.model;
   if (model !== undefined && model !== null && typeof model !== 'string') {
     throw invalidField('model', `'model' must be a string, got ${describe(model)}.`, 'invalid_type');
@@ -135,7 +164,7 @@ function parseCommon(body: Obj, limits: ValidationLimits): CommonRequest {
   for (const key of ['max_tokens', 'max_completion_tokens']) {
     const v = body[key];
     if (v === undefined || v === null) continue;
-    maxTokens = optNumber(body, key, 0, 1, Number.MAX_SAFE_INTEGER, { integer: true });
+    maxTokens = optNumber(body, key, 0, minMaxTokens, Number.MAX_SAFE_INTEGER, { integer: true });
   }
   const stream = optBool(body, 'stream', false);
   let includeUsage = false;
@@ -158,6 +187,7 @@ function parseCommon(body: Obj, limits: ValidationLimits): CommonRequest {
   if (seedRaw !== undefined && seedRaw !== null) {
     seed = optNumber(body, 'seed', 0, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, { integer: true });
   }
+  parseResponseFormat(body);
   return {
     model: typeof model === 'string' ? model : undefined,
     maxTokens,
@@ -173,10 +203,11 @@ function parseCommon(body: Obj, limits: ValidationLimits): CommonRequest {
       minP: optNumber(body, 'min_p', 0, 0, 1),
       presencePenalty: optNumber(body, 'presence_penalty', 0, -2, 2),
       frequencyPenalty: optNumber(body, 'frequency_penalty', 0, -2, 2),
-      repetitionPenalty: optNumber(body, 'repetition_penalty', 1, 0, 10, { minExclusive: true }),
+      repetitionPenalty: parseRepetitionPenalty(body),
       seed,
       logitBias: parseLogitBias(body, limits.nVocab),
     },
+    cachePrompt: optBool(body, 'cache_prompt', true),
   };
 }
 
@@ -203,6 +234,7 @@ function parseContent(v: unknown, at: string): string {
 
 export function parseChatRequest(raw: unknown, limits: ValidationLimits): ChatRequest {
   const body = requireBody(raw);
+  checkFields(body, CHAT_FIELDS, CHAT_REFUSED);
   const msgs = body.messages;
   if (msgs === undefined) throw invalidField('messages', `'messages' is required.`, 'missing_required_parameter');
   if (!Array.isArray(msgs)) throw invalidField('messages', `'messages' must be an array, got ${describe(msgs)}.`, 'invalid_type');
@@ -225,7 +257,19 @@ export function parseChatRequest(raw: unknown, limits: ValidationLimits): ChatRe
   if (topLogprobs > 0 && !logprobs) {
     throw invalidField('top_logprobs', `'top_logprobs' requires 'logprobs' to be true.`);
   }
-  return { ...common, messages, logprobs, topLogprobs };
+  const continueFinal = optBool(body, 'continue_final_message', false);
+  const addGenerationPrompt = optBool(body, 'add_generation_prompt', !continueFinal);
+  const last = messages[messages.length - 1];
+  if (continueFinal && last.role !== 'assistant') {
+    throw invalidField('continue_final_message', `'continue_final_message' needs the last message to be from the assistant, got '${last.role}'.`);
+  }
+  if (continueFinal && addGenerationPrompt) {
+    throw invalidField('add_generation_prompt', `'continue_final_message' and 'add_generation_prompt' cannot both be true.`);
+  }
+  // llama.cpp's behaviour: a conversation ending with an assistant message is continued
+  // (unless the client explicitly asks for a generation prompt after it).
+  const prefill = continueFinal || (last.role === 'assistant' && body.add_generation_prompt !== true);
+  return { ...common, messages, logprobs, topLogprobs, continueFinal: prefill, addGenerationPrompt: prefill ? false : addGenerationPrompt };
 }
 
 function parseTokenArray(v: unknown[], at: string, nVocab: number): number[] {
@@ -257,15 +301,28 @@ function parsePrompts(v: unknown, limits: ValidationLimits): PromptInput[] {
 
 export function parseCompletionRequest(raw: unknown, limits: ValidationLimits): CompletionRequest {
   const body = requireBody(raw);
+  checkFields(body, COMPLETION_FIELDS, COMPLETION_REFUSED);
   const prompts = parsePrompts(body.prompt, limits);
-  const common = parseCommon(body, limits);
+  // max_tokens 0 with echo and logprobs scores the prompt (lm-evaluation-harness).
+  const common = parseCommon(body, limits, 0);
   if (prompts.length * common.n > limits.maxN) {
     throw invalidField('n', `${prompts.length} prompts x n=${common.n} asks for ${prompts.length * common.n} sequences; at most ${limits.maxN} fit at once.`);
   }
   const lp = body.logprobs;
   let logprobs: number | null = null;
-  if (lp !== undefined && lp !== null && lp !== false) {
-    logprobs = lp === true ? 0 : optNumber(body, 'logprobs', 0, 0, 20, { integer: true });
+  if (typeof lp === 'boolean') {
+    // The legacy endpoint's logprobs is a count; a boolean is chat's field sent to the wrong place.
+    throw invalidField('logprobs', `'logprobs' on /v1/completions must be an integer 0..20 (the number of top alternatives), got ${lp}.`, 'invalid_type');
+  }
+  if (lp !== undefined && lp !== null) logprobs = optNumber(body, 'logprobs', 0, 0, 20, { integer: true });
+  const bestOf = optNumber(body, 'best_of', common.n, 1, limits.maxN, { integer: true });
+  if (bestOf !== common.n) {
+    throw invalidField('best_of', `'best_of' must equal 'n' (${common.n}): generating extra candidates to rank is not supported, got ${bestOf}.`, 'unsupported_parameter');
+  }
+  const suffix = body.suffix;
+  if (suffix !== undefined && suffix !== null) {
+    if (typeof suffix !== 'string') throw invalidField('suffix', `'suffix' must be a string, got ${describe(suffix)}.`, 'invalid_type');
+    if (suffix.length > 0) throw invalidField('suffix', `'suffix' (fill in the middle) is not supported: this model has no infill tokens.`, 'unsupported_parameter');
   }
   return { ...common, prompts, echo: optBool(body, 'echo', false), logprobs };
 }

@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { parseCompletionRequest } from '../validate.js';
 import { checkModel, requireReady } from '../state.js';
 import { drive, type Shaper, type Usage } from '../drive.js';
-import { completionLogprobs } from '../logprobs.js';
+import { completionLogprobs, pickEntries, promptOffsets, type LogprobEntry } from '../logprobs.js';
 import type { Choice } from '../generate.js';
 
 const MAX_PROMPTS = 16;
@@ -27,21 +27,21 @@ export async function completionRoutes(app: FastifyInstance): Promise<void> {
     const withUsage = r.stream && r.includeUsage ? { usage: null } : {};
     const chunk = (choices: unknown[]) => ({ id, object: 'text_completion', created, model, system_fingerprint: null, choices, ...withUsage });
     const echoOf = (c: Choice) => (r.echo ? promptText[c.promptIndex] : '');
-    // Streamed logprobs offsets continue from what was sent before.
-    const sentChars = new Map<number, number>();
+    // The echoed prompt's tokens, offsets into the echoed text.
+    const echoEntries = (c: Choice): LogprobEntry[] => {
+      if (!r.echo) return [];
+      const toks = prompts[c.promptIndex];
+      const at = promptOffsets(tok, toks);
+      return toks.map((t, i) => ({ token: t, logprob: null, top: null, offset: at[i] }));
+    };
     const shaper: Shaper = {
       opening: (choices) =>
         r.echo
-          ? choices.map((c) => {
-              sentChars.set(c.index, echoOf(c).length);
-              return chunk([{ text: echoOf(c), index: c.index, logprobs: r.logprobs !== null ? completionLogprobs(tok, [], 0, prompts[c.promptIndex]) : null, finish_reason: null }]);
-            })
+          ? choices.map((c) => chunk([{ text: echoOf(c), index: c.index, logprobs: r.logprobs !== null ? completionLogprobs(tok, echoEntries(c)) : null, finish_reason: null }]))
           : [],
-      delta: (c, text, picks) => {
-        const at = sentChars.get(c.index) ?? 0;
-        sentChars.set(c.index, at + text.length);
-        return chunk([{ text, index: c.index, logprobs: r.logprobs !== null ? completionLogprobs(tok, picks, at) : null, finish_reason: null }]);
-      },
+      // Offsets index the choice's whole text (echo included), streamed or not.
+      delta: (c, text, picks, offsets) =>
+        chunk([{ text, index: c.index, logprobs: r.logprobs !== null ? completionLogprobs(tok, pickEntries(picks, offsets, echoOf(c).length)) : null, finish_reason: null }]),
       end: (c) => chunk([{ text: '', index: c.index, logprobs: null, finish_reason: c.finishReason }]),
       usage: (u: Usage) => ({ id, object: 'text_completion', created, model, system_fingerprint: null, choices: [], usage: u }),
       full: (gen, u) => ({
@@ -49,7 +49,7 @@ export async function completionRoutes(app: FastifyInstance): Promise<void> {
         choices: gen.choices.map((c) => ({
           text: echoOf(c) + c.text,
           index: c.index,
-          logprobs: r.logprobs !== null ? completionLogprobs(tok, c.picks, 0, r.echo ? prompts[c.promptIndex] : []) : null,
+          logprobs: r.logprobs !== null ? completionLogprobs(tok, [...echoEntries(c), ...pickEntries(c.picks, c.offsets, echoOf(c).length)]) : null,
           finish_reason: c.finishReason,
         })),
         usage: u,
