@@ -27,6 +27,21 @@ export interface ChatTemplateOptions {
   eosToken: string;
 }
 
+export interface RenderOptions {
+  /** Open the assistant's turn after the messages (default true). */
+  addGenerationPrompt?: boolean;
+  /**
+   * Assistant prefill: the last message is the assistant's and the reply continues it, so
+   * the render stops right after its content (whatever the template puts after a turn,
+   * end-of-turn tokens included, is cut).
+   */
+  continueFinal?: boolean;
+}
+
+// Marks the end of the prefilled message in the render; cut there. Private-use
+// characters no template adds or strips.
+const PREFILL_MARK = '\uE000relu-serve-prefill\uE001';
+
 export class ChatTemplate {
   private readonly tpl: Template;
 
@@ -44,11 +59,15 @@ export class ChatTemplate {
    * itself (e.g. "roles must alternate") are the request's fault; they come back as
    * ChatTemplateError for a 400.
    */
-  render(messages: readonly ChatMessage[]): string {
+  render(messages: readonly ChatMessage[], opts: RenderOptions = {}): string {
+    const continueFinal = opts.continueFinal === true;
+    const list = messages.map((m) => ({ role: m.role, content: m.content }));
+    if (continueFinal) list[list.length - 1].content += PREFILL_MARK;
+    let text: string;
     try {
-      return this.tpl.render({
-        messages: messages.map((m) => ({ role: m.role, content: m.content })),
-        add_generation_prompt: true,
+      text = this.tpl.render({
+        messages: list,
+        add_generation_prompt: continueFinal ? false : opts.addGenerationPrompt ?? true,
         bos_token: this.tokens.bosToken,
         eos_token: this.tokens.eosToken,
         // raise_exception() is built into @huggingface/jinja; what it throws lands below.
@@ -57,5 +76,9 @@ export class ChatTemplate {
       if (err instanceof ChatTemplateError) throw err;
       throw new ChatTemplateError(`the chat template (${this.origin}) failed on these messages: ${(err as Error).message}`);
     }
+    if (!continueFinal) return text;
+    const at = text.lastIndexOf(PREFILL_MARK);
+    if (at < 0) throw new ChatTemplateError(`the chat template (${this.origin}) does not show the final assistant message, so it cannot be continued`);
+    return text.slice(0, at);
   }
 }

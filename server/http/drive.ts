@@ -38,6 +38,12 @@ export interface DriveOptions {
   user?: string;
 }
 
+/** delta/end may return several chunks (an array): an echo held back until the prompt was scored, say. */
+function sendAll(sse: SseWriter, chunk: unknown): void {
+  if (Array.isArray(chunk)) for (const c of chunk) sse.send(c);
+  else sse.send(chunk);
+}
+
 function usageOf(gen: Generation): Usage {
   const c = gen.completionTokens;
   return { prompt_tokens: gen.promptTokens, completion_tokens: c, total_tokens: gen.promptTokens + c };
@@ -60,9 +66,9 @@ export async function drive(
   const sse = opts.stream ? new SseWriter(res) : null;
   // Throws ApiError (context too long, queue full, shutting down) before any byte is sent.
   const gen = new Generation(ready.loop, ready.runtime, plan, state.metrics, {
-    onDelta: (choice, text, picks, offsets) => sse?.send(shaper.delta(choice, text, picks, offsets)),
+    onDelta: (choice, text, picks, offsets) => sse && sendAll(sse, shaper.delta(choice, text, picks, offsets)),
     onChoiceEnd: (choice) => {
-      if (sse && choice.finishReason) sse.send(shaper.end(choice));
+      if (sse && choice.finishReason) sendAll(sse, shaper.end(choice));
     },
   });
   let disconnected = false;

@@ -11,6 +11,7 @@ import { StopMatcher } from '../scheduler/stop-matcher.js';
 import type { ModelRuntime, TextStream } from '../scheduler/runtime.js';
 import type { EndReason, JobHandle, Picked, SequenceSpec } from '../scheduler/types.js';
 import type { Metrics } from '../observability/metrics.js';
+import { logprobsOf } from '../sampling/sampler.js';
 
 export interface GenerationPlan {
   /** Tokenised prompts; each gets n choices, numbered prompt-major as OpenAI does. */
@@ -24,6 +25,8 @@ export interface GenerationPlan {
   continuation: boolean;
   /** The request field that held the prompt, for the context-length error. */
   promptParam: string;
+  /** Score the prompt's tokens with this many top alternatives (echo + logprobs); null: do not. */
+  scorePrompt?: number | null;
 }
 
 export interface Choice {
@@ -40,6 +43,8 @@ export interface Choice {
   endReason: EndReason | null;
   /** The request asked for more tokens than fit, so max_tokens was cut. */
   cut: boolean;
+  /** With scorePrompt: per prompt token, its logprob and top alternatives (null for the first). */
+  promptPicks: (Picked | null)[] | null;
 }
 
 export interface GenerationListener {
@@ -103,6 +108,7 @@ export class Generation {
         const choice: Choice = {
           index: pi * plan.n + k, promptIndex: pi, text: '', completionTokens: 0, picks: [], offsets: [],
           finishReason: null, endReason: null, cut: plan.maxTokens !== undefined && plan.maxTokens > room,
+          promptPicks: plan.scorePrompt != null ? prompt.map(() => null) : null,
         };
         this.choices.push(choice);
         specs.push(this.makeSpec(choice, prompt, maxNew, plan, baseSeed + choice.index));
@@ -175,9 +181,18 @@ export class Generation {
       choice.offsets.push(...offsets);
       this.listener.onDelta?.(choice, s, picks, offsets);
     };
+    const scoreTop = plan.scorePrompt;
+    const scorePrompt = scoreTop != null
+      ? (pos: number, logits: Float32Array) => {
+          // The model's own distribution: no bias, penalties or temperature.
+          const target = prompt[pos + 1];
+          choice.promptPicks![pos + 1] = { token: target, ...logprobsOf(logits, target, scoreTop) };
+        }
+      : undefined;
     return {
       prompt,
       maxNewTokens: maxNew,
+      ...(scorePrompt ? { scorePrompt } : {}),
       pick: this.runtime.makePicker({ settings: plan.settings, seed, prompt, topLogprobs: plan.topLogprobs }),
       isEndToken: (t) => tok.isEndToken(t),
       onToken: (p) => {

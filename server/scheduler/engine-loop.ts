@@ -55,6 +55,8 @@ interface Flight {
   promise: Promise<Float32Array>;
   /** Sequences whose logits row is in the result, in order. */
   rows: Seq[];
+  /** Per row: -1 to sample the next token, else the prompt position it scores. */
+  rowPos: number[];
   /** Sequence -> tokens it put into the batch. */
   members: Map<Seq, number>;
   tokens: number;
@@ -277,6 +279,7 @@ export class EngineLoop {
     const seqIds = this.bSeqIds;
     const want = this.bWant;
     const rows: Seq[] = [];
+    const rowPos: number[] = [];
     const members = new Map<Seq, number>();
     let n = 0;
     let prefillTokens = 0;
@@ -288,6 +291,7 @@ export class EngineLoop {
       seqIds[n] = seq.slot;
       want[n] = 1;
       rows.push(seq);
+      rowPos.push(-1);
       members.set(seq, 1);
       n++;
     }
@@ -297,23 +301,31 @@ export class EngineLoop {
       if (seq.ended || seq.prefilled >= prompt.length) continue;
       const take = Math.min(prompt.length - seq.prefilled, nBatch - n);
       if (take <= 0) break;
+      const scoring = seq.spec.scorePrompt !== undefined;
       for (let i = 0; i < take; i++) {
-        tokens[n] = prompt[seq.prefilled + i];
+        const at = seq.prefilled + i;
+        tokens[n] = prompt[at];
         positions[n] = seq.pos + i;
         seqIds[n] = seq.slot;
-        want[n] = 0;
+        // Scoring wants every prompt position's logits but the last (that one samples).
+        want[n] = scoring && at < prompt.length - 1 ? 1 : 0;
+        if (want[n]) {
+          rows.push(seq);
+          rowPos.push(at);
+        }
         n++;
       }
       if (seq.prefilled + take === prompt.length) {
         want[n - 1] = 1;
         rows.push(seq);
+        rowPos.push(-1);
       }
       members.set(seq, take);
       prefillTokens += take;
     }
     // The buffers are refilled only by the next launch, which comes after this decode has returned.
     const promise = this.ctx.decode({ tokens: tokens.subarray(0, n), positions: positions.subarray(0, n), seqIds: seqIds.subarray(0, n), wantLogits: want.subarray(0, n) });
-    return { promise, rows, members, tokens: n, prefillTokens, t0 };
+    return { promise, rows, rowPos, members, tokens: n, prefillTokens, t0 };
   }
 
   /** Commits a finished step: positions, samples, ends. Frees ended slots; returns the callbacks to make. */
@@ -336,10 +348,27 @@ export class EngineLoop {
     const nVocab = f.rows.length > 0 ? logits.length / f.rows.length : 0;
     f.rows.forEach((seq, r) => {
       // Ended (stop string) or cancelled while the decode ran: the row is dropped unseen.
-      if (seq.ended || seq.job.cancelled) return;
+      if (seq.ended || seq.job.cancelled || seq.released) return;
+      const row = logits.subarray(r * nVocab, (r + 1) * nVocab);
+      const scoreAt = f.rowPos[r];
+      if (scoreAt >= 0) {
+        try {
+          seq.spec.scorePrompt!(scoreAt, row);
+        } catch (err) {
+          this.release(seq);
+          out.push({ kind: 'end', seq, reason: 'error', error: err instanceof Error ? err : new Error(String(err)) });
+        }
+        return;
+      }
+      // max_tokens 0 (prompt scoring): the prompt is in, nothing is generated.
+      if (seq.spec.maxNewTokens <= 0) {
+        this.release(seq);
+        out.push({ kind: 'end', seq, reason: 'length' });
+        return;
+      }
       let picked: Picked;
       try {
-        picked = seq.spec.pick(logits.subarray(r * nVocab, (r + 1) * nVocab));
+        picked = seq.spec.pick(row);
       } catch (err) {
         this.release(seq);
         out.push({ kind: 'end', seq, reason: 'error', error: err instanceof Error ? err : new Error(String(err)) });

@@ -8,14 +8,14 @@ import { parseChatRequest } from '../validate.js';
 import { checkModel, requireReady } from '../state.js';
 import { drive, type Shaper, type Usage } from '../drive.js';
 import { chatLogprobs } from '../logprobs.js';
-import { ChatTemplateError } from '../../chat/template.js';
+import { ChatTemplateError, type RenderOptions } from '../../chat/template.js';
 import type { ModelRuntime } from '../../scheduler/runtime.js';
 
 /** Renders the conversation and tokenises it; a BOS the template wrote as text is folded into the BOS token. */
-export function chatPromptTokens(runtime: ModelRuntime, messages: Parameters<ModelRuntime['template']['render']>[0]): number[] {
+export function chatPromptTokens(runtime: ModelRuntime, messages: Parameters<ModelRuntime['template']['render']>[0], opts: RenderOptions = {}): number[] {
   let text: string;
   try {
-    text = runtime.template.render(messages);
+    text = runtime.template.render(messages, opts);
   } catch (err) {
     if (err instanceof ChatTemplateError) throw new ApiError(400, err.message, { param: 'messages', code: 'invalid_messages' });
     throw err;
@@ -35,7 +35,7 @@ export async function chatRoutes(app: FastifyInstance): Promise<void> {
     const { runtime } = ready;
     const r = parseChatRequest(req.body, { maxN: runtime.nSeq, nVocab: runtime.tokenizer.nVocab, maxPrompts: 1 });
     checkModel(r.model, runtime);
-    const prompt = chatPromptTokens(runtime, r.messages);
+    const prompt = chatPromptTokens(runtime, r.messages, { continueFinal: r.continueFinal, addGenerationPrompt: r.addGenerationPrompt });
     const id = `chatcmpl-${randomBytes(12).toString('hex')}`;
     const created = Math.floor(Date.now() / 1000);
     const model = runtime.id;
@@ -60,7 +60,9 @@ export async function chatRoutes(app: FastifyInstance): Promise<void> {
     };
     return drive(req, reply, app.relu, ready, {
       prompts: [prompt], n: r.n, maxTokens: r.maxTokens, stop: r.stop, settings: r.sampling,
-      topLogprobs: r.logprobs ? r.topLogprobs : null, continuation: false, promptParam: 'messages',
+      topLogprobs: r.logprobs ? r.topLogprobs : null, promptParam: 'messages',
+      // A prefilled reply continues the assistant's text, so its first token keeps its space.
+      continuation: r.continueFinal,
     }, shaper, { stream: r.stream, includeUsage: r.includeUsage, user: r.user });
   });
 }

@@ -32,17 +32,32 @@ export async function completionRoutes(app: FastifyInstance): Promise<void> {
       if (!r.echo) return [];
       const toks = prompts[c.promptIndex];
       const at = promptOffsets(tok, toks);
-      return toks.map((t, i) => ({ token: t, logprob: null, top: null, offset: at[i] }));
+      return toks.map((t, i) => {
+        const p = c.promptPicks?.[i] ?? null;
+        return { token: t, logprob: p?.logprob ?? null, top: p?.top ?? null, offset: at[i] };
+      });
+    };
+    const echoChunk = (c: Choice) => chunk([{ text: echoOf(c), index: c.index, logprobs: r.logprobs !== null ? completionLogprobs(tok, echoEntries(c)) : null, finish_reason: null }]);
+    // A scored prompt's echo waits until the prompt has been through the model.
+    const scoring = r.echo && r.logprobs !== null;
+    const echoPending = new Set<number>();
+    const withEcho = (c: Choice, next: unknown): unknown => {
+      if (!echoPending.delete(c.index)) return next;
+      return [echoChunk(c), next];
     };
     const shaper: Shaper = {
-      opening: (choices) =>
-        r.echo
-          ? choices.map((c) => chunk([{ text: echoOf(c), index: c.index, logprobs: r.logprobs !== null ? completionLogprobs(tok, echoEntries(c)) : null, finish_reason: null }]))
-          : [],
+      opening: (choices) => {
+        if (!r.echo) return [];
+        if (scoring) {
+          for (const c of choices) echoPending.add(c.index);
+          return [];
+        }
+        return choices.map(echoChunk);
+      },
       // Offsets index the choice's whole text (echo included), streamed or not.
       delta: (c, text, picks, offsets) =>
-        chunk([{ text, index: c.index, logprobs: r.logprobs !== null ? completionLogprobs(tok, pickEntries(picks, offsets, echoOf(c).length)) : null, finish_reason: null }]),
-      end: (c) => chunk([{ text: '', index: c.index, logprobs: null, finish_reason: c.finishReason }]),
+        withEcho(c, chunk([{ text, index: c.index, logprobs: r.logprobs !== null ? completionLogprobs(tok, pickEntries(picks, offsets, echoOf(c).length)) : null, finish_reason: null }])),
+      end: (c) => withEcho(c, chunk([{ text: '', index: c.index, logprobs: null, finish_reason: c.finishReason }])),
       usage: (u: Usage) => ({ id, object: 'text_completion', created, model, system_fingerprint: null, choices: [], usage: u }),
       full: (gen, u) => ({
         id, object: 'text_completion', created, model, system_fingerprint: null,
@@ -58,6 +73,8 @@ export async function completionRoutes(app: FastifyInstance): Promise<void> {
     return drive(req, reply, app.relu, ready, {
       prompts, n: r.n, maxTokens: r.maxTokens, stop: r.stop, settings: r.sampling,
       topLogprobs: r.logprobs, continuation: true, promptParam: 'prompt',
+      // echo + logprobs scores the prompt, as OpenAI did (lm-evaluation-harness relies on it).
+      scorePrompt: r.echo && r.logprobs !== null ? r.logprobs : null,
     }, shaper, { stream: r.stream, includeUsage: r.includeUsage, user: r.user });
   });
 }
