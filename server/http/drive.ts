@@ -17,6 +17,8 @@ export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  /** Prompt tokens served from a slot's prefix cache. */
+  prompt_tokens_details: { cached_tokens: number };
 }
 
 export interface Shaper {
@@ -46,7 +48,7 @@ function sendAll(sse: SseWriter, chunk: unknown): void {
 
 function usageOf(gen: Generation): Usage {
   const c = gen.completionTokens;
-  return { prompt_tokens: gen.promptTokens, completion_tokens: c, total_tokens: gen.promptTokens + c };
+  return { prompt_tokens: gen.promptTokens, completion_tokens: c, total_tokens: gen.promptTokens + c, prompt_tokens_details: { cached_tokens: gen.cachedTokens } };
 }
 
 function internalError(err: Error): ApiError {

@@ -27,6 +27,8 @@ export interface GenerationPlan {
   promptParam: string;
   /** Score the prompt's tokens with this many top alternatives (echo + logprobs); null: do not. */
   scorePrompt?: number | null;
+  /** Reuse a slot's cached prefix (cache_prompt; default true). */
+  cachePrompt?: boolean;
 }
 
 export interface Choice {
@@ -45,6 +47,8 @@ export interface Choice {
   cut: boolean;
   /** With scorePrompt: per prompt token, its logprob and top alternatives (null for the first). */
   promptPicks: (Picked | null)[] | null;
+  /** Prompt tokens found in the slot's cache (not processed again). */
+  cachedTokens: number;
 }
 
 export interface GenerationListener {
@@ -69,6 +73,7 @@ export interface GenerationSummary {
 export class Generation {
   readonly choices: Choice[] = [];
   readonly promptTokens: number;
+  private readonly n: number;
   readonly done: Promise<void>;
   private handle: JobHandle;
   private resolveDone!: () => void;
@@ -99,6 +104,7 @@ export class Generation {
       }
     });
     this.promptTokens = plan.prompts.reduce((a, p) => a + p.length, 0);
+    this.n = plan.n;
     const baseSeed = plan.settings.seed ?? randomInt(0, 2 ** 31);
     const specs: SequenceSpec[] = [];
     plan.prompts.forEach((prompt, pi) => {
@@ -109,6 +115,7 @@ export class Generation {
           index: pi * plan.n + k, promptIndex: pi, text: '', completionTokens: 0, picks: [], offsets: [],
           finishReason: null, endReason: null, cut: plan.maxTokens !== undefined && plan.maxTokens > room,
           promptPicks: plan.scorePrompt != null ? prompt.map(() => null) : null,
+          cachedTokens: 0,
         };
         this.choices.push(choice);
         specs.push(this.makeSpec(choice, prompt, maxNew, plan, baseSeed + choice.index));
@@ -137,6 +144,11 @@ export class Generation {
   /** The first error a sequence hit, if any. */
   get failed(): Error | null {
     return this.error;
+  }
+
+  /** Cached prompt tokens, counted once per prompt like promptTokens (its first choice's). */
+  get cachedTokens(): number {
+    return this.choices.reduce((a, c) => a + (c.index % this.n === 0 ? c.cachedTokens : 0), 0);
   }
 
   get completionTokens(): number {
@@ -193,6 +205,11 @@ export class Generation {
       prompt,
       maxNewTokens: maxNew,
       ...(scorePrompt ? { scorePrompt } : {}),
+      cachePrompt: plan.cachePrompt !== false,
+      onCached: (n) => {
+        choice.cachedTokens = n;
+        this.metrics.cachedPromptTokens.inc(n);
+      },
       pick: this.runtime.makePicker({ settings: plan.settings, seed, prompt, topLogprobs: plan.topLogprobs }),
       isEndToken: (t) => tok.isEndToken(t),
       onToken: (p) => {

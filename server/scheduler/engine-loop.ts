@@ -10,6 +10,7 @@
 // and it awaits every decode, so there is never more than one decode in flight.
 
 import { BoundedQueue } from './queue.js';
+import { SlotCache } from './slot-cache.js';
 import type { DecodeContext, EndReason, Job, JobHandle, Picked, SchedulerStats, SequenceSpec, StepInfo } from './types.js';
 
 export class QueueFullError extends Error {
@@ -89,6 +90,8 @@ export interface EngineLoopOptions {
 export class EngineLoop {
   private readonly queue: BoundedQueue<JobState>;
   private readonly freeSlots: number[] = [];
+  /** What each slot's KV cache holds; kept after a sequence ends for prefix reuse. */
+  private readonly cache: SlotCache;
   private readonly running = new Set<Seq>();
   private readonly runningJobs = new Set<JobState>();
   private wake: (() => void) | null = null;
@@ -107,6 +110,7 @@ export class EngineLoop {
     if (opts.nBatch < ctx.nSeq) throw new RangeError(`nBatch (${opts.nBatch}) must be at least the number of slots (${ctx.nSeq})`);
     this.queue = new BoundedQueue(opts.maxWaiting);
     for (let s = ctx.nSeq - 1; s >= 0; s--) this.freeSlots.push(s);
+    this.cache = new SlotCache(ctx.nSeq);
     this.bTokens = new Int32Array(opts.nBatch);
     this.bPositions = new Int32Array(opts.nBatch);
     this.bSeqIds = new Int32Array(opts.nBatch);
@@ -183,17 +187,27 @@ export class EngineLoop {
     w?.();
   }
 
-  /** Clears the slot and hands it back. Only while no decode is in flight. */
-  private release(seq: Seq): void {
+  /**
+   * Hands the slot back. Its KV cache stays for prefix reuse unless `clear` (a failed
+   * decode leaves it unknown). Only while no decode is in flight.
+   */
+  private release(seq: Seq, clear = false): void {
     if (seq.released) return;
     seq.released = true;
     this.running.delete(seq);
+    if (clear) {
+      this.cache.clear(seq.slot);
+      this.truncate(seq.slot, 0);
+    }
+    this.freeSlots.push(seq.slot);
+  }
+
+  private truncate(slot: number, p0: number): void {
     try {
-      this.ctx.truncate(seq.slot, 0);
+      this.ctx.truncate(slot, p0);
     } catch (err) {
       this.opts.onError?.(err as Error);
     }
-    this.freeSlots.push(seq.slot);
   }
 
   private notifyEnd(seq: Seq, reason: EndReason, error?: Error): void {
@@ -226,10 +240,14 @@ export class EngineLoop {
       head.admitted = true;
       this.runningJobs.add(head);
       for (const spec of head.job.sequences) {
-        const slot = this.freeSlots.pop()!;
-        const seq: Seq = { spec, job: head, slot, prefilled: 0, next: -1, generated: 0, pos: 0, ended: false, released: false };
+        const reuseOk = spec.cachePrompt !== false && spec.scorePrompt === undefined;
+        const { slot, reuse } = this.cache.take(this.freeSlots, spec.prompt, reuseOk);
+        // Forget what follows the shared prefix; the prefix itself is not decoded again.
+        this.truncate(slot, reuse);
+        const seq: Seq = { spec, job: head, slot, prefilled: reuse, next: -1, generated: 0, pos: reuse, ended: false, released: false };
         head.seqs.push(seq);
         this.running.add(seq);
+        if (spec.onCached) safeCall(() => spec.onCached!(reuse));
       }
       safeCall(() => head.job.onAdmit?.(performance.now() - head.enqueuedAt));
     }
@@ -290,6 +308,7 @@ export class EngineLoop {
       positions[n] = seq.pos;
       seqIds[n] = seq.slot;
       want[n] = 1;
+      this.cache.append(seq.slot, [seq.next]);
       rows.push(seq);
       rowPos.push(-1);
       members.set(seq, 1);
@@ -315,6 +334,7 @@ export class EngineLoop {
         }
         n++;
       }
+      this.cache.append(seq.slot, tokens.subarray(n - take, n));
       if (seq.prefilled + take === prompt.length) {
         want[n - 1] = 1;
         rows.push(seq);
@@ -336,7 +356,7 @@ export class EngineLoop {
       const e = failure ?? new Error('decode returned no logits');
       this.opts.onError?.(e);
       for (const seq of f.members.keys()) {
-        this.release(seq);
+        this.release(seq, true);
         if (!seq.ended) out.push({ kind: 'end', seq, reason: 'error', error: e });
       }
       return out;

@@ -45,6 +45,10 @@ export interface SequenceSpec {
    * The row is only valid during the call.
    */
   scorePrompt?(pos: number, logits: Float32Array): void;
+  /** Reuse a slot's cached prompt prefix (default true; scoring never does). */
+  cachePrompt?: boolean;
+  /** Called at admission with the prompt tokens found in the slot's cache (not prefilled again). */
+  onCached?(tokens: number): void;
 }
 
 export interface Job {
