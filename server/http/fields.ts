@@ -20,7 +20,7 @@ const COMMON = [
   'repeat_penalty', 'logit_bias', 'logprobs',
   // llama.cpp: false starts the prompt from scratch instead of reusing a slot's cached prefix.
   'cache_prompt',
-  // Only {type: "text"} (the default) is honoured; the structured types are refused (see validate.ts).
+  // text, json_object, json_schema: structured output (structured.ts).
   'response_format',
 ] as const;
 
@@ -38,6 +38,8 @@ export const COMPLETION_FIELDS: readonly string[] = [
   'best_of',
   // Infill: refused unless empty (no model here has fill-in-the-middle tokens).
   'suffix',
+  // llama.cpp's structured output: a JSON schema, or GBNF text.
+  'json_schema', 'grammar',
 ];
 
 /** Known fields whose feature is not built: a 400 naming the feature, not silence. */
@@ -49,10 +51,7 @@ export const CHAT_REFUSED: readonly Refusal[] = [
   { field: 'function_call', feature: 'function calling (the deprecated function_call field)' },
 ];
 
-export const COMPLETION_REFUSED: readonly Refusal[] = [
-  { field: 'json_schema', feature: 'structured output (json_schema)' },
-  { field: 'grammar', feature: 'grammar-constrained output (GBNF)' },
-];
+export const COMPLETION_REFUSED: readonly Refusal[] = [];
 
 /**
  * Refuses fields the endpoint does not read. A null value means "the default" and is

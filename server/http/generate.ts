@@ -12,6 +12,7 @@ import type { ModelRuntime, TextStream } from '../scheduler/runtime.js';
 import type { EndReason, JobHandle, Picked, SequenceSpec } from '../scheduler/types.js';
 import type { Metrics } from '../observability/metrics.js';
 import { logprobsOf } from '../sampling/sampler.js';
+import { constrainedPicker, makeConstraint } from '../grammar/picker.js';
 
 export interface GenerationPlan {
   /** Tokenised prompts; each gets n choices, numbered prompt-major as OpenAI does. */
@@ -29,6 +30,8 @@ export interface GenerationPlan {
   scorePrompt?: number | null;
   /** Reuse a slot's cached prefix (cache_prompt; default true). */
   cachePrompt?: boolean;
+  /** GBNF the output must follow (structured output); null: free text. */
+  grammar?: string | null;
 }
 
 export interface Choice {
@@ -210,7 +213,9 @@ export class Generation {
         choice.cachedTokens = n;
         this.metrics.cachedPromptTokens.inc(n);
       },
-      pick: this.runtime.makePicker({ settings: plan.settings, seed, prompt, topLogprobs: plan.topLogprobs }),
+      pick: plan.grammar
+        ? constrainedPicker(this.runtime.makePicker({ settings: plan.settings, seed, prompt, topLogprobs: plan.topLogprobs }), makeConstraint(tok, plan.grammar, plan.continuation))
+        : this.runtime.makePicker({ settings: plan.settings, seed, prompt, topLogprobs: plan.topLogprobs }),
       isEndToken: (t) => tok.isEndToken(t),
       onToken: (p) => {
         const now = performance.now();

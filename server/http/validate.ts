@@ -4,6 +4,7 @@
 // no raw JSON goes past this module.
 
 import { invalidField, ApiError } from './errors.js';
+import { parseStructured } from './structured.js';
 import { checkFields, CHAT_FIELDS, CHAT_REFUSED, COMPLETION_FIELDS, COMPLETION_REFUSED } from './fields.js';
 
 export interface SamplingSettings {
@@ -31,6 +32,8 @@ export interface CommonRequest {
   sampling: SamplingSettings;
   /** Reuse a slot's cached prompt prefix (llama.cpp's cache_prompt, default true). */
   cachePrompt: boolean;
+  /** GBNF the output must follow (structured output), or null. */
+  grammar: string | null;
 }
 
 export type ChatRole = 'system' | 'user' | 'assistant';
@@ -142,19 +145,7 @@ function parseRepetitionPenalty(body: Obj): number {
   return hasB ? b : a;
 }
 
-/** Only plain text output is built; the structured types are refused by name. */
-function parseResponseFormat(body: Obj): void {
-  const v = body.response_format;
-  if (v === undefined || v === null) return;
-  if (!isObj(v)) throw invalidField('response_format', `'response_format' must be an object, got ${describe(v)}.`, 'invalid_type');
-  if (v.type === 'text') return;
-  if (v.type === 'json_object' || v.type === 'json_schema') {
-    throw invalidField('response_format', `'response_format' type '${v.type}' is not supported: this server does not implement structured output yet.`, 'unsupported_parameter');
-  }
-  throw invalidField('response_format.type', `'response_format.type' must be 'text', 'json_object' or 'json_schema', got ${JSON.stringify(v.type)}.`);
-}
-
-function parseCommon(body: Obj, limits: ValidationLimits, minMaxTokens = 1): CommonRequest {
+function parseCommon(body: Obj, limits: ValidationLimits, minMaxTokens = 1, completions = false): CommonRequest {
   const model = body.model;
   if (model !== undefined && model !== null && typeof model !== 'string') {
     throw invalidField('model', `'model' must be a string, got ${describe(model)}.`, 'invalid_type');
@@ -187,7 +178,6 @@ function parseCommon(body: Obj, limits: ValidationLimits, minMaxTokens = 1): Com
   if (seedRaw !== undefined && seedRaw !== null) {
     seed = optNumber(body, 'seed', 0, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, { integer: true });
   }
-  parseResponseFormat(body);
   return {
     model: typeof model === 'string' ? model : undefined,
     maxTokens,
@@ -208,6 +198,7 @@ function parseCommon(body: Obj, limits: ValidationLimits, minMaxTokens = 1): Com
       logitBias: parseLogitBias(body, limits.nVocab),
     },
     cachePrompt: optBool(body, 'cache_prompt', true),
+    grammar: parseStructured(body, completions),
   };
 }
 
@@ -304,7 +295,7 @@ export function parseCompletionRequest(raw: unknown, limits: ValidationLimits): 
   checkFields(body, COMPLETION_FIELDS, COMPLETION_REFUSED);
   const prompts = parsePrompts(body.prompt, limits);
   // max_tokens 0 with echo and logprobs scores the prompt (lm-evaluation-harness).
-  const common = parseCommon(body, limits, 0);
+  const common = parseCommon(body, limits, 0, true);
   if (prompts.length * common.n > limits.maxN) {
     throw invalidField('n', `${prompts.length} prompts x n=${common.n} asks for ${prompts.length * common.n} sequences; at most ${limits.maxN} fit at once.`);
   }

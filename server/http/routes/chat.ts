@@ -60,7 +60,7 @@ export async function chatRoutes(app: FastifyInstance): Promise<void> {
     };
     return drive(req, reply, app.relu, ready, {
       prompts: [prompt], n: r.n, maxTokens: r.maxTokens, stop: r.stop, settings: r.sampling,
-      topLogprobs: r.logprobs ? r.topLogprobs : null, cachePrompt: r.cachePrompt, promptParam: 'messages',
+      topLogprobs: r.logprobs ? r.topLogprobs : null, cachePrompt: r.cachePrompt, grammar: r.grammar, promptParam: 'messages',
       // A prefilled reply continues the assistant's text, so its first token keeps its space.
       continuation: r.continueFinal,
     }, shaper, { stream: r.stream, includeUsage: r.includeUsage, user: r.user });

@@ -72,7 +72,7 @@ export async function completionRoutes(app: FastifyInstance): Promise<void> {
     };
     return drive(req, reply, app.relu, ready, {
       prompts, n: r.n, maxTokens: r.maxTokens, stop: r.stop, settings: r.sampling,
-      topLogprobs: r.logprobs, continuation: true, cachePrompt: r.cachePrompt, promptParam: 'prompt',
+      topLogprobs: r.logprobs, continuation: true, cachePrompt: r.cachePrompt, grammar: r.grammar, promptParam: 'prompt',
       // echo + logprobs scores the prompt, as OpenAI did (lm-evaluation-harness relies on it).
       scorePrompt: r.echo && r.logprobs !== null ? r.logprobs : null,
     }, shaper, { stream: r.stream, includeUsage: r.includeUsage, user: r.user });
