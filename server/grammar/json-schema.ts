@@ -25,7 +25,8 @@ type Schema = Record<string, unknown> | boolean;
 const ANNOTATIONS = new Set(['title', 'description', 'default', 'examples', '$schema', '$id', 'strict', '$comment']);
 const KNOWN = new Set(['type', 'properties', 'required', 'additionalProperties', 'items', 'minItems', 'maxItems', 'enum', 'const', 'anyOf', 'oneOf', '$ref', '$defs', 'definitions', 'minLength', 'maxLength']);
 
-const BASE = `ws ::= " "?
+/** The shared JSON rules (ws, string, number, value, ...) every converted schema uses. */
+export const BASE = `ws ::= " "?
 string ::= "\\"" char* "\\""
 char ::= [^"\\\\\\x00-\\x1F] | "\\\\" (["\\\\/bfnrt] | "u" [0-9a-fA-F]{4})
 integer ::= "-"? ("0" | [1-9] [0-9]{0,15})
@@ -47,7 +48,7 @@ class Converter {
   private n = 0;
   private readonly refs = new Map<string, string>();
 
-  constructor(private readonly rootSchema: Schema) {}
+  constructor(private readonly rootSchema: Schema, private readonly prefix = 'r') {}
 
   convert(): string {
     const root = this.visit(this.rootSchema, '');
@@ -55,8 +56,14 @@ class Converter {
     return this.rules.join('\n') + '\n' + BASE;
   }
 
+  /** The schema's own rules (names start with the prefix) and the element naming its value; BASE not included. */
+  rulesOnly(): { value: string; rules: string } {
+    const value = this.visit(this.rootSchema, '');
+    return { value, rules: this.rules.join('\n') };
+  }
+
   private rule(body: string): string {
-    const name = `r${this.n++}`;
+    const name = `${this.prefix}${this.n++}`;
     this.rules.push(`${name} ::= ${body}`);
     return name;
   }
@@ -174,7 +181,7 @@ class Converter {
     const target = m ? (root[m[1]] as Record<string, Schema> | undefined)?.[m[2]] : undefined;
     if (target === undefined) throw new SchemaError(at, `'$ref' ${JSON.stringify(ref)} does not point into this schema's $defs / definitions`);
     // Named before visiting, so recursive definitions refer to themselves.
-    const name = `r${this.n++}`;
+    const name = `${this.prefix}${this.n++}`;
     this.refs.set(ref, name);
     const body = this.visit(target, `/${m![1]}/${m![2]}`);
     this.rules.push(`${name} ::= ${body}`);
@@ -185,6 +192,11 @@ class Converter {
 /** GBNF for the schema; throws SchemaError naming what is not supported. */
 export function schemaToGbnf(schema: unknown): string {
   return new Converter(schema as Schema).convert();
+}
+
+/** A schema's rules for embedding in a larger grammar (with BASE added once). */
+export function schemaRules(schema: unknown, prefix: string): { value: string; rules: string } {
+  return new Converter(schema as Schema, prefix).rulesOnly();
 }
 
 /** Any JSON object (response_format json_object). */

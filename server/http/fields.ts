@@ -29,6 +29,8 @@ export const CHAT_FIELDS: readonly string[] = [
   ...COMMON, 'messages', 'top_logprobs',
   // Assistant prefill: vLLM's names; llama.cpp continues a final assistant message by default.
   'continue_final_message', 'add_generation_prompt',
+  // Function calling (tools.ts).
+  'tools', 'tool_choice', 'parallel_tool_calls',
 ];
 
 /** Fields /v1/completions reads. */
@@ -44,9 +46,6 @@ export const COMPLETION_FIELDS: readonly string[] = [
 
 /** Known fields whose feature is not built: a 400 naming the feature, not silence. */
 export const CHAT_REFUSED: readonly Refusal[] = [
-  { field: 'tools', feature: 'tools / function calling' },
-  { field: 'tool_choice', feature: 'tools / function calling' },
-  { field: 'parallel_tool_calls', feature: 'tools / function calling' },
   { field: 'functions', feature: 'function calling (the deprecated functions field)' },
   { field: 'function_call', feature: 'function calling (the deprecated function_call field)' },
 ];

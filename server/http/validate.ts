@@ -5,6 +5,7 @@
 
 import { invalidField, ApiError } from './errors.js';
 import { parseStructured } from './structured.js';
+import { parseTools, type ToolSettings } from './tools.js';
 import { checkFields, CHAT_FIELDS, CHAT_REFUSED, COMPLETION_FIELDS, COMPLETION_REFUSED } from './fields.js';
 
 export interface SamplingSettings {
@@ -36,10 +37,15 @@ export interface CommonRequest {
   grammar: string | null;
 }
 
-export type ChatRole = 'system' | 'user' | 'assistant';
+export type ChatRole = 'system' | 'user' | 'assistant' | 'tool';
 export interface ChatMessage {
   role: ChatRole;
+  /** '' for an assistant message that only calls tools (content null). */
   content: string;
+  /** Assistant: the tools it called (arguments as the JSON text the client sent). */
+  toolCalls?: { id: string; name: string; arguments: string }[];
+  /** Tool: the call this message answers. */
+  toolCallId?: string;
 }
 
 export interface ChatRequest extends CommonRequest {
@@ -50,6 +56,8 @@ export interface ChatRequest extends CommonRequest {
   continueFinal: boolean;
   /** Render the template's generation prompt (vLLM's add_generation_prompt). */
   addGenerationPrompt: boolean;
+  /** tools / tool_choice / parallel_tool_calls; null without tools. */
+  tools: ToolSettings | null;
 }
 
 export type PromptInput = { kind: 'text'; text: string } | { kind: 'tokens'; tokens: number[] };
@@ -236,11 +244,20 @@ export function parseChatRequest(raw: unknown, limits: ValidationLimits): ChatRe
     let role = m.role;
     // "developer" is the newer OpenAI name for system instructions.
     if (role === 'developer') role = 'system';
-    if (role !== 'system' && role !== 'user' && role !== 'assistant') {
-      throw invalidField(`${at}.role`, `'${at}.role' must be one of 'system', 'developer', 'user', 'assistant', got ${JSON.stringify(m.role)}.`);
+    if (role !== 'system' && role !== 'user' && role !== 'assistant' && role !== 'tool') {
+      throw invalidField(`${at}.role`, `'${at}.role' must be one of 'system', 'developer', 'user', 'assistant', 'tool', got ${JSON.stringify(m.role)}.`);
     }
+    const toolCalls = role === 'assistant' ? parseToolCallsMessage(m.tool_calls, `${at}.tool_calls`) : undefined;
+    // An assistant turn that only calls tools has content null.
+    if (toolCalls && (m.content === null || m.content === undefined)) return { role, content: '', toolCalls };
     if (m.content === undefined) throw invalidField(`${at}.content`, `'${at}.content' is required.`, 'missing_required_parameter');
-    return { role, content: parseContent(m.content, `${at}.content`) };
+    const msg: ChatMessage = { role, content: parseContent(m.content, `${at}.content`) };
+    if (toolCalls) msg.toolCalls = toolCalls;
+    if (role === 'tool') {
+      if (typeof m.tool_call_id !== 'string') throw invalidField(`${at}.tool_call_id`, `'${at}.tool_call_id' is required for a tool message.`, 'missing_required_parameter');
+      msg.toolCallId = m.tool_call_id;
+    }
+    return msg;
   });
   const common = parseCommon(body, limits);
   const logprobs = optBool(body, 'logprobs', false);
@@ -260,7 +277,25 @@ export function parseChatRequest(raw: unknown, limits: ValidationLimits): ChatRe
   // llama.cpp's behaviour: a conversation ending with an assistant message is continued
   // (unless the client explicitly asks for a generation prompt after it).
   const prefill = continueFinal || (last.role === 'assistant' && body.add_generation_prompt !== true);
-  return { ...common, messages, logprobs, topLogprobs, continueFinal: prefill, addGenerationPrompt: prefill ? false : addGenerationPrompt };
+  const tools = parseTools(body);
+  if (tools && common.grammar && (tools.choice.mode === 'required' || tools.choice.mode === 'named')) {
+    throw invalidField('tool_choice', `A required or named 'tool_choice' sets the output's grammar; it cannot be combined with a structured 'response_format'.`);
+  }
+  return { ...common, messages, logprobs, topLogprobs, continueFinal: prefill, addGenerationPrompt: prefill ? false : addGenerationPrompt, tools };
+}
+
+/** An assistant message's tool_calls (undefined when absent). */
+function parseToolCallsMessage(v: unknown, at: string): ChatMessage['toolCalls'] {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v)) throw invalidField(at, `'${at}' must be an array.`, 'invalid_type');
+  return v.map((c, j) => {
+    const p = `${at}[${j}]`;
+    if (!isObj(c) || !isObj(c.function)) throw invalidField(p, `'${p}' must be {"id", "type": "function", "function": {"name", "arguments"}}.`, 'invalid_type');
+    const f = c.function;
+    if (typeof f.name !== 'string') throw invalidField(`${p}.function.name`, `'${p}.function.name' must be a string.`, 'invalid_type');
+    if (typeof f.arguments !== 'string') throw invalidField(`${p}.function.arguments`, `'${p}.function.arguments' must be a JSON string.`, 'invalid_type');
+    return { id: typeof c.id === 'string' ? c.id : `call_${j}`, name: f.name, arguments: f.arguments };
+  });
 }
 
 function parseTokenArray(v: unknown[], at: string, nVocab: number): number[] {
