@@ -17,12 +17,15 @@ export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  /** Prompt tokens served from a slot's prefix cache. */
+  prompt_tokens_details: { cached_tokens: number };
 }
 
 export interface Shaper {
   /** Chunks sent as soon as the stream opens (chat: the role chunk per choice). */
   opening(choices: readonly Choice[]): unknown[];
-  delta(choice: Choice, text: string, picks: Picked[]): unknown;
+  /** offsets: per pick, where its text starts in the choice's generated text. */
+  delta(choice: Choice, text: string, picks: Picked[], offsets: number[]): unknown;
   end(choice: Choice): unknown;
   /** The extra chunk for stream_options.include_usage. */
   usage(u: Usage): unknown;
@@ -37,9 +40,15 @@ export interface DriveOptions {
   user?: string;
 }
 
+/** delta/end may return several chunks (an array): an echo held back until the prompt was scored, say. */
+function sendAll(sse: SseWriter, chunk: unknown): void {
+  if (Array.isArray(chunk)) for (const c of chunk) sse.send(c);
+  else sse.send(chunk);
+}
+
 function usageOf(gen: Generation): Usage {
   const c = gen.completionTokens;
-  return { prompt_tokens: gen.promptTokens, completion_tokens: c, total_tokens: gen.promptTokens + c };
+  return { prompt_tokens: gen.promptTokens, completion_tokens: c, total_tokens: gen.promptTokens + c, prompt_tokens_details: { cached_tokens: gen.cachedTokens } };
 }
 
 function internalError(err: Error): ApiError {
@@ -59,9 +68,9 @@ export async function drive(
   const sse = opts.stream ? new SseWriter(res) : null;
   // Throws ApiError (context too long, queue full, shutting down) before any byte is sent.
   const gen = new Generation(ready.loop, ready.runtime, plan, state.metrics, {
-    onDelta: (choice, text, picks) => sse?.send(shaper.delta(choice, text, picks)),
+    onDelta: (choice, text, picks, offsets) => sse && sendAll(sse, shaper.delta(choice, text, picks, offsets)),
     onChoiceEnd: (choice) => {
-      if (sse && choice.finishReason) sse.send(shaper.end(choice));
+      if (sse && choice.finishReason) sendAll(sse, shaper.end(choice));
     },
   });
   let disconnected = false;

@@ -11,6 +11,8 @@ import { StopMatcher } from '../scheduler/stop-matcher.js';
 import type { ModelRuntime, TextStream } from '../scheduler/runtime.js';
 import type { EndReason, JobHandle, Picked, SequenceSpec } from '../scheduler/types.js';
 import type { Metrics } from '../observability/metrics.js';
+import { logprobsOf } from '../sampling/sampler.js';
+import { constrainedPicker, makeConstraint } from '../grammar/picker.js';
 
 export interface GenerationPlan {
   /** Tokenised prompts; each gets n choices, numbered prompt-major as OpenAI does. */
@@ -24,6 +26,12 @@ export interface GenerationPlan {
   continuation: boolean;
   /** The request field that held the prompt, for the context-length error. */
   promptParam: string;
+  /** Score the prompt's tokens with this many top alternatives (echo + logprobs); null: do not. */
+  scorePrompt?: number | null;
+  /** Reuse a slot's cached prefix (cache_prompt; default true). */
+  cachePrompt?: boolean;
+  /** GBNF the output must follow (structured output); null: free text. */
+  grammar?: string | null;
 }
 
 export interface Choice {
@@ -32,17 +40,23 @@ export interface Choice {
   /** Text shown so far (stop strings removed). */
   text: string;
   completionTokens: number;
-  /** Every generated token with its logprobs (only when asked for). */
+  /** Every generated token with its logprobs (only when asked for), up to a stop string. */
   picks: Picked[];
+  /** Per pick: where its text starts in `text` (a token cut by a stop string is not listed). */
+  offsets: number[];
   finishReason: 'stop' | 'length' | null;
   endReason: EndReason | null;
   /** The request asked for more tokens than fit, so max_tokens was cut. */
   cut: boolean;
+  /** With scorePrompt: per prompt token, its logprob and top alternatives (null for the first). */
+  promptPicks: (Picked | null)[] | null;
+  /** Prompt tokens found in the slot's cache (not processed again). */
+  cachedTokens: number;
 }
 
 export interface GenerationListener {
   /** New text (possibly empty when only logprobs arrived) for one choice. */
-  onDelta?(choice: Choice, text: string, picks: Picked[]): void;
+  onDelta?(choice: Choice, text: string, picks: Picked[], offsets: number[]): void;
   onChoiceEnd?(choice: Choice): void;
 }
 
@@ -62,6 +76,7 @@ export interface GenerationSummary {
 export class Generation {
   readonly choices: Choice[] = [];
   readonly promptTokens: number;
+  private readonly n: number;
   readonly done: Promise<void>;
   private handle: JobHandle;
   private resolveDone!: () => void;
@@ -92,6 +107,7 @@ export class Generation {
       }
     });
     this.promptTokens = plan.prompts.reduce((a, p) => a + p.length, 0);
+    this.n = plan.n;
     const baseSeed = plan.settings.seed ?? randomInt(0, 2 ** 31);
     const specs: SequenceSpec[] = [];
     plan.prompts.forEach((prompt, pi) => {
@@ -99,8 +115,10 @@ export class Generation {
       const maxNew = Math.min(plan.maxTokens ?? room, room);
       for (let k = 0; k < plan.n; k++) {
         const choice: Choice = {
-          index: pi * plan.n + k, promptIndex: pi, text: '', completionTokens: 0, picks: [],
+          index: pi * plan.n + k, promptIndex: pi, text: '', completionTokens: 0, picks: [], offsets: [],
           finishReason: null, endReason: null, cut: plan.maxTokens !== undefined && plan.maxTokens > room,
+          promptPicks: plan.scorePrompt != null ? prompt.map(() => null) : null,
+          cachedTokens: 0,
         };
         this.choices.push(choice);
         specs.push(this.makeSpec(choice, prompt, maxNew, plan, baseSeed + choice.index));
@@ -131,6 +149,11 @@ export class Generation {
     return this.error;
   }
 
+  /** Cached prompt tokens, counted once per prompt like promptTokens (its first choice's). */
+  get cachedTokens(): number {
+    return this.choices.reduce((a, c) => a + (c.index % this.n === 0 ? c.cachedTokens : 0), 0);
+  }
+
   get completionTokens(): number {
     return this.choices.reduce((a, c) => a + c.completionTokens, 0);
   }
@@ -159,19 +182,40 @@ export class Generation {
     const text: TextStream = tok.stream(plan.continuation);
     const stop = new StopMatcher(plan.stop);
     let lastAt: number | null = null;
-    let pendingPicks: Picked[] = [];
+    // Picks wait until their text is shown: a token whose text a stop string cuts off is
+    // never listed, and each pick's offset points into the text the client gets.
+    const held = new PickQueue();
+    // Characters the decoder produced so far (before the stop matcher cuts).
+    let decoded = 0;
     const wantPicks = plan.topLogprobs !== null;
-    const emit = (s: string) => {
-      if (s.length === 0 && pendingPicks.length === 0) return;
+    const emit = (s: string, final: 'no' | 'all' | 'cut') => {
       choice.text += s;
-      const picks = pendingPicks;
-      pendingPicks = [];
-      this.listener.onDelta?.(choice, s, picks);
+      const { picks, offsets } = final === 'all' ? held.takeAll() : held.takeBefore(choice.text.length);
+      if (s.length === 0 && picks.length === 0) return;
+      choice.picks.push(...picks);
+      choice.offsets.push(...offsets);
+      this.listener.onDelta?.(choice, s, picks, offsets);
     };
+    const scoreTop = plan.scorePrompt;
+    const scorePrompt = scoreTop != null
+      ? (pos: number, logits: Float32Array) => {
+          // The model's own distribution: no bias, penalties or temperature.
+          const target = prompt[pos + 1];
+          choice.promptPicks![pos + 1] = { token: target, ...logprobsOf(logits, target, scoreTop) };
+        }
+      : undefined;
     return {
       prompt,
       maxNewTokens: maxNew,
-      pick: this.runtime.makePicker({ settings: plan.settings, seed, prompt, topLogprobs: plan.topLogprobs }),
+      ...(scorePrompt ? { scorePrompt } : {}),
+      cachePrompt: plan.cachePrompt !== false,
+      onCached: (n) => {
+        choice.cachedTokens = n;
+        this.metrics.cachedPromptTokens.inc(n);
+      },
+      pick: plan.grammar
+        ? constrainedPicker(this.runtime.makePicker({ settings: plan.settings, seed, prompt, topLogprobs: plan.topLogprobs }), makeConstraint(tok, plan.grammar, plan.continuation))
+        : this.runtime.makePicker({ settings: plan.settings, seed, prompt, topLogprobs: plan.topLogprobs }),
       isEndToken: (t) => tok.isEndToken(t),
       onToken: (p) => {
         const now = performance.now();
@@ -184,12 +228,11 @@ export class Generation {
         this.lastTokenAt = now;
         choice.completionTokens++;
         this.metrics.generatedTokens.inc();
-        if (wantPicks) {
-          choice.picks.push(p);
-          pendingPicks.push(p);
-        }
-        const r = stop.push(text.push(p.token));
-        emit(r.text);
+        const piece = text.push(p.token);
+        if (wantPicks) held.push(p, decoded);
+        decoded += piece.length;
+        const r = stop.push(piece);
+        emit(r.text, r.stopped ? 'cut' : 'no');
         return !r.stopped;
       },
       onEnd: (reason, error) => {
@@ -197,7 +240,7 @@ export class Generation {
         if (reason === 'stop' || reason === 'length') {
           // Whatever the matcher or the UTF-8 decoder still held is real output.
           const r = stop.push(text.flush());
-          emit(r.text + (r.stopped ? '' : stop.flush()));
+          emit(r.text + (r.stopped ? '' : stop.flush()), r.stopped ? 'cut' : 'all');
           choice.finishReason = r.stopped ? 'stop' : reason;
         }
         if (reason === 'error' && !this.error) this.error = error ?? new Error('generation failed');
@@ -208,6 +251,34 @@ export class Generation {
         }
       },
     };
+  }
+}
+
+/** Picks not yet shown, with the decoded-text offset where each one's text starts. */
+class PickQueue {
+  private picks: Picked[] = [];
+  private offsets: number[] = [];
+
+  push(p: Picked, at: number): void {
+    this.picks.push(p);
+    this.offsets.push(at);
+  }
+
+  /** Those whose text starts before `shown` characters. */
+  takeBefore(shown: number): { picks: Picked[]; offsets: number[] } {
+    let k = 0;
+    while (k < this.offsets.length && this.offsets[k] < shown) k++;
+    const out = { picks: this.picks.slice(0, k), offsets: this.offsets.slice(0, k) };
+    this.picks = this.picks.slice(k);
+    this.offsets = this.offsets.slice(k);
+    return out;
+  }
+
+  takeAll(): { picks: Picked[]; offsets: number[] } {
+    const out = { picks: this.picks, offsets: this.offsets };
+    this.picks = [];
+    this.offsets = [];
+    return out;
   }
 }
 

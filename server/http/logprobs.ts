@@ -2,7 +2,7 @@
 // legacy completions' {tokens, token_logprobs, top_logprobs, text_offset}.
 
 import type { RuntimeTokenizer } from '../scheduler/runtime.js';
-import type { Picked } from '../scheduler/types.js';
+import type { Picked, TopLogprob } from '../scheduler/types.js';
 
 export interface ChatTokenLogprob {
   token: string;
@@ -31,26 +31,54 @@ export interface CompletionLogprobs {
   text_offset: number[];
 }
 
+/** One listed token: logprob null for a prompt's first token (nothing predicts it) or an unscored prompt. */
+export interface LogprobEntry {
+  token: number;
+  logprob: number | null;
+  top: readonly TopLogprob[] | null;
+  /** Where the token's text starts in the choice's returned `text`. */
+  offset: number;
+}
+
 /**
- * `prefix`: echoed prompt tokens (no logprobs: the prompt is not scored).
- * `offset`: characters of text already before the first token.
+ * The legacy shape. top_logprobs always holds the listed token itself, as OpenAI's does
+ * (so `logprobs: 0` gives one entry per token, not `{}`).
  */
-export function completionLogprobs(tok: RuntimeTokenizer, picks: readonly Picked[], offset: number, prefix: readonly number[] = []): CompletionLogprobs {
+export function completionLogprobs(tok: RuntimeTokenizer, entries: readonly LogprobEntry[]): CompletionLogprobs {
   const out: CompletionLogprobs = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
-  let at = offset;
-  const add = (id: number, lp: number | null, top: Record<string, number> | null) => {
-    const s = tokenInfo(tok, id).token;
+  for (const e of entries) {
+    const s = tokenInfo(tok, e.token).token;
     out.tokens.push(s);
-    out.token_logprobs.push(lp);
+    out.token_logprobs.push(e.logprob);
+    let top: Record<string, number> | null = null;
+    if (e.logprob !== null) {
+      top = {};
+      for (const t of e.top ?? []) top[tokenInfo(tok, t.token).token] = t.logprob;
+      if (!(s in top)) top[s] = e.logprob;
+    }
     out.top_logprobs.push(top);
-    out.text_offset.push(at);
-    at += s.length;
-  };
-  for (const id of prefix) add(id, null, null);
-  for (const p of picks) {
-    const top: Record<string, number> = {};
-    for (const t of p.top ?? []) top[tokenInfo(tok, t.token).token] = t.logprob;
-    add(p.token, p.logprob ?? null, top);
+    out.text_offset.push(e.offset);
+  }
+  return out;
+}
+
+/** Generated picks as entries; offsets are relative to the generated text, `base` is what precedes it. */
+export function pickEntries(picks: readonly Picked[], offsets: readonly number[], base: number): LogprobEntry[] {
+  return picks.map((p, i) => ({ token: p.token, logprob: p.logprob ?? null, top: p.top ?? null, offset: base + offsets[i] }));
+}
+
+/**
+ * Where each prompt token's text starts in the prompt's decoded text (the echo): the
+ * decoder drops the first token's leading space as detokenising does, so offsets index
+ * the echoed text rather than the tokens' raw pieces laid end to end.
+ */
+export function promptOffsets(tok: RuntimeTokenizer, tokens: readonly number[]): number[] {
+  const d = tok.stream(false);
+  const out: number[] = [];
+  let at = 0;
+  for (const t of tokens) {
+    out.push(at);
+    at += d.push(t).length;
   }
   return out;
 }

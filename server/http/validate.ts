@@ -4,6 +4,9 @@
 // no raw JSON goes past this module.
 
 import { invalidField, ApiError } from './errors.js';
+import { parseStructured } from './structured.js';
+import { parseTools, type ToolSettings } from './tools.js';
+import { checkFields, CHAT_FIELDS, CHAT_REFUSED, COMPLETION_FIELDS, COMPLETION_REFUSED } from './fields.js';
 
 export interface SamplingSettings {
   temperature: number;
@@ -28,18 +31,33 @@ export interface CommonRequest {
   includeUsage: boolean;
   user: string | undefined;
   sampling: SamplingSettings;
+  /** Reuse a slot's cached prompt prefix (llama.cpp's cache_prompt, default true). */
+  cachePrompt: boolean;
+  /** GBNF the output must follow (structured output), or null. */
+  grammar: string | null;
 }
 
-export type ChatRole = 'system' | 'user' | 'assistant';
+export type ChatRole = 'system' | 'user' | 'assistant' | 'tool';
 export interface ChatMessage {
   role: ChatRole;
+  /** '' for an assistant message that only calls tools (content null). */
   content: string;
+  /** Assistant: the tools it called (arguments as the JSON text the client sent). */
+  toolCalls?: { id: string; name: string; arguments: string }[];
+  /** Tool: the call this message answers. */
+  toolCallId?: string;
 }
 
 export interface ChatRequest extends CommonRequest {
   messages: ChatMessage[];
   logprobs: boolean;
   topLogprobs: number;
+  /** Continue the final assistant message instead of opening a new turn (prefill). */
+  continueFinal: boolean;
+  /** Render the template's generation prompt (vLLM's add_generation_prompt). */
+  addGenerationPrompt: boolean;
+  /** tools / tool_choice / parallel_tool_calls; null without tools. */
+  tools: ToolSettings | null;
 }
 
 export type PromptInput = { kind: 'text'; text: string } | { kind: 'tokens'; tokens: number[] };
@@ -125,7 +143,17 @@ function parseLogitBias(body: Obj, nVocab: number): Map<number, number> {
   return out;
 }
 
-function parseCommon(body: Obj, limits: ValidationLimits): CommonRequest {
+/** repetition_penalty, or llama.cpp's repeat_penalty; both given must agree. */
+function parseRepetitionPenalty(body: Obj): number {
+  const a = optNumber(body, 'repetition_penalty', 1, 0, 10, { minExclusive: true });
+  const b = optNumber(body, 'repeat_penalty', 1, 0, 10, { minExclusive: true });
+  const hasA = body.repetition_penalty !== undefined && body.repetition_penalty !== null;
+  const hasB = body.repeat_penalty !== undefined && body.repeat_penalty !== null;
+  if (hasA && hasB && a !== b) throw invalidField('repeat_penalty', `'repeat_penalty' (${b}) and 'repetition_penalty' (${a}) name the same setting; give one.`);
+  return hasB ? b : a;
+}
+
+function parseCommon(body: Obj, limits: ValidationLimits, minMaxTokens = 1, completions = false): CommonRequest {
   const model = body.model;
   if (model !== undefined && model !== null && typeof model !== 'string') {
     throw invalidField('model', `'model' must be a string, got ${describe(model)}.`, 'invalid_type');
@@ -135,7 +163,7 @@ function parseCommon(body: Obj, limits: ValidationLimits): CommonRequest {
   for (const key of ['max_tokens', 'max_completion_tokens']) {
     const v = body[key];
     if (v === undefined || v === null) continue;
-    maxTokens = optNumber(body, key, 0, 1, Number.MAX_SAFE_INTEGER, { integer: true });
+    maxTokens = optNumber(body, key, 0, minMaxTokens, Number.MAX_SAFE_INTEGER, { integer: true });
   }
   const stream = optBool(body, 'stream', false);
   let includeUsage = false;
@@ -173,10 +201,12 @@ function parseCommon(body: Obj, limits: ValidationLimits): CommonRequest {
       minP: optNumber(body, 'min_p', 0, 0, 1),
       presencePenalty: optNumber(body, 'presence_penalty', 0, -2, 2),
       frequencyPenalty: optNumber(body, 'frequency_penalty', 0, -2, 2),
-      repetitionPenalty: optNumber(body, 'repetition_penalty', 1, 0, 10, { minExclusive: true }),
+      repetitionPenalty: parseRepetitionPenalty(body),
       seed,
       logitBias: parseLogitBias(body, limits.nVocab),
     },
+    cachePrompt: optBool(body, 'cache_prompt', true),
+    grammar: parseStructured(body, completions),
   };
 }
 
@@ -203,6 +233,7 @@ function parseContent(v: unknown, at: string): string {
 
 export function parseChatRequest(raw: unknown, limits: ValidationLimits): ChatRequest {
   const body = requireBody(raw);
+  checkFields(body, CHAT_FIELDS, CHAT_REFUSED);
   const msgs = body.messages;
   if (msgs === undefined) throw invalidField('messages', `'messages' is required.`, 'missing_required_parameter');
   if (!Array.isArray(msgs)) throw invalidField('messages', `'messages' must be an array, got ${describe(msgs)}.`, 'invalid_type');
@@ -213,11 +244,20 @@ export function parseChatRequest(raw: unknown, limits: ValidationLimits): ChatRe
     let role = m.role;
     // "developer" is the newer OpenAI name for system instructions.
     if (role === 'developer') role = 'system';
-    if (role !== 'system' && role !== 'user' && role !== 'assistant') {
-      throw invalidField(`${at}.role`, `'${at}.role' must be one of 'system', 'developer', 'user', 'assistant', got ${JSON.stringify(m.role)}.`);
+    if (role !== 'system' && role !== 'user' && role !== 'assistant' && role !== 'tool') {
+      throw invalidField(`${at}.role`, `'${at}.role' must be one of 'system', 'developer', 'user', 'assistant', 'tool', got ${JSON.stringify(m.role)}.`);
     }
+    const toolCalls = role === 'assistant' ? parseToolCallsMessage(m.tool_calls, `${at}.tool_calls`) : undefined;
+    // An assistant turn that only calls tools has content null.
+    if (toolCalls && (m.content === null || m.content === undefined)) return { role, content: '', toolCalls };
     if (m.content === undefined) throw invalidField(`${at}.content`, `'${at}.content' is required.`, 'missing_required_parameter');
-    return { role, content: parseContent(m.content, `${at}.content`) };
+    const msg: ChatMessage = { role, content: parseContent(m.content, `${at}.content`) };
+    if (toolCalls) msg.toolCalls = toolCalls;
+    if (role === 'tool') {
+      if (typeof m.tool_call_id !== 'string') throw invalidField(`${at}.tool_call_id`, `'${at}.tool_call_id' is required for a tool message.`, 'missing_required_parameter');
+      msg.toolCallId = m.tool_call_id;
+    }
+    return msg;
   });
   const common = parseCommon(body, limits);
   const logprobs = optBool(body, 'logprobs', false);
@@ -225,7 +265,37 @@ export function parseChatRequest(raw: unknown, limits: ValidationLimits): ChatRe
   if (topLogprobs > 0 && !logprobs) {
     throw invalidField('top_logprobs', `'top_logprobs' requires 'logprobs' to be true.`);
   }
-  return { ...common, messages, logprobs, topLogprobs };
+  const continueFinal = optBool(body, 'continue_final_message', false);
+  const addGenerationPrompt = optBool(body, 'add_generation_prompt', !continueFinal);
+  const last = messages[messages.length - 1];
+  if (continueFinal && last.role !== 'assistant') {
+    throw invalidField('continue_final_message', `'continue_final_message' needs the last message to be from the assistant, got '${last.role}'.`);
+  }
+  if (continueFinal && addGenerationPrompt) {
+    throw invalidField('add_generation_prompt', `'continue_final_message' and 'add_generation_prompt' cannot both be true.`);
+  }
+  // llama.cpp's behaviour: a conversation ending with an assistant message is continued
+  // (unless the client explicitly asks for a generation prompt after it).
+  const prefill = continueFinal || (last.role === 'assistant' && body.add_generation_prompt !== true);
+  const tools = parseTools(body);
+  if (tools && common.grammar && (tools.choice.mode === 'required' || tools.choice.mode === 'named')) {
+    throw invalidField('tool_choice', `A required or named 'tool_choice' sets the output's grammar; it cannot be combined with a structured 'response_format'.`);
+  }
+  return { ...common, messages, logprobs, topLogprobs, continueFinal: prefill, addGenerationPrompt: prefill ? false : addGenerationPrompt, tools };
+}
+
+/** An assistant message's tool_calls (undefined when absent). */
+function parseToolCallsMessage(v: unknown, at: string): ChatMessage['toolCalls'] {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v)) throw invalidField(at, `'${at}' must be an array.`, 'invalid_type');
+  return v.map((c, j) => {
+    const p = `${at}[${j}]`;
+    if (!isObj(c) || !isObj(c.function)) throw invalidField(p, `'${p}' must be {"id", "type": "function", "function": {"name", "arguments"}}.`, 'invalid_type');
+    const f = c.function;
+    if (typeof f.name !== 'string') throw invalidField(`${p}.function.name`, `'${p}.function.name' must be a string.`, 'invalid_type');
+    if (typeof f.arguments !== 'string') throw invalidField(`${p}.function.arguments`, `'${p}.function.arguments' must be a JSON string.`, 'invalid_type');
+    return { id: typeof c.id === 'string' ? c.id : `call_${j}`, name: f.name, arguments: f.arguments };
+  });
 }
 
 function parseTokenArray(v: unknown[], at: string, nVocab: number): number[] {
@@ -257,15 +327,28 @@ function parsePrompts(v: unknown, limits: ValidationLimits): PromptInput[] {
 
 export function parseCompletionRequest(raw: unknown, limits: ValidationLimits): CompletionRequest {
   const body = requireBody(raw);
+  checkFields(body, COMPLETION_FIELDS, COMPLETION_REFUSED);
   const prompts = parsePrompts(body.prompt, limits);
-  const common = parseCommon(body, limits);
+  // max_tokens 0 with echo and logprobs scores the prompt (lm-evaluation-harness).
+  const common = parseCommon(body, limits, 0, true);
   if (prompts.length * common.n > limits.maxN) {
     throw invalidField('n', `${prompts.length} prompts x n=${common.n} asks for ${prompts.length * common.n} sequences; at most ${limits.maxN} fit at once.`);
   }
   const lp = body.logprobs;
   let logprobs: number | null = null;
-  if (lp !== undefined && lp !== null && lp !== false) {
-    logprobs = lp === true ? 0 : optNumber(body, 'logprobs', 0, 0, 20, { integer: true });
+  if (typeof lp === 'boolean') {
+    // The legacy endpoint's logprobs is a count; a boolean is chat's field sent to the wrong place.
+    throw invalidField('logprobs', `'logprobs' on /v1/completions must be an integer 0..20 (the number of top alternatives), got ${lp}.`, 'invalid_type');
+  }
+  if (lp !== undefined && lp !== null) logprobs = optNumber(body, 'logprobs', 0, 0, 20, { integer: true });
+  const bestOf = optNumber(body, 'best_of', common.n, 1, limits.maxN, { integer: true });
+  if (bestOf !== common.n) {
+    throw invalidField('best_of', `'best_of' must equal 'n' (${common.n}): generating extra candidates to rank is not supported, got ${bestOf}.`, 'unsupported_parameter');
+  }
+  const suffix = body.suffix;
+  if (suffix !== undefined && suffix !== null) {
+    if (typeof suffix !== 'string') throw invalidField('suffix', `'suffix' must be a string, got ${describe(suffix)}.`, 'invalid_type');
+    if (suffix.length > 0) throw invalidField('suffix', `'suffix' (fill in the middle) is not supported: this model has no infill tokens.`, 'unsupported_parameter');
   }
   return { ...common, prompts, echo: optBool(body, 'echo', false), logprobs };
 }

@@ -26,6 +26,7 @@ export class Metrics {
   readonly requests: client.Counter<'route' | 'method' | 'status'>;
   readonly promptTokens: client.Counter<string>;
   readonly generatedTokens: client.Counter<string>;
+  readonly cachedPromptTokens: client.Counter<string>;
   readonly ttft: client.Histogram<string>;
   readonly interToken: client.Histogram<string>;
   readonly queueTime: client.Histogram<string>;
@@ -42,6 +43,7 @@ export class Metrics {
     if (opts.defaultMetrics !== false) client.collectDefaultMetrics({ register: this.registry, prefix: 'relu_serve_' });
     this.requests = new client.Counter({ name: 'relu_serve_requests_total', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'], registers });
     this.promptTokens = new client.Counter({ name: 'relu_serve_prompt_tokens_total', help: 'Prompt tokens processed', registers });
+    this.cachedPromptTokens = new client.Counter({ name: 'relu_serve_prompt_tokens_cached_total', help: 'Prompt tokens found in a slot\'s prefix cache (counted in prompt_tokens_total too, but not processed again)', registers });
     this.generatedTokens = new client.Counter({ name: 'relu_serve_generated_tokens_total', help: 'Tokens generated', registers });
     const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
     this.ttft = new client.Histogram({ name: 'relu_serve_time_to_first_token_seconds', help: 'Time from request arrival to first generated token', buckets: latencyBuckets, registers });

@@ -10,6 +10,7 @@
 // and it awaits every decode, so there is never more than one decode in flight.
 
 import { BoundedQueue } from './queue.js';
+import { SlotCache } from './slot-cache.js';
 import type { DecodeContext, EndReason, Job, JobHandle, Picked, SchedulerStats, SequenceSpec, StepInfo } from './types.js';
 
 export class QueueFullError extends Error {
@@ -55,6 +56,8 @@ interface Flight {
   promise: Promise<Float32Array>;
   /** Sequences whose logits row is in the result, in order. */
   rows: Seq[];
+  /** Per row: -1 to sample the next token, else the prompt position it scores. */
+  rowPos: number[];
   /** Sequence -> tokens it put into the batch. */
   members: Map<Seq, number>;
   tokens: number;
@@ -87,6 +90,8 @@ export interface EngineLoopOptions {
 export class EngineLoop {
   private readonly queue: BoundedQueue<JobState>;
   private readonly freeSlots: number[] = [];
+  /** What each slot's KV cache holds; kept after a sequence ends for prefix reuse. */
+  private readonly cache: SlotCache;
   private readonly running = new Set<Seq>();
   private readonly runningJobs = new Set<JobState>();
   private wake: (() => void) | null = null;
@@ -105,6 +110,7 @@ export class EngineLoop {
     if (opts.nBatch < ctx.nSeq) throw new RangeError(`nBatch (${opts.nBatch}) must be at least the number of slots (${ctx.nSeq})`);
     this.queue = new BoundedQueue(opts.maxWaiting);
     for (let s = ctx.nSeq - 1; s >= 0; s--) this.freeSlots.push(s);
+    this.cache = new SlotCache(ctx.nSeq);
     this.bTokens = new Int32Array(opts.nBatch);
     this.bPositions = new Int32Array(opts.nBatch);
     this.bSeqIds = new Int32Array(opts.nBatch);
@@ -181,17 +187,27 @@ export class EngineLoop {
     w?.();
   }
 
-  /** Clears the slot and hands it back. Only while no decode is in flight. */
-  private release(seq: Seq): void {
+  /**
+   * Hands the slot back. Its KV cache stays for prefix reuse unless `clear` (a failed
+   * decode leaves it unknown). Only while no decode is in flight.
+   */
+  private release(seq: Seq, clear = false): void {
     if (seq.released) return;
     seq.released = true;
     this.running.delete(seq);
+    if (clear) {
+      this.cache.clear(seq.slot);
+      this.truncate(seq.slot, 0);
+    }
+    this.freeSlots.push(seq.slot);
+  }
+
+  private truncate(slot: number, p0: number): void {
     try {
-      this.ctx.truncate(seq.slot, 0);
+      this.ctx.truncate(slot, p0);
     } catch (err) {
       this.opts.onError?.(err as Error);
     }
-    this.freeSlots.push(seq.slot);
   }
 
   private notifyEnd(seq: Seq, reason: EndReason, error?: Error): void {
@@ -224,10 +240,14 @@ export class EngineLoop {
       head.admitted = true;
       this.runningJobs.add(head);
       for (const spec of head.job.sequences) {
-        const slot = this.freeSlots.pop()!;
-        const seq: Seq = { spec, job: head, slot, prefilled: 0, next: -1, generated: 0, pos: 0, ended: false, released: false };
+        const reuseOk = spec.cachePrompt !== false && spec.scorePrompt === undefined;
+        const { slot, reuse } = this.cache.take(this.freeSlots, spec.prompt, reuseOk);
+        // Forget what follows the shared prefix; the prefix itself is not decoded again.
+        this.truncate(slot, reuse);
+        const seq: Seq = { spec, job: head, slot, prefilled: reuse, next: -1, generated: 0, pos: reuse, ended: false, released: false };
         head.seqs.push(seq);
         this.running.add(seq);
+        if (spec.onCached) safeCall(() => spec.onCached!(reuse));
       }
       safeCall(() => head.job.onAdmit?.(performance.now() - head.enqueuedAt));
     }
@@ -277,6 +297,7 @@ export class EngineLoop {
     const seqIds = this.bSeqIds;
     const want = this.bWant;
     const rows: Seq[] = [];
+    const rowPos: number[] = [];
     const members = new Map<Seq, number>();
     let n = 0;
     let prefillTokens = 0;
@@ -287,7 +308,9 @@ export class EngineLoop {
       positions[n] = seq.pos;
       seqIds[n] = seq.slot;
       want[n] = 1;
+      this.cache.append(seq.slot, [seq.next]);
       rows.push(seq);
+      rowPos.push(-1);
       members.set(seq, 1);
       n++;
     }
@@ -297,23 +320,32 @@ export class EngineLoop {
       if (seq.ended || seq.prefilled >= prompt.length) continue;
       const take = Math.min(prompt.length - seq.prefilled, nBatch - n);
       if (take <= 0) break;
+      const scoring = seq.spec.scorePrompt !== undefined;
       for (let i = 0; i < take; i++) {
-        tokens[n] = prompt[seq.prefilled + i];
+        const at = seq.prefilled + i;
+        tokens[n] = prompt[at];
         positions[n] = seq.pos + i;
         seqIds[n] = seq.slot;
-        want[n] = 0;
+        // Scoring wants every prompt position's logits but the last (that one samples).
+        want[n] = scoring && at < prompt.length - 1 ? 1 : 0;
+        if (want[n]) {
+          rows.push(seq);
+          rowPos.push(at);
+        }
         n++;
       }
+      this.cache.append(seq.slot, tokens.subarray(n - take, n));
       if (seq.prefilled + take === prompt.length) {
         want[n - 1] = 1;
         rows.push(seq);
+        rowPos.push(-1);
       }
       members.set(seq, take);
       prefillTokens += take;
     }
     // The buffers are refilled only by the next launch, which comes after this decode has returned.
     const promise = this.ctx.decode({ tokens: tokens.subarray(0, n), positions: positions.subarray(0, n), seqIds: seqIds.subarray(0, n), wantLogits: want.subarray(0, n) });
-    return { promise, rows, members, tokens: n, prefillTokens, t0 };
+    return { promise, rows, rowPos, members, tokens: n, prefillTokens, t0 };
   }
 
   /** Commits a finished step: positions, samples, ends. Frees ended slots; returns the callbacks to make. */
@@ -324,7 +356,7 @@ export class EngineLoop {
       const e = failure ?? new Error('decode returned no logits');
       this.opts.onError?.(e);
       for (const seq of f.members.keys()) {
-        this.release(seq);
+        this.release(seq, true);
         if (!seq.ended) out.push({ kind: 'end', seq, reason: 'error', error: e });
       }
       return out;
@@ -336,10 +368,27 @@ export class EngineLoop {
     const nVocab = f.rows.length > 0 ? logits.length / f.rows.length : 0;
     f.rows.forEach((seq, r) => {
       // Ended (stop string) or cancelled while the decode ran: the row is dropped unseen.
-      if (seq.ended || seq.job.cancelled) return;
+      if (seq.ended || seq.job.cancelled || seq.released) return;
+      const row = logits.subarray(r * nVocab, (r + 1) * nVocab);
+      const scoreAt = f.rowPos[r];
+      if (scoreAt >= 0) {
+        try {
+          seq.spec.scorePrompt!(scoreAt, row);
+        } catch (err) {
+          this.release(seq);
+          out.push({ kind: 'end', seq, reason: 'error', error: err instanceof Error ? err : new Error(String(err)) });
+        }
+        return;
+      }
+      // max_tokens 0 (prompt scoring): the prompt is in, nothing is generated.
+      if (seq.spec.maxNewTokens <= 0) {
+        this.release(seq);
+        out.push({ kind: 'end', seq, reason: 'length' });
+        return;
+      }
       let picked: Picked;
       try {
-        picked = seq.spec.pick(logits.subarray(r * nVocab, (r + 1) * nVocab));
+        picked = seq.spec.pick(row);
       } catch (err) {
         this.release(seq);
         out.push({ kind: 'end', seq, reason: 'error', error: err instanceof Error ? err : new Error(String(err)) });

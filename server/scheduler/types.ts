@@ -39,6 +39,16 @@ export interface SequenceSpec {
   /** Called for each generated token; returning false ends the sequence with 'stop' (stop string). */
   onToken(p: Picked): boolean;
   onEnd(reason: EndReason, error?: Error): void;
+  /**
+   * Prompt scoring (echo + logprobs): called, synchronously on the loop, with the logits at
+   * prompt position `pos` (they predict prompt[pos + 1]) for every position but the last.
+   * The row is only valid during the call.
+   */
+  scorePrompt?(pos: number, logits: Float32Array): void;
+  /** Reuse a slot's cached prompt prefix (default true; scoring never does). */
+  cachePrompt?: boolean;
+  /** Called at admission with the prompt tokens found in the slot's cache (not prefilled again). */
+  onCached?(tokens: number): void;
 }
 
 export interface Job {

@@ -48,7 +48,8 @@ test('chat, streamed: role chunk, content, finish chunk, usage chunk; same text 
   assert.equal(finish[0].choices[0].finish_reason, full.choices[0].finish_reason);
   const last = chunks[chunks.length - 1];
   assert.deepEqual(last.choices, []);
-  assert.deepEqual(last.usage, full.usage);
+  // The second request finds the first one's prompt in the prefix cache; only that differs.
+  assert.deepEqual({ ...last.usage, prompt_tokens_details: null }, { ...full.usage, prompt_tokens_details: null });
   const text = chunks.map((c) => c.choices[0]?.delta.content ?? '').join('');
   assert.equal(text, full.choices[0].message.content);
   // All chunks carry the same id.
@@ -107,7 +108,10 @@ test('same seed, same request, same output; logprobs are consistent', async () =
   const st = await s.client.chat.completions.create({ model: 'tiny', messages: user('x'), max_tokens: 6, temperature: 0, logprobs: true, top_logprobs: 3, stream: true });
   const streamed: number[] = [];
   for await (const ch of st) for (const t of ch.choices[0]?.logprobs?.content ?? []) streamed.push(t.logprob);
-  assert.deepEqual(streamed, content.map((t) => t.logprob));
+  // Equal up to rounding: the second request's prompt comes from the prefix cache, so its
+  // last prompt token is decoded in a smaller batch (another FFN path, same maths).
+  assert.equal(streamed.length, content.length);
+  streamed.forEach((v, i) => assert.ok(Math.abs(v - content[i].logprob) < 1e-5, `token ${i}: ${v} vs ${content[i].logprob}`));
   const clp = await s.client.completions.create({ model: 'tiny', prompt: 'x', max_tokens: 4, temperature: 0, logprobs: 2 });
   const l = clp.choices[0].logprobs!;
   assert.equal(l.tokens!.length, clp.usage!.completion_tokens);

@@ -85,8 +85,8 @@ test('sequences of different requests share each decode step', async () => {
   assert.deepEqual(ctx.batches[1].seqIds.sort(), [0, 1]);
   // Only the last prompt token of each sequence asked for logits.
   assert.equal(ctx.batches[0].want.reduce((x, y) => x + y, 0), 2);
-  // Slots were cleared when the sequences ended.
-  assert.deepEqual(ctx.lengths, [0, 0, 0, 0]);
+  // Slots keep their cache when the sequences end (prefix reuse): prompt + all but the last token.
+  assert.deepEqual(ctx.lengths, [3 + 4, 4 + 4, 0, 0]);
   await loop.close();
 });
 
@@ -164,7 +164,6 @@ test('cancel of a running job frees its slot after the step in flight', async ()
   assert.equal(await a.end, 'cancelled');
   assert.ok(loop.stats().steps - stepsBefore <= 1, 'slot freed within one step');
   assert.equal(loop.stats().slotsBusy, 0);
-  assert.equal(ctx.lengths[0], 0);
   // The freed slot serves the next job.
   const b = seqSpec(2, 2);
   loop.submit({ sequences: [b.spec] });
@@ -179,6 +178,9 @@ test('a job with n sequences waits until n slots are free; FIFO holds', async ()
   loop.submit({ sequences: [a.spec] });
   const b1 = seqSpec(2, 2);
   const b2 = seqSpec(2, 2);
+  // Prefilled in full (not from a's cached prompt), so their first batch is 4 tokens.
+  b1.spec.cachePrompt = false;
+  b2.spec.cachePrompt = false;
   loop.submit({ sequences: [b1.spec, b2.spec] });
   await Promise.all([a.end, b1.end, b2.end]);
   // b could only start after a released its slot.

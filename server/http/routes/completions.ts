@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { parseCompletionRequest } from '../validate.js';
 import { checkModel, requireReady } from '../state.js';
 import { drive, type Shaper, type Usage } from '../drive.js';
-import { completionLogprobs } from '../logprobs.js';
+import { completionLogprobs, pickEntries, promptOffsets, type LogprobEntry } from '../logprobs.js';
 import type { Choice } from '../generate.js';
 
 const MAX_PROMPTS = 16;
@@ -27,29 +27,44 @@ export async function completionRoutes(app: FastifyInstance): Promise<void> {
     const withUsage = r.stream && r.includeUsage ? { usage: null } : {};
     const chunk = (choices: unknown[]) => ({ id, object: 'text_completion', created, model, system_fingerprint: null, choices, ...withUsage });
     const echoOf = (c: Choice) => (r.echo ? promptText[c.promptIndex] : '');
-    // Streamed logprobs offsets continue from what was sent before.
-    const sentChars = new Map<number, number>();
+    // The echoed prompt's tokens, offsets into the echoed text.
+    const echoEntries = (c: Choice): LogprobEntry[] => {
+      if (!r.echo) return [];
+      const toks = prompts[c.promptIndex];
+      const at = promptOffsets(tok, toks);
+      return toks.map((t, i) => {
+        const p = c.promptPicks?.[i] ?? null;
+        return { token: t, logprob: p?.logprob ?? null, top: p?.top ?? null, offset: at[i] };
+      });
+    };
+    const echoChunk = (c: Choice) => chunk([{ text: echoOf(c), index: c.index, logprobs: r.logprobs !== null ? completionLogprobs(tok, echoEntries(c)) : null, finish_reason: null }]);
+    // A scored prompt's echo waits until the prompt has been through the model.
+    const scoring = r.echo && r.logprobs !== null;
+    const echoPending = new Set<number>();
+    const withEcho = (c: Choice, next: unknown): unknown => {
+      if (!echoPending.delete(c.index)) return next;
+      return [echoChunk(c), next];
+    };
     const shaper: Shaper = {
-      opening: (choices) =>
-        r.echo
-          ? choices.map((c) => {
-              sentChars.set(c.index, echoOf(c).length);
-              return chunk([{ text: echoOf(c), index: c.index, logprobs: r.logprobs !== null ? completionLogprobs(tok, [], 0, prompts[c.promptIndex]) : null, finish_reason: null }]);
-            })
-          : [],
-      delta: (c, text, picks) => {
-        const at = sentChars.get(c.index) ?? 0;
-        sentChars.set(c.index, at + text.length);
-        return chunk([{ text, index: c.index, logprobs: r.logprobs !== null ? completionLogprobs(tok, picks, at) : null, finish_reason: null }]);
+      opening: (choices) => {
+        if (!r.echo) return [];
+        if (scoring) {
+          for (const c of choices) echoPending.add(c.index);
+          return [];
+        }
+        return choices.map(echoChunk);
       },
-      end: (c) => chunk([{ text: '', index: c.index, logprobs: null, finish_reason: c.finishReason }]),
+      // Offsets index the choice's whole text (echo included), streamed or not.
+      delta: (c, text, picks, offsets) =>
+        withEcho(c, chunk([{ text, index: c.index, logprobs: r.logprobs !== null ? completionLogprobs(tok, pickEntries(picks, offsets, echoOf(c).length)) : null, finish_reason: null }])),
+      end: (c) => withEcho(c, chunk([{ text: '', index: c.index, logprobs: null, finish_reason: c.finishReason }])),
       usage: (u: Usage) => ({ id, object: 'text_completion', created, model, system_fingerprint: null, choices: [], usage: u }),
       full: (gen, u) => ({
         id, object: 'text_completion', created, model, system_fingerprint: null,
         choices: gen.choices.map((c) => ({
           text: echoOf(c) + c.text,
           index: c.index,
-          logprobs: r.logprobs !== null ? completionLogprobs(tok, c.picks, 0, r.echo ? prompts[c.promptIndex] : []) : null,
+          logprobs: r.logprobs !== null ? completionLogprobs(tok, [...echoEntries(c), ...pickEntries(c.picks, c.offsets, echoOf(c).length)]) : null,
           finish_reason: c.finishReason,
         })),
         usage: u,
@@ -57,7 +72,9 @@ export async function completionRoutes(app: FastifyInstance): Promise<void> {
     };
     return drive(req, reply, app.relu, ready, {
       prompts, n: r.n, maxTokens: r.maxTokens, stop: r.stop, settings: r.sampling,
-      topLogprobs: r.logprobs, continuation: true, promptParam: 'prompt',
+      topLogprobs: r.logprobs, continuation: true, cachePrompt: r.cachePrompt, grammar: r.grammar, promptParam: 'prompt',
+      // echo + logprobs scores the prompt, as OpenAI did (lm-evaluation-harness relies on it).
+      scorePrompt: r.echo && r.logprobs !== null ? r.logprobs : null,
     }, shaper, { stream: r.stream, includeUsage: r.includeUsage, user: r.user });
   });
 }

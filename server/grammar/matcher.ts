@@ -1,0 +1,117 @@
+// Matching text against a compiled grammar one code point at a time. The state is a set
+// of stacks (a pushdown automaton that follows every alternative at once): each stack
+// is a linked list of positions inside alternatives, innermost first, whose top always
+// points at a character class. Feeding a character keeps the stacks whose class takes
+// it, advances them and expands rule references until each top is a class again. An
+// empty stack means the root rule is complete. States are immutable, so a token can be
+// tried and thrown away; `key` names a state for the token-mask cache.
+
+import type { Element, Grammar } from './gbnf.js';
+
+interface Node {
+  /** Index into Matcher.alts. */
+  alt: number;
+  idx: number;
+  next: Node | null;
+  /** Structural id (equal stacks share it), built on creation. */
+  key: string;
+}
+
+export interface GrammarState {
+  /** null entries: stacks that completed the root rule. */
+  readonly stacks: readonly (Node | null)[];
+  readonly key: string;
+}
+
+const MAX_DEPTH = 200;
+
+export class Matcher {
+  /** Every alternative of every rule, flattened. */
+  private readonly alts: Element[][] = [];
+  /** rule -> indexes into alts. */
+  private readonly ruleAlts: number[][] = [];
+  readonly initial: GrammarState;
+
+  constructor(readonly grammar: Grammar) {
+    for (const alts of grammar.rules) {
+      this.ruleAlts.push(alts.map((a) => this.alts.push(a) - 1));
+    }
+    const out: (Node | null)[] = [];
+    for (const a of this.ruleAlts[grammar.root]) this.expand(this.node(a, 0, null), out, 0);
+    this.initial = this.state(out);
+  }
+
+  /** The root rule is complete here (end of generation allowed). */
+  accepting(s: GrammarState): boolean {
+    return s.stacks.includes(null);
+  }
+
+  /** Nothing more can follow. */
+  finished(s: GrammarState): boolean {
+    return s.stacks.every((n) => n === null);
+  }
+
+  /** The state after code point `cp`, or null if the grammar does not allow it. */
+  advance(s: GrammarState, cp: number): GrammarState | null {
+    const out: (Node | null)[] = [];
+    for (const n of s.stacks) {
+      if (n === null) continue;
+      const el = this.alts[n.alt][n.idx] as Extract<Element, { t: 'c' }>;
+      if (!matches(el, cp)) continue;
+      this.expand(this.node(n.alt, n.idx + 1, n.next), out, 0);
+    }
+    return out.length === 0 ? null : this.state(out);
+  }
+
+  /** The state after a whole string, or null. */
+  advanceAll(s: GrammarState, cps: ArrayLike<number>): GrammarState | null {
+    let cur: GrammarState | null = s;
+    for (let i = 0; i < cps.length && cur; i++) cur = this.advance(cur, cps[i]);
+    return cur;
+  }
+
+  private node(alt: number, idx: number, next: Node | null): Node {
+    return { alt, idx, next, key: `${alt}.${idx}/${next ? next.key : ''}` };
+  }
+
+  /** Pushes the stacks reachable from `n` whose top is a class (or null: done). */
+  private expand(n: Node | null, out: (Node | null)[], depth: number): void {
+    if (depth > MAX_DEPTH) throw new Error('grammar nests too deeply (left recursion?)');
+    if (n === null) {
+      out.push(null);
+      return;
+    }
+    const alt = this.alts[n.alt];
+    if (n.idx >= alt.length) {
+      this.expand(n.next, out, depth + 1);
+      return;
+    }
+    const el = alt[n.idx];
+    if (el.t === 'c') {
+      out.push(n);
+      return;
+    }
+    // Return address first; an alternative that ended is popped right away.
+    const ret = n.idx + 1 >= alt.length ? n.next : this.node(n.alt, n.idx + 1, n.next);
+    for (const a of this.ruleAlts[el.rule]) this.expand(this.node(a, 0, ret), out, depth + 1);
+  }
+
+  private state(stacks: (Node | null)[]): GrammarState {
+    // Drop duplicate stacks (alternatives that reached the same place).
+    const seen = new Map<string, Node | null>();
+    for (const n of stacks) seen.set(n === null ? '' : n.key, n);
+    const keys = [...seen.keys()].sort();
+    return { stacks: keys.map((k) => seen.get(k)!), key: keys.join('|') };
+  }
+}
+
+function matches(el: { ranges: number[]; neg: boolean }, cp: number): boolean {
+  let hit = false;
+  for (let i = 0; i < el.ranges.length; i += 2) {
+    if (cp >= el.ranges[i] && cp <= el.ranges[i + 1]) {
+      hit = true;
+      break;
+    }
+  }
+  return hit !== el.neg;
+}
