@@ -69,5 +69,10 @@ export interface ModelRuntime {
   sparsity?(): SparseStats | null;
   /** The hybrid runtime: what sits on the device, and the work per side (absent on the CPU). */
   readonly device?: { info: DeviceInfo; stats(): HybridStats };
+  /**
+   * Why the model can no longer be served (its file was changed under the server), as
+   * public text; null/absent while it is fine. See model-file-guard.ts.
+   */
+  fault?(): string | null;
   dispose(): void;
 }

@@ -8,6 +8,7 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 import type { FastifyInstance } from 'fastify';
 import { ApiError, invalidField } from '../errors.js';
 import { requireReady } from '../state.js';
+import { excerpt } from '../excerpt.js';
 
 function body(raw: unknown): Record<string, unknown> {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ApiError(400, 'The request body must be a JSON object.', { code: 'invalid_json' });
@@ -45,7 +46,7 @@ export async function tokenizeRoutes(app: FastifyInstance): Promise<void> {
     const nVocab = runtime.tokenizer.nVocab;
     t.forEach((id, i) => {
       if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= nVocab) {
-        throw invalidField(`tokens[${i}]`, `'tokens[${i}]' must be a token id in [0, ${nVocab}), got ${JSON.stringify(id)}.`);
+        throw invalidField(`tokens[${i}]`, `'tokens[${i}]' must be a token id in [0, ${nVocab}), got ${excerpt(id)}.`);
       }
     });
     return { content: runtime.tokenizer.decode(t as number[]) };
