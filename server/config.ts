@@ -37,6 +37,8 @@ export interface ServeConfig {
   bodyLimit: number;
   /** Memory-map the model file (false: read a private copy; safe against the file changing, model-file-guard.ts). */
   mmap: boolean;
+  /** Budget, ms, for rendering the chat template and tokenising one prompt (off the event loop). */
+  textTimeoutMs: number;
   /** Jinja chat template file overriding the model's own. */
   chatTemplate: string | null;
   /** On SIGTERM, how long in-flight requests may run before they are cut. */
@@ -116,6 +118,7 @@ const SPEC: Record<keyof ServeConfig, KeySpec> = {
   corsOrigins: { kind: 'stringList', env: 'RELU_SERVE_CORS_ORIGINS' },
   bodyLimit: { kind: 'int', env: 'RELU_SERVE_BODY_LIMIT', min: 1024, max: 1 << 30 },
   mmap: { kind: 'bool', env: 'RELU_SERVE_MMAP' },
+  textTimeoutMs: { kind: 'int', env: 'RELU_SERVE_TEXT_TIMEOUT_MS', min: 10, max: 600_000 },
   chatTemplate: { kind: 'nullableString', env: 'RELU_SERVE_CHAT_TEMPLATE', isPath: true },
   shutdownGraceMs: { kind: 'int', env: 'RELU_SERVE_SHUTDOWN_GRACE_MS', min: 0, max: 3_600_000 },
   logLevel: { kind: 'enum', env: 'RELU_SERVE_LOG_LEVEL', values: LOG_LEVELS },
@@ -147,6 +150,7 @@ const BUILTIN: ServeConfig = {
   corsOrigins: [],
   bodyLimit: 1 << 20,
   mmap: true,
+  textTimeoutMs: 5000,
   chatTemplate: null,
   shutdownGraceMs: 10_000,
   logLevel: 'info',

@@ -16,6 +16,7 @@ import type { DecodeContext } from './types.js';
 import type { DeviceInfo, FfnActivation, FfnMode, Isa } from '../engine/types.js';
 import { resolveDevice, type DeviceSettings } from '../engine/device-options.js';
 import { formatBytes, parseByteSize } from '../profiler/vram-costs.js';
+import { TextWorker } from '../chat/text-worker.js';
 import { ModelFileChangedError, ModelFileGuard } from './model-file-guard.js';
 
 export interface RuntimeOptions {
@@ -37,6 +38,8 @@ export interface RuntimeOptions {
   device?: DeviceSettings;
   /** Memory-map the file (default); false reads a private copy (model-file-guard.ts). */
   mmap?: boolean;
+  /** Budget for rendering the chat template and tokenising one prompt, ms (chat/text-worker.ts). */
+  textTimeoutMs?: number;
   /** Where to say what the device choice did (placement source, notes). */
   log?: Pick<Logger, 'info' | 'warn' | 'error'>;
 }
@@ -109,6 +112,8 @@ export async function createRuntime(o: RuntimeOptions): Promise<ModelRuntime> {
       );
     }
     guard?.watch();
+    const tokMeta = new Map([...model.metadata].filter(([k]) => k.startsWith('tokenizer.')));
+    const text = new TextWorker({ meta: tokMeta, template: { source: template.source, origin: template.origin } }, { timeoutMs: o.textTimeoutMs });
     return {
       id: o.alias ?? path.basename(o.modelPath).replace(/\.gguf$/i, ''),
       created: Math.floor(Date.now() / 1000),
@@ -118,6 +123,7 @@ export async function createRuntime(o: RuntimeOptions): Promise<ModelRuntime> {
       ctx: guard ? guardedContext(c, guard) : c,
       tokenizer,
       template,
+      text,
       makePicker: makePickerFactory(info.nVocab),
       meta: {
         arch: info.arch,
@@ -149,6 +155,7 @@ export async function createRuntime(o: RuntimeOptions): Promise<ModelRuntime> {
       fault: () => guard?.check() ?? null,
       dispose: () => {
         guard?.stop();
+        void text.close();
         c.dispose();
         model.dispose();
       },
@@ -181,6 +188,7 @@ export async function loadRuntime(cfg: ServeConfig, log: Logger): Promise<ModelR
     sparseThreshold: cfg.sparseThreshold,
     sparseMaxBatch: cfg.sparseMaxBatch,
     mmap: cfg.mmap,
+    textTimeoutMs: cfg.textTimeoutMs,
     device: {
       device: cfg.device,
       vramBudget: cfg.vramBudget,

@@ -3,31 +3,11 @@
 
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { ApiError } from '../errors.js';
 import { parseChatRequest } from '../validate.js';
 import { checkModel, requireReady } from '../state.js';
 import { drive, type Shaper, type Usage } from '../drive.js';
 import { chatLogprobs } from '../logprobs.js';
-import { ChatTemplateError } from '../../chat/template.js';
-import type { ModelRuntime } from '../../scheduler/runtime.js';
-
-/** Renders the conversation and tokenises it; a BOS the template wrote as text is folded into the BOS token. */
-export function chatPromptTokens(runtime: ModelRuntime, messages: Parameters<ModelRuntime['template']['render']>[0]): number[] {
-  let text: string;
-  try {
-    text = runtime.template.render(messages);
-  } catch (err) {
-    if (err instanceof ChatTemplateError) throw new ApiError(400, err.message, { param: 'messages', code: 'invalid_messages' });
-    throw err;
-  }
-  const tok = runtime.tokenizer;
-  let addBos = tok.addBos;
-  if (tok.bosText && text.startsWith(tok.bosText)) {
-    text = text.slice(tok.bosText.length);
-    addBos = true;
-  }
-  return tok.encode(text, addBos, true);
-}
+import { chatPrompt } from '../prompt.js';
 
 export async function chatRoutes(app: FastifyInstance): Promise<void> {
   app.post('/v1/chat/completions', async (req, reply) => {
@@ -35,7 +15,8 @@ export async function chatRoutes(app: FastifyInstance): Promise<void> {
     const { runtime } = ready;
     const r = parseChatRequest(req.body, { maxN: runtime.nSeq, nVocab: runtime.tokenizer.nVocab, maxPrompts: 1 });
     checkModel(r.model, runtime);
-    const prompt = chatPromptTokens(runtime, r.messages);
+    // Rendered and tokenised off the event loop, under a time budget (chat/text-worker.ts).
+    const prompt = await chatPrompt(runtime, r.messages);
     const id = `chatcmpl-${randomBytes(12).toString('hex')}`;
     const created = Math.floor(Date.now() / 1000);
     const model = runtime.id;

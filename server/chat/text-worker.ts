@@ -1,0 +1,175 @@
+// Chat templates and tokenisation in a worker thread, under a time budget. Templates
+// come from downloaded model files: one that loops 10^8 times used to block the event
+// loop (no /health, SIGTERM ignored). Tokenising a large prompt took seconds of event
+// loop too. Here each request runs in one worker thread; when one overruns its budget
+// the thread is terminated (V8 stops it mid-loop), the request fails naming the
+// template, and a fresh thread serves the next. The thread's heap is capped so a
+// template that builds a giant string fails there and not in the server.
+
+import { Worker } from 'node:worker_threads';
+import type { GgufValue } from '../engine/types.js';
+import type { ChatMessage } from '../http/validate.js';
+import type { TextService } from '../scheduler/runtime.js';
+import { ChatTemplateError } from './template.js';
+import type { TokensOrBound } from './prompt-tokens.js';
+
+export interface TextInit {
+  /** The tokenizer's GGUF metadata (tokenizer.* keys). */
+  meta: Map<string, GgufValue>;
+  template: { source: string; origin: string };
+}
+
+export type TextRequest =
+  | { id: number; op: 'chat'; messages: ChatMessage[]; limit: number | null }
+  | { id: number; op: 'encode'; text: string; addBos: boolean; special: boolean; limit: number | null };
+
+export type TextReply =
+  | { id: number; rendered: true }
+  | { id: number; result: TokensOrBound }
+  | { id: number; error: { name: string; message: string } };
+
+/** A request that overran its budget, or a thread that died under it. */
+export class TextWorkerError extends Error {
+  constructor(message: string, readonly inTemplate: boolean) {
+    super(message);
+    this.name = 'TextWorkerError';
+  }
+}
+
+export interface TextWorkerOptions {
+  /** Budget per request (render + tokenise), ms. */
+  timeoutMs?: number;
+  /** Heap cap of the thread, MiB. */
+  heapMb?: number;
+}
+
+type Body = { op: 'chat'; messages: ChatMessage[]; limit: number | null } | { op: 'encode'; text: string; addBos: boolean; special: boolean; limit: number | null };
+
+interface Pending {
+  id: number;
+  body: Body;
+  resolve(r: TokensOrBound): void;
+  reject(e: Error): void;
+  rendered: boolean;
+}
+
+export class TextWorker implements TextService {
+  private worker: Worker | null = null;
+  private readonly queue: Pending[] = [];
+  private current: Pending | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private nextId = 1;
+  private closed = false;
+  readonly timeoutMs: number;
+  private readonly heapMb: number;
+
+  constructor(private readonly init: TextInit, opts: TextWorkerOptions = {}) {
+    this.timeoutMs = opts.timeoutMs ?? 5000;
+    this.heapMb = opts.heapMb ?? 256;
+  }
+
+  chat(messages: readonly ChatMessage[], limit: number | null): Promise<TokensOrBound> {
+    return this.submit({ op: 'chat', messages: messages.map((m) => ({ role: m.role, content: m.content })), limit });
+  }
+
+  encode(text: string, addBos: boolean, special: boolean, limit: number | null): Promise<TokensOrBound> {
+    return this.submit({ op: 'encode', text, addBos, special, limit });
+  }
+
+  /** Stops the thread; waiting requests fail. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const p of this.queue.splice(0)) p.reject(new TextWorkerError('the server is shutting down', false));
+    this.current?.reject(new TextWorkerError('the server is shutting down', false));
+    this.current = null;
+    this.clearTimer();
+    const w = this.worker;
+    this.worker = null;
+    if (w) await w.terminate();
+  }
+
+  private submit(body: Body): Promise<TokensOrBound> {
+    if (this.closed) return Promise.reject(new TextWorkerError('the server is shutting down', false));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ id: this.nextId++, body, resolve, reject, rendered: false });
+      this.pump();
+    });
+  }
+
+  private spawn(): Worker {
+    const w = new Worker(new URL('./text-worker-thread.js', import.meta.url), {
+      workerData: this.init,
+      resourceLimits: { maxOldGenerationSizeMb: this.heapMb },
+    });
+    // Never keeps the process alive on its own.
+    w.unref();
+    w.on('message', (m: TextReply) => this.onReply(w, m));
+    w.on('error', (err) => this.onDeath(w, `failed: ${err.message}`));
+    w.on('exit', (code) => this.onDeath(w, `stopped (exit code ${code})`));
+    return w;
+  }
+
+  private pump(): void {
+    if (this.current || this.closed) return;
+    const next = this.queue.shift();
+    if (!next) return;
+    this.current = next;
+    if (!this.worker) this.worker = this.spawn();
+    this.worker.postMessage({ id: next.id, ...next.body } as TextRequest);
+    this.timer = setTimeout(() => this.onTimeout(), this.timeoutMs);
+    this.timer.unref();
+  }
+
+  private onReply(w: Worker, m: TextReply): void {
+    const p = this.current;
+    if (w !== this.worker || !p || m.id !== p.id) return;
+    if ('rendered' in m) {
+      p.rendered = true;
+      return;
+    }
+    this.finish();
+    if ('result' in m) p.resolve(m.result);
+    else if (m.error.name === 'ChatTemplateError') p.reject(new ChatTemplateError(m.error.message));
+    else p.reject(new Error(m.error.message));
+    this.pump();
+  }
+
+  private onTimeout(): void {
+    const p = this.current;
+    if (!p) return;
+    const inTemplate = p.body.op === 'chat' && !p.rendered;
+    const what = inTemplate ? 'rendering the chat template' : 'tokenising the prompt';
+    this.kill();
+    p.reject(new TextWorkerError(`${what} took longer than ${this.timeoutMs} ms and was stopped`, inTemplate));
+    this.pump();
+  }
+
+  /** The thread died (heap cap, a crash): the request it held fails, the next gets a new thread. */
+  private onDeath(w: Worker, how: string): void {
+    if (w !== this.worker) return;
+    const p = this.current;
+    this.worker = null;
+    if (!p) return;
+    this.finish();
+    const inTemplate = p.body.op === 'chat' && !p.rendered;
+    p.reject(new TextWorkerError(`the text worker ${how} while ${inTemplate ? 'rendering the chat template' : 'tokenising the prompt'}`, inTemplate));
+    this.pump();
+  }
+
+  private kill(): void {
+    const w = this.worker;
+    this.worker = null;
+    this.finish();
+    void w?.terminate();
+  }
+
+  private finish(): void {
+    this.current = null;
+    this.clearTimer();
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}
