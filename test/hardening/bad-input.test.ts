@@ -50,10 +50,11 @@ const nested = (depth: number, inner = '1') => '['.repeat(depth) + inner + ']'.r
 for (const depth of [3000, 5000, 20000]) {
   test(`values nested ${depth} deep are a 400 with a short message`, async () => {
     const user = (content: string) => `{"role":"user","content":${content}}`;
-    await expectError(await post('/v1/completions', `{"prompt":[1,${nested(depth)}]}`), 400, undefined, 'prompt[1]');
+    await expectError(await post('/v1/completions', `{"prompt":[1,${nested(depth)}]}`), 400, undefined, 'prompt[0]');
     await expectError(await post('/v1/completions', `{"prompt":[[1,${nested(depth)}]]}`), 400, undefined, 'prompt[0][1]');
-    await expectError(await post('/v1/chat/completions', `{"messages":[${user(nested(depth))}]}`), 400, 'invalid_type', 'messages[0].content');
-    await expectError(await post('/v1/chat/completions', `{"messages":[${user(`[${nested(depth, '{}')}]`)}]}`), 400, 'invalid_type', 'messages[0].content[0]');
+    await expectError(await post('/v1/chat/completions', `{"messages":[${user(nested(depth))}]}`), 400, 'invalid_type', 'messages[0].content[0]');
+    await expectError(await post('/v1/chat/completions', `{"messages":[${user(`[{"type":"text","text":${nested(depth, '"t"')}}]`)}]}`), 400, 'invalid_type', 'messages[0].content[0].text');
+    await expectError(await post('/v1/chat/completions', `{"messages":[${user(`[{"type":${nested(depth, '"text"')},"text":"t"}]`)}]}`), 400, undefined, 'messages[0].content[0].type');
     await expectError(await post('/v1/chat/completions', `{"messages":[{"role":${nested(depth, '"user"')},"content":"x"}]}`), 400, 'invalid_value', 'messages[0].role');
     await expectError(await post('/v1/chat/completions', `{"messages":[${user('"x"')}],"logit_bias":{"1":${nested(depth)}}}`), 400, undefined, 'logit_bias.1');
     await expectError(await post('/detokenize', `{"tokens":[1,${nested(depth)}]}`), 400, undefined, 'tokens[1]');
@@ -103,13 +104,16 @@ test('router errors are OpenAI-shaped: bad percent-encoding, over-long parameter
 test('types, ranges and encodings', async () => {
   const msg = [{ role: 'user', content: 'x' }];
   for (const [field, value] of [
-    ['temperature', 'hot'], ['temperature', -1], ['temperature', 1e400], ['top_p', 0], ['n', 1.5], ['n', 0],
+    ['temperature', 'hot'], ['temperature', -1], ['top_p', 0], ['n', 1.5], ['n', 0],
     ['max_tokens', -1], ['max_tokens', 2 ** 60], ['seed', 'x'], ['stream', 'yes'], ['logprobs', 3], ['top_logprobs', 99],
     ['presence_penalty', 3], ['stop', [1]], ['stop', ['a', 'b', 'c', 'd', 'e']], ['user', 5], ['logit_bias', []], ['logit_bias', { '-1': 1 }],
     ['logit_bias', { '1': 1000 }], ['stream_options', { include_usage: true }],
   ] as const) {
     await expectError(await post('/v1/chat/completions', { messages: msg, [field]: value }), 400);
   }
+  // 1e400 parses as Infinity (JSON.stringify would send null, so the text is written out).
+  const inf = await post('/v1/chat/completions', '{"messages":[{"role":"user","content":"x"}],"temperature":1e400}');
+  await expectError(inf, 400, 'invalid_type', 'temperature');
   for (const messages of [[], 'hi', [null], [{ role: 'user' }], [{ role: 'user', content: 5 }], [{ role: 'user', content: [{ type: 'image_url' }] }], [{ role: 'tool', content: 'x' }]]) {
     await expectError(await post('/v1/chat/completions', { messages }), 400);
   }
