@@ -14,6 +14,7 @@ const init = workerData as TextInit;
 const tok = adaptTokenizer(SpmTokenizer.fromMetadata(init.meta), init.meta);
 const template = new ChatTemplate(init.template.source, init.template.origin, { bosToken: tok.bosText, eosToken: tok.eosText });
 const port = parentPort!;
+port.postMessage({ ready: true } satisfies TextReply);
 
 port.on('message', (req: TextRequest) => {
   let reply: TextReply;

@@ -24,6 +24,7 @@ export type TextRequest =
   | { id: number; op: 'encode'; text: string; addBos: boolean; special: boolean; limit: number | null };
 
 export type TextReply =
+  | { ready: true }
   | { id: number; rendered: true }
   | { id: number; result: TokensOrBound }
   | { id: number; error: { name: string; message: string } };
@@ -43,6 +44,9 @@ export interface TextWorkerOptions {
   heapMb?: number;
 }
 
+/** How long a new thread may take to start before its first request fails. */
+const STARTUP_LIMIT_MS = 30_000;
+
 type Body = { op: 'chat'; messages: ChatMessage[]; limit: number | null } | { op: 'encode'; text: string; addBos: boolean; special: boolean; limit: number | null };
 
 interface Pending {
@@ -59,6 +63,8 @@ export class TextWorker implements TextService {
   private current: Pending | null = null;
   private timer: NodeJS.Timeout | null = null;
   private nextId = 1;
+  /** The thread has built its tokenizer and template. */
+  private ready = false;
   private closed = false;
   readonly timeoutMs: number;
   private readonly heapMb: number;
@@ -114,15 +120,32 @@ export class TextWorker implements TextService {
     const next = this.queue.shift();
     if (!next) return;
     this.current = next;
-    if (!this.worker) this.worker = this.spawn();
+    if (!this.worker) {
+      this.worker = this.spawn();
+      this.ready = false;
+    }
     this.worker.postMessage({ id: next.id, ...next.body } as TextRequest);
-    this.timer = setTimeout(() => this.onTimeout(), this.timeoutMs);
+    // A fresh thread first loads its modules and builds the tokenizer: that time is not
+    // the request's, so its budget starts once the thread says it is ready (the
+    // startup itself has a generous limit of its own).
+    this.startTimer(this.ready ? this.timeoutMs : STARTUP_LIMIT_MS + this.timeoutMs);
+  }
+
+  private startTimer(ms: number): void {
+    this.clearTimer();
+    this.timer = setTimeout(() => this.onTimeout(), ms);
     this.timer.unref();
   }
 
   private onReply(w: Worker, m: TextReply): void {
+    if (w !== this.worker) return;
+    if ('ready' in m) {
+      this.ready = true;
+      if (this.current) this.startTimer(this.timeoutMs);
+      return;
+    }
     const p = this.current;
-    if (w !== this.worker || !p || m.id !== p.id) return;
+    if (!p || m.id !== p.id) return;
     if ('rendered' in m) {
       p.rendered = true;
       return;
