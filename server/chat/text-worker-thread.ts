@@ -4,11 +4,23 @@
 // event loop's; the main thread terminates it when a request overruns its budget.
 
 import { parentPort, workerData } from 'node:worker_threads';
+import { getPriority, setPriority } from 'node:os';
 import { SpmTokenizer } from '../tokenizer/spm.js';
 import { adaptTokenizer } from '../scheduler/tokenizer-adapter.js';
 import { ChatTemplate } from './template.js';
 import { chatText, encodeWithin } from './prompt-tokens.js';
 import type { TextInit, TextReply, TextRequest } from './text-worker.js';
+
+// On Linux a nice value set with pid 0 applies to the calling thread only: this thread
+// then yields the CPU to the event loop on a busy machine (elsewhere it would renice the
+// whole process, so it is left alone).
+if (process.platform === 'linux') {
+  try {
+    setPriority(0, Math.min(19, getPriority(0) + 10));
+  } catch {
+    /* not permitted: run at the same priority */
+  }
+}
 
 const init = workerData as TextInit;
 const tok = adaptTokenizer(SpmTokenizer.fromMetadata(init.meta), init.meta);

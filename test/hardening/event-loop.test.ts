@@ -1,13 +1,12 @@
 // The event loop stays free while hostile requests run: a chat template that loops 10^8
 // times is stopped after its budget with a 500 naming the template, and large prompts
 // are refused by size or tokenised in the text worker. /health is polled over a real
-// socket all along; its slowest answer must stay under 100 ms. On a machine so loaded
-// that an idle server's /health is already slow, the bound is 100 ms over the slowest
-// idle answer (measured first, printed with the result).
+// socket all along; its slowest answer must stay under 100 ms (see assertResponsive for
+// a machine that is overloaded by others). Before the text worker it took 13 s.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { buildApp, type App } from '../../server/app.js';
@@ -32,19 +31,42 @@ async function serve(chatTemplate: string | undefined, textTimeoutMs: number): P
   return { app, url: await app.listen({ host: '127.0.0.1', port: 0 }) };
 }
 
-/** Polls /health until stop() and returns the slowest answer in ms. */
-function pollHealth(url: string): { stop(): Promise<{ worst: number; count: number }> } {
+/**
+ * CPU time (ms) the main thread (the event loop) has used, from Linux's schedstat; null
+ * elsewhere. What the loop itself spends while a /health waits is the server's doing;
+ * wall time on top of it is the wait for a core on a busy machine.
+ */
+function loopCpuMs(): number | null {
+  try {
+    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+  } catch {
+    return null;
+  }
+}
+
+interface Polls {
+  /** Slowest /health answer, wall clock. */
+  worst: number;
+  /** Most event-loop CPU time spent while one /health waited (null: not Linux). */
+  worstCpu: number | null;
+  count: number;
+}
+
+/** Polls /health until stop(). */
+function pollHealth(url: string): { stop(): Promise<Polls> } {
   let running = true;
-  let worst = 0;
-  let count = 0;
+  const p: Polls = { worst: 0, worstCpu: loopCpuMs() === null ? null : 0, count: 0 };
   const done = (async () => {
     while (running) {
       const t0 = performance.now();
+      const c0 = loopCpuMs();
       const res = await fetch(`${url}/health`);
       await res.text();
       assert.equal(res.status, 200);
-      worst = Math.max(worst, performance.now() - t0);
-      count++;
+      p.worst = Math.max(p.worst, performance.now() - t0);
+      const c1 = loopCpuMs();
+      if (c0 !== null && c1 !== null) p.worstCpu = Math.max(p.worstCpu!, c1 - c0);
+      p.count++;
       await new Promise((r) => setTimeout(r, 5));
     }
   })();
@@ -52,7 +74,7 @@ function pollHealth(url: string): { stop(): Promise<{ worst: number; count: numb
     stop: async () => {
       running = false;
       await done;
-      return { worst, count };
+      return p;
     },
   };
 }
@@ -64,10 +86,19 @@ async function idleWorst(url: string): Promise<number> {
   return (await p.stop()).worst;
 }
 
-function assertResponsive(h: { worst: number; count: number }, idle: number, what: string): void {
-  const bound = 100 + Math.max(0, idle - 20);
-  console.log(`# ${what}: ${h.count} /health polls, slowest ${h.worst.toFixed(1)} ms (idle: ${idle.toFixed(1)} ms; bound ${bound.toFixed(0)} ms)`);
-  assert.ok(h.worst < bound, `/health took ${h.worst.toFixed(1)} ms (idle slowest ${idle.toFixed(1)} ms)`);
+/**
+ * Under 100 ms, by wall clock on a machine with a core to spare. On an overloaded one
+ * (more runnable threads than cores) the wall clock mostly measures the neighbours, so
+ * there the check is the event loop's own CPU time per /health (under 100 ms), with a
+ * wall-clock bound only against hangs.
+ */
+function assertResponsive(h: Polls, idle: number, what: string): void {
+  const load = loadavg()[0] / availableParallelism();
+  const cpu = h.worstCpu === null ? 'n/a' : `${h.worstCpu.toFixed(1)} ms`;
+  console.log(`# ${what}: ${h.count} /health polls, slowest ${h.worst.toFixed(1)} ms wall, ${cpu} event-loop CPU (idle slowest: ${idle.toFixed(1)} ms; load ${load.toFixed(1)} per core)`);
+  if (h.worstCpu !== null) assert.ok(h.worstCpu < 100, `the event loop spent ${h.worstCpu.toFixed(1)} ms of CPU while one /health waited`);
+  const bound = load > 1 ? 2000 + idle : 100;
+  assert.ok(h.worst < bound, `/health took ${h.worst.toFixed(1)} ms (idle slowest ${idle.toFixed(1)} ms, bound ${bound.toFixed(0)} ms)`);
 }
 
 const LARGE_SENDER = `
