@@ -3,8 +3,8 @@
 // Concurrent clients stream and wait for completions, abort at random moments, and
 // burst past the queue (429s expected). At the end it checks that the books balance:
 //   - every request the clients started ended as finished, errored (429 included) or
-//     cancelled, none hung; the server counted exactly as many (relu_serve_requests_total)
-//     and as many 429s;
+//     cancelled, none hung; the server counted (relu_serve_requests_total) every answered
+//     one and its 429s, and no more than were started (aborted ones may never arrive);
 //   - no slot is left busy and nothing waits (/health, /metrics);
 //   - the server's RSS after the run is within bounds of its RSS after warm-up;
 //   - SIGTERM ends the process with status 0.
@@ -93,7 +93,7 @@ export async function soak(argv: string[]): Promise<boolean> {
   const dir = mkdtempSync(join(tmpdir(), 'relu-serve-soak-'));
   const model = join(dir, 'soak.gguf');
   await makeModel({ arch: 'bamboo', size: 'tiny', type: 'q8_0', seed: 21, out: model });
-  const proc = spawn(process.execPath, [cli, 'serve', '--model', model, '--alias', 'soak', '--port', '0', '--threads', '1', '--parallel', String(parallel), '--max-queue', String(maxQueue), '--ctx-size', '256', '--shutdown-grace', '3000', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [cli, 'serve', '--model', model, '--alias', 'soak', '--port', '0', '--threads', '1', '--parallel', String(parallel), '--max-queue', String(maxQueue), '--ctx-size', '256', '--shutdown-grace', '3000', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<{ code: number | null; signal: string | null }>((r) => proc.on('exit', (code, signal) => r({ code, signal })));
   let logs = '';
   proc.stderr!.on('data', (d: Buffer) => (logs = (logs + d.toString()).slice(-4000)));
@@ -153,14 +153,17 @@ export async function soak(argv: string[]): Promise<boolean> {
   const checks: [string, boolean][] = [
     ['every request ended once', t.started === t.finished + t.errored + t.cancelled + t.hung],
     ['no request hung', t.hung === 0],
-    ['the server counted every request', serverCounted === t.started],
-    ['the server counted the same 429s', server429 === t.rejected429],
+    // A request the client aborted may never have reached the server (or been answered
+    // after the abort), so the server's books are bounded by the client's on both sides.
+    ['the server counted every answered request, and no more than were started', serverCounted >= t.finished + t.errored && serverCounted <= t.started],
+    ['the server counted every 429 the clients saw, and no more than 429s + aborts', server429 >= t.rejected429 && server429 <= t.rejected429 + t.cancelled],
     ['the queue overflowed at least once (429s seen)', t.rejected429 > 0],
     ['no slot leaked', slotsBusy === 0 && running === 0 && health.slots_idle === health.slots_total && health.requests_waiting === 0],
     ['RSS bounded (end <= 1.5 x warm + 64 MiB)', rssEnd <= rssWarm * 1.5 + 64 * 2 ** 20],
     ['SIGTERM exits 0', exit.code === 0],
   ];
   for (const [what, ok] of checks) console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
+  if (exit.code !== 0) console.log(`server log tail:\n${logs.split('\n').slice(-8).join('\n')}`);
   return checks.every(([, ok]) => ok);
 }
 
