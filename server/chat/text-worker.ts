@@ -37,9 +37,19 @@ export class TextWorkerError extends Error {
   }
 }
 
+/** Too many requests already wait for the worker (a 429, like a full wait queue). */
+export class TextWorkerBusyError extends Error {
+  constructor(readonly waiting: number) {
+    super(`${waiting} prompts are already waiting to be tokenised`);
+    this.name = 'TextWorkerBusyError';
+  }
+}
+
 export interface TextWorkerOptions {
   /** Budget per request (render + tokenise), ms. */
   timeoutMs?: number;
+  /** Requests that may wait for the thread; beyond that they are refused (default 64). */
+  maxWaiting?: number;
   /** Heap cap of the thread, MiB. */
   heapMb?: number;
 }
@@ -68,10 +78,12 @@ export class TextWorker implements TextService {
   private closed = false;
   readonly timeoutMs: number;
   private readonly heapMb: number;
+  private readonly maxWaiting: number;
 
   constructor(private readonly init: TextInit, opts: TextWorkerOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? 5000;
     this.heapMb = opts.heapMb ?? 256;
+    this.maxWaiting = opts.maxWaiting ?? 64;
   }
 
   chat(messages: readonly ChatMessage[], limit: number | null): Promise<TokensOrBound> {
@@ -96,6 +108,8 @@ export class TextWorker implements TextService {
 
   private submit(body: Body): Promise<TokensOrBound> {
     if (this.closed) return Promise.reject(new TextWorkerError('the server is shutting down', false));
+    // Bounded like the engine's queue: a flood of slow templates must not pile up without end.
+    if (this.queue.length >= this.maxWaiting) return Promise.reject(new TextWorkerBusyError(this.queue.length));
     return new Promise((resolve, reject) => {
       this.queue.push({ id: this.nextId++, body, resolve, reject, rendered: false });
       this.pump();

@@ -6,7 +6,7 @@ import { ApiError } from './errors.js';
 import type { ChatMessage } from './validate.js';
 import type { ModelRuntime } from '../scheduler/runtime.js';
 import { ChatTemplateError } from '../chat/template.js';
-import { TextWorkerError } from '../chat/text-worker.js';
+import { TextWorkerBusyError, TextWorkerError } from '../chat/text-worker.js';
 import { chatText, encodeWithin, type TokensOrBound } from '../chat/prompt-tokens.js';
 
 function tooLong(runtime: ModelRuntime, atLeast: number, param: string): ApiError {
@@ -19,6 +19,9 @@ function tooLong(runtime: ModelRuntime, atLeast: number, param: string): ApiErro
 
 function fromWorker(runtime: ModelRuntime, err: unknown): Error {
   if (err instanceof ChatTemplateError) return new ApiError(400, err.message, { param: 'messages', code: 'invalid_messages' });
+  if (err instanceof TextWorkerBusyError) {
+    return new ApiError(429, `The server is busy: ${err.message}. Retry later.`, { code: 'queue_full', headers: { 'retry-after': '1' } });
+  }
   if (err instanceof TextWorkerError) {
     return err.inTemplate
       ? new ApiError(500, `The chat template (${runtime.template.origin}) could not be used: ${err.message}.`, { code: 'chat_template_failed' })
