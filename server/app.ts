@@ -10,6 +10,7 @@ import cors from '@fastify/cors';
 import { randomUUID } from 'node:crypto';
 import { ApiError, toApiError } from './http/errors.js';
 import { authPlugin } from './http/auth.js';
+import { frameworkErrors, KnownRoutes, notFound } from './http/router-errors.js';
 import type { ServerState } from './http/state.js';
 import { healthRoutes } from './http/routes/health.js';
 import { modelRoutes } from './http/routes/models.js';
@@ -59,7 +60,10 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     // While closing, requests on open connections still reach the routes, which answer
     // with an OpenAI-shaped 503 (state.draining) instead of Fastify's own.
     return503OnClosing: false,
+    frameworkErrors,
   });
+  const known = new KnownRoutes();
+  known.track(app);
   const metrics = new Metrics({ defaultMetrics: opts.defaultMetrics ?? true });
   const state: ServerState = { runtime: null, loop: null, metrics, loadError: null, draining: false, maxPrompts: 16 };
   app.decorate('relu', state);
@@ -69,10 +73,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     if (api.status >= 500 && !(err instanceof ApiError)) req.log.error({ err }, 'unhandled error');
     reply.code(api.status).headers(api.headers).send(api.body());
   });
-  app.setNotFoundHandler((req, reply) => {
-    const api = new ApiError(404, `Unknown request URL: ${req.method} ${req.url.split('?')[0]}`, { code: 'unknown_url' });
-    reply.code(404).send(api.body());
-  });
+  app.setNotFoundHandler(notFound(known));
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', String(req.id));
   });

@@ -35,6 +35,10 @@ export interface ServeConfig {
   corsOrigins: string[];
   /** Largest request body in bytes. */
   bodyLimit: number;
+  /** Memory-map the model file (false: read a private copy; safe against the file changing, model-file-guard.ts). */
+  mmap: boolean;
+  /** Budget, ms, for rendering the chat template and tokenising one prompt (off the event loop). */
+  textTimeoutMs: number;
   /** Jinja chat template file overriding the model's own. */
   chatTemplate: string | null;
   /** On SIGTERM, how long in-flight requests may run before they are cut. */
@@ -84,7 +88,7 @@ export const packageRoot = (() => {
 
 export const defaultConfigPath = path.join(packageRoot, 'configs', 'default.json');
 
-type Kind = 'string' | 'nullableString' | 'int' | 'nullableNumber' | 'stringList' | 'enum';
+type Kind = 'string' | 'nullableString' | 'int' | 'nullableNumber' | 'stringList' | 'enum' | 'bool';
 interface KeySpec {
   kind: Kind;
   env: string;
@@ -93,6 +97,8 @@ interface KeySpec {
   values?: readonly (string | null)[];
   /** A path: resolved against the config file's package root or the cwd. */
   isPath?: boolean;
+  /** Never quoted in an error: the message ends up in logs. */
+  secret?: boolean;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -108,9 +114,11 @@ const SPEC: Record<keyof ServeConfig, KeySpec> = {
   threads: { kind: 'int', env: 'RELU_SERVE_THREADS', min: 0, max: 1024 },
   batchSize: { kind: 'int', env: 'RELU_SERVE_BATCH_SIZE', min: 1, max: 1 << 16 },
   maxQueue: { kind: 'int', env: 'RELU_SERVE_MAX_QUEUE', min: 0, max: 1 << 20 },
-  apiKeys: { kind: 'stringList', env: 'RELU_SERVE_API_KEYS' },
+  apiKeys: { kind: 'stringList', env: 'RELU_SERVE_API_KEYS', secret: true },
   corsOrigins: { kind: 'stringList', env: 'RELU_SERVE_CORS_ORIGINS' },
   bodyLimit: { kind: 'int', env: 'RELU_SERVE_BODY_LIMIT', min: 1024, max: 1 << 30 },
+  mmap: { kind: 'bool', env: 'RELU_SERVE_MMAP' },
+  textTimeoutMs: { kind: 'int', env: 'RELU_SERVE_TEXT_TIMEOUT_MS', min: 10, max: 600_000 },
   chatTemplate: { kind: 'nullableString', env: 'RELU_SERVE_CHAT_TEMPLATE', isPath: true },
   shutdownGraceMs: { kind: 'int', env: 'RELU_SERVE_SHUTDOWN_GRACE_MS', min: 0, max: 3_600_000 },
   logLevel: { kind: 'enum', env: 'RELU_SERVE_LOG_LEVEL', values: LOG_LEVELS },
@@ -141,6 +149,8 @@ const BUILTIN: ServeConfig = {
   apiKeys: [],
   corsOrigins: [],
   bodyLimit: 1 << 20,
+  mmap: true,
+  textTimeoutMs: 5000,
   chatTemplate: null,
   shutdownGraceMs: 10_000,
   logLevel: 'info',
@@ -156,40 +166,53 @@ const BUILTIN: ServeConfig = {
   emuLatencyUs: 0,
 };
 
+/** A value for an error message; JSON.stringify would print 1e400 (Infinity) as null. */
+function show(raw: unknown): string {
+  if (typeof raw === 'number') return String(raw);
+  const text = JSON.stringify(raw) ?? String(raw);
+  return text.length > 80 ? `${text.slice(0, 80)}...` : text;
+}
+
 function coerce(key: keyof ServeConfig, raw: unknown, source: string, fromText: boolean): unknown {
   const spec = SPEC[key];
   const where = `${key} (from ${source})`;
+  const got = spec.secret ? `a value of type ${Array.isArray(raw) ? 'array' : raw === null ? 'null' : typeof raw} (not shown: it is a secret)` : show(raw);
   switch (spec.kind) {
     case 'string':
-      if (typeof raw !== 'string' || raw.length === 0) throw new ConfigError(`${where} must be a non-empty string, got ${JSON.stringify(raw)}`);
+      if (typeof raw !== 'string' || raw.length === 0) throw new ConfigError(`${where} must be a non-empty string, got ${got}`);
       return raw;
     case 'nullableString':
       if (raw === null || (fromText && raw === '')) return null;
-      if (typeof raw !== 'string' || raw.length === 0) throw new ConfigError(`${where} must be a non-empty string or null, got ${JSON.stringify(raw)}`);
+      if (typeof raw !== 'string' || raw.length === 0) throw new ConfigError(`${where} must be a non-empty string or null, got ${got}`);
       return raw;
     case 'int': {
       const v = fromText && typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw;
-      if (typeof v !== 'number' || !Number.isInteger(v)) throw new ConfigError(`${where} must be an integer, got ${JSON.stringify(raw)}`);
+      if (typeof v !== 'number' || !Number.isInteger(v)) throw new ConfigError(`${where} must be an integer, got ${got}`);
       if (v < spec.min! || v > spec.max!) throw new ConfigError(`${where} must be in [${spec.min}, ${spec.max}], got ${v}`);
       return v;
     }
     case 'nullableNumber': {
       if (raw === null || (fromText && raw === '')) return null;
       const v = fromText && typeof raw === 'string' ? Number(raw) : raw;
-      if (typeof v !== 'number' || !Number.isFinite(v)) throw new ConfigError(`${where} must be a number or null, got ${JSON.stringify(raw)}`);
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw new ConfigError(`${where} must be a number or null, got ${got}`);
       return v;
     }
     case 'stringList': {
       const list = fromText && typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : raw;
       if (!Array.isArray(list) || !list.every((s) => typeof s === 'string' && s.length > 0)) {
-        throw new ConfigError(`${where} must be a list of non-empty strings, got ${JSON.stringify(raw)}`);
+        throw new ConfigError(`${where} must be a list of non-empty strings, got ${got}`);
       }
       return list;
+    }
+    case 'bool': {
+      if (typeof raw === 'boolean') return raw;
+      if (fromText && typeof raw === 'string' && /^(true|1|false|0)$/i.test(raw.trim())) return /^(true|1)$/i.test(raw.trim());
+      throw new ConfigError(`${where} must be true or false, got ${got}`);
     }
     case 'enum': {
       const v = fromText && raw === '' ? null : raw;
       if (!spec.values!.includes(v as string | null)) {
-        throw new ConfigError(`${where} must be one of ${spec.values!.map((x) => JSON.stringify(x)).join(', ')}, got ${JSON.stringify(raw)}`);
+        throw new ConfigError(`${where} must be one of ${spec.values!.map((x) => JSON.stringify(x)).join(', ')}, got ${got}`);
       }
       return v;
     }
@@ -214,7 +237,8 @@ export function readConfigFile(file: string): Partial<ServeConfig> {
   }
   let obj: unknown;
   try {
-    obj = JSON.parse(text);
+    // Editors on Windows save UTF-8 with a byte order mark, which JSON.parse refuses.
+    obj = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
   } catch (err) {
     throw new ConfigError(`config file ${file} is not valid JSON: ${(err as Error).message}`);
   }

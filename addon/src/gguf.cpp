@@ -189,6 +189,15 @@ std::unique_ptr<FileBytes> FileBytes::open(const std::string &path, bool use_mma
   return fb;
 }
 
+std::unique_ptr<FileBytes> FileBytes::copy_of(const uint8_t *p, uint64_t n) {
+  std::unique_ptr<FileBytes> fb(new FileBytes());
+  if (n == 0) throw FormatError("model file is empty");
+  fb->heap_.assign(p, p + n);
+  fb->data_ = fb->heap_.data();
+  fb->size_ = n;
+  return fb;
+}
+
 void FileBytes::release(const uint8_t *p, uint64_t n) const {
   if (!mapped_ || p < data_ || p + n > data_ + size_) return;
   const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));

@@ -37,6 +37,8 @@ struct InvalidArgError : std::runtime_error {
 class FileBytes {
  public:
   static std::unique_ptr<FileBytes> open(const std::string &path, bool use_mmap);
+  // A heap copy of bytes already in memory (the libFuzzer target, addon/fuzz).
+  static std::unique_ptr<FileBytes> copy_of(const uint8_t *p, uint64_t n);
   ~FileBytes();
   const uint8_t *data() const { return data_; }
   uint64_t size() const { return size_; }

@@ -147,12 +147,21 @@ void Model::read_hparams() {
   hp_.n_layer = req("block_count", 1, 1024);
   hp_.n_head = req("attention.head_count", 1, 1024);
   uint64_t v;
-  hp_.n_head_kv = f.get_u64(arch + ".attention.head_count_kv", &v) ? static_cast<int>(v) : hp_.n_head;
+  // Checked as u64 before narrowing: 2^32 + 2 must not pass as 2.
+  hp_.n_head_kv = hp_.n_head;
+  if (f.get_u64(arch + ".attention.head_count_kv", &v)) {
+    if (v < 1 || v > static_cast<uint64_t>(hp_.n_head))
+      throw FormatError("metadata key '" + arch + ".attention.head_count_kv' = " + std::to_string(v) +
+                        " is outside [1, head_count " + std::to_string(hp_.n_head) + "]");
+    hp_.n_head_kv = static_cast<int>(v);
+  }
   hp_.n_ctx_train = f.get_u64(arch + ".context_length", &v) ? static_cast<int>(std::min<uint64_t>(v, 1 << 24)) : 2048;
   double d;
   if (f.get_f64(arch + ".rope.freq_base", &d)) hp_.rope_freq_base = static_cast<float>(d);
   if (f.get_f64(arch + ".attention.layer_norm_rms_epsilon", &d)) hp_.rms_eps = static_cast<float>(d);
-  if (!(hp_.rope_freq_base > 0)) throw FormatError(arch + ".rope.freq_base must be positive");
+  // inf (or a double beyond float range) would make every rotation angle NaN.
+  if (!(hp_.rope_freq_base > 0) || !std::isfinite(hp_.rope_freq_base))
+    throw FormatError(arch + ".rope.freq_base must be a positive finite number");
   if (!(hp_.rms_eps > 0 && hp_.rms_eps < 1)) throw FormatError(arch + ".attention.layer_norm_rms_epsilon must be in (0, 1)");
   if (hp_.n_embd % hp_.n_head != 0)
     throw FormatError("embedding_length " + std::to_string(hp_.n_embd) + " is not a multiple of head_count " +

@@ -122,7 +122,7 @@ export function registerMakeModel(program: Command): void {
     .option('--arch <arch>', `architecture: ${ARCHS.join(', ')}`, 'llama')
     .option('--size <size>', 'tiny (64 wide, 2 layers), small (256, 4), 1b (2048, 16), 7b (Bamboo-7B shape)', 'tiny')
     .option('--type <type>', `weight type: ${WEIGHT_TYPES.join(', ')}`, 'f16')
-    .option('--seed <n>', 'random seed (u64)', parseSeed, 0n)
+    .option('--seed <n>', 'random seed (u64, default 0)', parseSeed)
     .option('--vocab-size <n>', 'vocabulary size (default: the tokenizer fixture for tiny/small, 32000 otherwise)', parsePositiveInt('--vocab-size'))
     .option('--relu', 'llama: ReLU-gated FFN (the file is named like a ReluLLaMA model)')
     .option('--tied', 'no output.weight: the output projection reuses the token embedding')
@@ -138,7 +138,8 @@ export function registerMakeModel(program: Command): void {
         arch: o.arch,
         size: o.size,
         type: o.type,
-        seed: o.seed,
+        // No commander default: its --help prints defaults with JSON.stringify, which throws on a BigInt.
+        seed: o.seed ?? 0n,
         out: o.out,
         vocabSize: o.vocabSize,
         relu: Boolean(o.relu),

@@ -22,6 +22,7 @@ export function registerServe(program: Command): Command {
     .option('--api-key <key>', 'accepted API key (repeat for several)', collect)
     .option('--cors-origin <origin>', 'allowed CORS origin (repeat; "*" for any)', collect)
     .option('--body-limit <bytes>', 'largest request body')
+    .option('--no-mmap', 'read the model into memory instead of mapping it (immune to the file changing on disk)')
     .option('--chat-template <file>', 'Jinja chat template overriding the model\'s')
     .option('--shutdown-grace <ms>', 'on SIGTERM, how long in-flight requests may finish')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent')
@@ -52,6 +53,8 @@ export function registerServe(program: Command): Command {
           apiKeys: o.apiKey,
           corsOrigins: o.corsOrigin,
           bodyLimit: o.bodyLimit,
+          // commander defaults mmap to true; only an explicit --no-mmap may override the config.
+          mmap: o.mmap === false ? false : undefined,
           chatTemplate: o.chatTemplate,
           shutdownGraceMs: o.shutdownGrace,
           logLevel: o.logLevel,

@@ -43,6 +43,23 @@ function lit(json: string): string {
   return JSON.stringify(json);
 }
 
+/** Schemas nest at most this deep; deeper is refused (a 400, not a stack overflow). */
+const MAX_DEPTH = 64;
+
+/** A client-supplied name or path, cut for an error message (they can be megabytes long). */
+function short(s: string): string {
+  return s.length <= 60 ? s : `${s.slice(0, 60)}... (${s.length} characters)`;
+}
+
+/** JSON text of a const / enum value, refused when it nests too deep to serialise. */
+function jsonOf(v: unknown, at: string): string {
+  try {
+    return JSON.stringify(v);
+  } catch {
+    throw new SchemaError(at, `the value at '${short(at)}' nests too deep`);
+  }
+}
+
 class Converter {
   private readonly rules: string[] = [];
   private n = 0;
@@ -68,19 +85,31 @@ class Converter {
     return name;
   }
 
+  private depth = 0;
+
   private visit(s: Schema, at: string): string {
+    if (this.depth >= MAX_DEPTH) throw new SchemaError(short(at), `the schema nests deeper than ${MAX_DEPTH} levels`);
+    this.depth++;
+    try {
+      return this.visitInner(s, at);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private visitInner(s: Schema, at: string): string {
     if (s === true) return 'value';
     if (s === false || typeof s !== 'object' || s === null || Array.isArray(s)) {
-      throw new SchemaError(at, `the schema at '${at || '/'}' must be an object`);
+      throw new SchemaError(short(at), `the schema at '${short(at) || '/'}' must be an object`);
     }
     for (const k of Object.keys(s)) {
-      if (!KNOWN.has(k) && !ANNOTATIONS.has(k)) throw new SchemaError(`${at}/${k}`, `JSON schema keyword '${k}' (at '${at || '/'}') is not supported for structured output`);
+      if (!KNOWN.has(k) && !ANNOTATIONS.has(k)) throw new SchemaError(short(`${at}/${k}`), `JSON schema keyword '${short(k)}' (at '${short(at) || '/'}') is not supported for structured output`);
     }
     if (s.$ref !== undefined) return this.ref(s.$ref, `${at}/$ref`);
-    if (s.const !== undefined) return lit(JSON.stringify(s.const));
+    if (s.const !== undefined) return lit(jsonOf(s.const, `${at}/const`));
     if (s.enum !== undefined) {
       if (!Array.isArray(s.enum) || s.enum.length === 0) throw new SchemaError(`${at}/enum`, `'enum' at '${at || '/'}' must be a non-empty array`);
-      return this.rule(s.enum.map((v) => lit(JSON.stringify(v))).join(' | '));
+      return this.rule(s.enum.map((v) => lit(jsonOf(v, `${at}/enum`))).join(' | '));
     }
     const any = s.anyOf ?? s.oneOf;
     if (any !== undefined) {
@@ -153,7 +182,7 @@ class Converter {
     const required = (s.required ?? []) as unknown[];
     if (!Array.isArray(required)) throw new SchemaError(`${at}/required`, `'required' at '${at || '/'}' must be an array`);
     for (const r of required) {
-      if (typeof r !== 'string' || !(r in props)) throw new SchemaError(`${at}/required`, `'required' at '${at || '/'}' names ${JSON.stringify(r)}, which is not in 'properties'`);
+      if (typeof r !== 'string' || !(r in props)) throw new SchemaError(`${at}/required`, `'required' at '${at || '/'}' names ${jsonOf(typeof r === 'string' ? short(r) : r, `${at}/required`)}, which is not in 'properties'`);
     }
     const kv = (k: string) => `${lit(JSON.stringify(k))} ws ":" ws ${this.visit(props[k], `${at}/properties/${k}`)}`;
     const req = Object.keys(props).filter((k) => required.includes(k)).map(kv);
@@ -179,7 +208,7 @@ class Converter {
     const m = /^#\/(\$defs|definitions)\/([^/]+)$/.exec(ref);
     const root = this.rootSchema as Record<string, unknown>;
     const target = m ? (root[m[1]] as Record<string, Schema> | undefined)?.[m[2]] : undefined;
-    if (target === undefined) throw new SchemaError(at, `'$ref' ${JSON.stringify(ref)} does not point into this schema's $defs / definitions`);
+    if (target === undefined) throw new SchemaError(at, `'$ref' ${jsonOf(typeof ref === 'string' ? short(ref) : ref, at)} does not point into this schema's $defs / definitions`);
     // Named before visiting, so recursive definitions refer to themselves.
     const name = `${this.prefix}${this.n++}`;
     this.refs.set(ref, name);

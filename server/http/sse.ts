@@ -16,10 +16,13 @@ export class SseWriter {
   start(headers: Record<string, string> = {}): void {
     if (this.started) return;
     this.started = true;
+    // An explicit keep-alive would override a client's `Connection: close` (Node keeps
+    // the socket open after the stream), so the reply echoes what the client asked for.
+    const clientCloses = /(^|,)\s*close\s*(,|$)/i.test(String(this.res.req?.headers.connection ?? ''));
     this.res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',
-      connection: 'keep-alive',
+      connection: clientCloses ? 'close' : 'keep-alive',
       // Proxies such as nginx would otherwise buffer the stream.
       'x-accel-buffering': 'no',
       ...headers,

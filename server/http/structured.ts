@@ -3,6 +3,7 @@
 // and on completions llama.cpp's json_schema (a schema) and grammar (GBNF text). The
 // grammar is parsed here so that a bad one is a 400 naming the field, before any work.
 
+import { excerpt } from './excerpt.js';
 import { invalidField } from './errors.js';
 import { GrammarError, parseGbnf } from '../grammar/gbnf.js';
 import { JSON_OBJECT_GBNF, SchemaError, schemaToGbnf } from '../grammar/json-schema.js';
@@ -38,7 +39,7 @@ export function parseStructured(body: Obj, completions: boolean): string | null 
       const schema = js.schema ?? {};
       found.push({ param: 'response_format', gbnf: fromSchema(schema, 'response_format.json_schema.schema') });
     } else if (rf.type !== 'text') {
-      throw invalidField('response_format.type', `'response_format.type' must be 'text', 'json_object' or 'json_schema', got ${JSON.stringify(rf.type)}.`);
+      throw invalidField('response_format.type', `'response_format.type' must be 'text', 'json_object' or 'json_schema', got ${excerpt(rf.type)}.`);
     }
   }
   if (completions) {

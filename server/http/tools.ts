@@ -14,6 +14,7 @@
 // with "auto" the model may write them, and the reply is split afterwards (streamed: text
 // is passed on until a block starts, the calls go out as tool_calls deltas at the end).
 
+import { excerpt } from './excerpt.js';
 import { randomBytes } from 'node:crypto';
 import { invalidField } from './errors.js';
 import { BASE, SchemaError, schemaRules } from '../grammar/json-schema.js';
@@ -60,7 +61,7 @@ export function parseTools(body: Obj): ToolSettings | null {
   const tools: ToolDef[] = raw.map((t, i) => {
     const at = `tools[${i}]`;
     if (!isObj(t)) throw invalidField(at, `'${at}' must be an object.`, 'invalid_type');
-    if (t.type !== 'function') throw invalidField(`${at}.type`, `'${at}.type' must be 'function', got ${JSON.stringify(t.type)}.`);
+    if (t.type !== 'function') throw invalidField(`${at}.type`, `'${at}.type' must be 'function', got ${excerpt(t.type)}.`);
     const f = t.function;
     if (!isObj(f)) throw invalidField(`${at}.function`, `'${at}.function' must be an object.`, 'invalid_type');
     if (typeof f.name !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(f.name)) {

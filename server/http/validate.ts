@@ -7,6 +7,7 @@ import { invalidField, ApiError } from './errors.js';
 import { parseStructured } from './structured.js';
 import { parseTools, type ToolSettings } from './tools.js';
 import { checkFields, CHAT_FIELDS, CHAT_REFUSED, COMPLETION_FIELDS, COMPLETION_REFUSED } from './fields.js';
+import { excerpt, shortKey } from './excerpt.js';
 
 export interface SamplingSettings {
   temperature: number;
@@ -130,13 +131,14 @@ function parseLogitBias(body: Obj, nVocab: number): Map<number, number> {
   const v = body.logit_bias;
   if (v === undefined || v === null) return out;
   if (!isObj(v)) throw invalidField('logit_bias', `'logit_bias' must be an object mapping token ids to biases, got ${describe(v)}.`, 'invalid_type');
-  for (const [k, bias] of Object.entries(v)) {
-    const id = Number(k);
-    if (!/^\d+$/.test(k) || !Number.isSafeInteger(id) || id >= nVocab) {
+  for (const [key, bias] of Object.entries(v)) {
+    const id = Number(key);
+    const k = shortKey(key);
+    if (!/^\d+$/.test(key) || !Number.isSafeInteger(id) || id >= nVocab) {
       throw invalidField(`logit_bias.${k}`, `'logit_bias' key '${k}' is not a token id in [0, ${nVocab}).`);
     }
     if (typeof bias !== 'number' || !Number.isFinite(bias) || bias < -100 || bias > 100) {
-      throw invalidField(`logit_bias.${k}`, `'logit_bias.${k}' must be a number in [-100, 100], got ${JSON.stringify(bias)}.`);
+      throw invalidField(`logit_bias.${k}`, `'logit_bias.${k}' must be a number in [-100, 100], got ${excerpt(bias)}.`);
     }
     out.set(id, bias);
   }
@@ -223,7 +225,7 @@ function parseContent(v: unknown, at: string): string {
     const p = `${at}[${j}]`;
     if (!isObj(part)) throw invalidField(p, `'${p}' must be an object, got ${describe(part)}.`, 'invalid_type');
     if (part.type !== 'text') {
-      throw invalidField(`${p}.type`, `'${p}.type' must be 'text' (this model reads text only), got ${JSON.stringify(part.type)}.`);
+      throw invalidField(`${p}.type`, `'${p}.type' must be 'text' (this model reads text only), got ${excerpt(part.type)}.`);
     }
     if (typeof part.text !== 'string') throw invalidField(`${p}.text`, `'${p}.text' must be a string, got ${describe(part.text)}.`, 'invalid_type');
     text += part.text;
@@ -245,7 +247,7 @@ export function parseChatRequest(raw: unknown, limits: ValidationLimits): ChatRe
     // "developer" is the newer OpenAI name for system instructions.
     if (role === 'developer') role = 'system';
     if (role !== 'system' && role !== 'user' && role !== 'assistant' && role !== 'tool') {
-      throw invalidField(`${at}.role`, `'${at}.role' must be one of 'system', 'developer', 'user', 'assistant', 'tool', got ${JSON.stringify(m.role)}.`);
+      throw invalidField(`${at}.role`, `'${at}.role' must be one of 'system', 'developer', 'user', 'assistant', 'tool', got ${excerpt(m.role)}.`);
     }
     const toolCalls = role === 'assistant' ? parseToolCallsMessage(m.tool_calls, `${at}.tool_calls`) : undefined;
     // An assistant turn that only calls tools has content null.
@@ -301,7 +303,7 @@ function parseToolCallsMessage(v: unknown, at: string): ChatMessage['toolCalls']
 function parseTokenArray(v: unknown[], at: string, nVocab: number): number[] {
   v.forEach((t, j) => {
     if (typeof t !== 'number' || !Number.isInteger(t) || t < 0 || t >= nVocab) {
-      throw invalidField(`${at}[${j}]`, `'${at}[${j}]' must be a token id in [0, ${nVocab}), got ${JSON.stringify(t)}.`);
+      throw invalidField(`${at}[${j}]`, `'${at}[${j}]' must be a token id in [0, ${nVocab}), got ${excerpt(t)}.`);
     }
   });
   return v as number[];

@@ -129,9 +129,26 @@ export class EngineLoop {
       throw new RangeError(`a job needs 1..${this.ctx.nSeq} sequences, got ${job.sequences.length}`);
     }
     const st: JobState = { job, enqueuedAt: performance.now(), cancelled: false, seqs: [], admitted: false };
-    if (!this.queue.push(st)) throw new QueueFullError(this.queue.length);
+    // Jobs that free slots will take at the next admit() are passing through, not
+    // waiting: only the rest count against maxWaiting (so --max-queue 0 still serves).
+    if (this.waitingBeyondFreeSlots(job.sequences.length) > this.queue.capacity) throw new QueueFullError(this.queue.length);
+    this.queue.push(st, true);
     this.kick();
     return { cancel: () => this.cancel(st) };
+  }
+
+  /** How many queued jobs (plus one more of `extra` sequences) would find no free slot, in FIFO order. */
+  private waitingBeyondFreeSlots(extra: number): number {
+    let free = this.freeSlots.length;
+    let waiting = 0;
+    const seqCounts = this.queue.map((st) => st.job.sequences.length);
+    seqCounts.push(extra);
+    for (const n of seqCounts) {
+      // FIFO: once one job must wait, every job behind it waits too.
+      if (waiting === 0 && n <= free) free -= n;
+      else waiting++;
+    }
+    return waiting;
   }
 
   stats(): SchedulerStats {

@@ -12,9 +12,12 @@ import { SpmTokenizer } from '../tokenizer/spm.js';
 import { adaptTokenizer } from './tokenizer-adapter.js';
 import { makePickerFactory } from './picker.js';
 import type { ModelRuntime } from './runtime.js';
+import type { DecodeContext } from './types.js';
 import type { DeviceInfo, FfnActivation, FfnMode, Isa } from '../engine/types.js';
 import { resolveDevice, type DeviceSettings } from '../engine/device-options.js';
 import { formatBytes, parseByteSize } from '../profiler/vram-costs.js';
+import { TextWorker } from '../chat/text-worker.js';
+import { ModelFileChangedError, ModelFileGuard } from './model-file-guard.js';
 
 export interface RuntimeOptions {
   modelPath: string;
@@ -33,8 +36,12 @@ export interface RuntimeOptions {
   sparseMaxBatch?: number;
   /** The hybrid runtime (default: the CPU only). */
   device?: DeviceSettings;
+  /** Memory-map the file (default); false reads a private copy (model-file-guard.ts). */
+  mmap?: boolean;
+  /** Budget for rendering the chat template and tokenising one prompt, ms (chat/text-worker.ts). */
+  textTimeoutMs?: number;
   /** Where to say what the device choice did (placement source, notes). */
-  log?: Pick<Logger, 'info' | 'warn'>;
+  log?: Pick<Logger, 'info' | 'warn' | 'error'>;
 }
 
 /** Chat template: --chat-template file, else GGUF tokenizer.chat_template, else the default. */
@@ -55,7 +62,10 @@ export function pickTemplate(file: string | null | undefined, fromModel: unknown
 export async function createRuntime(o: RuntimeOptions): Promise<ModelRuntime> {
   const { Model } = await import('../engine/engine.js');
   const { native } = await import('../engine/binding.js');
-  const model = await Model.load(o.modelPath, { ffnActivation: o.ffnActivation ?? 'auto' });
+  const mmap = o.mmap ?? true;
+  // Taken before the engine opens the file, so a change during the load is seen too.
+  const guard = mmap ? new ModelFileGuard(o.modelPath, ModelFileGuard.stat(o.modelPath), o.log) : null;
+  const model = await Model.load(o.modelPath, { ffnActivation: o.ffnActivation ?? 'auto', noMmap: !mmap });
   // Positions past the model's training context give garbage (RoPE was never trained
   // there): the slot size is capped at it.
   const nCtx = Math.min(o.ctxSize, model.info.nCtxTrain);
@@ -101,15 +111,19 @@ export async function createRuntime(o: RuntimeOptions): Promise<ModelRuntime> {
           `${(100 * (device.ffnAll > 0 ? device.bytes.ffn / device.ffnAll : 0)).toFixed(1)}% of the FFN on the device; hot neurons: ${device.placementSource}`,
       );
     }
+    guard?.watch();
+    const tokMeta = new Map([...model.metadata].filter(([k]) => k.startsWith('tokenizer.')));
+    const text = new TextWorker({ meta: tokMeta, template: { source: template.source, origin: template.origin } }, { timeoutMs: o.textTimeoutMs });
     return {
       id: o.alias ?? path.basename(o.modelPath).replace(/\.gguf$/i, ''),
       created: Math.floor(Date.now() / 1000),
       nCtx,
       nSeq: o.parallel,
       nBatch,
-      ctx,
+      ctx: guard ? guardedContext(c, guard) : c,
       tokenizer,
       template,
+      text,
       makePicker: makePickerFactory(info.nVocab),
       meta: {
         arch: info.arch,
@@ -138,7 +152,10 @@ export async function createRuntime(o: RuntimeOptions): Promise<ModelRuntime> {
         return { activeNeuronRatio: mean(sp.lastActiveRatio), neuronsComputed: { gpu: 0, cpu: Math.round(cpu) } };
       },
       device: device.device === 'cpu' ? undefined : { info: device, stats: () => c.hybridStats() },
+      fault: () => guard?.check() ?? null,
       dispose: () => {
+        guard?.stop();
+        void text.close();
         c.dispose();
         model.dispose();
       },
@@ -170,6 +187,8 @@ export async function loadRuntime(cfg: ServeConfig, log: Logger): Promise<ModelR
     ffnMode: cfg.ffnMode,
     sparseThreshold: cfg.sparseThreshold,
     sparseMaxBatch: cfg.sparseMaxBatch,
+    mmap: cfg.mmap,
+    textTimeoutMs: cfg.textTimeoutMs,
     device: {
       device: cfg.device,
       vramBudget: cfg.vramBudget,
@@ -180,6 +199,23 @@ export async function loadRuntime(cfg: ServeConfig, log: Logger): Promise<ModelR
     },
     log,
   });
+}
+
+/** The context with a file check before each decode: a changed file must never be read (model-file-guard.ts). */
+function guardedContext(c: DecodeContext, guard: ModelFileGuard): DecodeContext {
+  return {
+    get nSeq() {
+      return c.nSeq;
+    },
+    get nCtx() {
+      return c.nCtx;
+    },
+    decode: (batch) => {
+      const fault = guard.check();
+      return fault ? Promise.reject(new ModelFileChangedError(fault)) : c.decode(batch);
+    },
+    truncate: (seq, p0) => c.truncate(seq, p0),
+  };
 }
 
 /** The device part of GET /v1/models' meta (snake_case, as the rest of meta). */

@@ -13,11 +13,15 @@ export class BoundedQueue<T> {
     return this.items.length;
   }
 
-  /** false when full. */
-  push(item: T): boolean {
-    if (this.items.length >= this.capacity) return false;
+  /** false when full; `force` skips the check (the caller counted capacity its own way). */
+  push(item: T, force = false): boolean {
+    if (!force && this.items.length >= this.capacity) return false;
     this.items.push(item);
     return true;
+  }
+
+  map<U>(fn: (item: T) => U): U[] {
+    return this.items.map(fn);
   }
 
   peek(): T | undefined {

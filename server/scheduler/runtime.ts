@@ -2,7 +2,9 @@
 // the engine loop), text <-> tokens, the chat template and per-sequence samplers.
 // load.ts builds it from a GGUF file with the real engine, tokenizer and sampler.
 
-import type { ChatTemplate } from '../chat/template.js';
+import type { ChatTemplate, RenderOptions } from '../chat/template.js';
+import type { TokensOrBound } from '../chat/prompt-tokens.js';
+import type { ChatMessage } from '../http/validate.js';
 import type { SamplingSettings } from '../http/validate.js';
 import type { DecodeContext, Picked } from './types.js';
 
@@ -36,6 +38,17 @@ export interface RuntimeTokenizer {
   readonly eosText: string;
   /** Whether prompts start with BOS (GGUF tokenizer.ggml.add_bos_token, default true). */
   readonly addBos: boolean;
+  /** Most input bytes one token stands for: bounds the token count by size (chat/prompt-tokens.ts). */
+  readonly maxTokenBytes?: number;
+}
+
+/**
+ * Text work off the event loop: the chat template and the tokenizer in a worker thread
+ * with a time budget (chat/text-worker.ts). `limit`: refuse texts that cannot fit so many tokens.
+ */
+export interface TextService {
+  chat(messages: readonly ChatMessage[], limit: number | null, opts?: RenderOptions): Promise<TokensOrBound>;
+  encode(text: string, addBos: boolean, special: boolean, limit: number | null): Promise<TokensOrBound>;
 }
 
 export interface PickerOptions {
@@ -61,6 +74,8 @@ export interface ModelRuntime {
   readonly ctx: DecodeContext;
   readonly tokenizer: RuntimeTokenizer;
   readonly template: ChatTemplate;
+  /** Absent (test runtimes): the routes render and tokenise inline. */
+  readonly text?: TextService;
   /** Fresh sampler for one sequence. */
   makePicker(opts: PickerOptions): (logits: Float32Array) => Picked;
   /** Extra facts for GET /v1/models. */
@@ -69,5 +84,10 @@ export interface ModelRuntime {
   sparsity?(): SparseStats | null;
   /** The hybrid runtime: what sits on the device, and the work per side (absent on the CPU). */
   readonly device?: { info: DeviceInfo; stats(): HybridStats };
+  /**
+   * Why the model can no longer be served (its file was changed under the server), as
+   * public text; null/absent while it is fine. See model-file-guard.ts.
+   */
+  fault?(): string | null;
   dispose(): void;
 }

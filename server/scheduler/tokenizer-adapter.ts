@@ -5,6 +5,7 @@ import { SpmTokenizer } from '../tokenizer/spm.js';
 import { TokenType } from '../tokenizer/vocab.js';
 import type { GgufValue } from '../engine/types.js';
 import type { RuntimeTokenizer, TextStream } from './runtime.js';
+import { maxTokenBytes } from '../chat/prompt-tokens.js';
 
 export function adaptTokenizer(tok: SpmTokenizer, meta: Map<string, GgufValue>): RuntimeTokenizer {
   const v = tok.vocab;
@@ -36,5 +37,6 @@ export function adaptTokenizer(tok: SpmTokenizer, meta: Map<string, GgufValue>):
     bosText,
     eosText,
     addBos: v.addBos,
+    maxTokenBytes: maxTokenBytes(v.tokens),
   };
 }

@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { startServer, type TestServer } from './server.js';
-import { chatPromptTokens } from '../../server/http/routes/chat.js';
+import { chatPrompt } from '../../server/http/prompt.js';
 
 let s: TestServer;
 before(async () => {
@@ -104,7 +104,7 @@ test('assistant prefill: a final assistant message is continued, not answered', 
   const messages = [{ role: 'user' as const, content: 'Tell me a story' }, { role: 'assistant' as const, content: 'Once upon a' }];
   const rendered = rt.template.render(messages, { continueFinal: true });
   assert.ok(rendered.endsWith('<|assistant|>\nOnce upon a'), JSON.stringify(rendered));
-  const ids = chatPromptTokens(rt, messages, { continueFinal: true });
+  const ids = await chatPrompt(rt, messages, { continueFinal: true });
   const viaCompletion = await s.client.completions.create({ model: 'tiny', prompt: ids, max_tokens: 6, temperature: 0 });
   for (const extra of [{}, { continue_final_message: true, add_generation_prompt: false }]) {
     const r = await s.client.chat.completions.create({ model: 'tiny', messages, max_tokens: 6, temperature: 0, ...extra } as OpenAI.ChatCompletionCreateParamsNonStreaming);

@@ -3,33 +3,13 @@
 
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { ApiError } from '../errors.js';
 import { parseChatRequest } from '../validate.js';
 import { checkModel, requireReady } from '../state.js';
 import { drive, type Shaper, type Usage } from '../drive.js';
 import { chatLogprobs } from '../logprobs.js';
-import { ChatTemplateError, type RenderOptions } from '../../chat/template.js';
-import type { ModelRuntime } from '../../scheduler/runtime.js';
 import type { Choice } from '../generate.js';
 import { extractToolCalls, templateTools, toolGrammar, ToolStreamSplitter, type ToolCall } from '../tools.js';
-
-/** Renders the conversation and tokenises it; a BOS the template wrote as text is folded into the BOS token. */
-export function chatPromptTokens(runtime: ModelRuntime, messages: Parameters<ModelRuntime['template']['render']>[0], opts: RenderOptions = {}): number[] {
-  let text: string;
-  try {
-    text = runtime.template.render(messages, opts);
-  } catch (err) {
-    if (err instanceof ChatTemplateError) throw new ApiError(400, err.message, { param: 'messages', code: 'invalid_messages' });
-    throw err;
-  }
-  const tok = runtime.tokenizer;
-  let addBos = tok.addBos;
-  if (tok.bosText && text.startsWith(tok.bosText)) {
-    text = text.slice(tok.bosText.length);
-    addBos = true;
-  }
-  return tok.encode(text, addBos, true);
-}
+import { chatPrompt } from '../prompt.js';
 
 export async function chatRoutes(app: FastifyInstance): Promise<void> {
   app.post('/v1/chat/completions', async (req, reply) => {
@@ -38,7 +18,8 @@ export async function chatRoutes(app: FastifyInstance): Promise<void> {
     const r = parseChatRequest(req.body, { maxN: runtime.nSeq, nVocab: runtime.tokenizer.nVocab, maxPrompts: 1 });
     checkModel(r.model, runtime);
     const tools = r.tools;
-    const prompt = chatPromptTokens(runtime, r.messages, { continueFinal: r.continueFinal, addGenerationPrompt: r.addGenerationPrompt, ...(tools ? { tools: templateTools(tools) } : {}) });
+    // Rendered and tokenised off the event loop, under a time budget (chat/text-worker.ts).
+    const prompt = await chatPrompt(runtime, r.messages, { continueFinal: r.continueFinal, addGenerationPrompt: r.addGenerationPrompt, ...(tools ? { tools: templateTools(tools) } : {}) });
     // Replies are read for tool calls unless tool_choice is none; required / named ones are constrained to them.
     const calling = tools !== null && tools.choice.mode !== 'none';
     const grammar = tools && (tools.choice.mode === 'required' || tools.choice.mode === 'named') ? toolGrammar(tools) : r.grammar;

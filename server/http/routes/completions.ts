@@ -8,6 +8,7 @@ import { checkModel, requireReady } from '../state.js';
 import { drive, type Shaper, type Usage } from '../drive.js';
 import { completionLogprobs, pickEntries, promptOffsets, type LogprobEntry } from '../logprobs.js';
 import type { Choice } from '../generate.js';
+import { textPrompt } from '../prompt.js';
 
 const MAX_PROMPTS = 16;
 
@@ -18,7 +19,7 @@ export async function completionRoutes(app: FastifyInstance): Promise<void> {
     const tok = runtime.tokenizer;
     const r = parseCompletionRequest(req.body, { maxN: runtime.nSeq, nVocab: tok.nVocab, maxPrompts: Math.min(MAX_PROMPTS, runtime.nSeq) });
     checkModel(r.model, runtime);
-    const prompts = r.prompts.map((p) => (p.kind === 'text' ? tok.encode(p.text, tok.addBos) : p.tokens));
+    const prompts = await Promise.all(r.prompts.map((p, i) => (p.kind === 'text' ? textPrompt(runtime, p.text, tok.addBos, r.prompts.length > 1 ? `prompt[${i}]` : 'prompt', runtime.nCtx) : p.tokens)));
     // What echo shows: the prompt as the client wrote it (text), or decoded (token ids).
     const promptText = r.prompts.map((p, i) => (p.kind === 'text' ? p.text : tok.decode(prompts[i])));
     const id = `cmpl-${randomBytes(12).toString('hex')}`;

@@ -4,6 +4,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../errors.js';
 import { requireReady } from '../state.js';
+import { excerpt } from '../excerpt.js';
 import type { ModelRuntime } from '../../scheduler/runtime.js';
 
 function describeModel(rt: ModelRuntime) {
@@ -25,7 +26,7 @@ export async function modelRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>('/v1/models/:id', async (req) => {
     const { runtime } = requireReady(app.relu);
     if (req.params.id !== runtime.id) {
-      throw new ApiError(404, `The model '${req.params.id}' does not exist; this server serves '${runtime.id}'.`, { param: 'model', code: 'model_not_found' });
+      throw new ApiError(404, `The model ${excerpt(req.params.id)} does not exist; this server serves '${runtime.id}'.`, { param: 'model', code: 'model_not_found' });
     }
     return describeModel(runtime);
   });
