@@ -60,7 +60,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     // with an OpenAI-shaped 503 (state.draining) instead of Fastify's own.
     return503OnClosing: false,
   });
-  const metrics = new Metrics({ defaultMetrics: opts.defaultMetrics ?? true });
+  const metrics = new Metrics({ defaultMetrics: opts.defaultMetrics ?? true, maxQueue: opts.maxQueue ?? 64 });
   const state: ServerState = { runtime: null, loop: null, metrics, loadError: null, draining: false, maxPrompts: 16 };
   app.decorate('relu', state);
 
