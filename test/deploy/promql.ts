@@ -33,7 +33,7 @@ function walk(node: unknown, path: string, out: Query[]): void {
     else if (k === 'definition' && typeof v === 'string') {
       const m = /^label_values\((.+),\s*[a-zA-Z_][a-zA-Z0-9_]*\)$/.exec(v.trim());
       if (m) out.push({ where: `${DASHBOARD} ${where} (variable)`, expr: substituteGrafana(m[1]) });
-    } else walk(v, `${path}.${k}`, out);
+    } else walk(v, `${where}.${k}`, out);
   }
 }
 
