@@ -73,12 +73,12 @@ export async function startCli(env: Record<string, string>): Promise<ServerProce
 }
 
 /** Polls fn until it returns a value other than undefined, or throws after ms. */
-export async function poll<T>(fn: () => Promise<T | undefined>, ms: number, what: string): Promise<T> {
+export async function poll<T>(fn: () => Promise<T | undefined>, ms: number, what: string | (() => string)): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const v = await fn().catch(() => undefined);
     if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -42,17 +42,11 @@ interface ApiAnswer<T> {
 }
 
 test('Prometheus scrapes relu-serve with the repository config; every query evaluates', { skip, timeout: 60_000 }, async (t) => {
-  // The server as the images run it: settings from RELU_SERVE_* only, the embedded default
-  // model, on the emulated device so the device series (VRAM, neurons per side) exist too.
-  const server = await startCli({ RELU_SERVE_DEVICE: 'emu', RELU_SERVE_VRAM_BUDGET: '50%', RELU_SERVE_THREADS: '1', RELU_SERVE_PARALLEL: '2', RELU_SERVE_CTX_SIZE: '256' });
-  const res = await fetch(`${server.url}/v1/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ prompt: 'And it came to pass', max_tokens: 8, temperature: 0 }),
-  });
-  assert.equal(res.status, 200, await res.text());
-  await (await fetch(`${server.url}/v1/nothing-here`)).arrayBuffer(); // a 404 in the status label
-
+  const t0 = Date.now();
+  const phases: string[] = [];
+  const mark = (what: string) => phases.push(`${what} ${Date.now() - t0} ms`);
+  // Prometheus first (its start-up is the slow part), scraping the port the server will take.
+  const serverPort = await freePort();
   // The repository's config with the target, the interval and the rules path made local.
   const cfg = parse(readRepo(CONFIG)) as {
     global: Record<string, string>;
@@ -64,7 +58,7 @@ test('Prometheus scrapes relu-serve with the repository config; every query eval
   cfg.global.scrape_interval = '1s';
   cfg.global.evaluation_interval = '1s';
   cfg.rule_files = cfg.rule_files.map((f) => path.resolve(path.dirname(repoPath(CONFIG)), f));
-  cfg.scrape_configs[0].static_configs = [{ targets: [new URL(server.url).host] }];
+  cfg.scrape_configs[0].static_configs = [{ targets: [`127.0.0.1:${serverPort}`] }];
   writeFileSync(path.join(tmp, 'prometheus.yml'), stringify(cfg));
 
   const port = await freePort();
@@ -78,6 +72,18 @@ test('Prometheus scrapes relu-serve with the repository config; every query eval
   ], { stdio: ['ignore', 'pipe', 'pipe'] }));
   proc.stdout!.on('data', (d: Buffer) => logs.push(d.toString()));
   proc.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
+  // The server as the images run it: settings from RELU_SERVE_* only, the embedded default
+  // model, on the emulated device so the device series (VRAM, neurons per side) exist too.
+  const server = await startCli({ RELU_SERVE_PORT: String(serverPort), RELU_SERVE_DEVICE: 'emu', RELU_SERVE_VRAM_BUDGET: '50%', RELU_SERVE_THREADS: '1', RELU_SERVE_PARALLEL: '2', RELU_SERVE_CTX_SIZE: '256' });
+  const res = await fetch(`${server.url}/v1/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ prompt: 'And it came to pass', max_tokens: 8, temperature: 0 }),
+  });
+  assert.equal(res.status, 200, await res.text());
+  mark('server up, completion done');
+  await (await fetch(`${server.url}/v1/nothing-here`)).arrayBuffer(); // a 404 in the status label
+
   const api = async <T>(p: string): Promise<ApiAnswer<T>> => (await (await fetch(`${prom}${p}`)).json()) as ApiAnswer<T>;
   const query = (expr: string) => api<{ result: { metric: Record<string, string>; value: [number, string] }[] }>(`/api/v1/query?query=${encodeURIComponent(expr)}`);
 
@@ -85,7 +91,8 @@ test('Prometheus scrapes relu-serve with the repository config; every query eval
   await poll(async () => {
     const r = await query(`relu_serve_generated_tokens_total{job="${job}"} > 0`);
     return r.data.result.length > 0 ? true : undefined;
-  }, 30_000, `a scrape of relu-serve (prometheus log: ${logs.join('')})`);
+  }, 30_000, () => `a scrape of relu-serve (prometheus log: ${logs.join('')})`);
+  mark('first scrape with tokens');
   const up = await query(`up{job="${job}"}`);
   assert.equal(up.data.result[0]?.value[1], '1', 'the target is up');
 
@@ -109,6 +116,7 @@ test('Prometheus scrapes relu-serve with the repository config; every query eval
     assert.equal(r.status, 'success', `${q.where}: ${q.expr}\n${r.errorType}: ${r.error}`);
   }
 
+  mark('every query evaluated');
   // The rules as Prometheus evaluates them: each has run, healthy.
   const ruleNames = ruleQueries().map((q) => q.where.split('/').pop());
   const rules = await poll(async () => {
@@ -117,7 +125,8 @@ test('Prometheus scrapes relu-serve with the repository config; every query eval
     return all.length === ruleNames.length && all.every((x) => !x.lastEvaluation.startsWith('0001')) ? all : undefined;
   }, 10_000, 'a rule evaluation');
   for (const r of rules) assert.equal(r.health, 'ok', `rule ${r.name}: ${r.lastError}`);
-  t.diagnostic(`checked ${queries.length} PromQL expressions, ${used.size} metric names`);
+  mark('rules evaluated');
+  t.diagnostic(`checked ${queries.length} PromQL expressions (${dashboardQueries().length} dashboard, ${ruleQueries().length} rules, ${autoscalerQueries().length} autoscaler), ${used.size} metric names; ${phases.join(', ')}`);
 
   proc.kill('SIGTERM');
   server.proc.kill('SIGTERM');
