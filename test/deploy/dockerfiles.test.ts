@@ -134,3 +134,14 @@ test('the CUDA runtime stage needs only the driver: the kernels link the CUDA ru
   assert.match(cmake, /CUDA::cudart_static/);
   assert.doesNotMatch(readRepo('addon/CMakeLists.txt') + cmake, /CUDA::(cublas|cufft|curand|cusparse)/, 'CUDA libraries beyond cudart need the -runtime- base image');
 });
+
+test('the CUDA image has the CPU image\'s runtime layout: the same files, settings, user, health check and CMD', () => {
+  const [cpu, cuda] = DOCKERFILES.map((f) => runtime(parseDockerfile(readRepo(f))));
+  const layout = (s: Stage) => ({
+    files: runtimeFiles(s).filter((f) => !f.startsWith('..')).sort(), // under WORKDIR (not the CUDA image's node binary)
+    workdir: workdir(s),
+    ...Object.fromEntries(['ENV', 'USER', 'EXPOSE', 'CMD', 'ENTRYPOINT'].map((op) => [op, ops(s, op)])),
+    healthcheck: ops(s, 'HEALTHCHECK').map((h) => h.replace(/--start-period=\S+\s*/, '')),
+  });
+  assert.deepEqual(layout(cuda), layout(cpu));
+});

@@ -40,9 +40,13 @@ export interface ServerProcess {
   logs: string[];
 }
 
-/** Starts the CLI with `env` added to RELU_SERVE_PORT=0 and loopback; resolves once /health is 200. */
-export async function startCli(env: Record<string, string>): Promise<ServerProcess> {
-  const proc = track(spawn(process.execPath, [cli, 'serve'], {
+/**
+ * Starts the CLI with `env` added to RELU_SERVE_PORT=0 and loopback; resolves once /health
+ * is 200. `argv` and `cwd` replace this checkout's `dist/server/cli/main.js serve`.
+ */
+export async function startCli(env: Record<string, string>, at: { argv?: string[]; cwd?: string } = {}): Promise<ServerProcess> {
+  const proc = track(spawn(process.execPath, at.argv ?? [cli, 'serve'], {
+    cwd: at.cwd,
     env: { ...process.env, RELU_SERVE_HOST: '127.0.0.1', RELU_SERVE_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   }));
