@@ -52,6 +52,9 @@ test('compose: relu-serve is built from the repository Dockerfiles, on the serve
   const rs = services['relu-serve'];
   assert.ok((rs.ports as string[]).some((p) => p.split(':').at(-1) === String(port)), `publishes container port ${port}`);
   assert.equal(mountSource(rs, '/models'), 'models', 'the models volume is /models, by default the repository models/');
+  // `docker compose stop` waits this long before SIGKILL: the server's grace and its 10 s last resort fit.
+  const stop = Number(/^(\d+)s$/.exec(rs.stop_grace_period)?.[1]);
+  assert.ok(stop * 1000 > defaultConfig().shutdownGraceMs + 10_000, `stop_grace_period ${rs.stop_grace_period}`);
 });
 
 test('compose: Prometheus reads the repository config, which scrapes the relu-serve service', () => {

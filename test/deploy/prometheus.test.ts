@@ -128,6 +128,9 @@ test('Prometheus scrapes relu-serve with the repository config; every query eval
   mark('rules evaluated');
   t.diagnostic(`checked ${queries.length} PromQL expressions (${dashboardQueries().length} dashboard, ${ruleQueries().length} rules, ${autoscalerQueries().length} autoscaler), ${used.size} metric names; ${phases.join(', ')}`);
 
-  proc.kill('SIGTERM');
+  // Both gone before after() removes Prometheus's storage.
+  const exited = (p: typeof proc) => new Promise((r) => (p.exitCode !== null || p.signalCode !== null ? r(null) : p.once('exit', r)));
+  proc.kill('SIGKILL');
   server.proc.kill('SIGTERM');
+  await Promise.all([exited(proc), exited(server.proc)]);
 });
