@@ -5,11 +5,14 @@
 // metric is one relu-serve exports; the GPU variant asks for a GPU and runs the CUDA image.
 
 import { test } from 'node:test';
+import { spawnSync } from 'node:child_process';
+import { parseAllDocuments } from 'yaml';
 import assert from 'node:assert/strict';
 import { parseDockerfile } from './dockerfile.js';
 import { autoscalerQueries, kustomizations, one, render, type Obj } from './k8s.js';
 import { metricNames } from './promql.js';
-import { defaultConfig, readRepo, serverEnvNames } from './repo.js';
+import { onPath } from './processes.js';
+import { defaultConfig, readRepo, repoPath, serverEnvNames } from './repo.js';
 import { loadConfig } from '../../server/config.js';
 import { Metrics } from '../../server/observability/metrics.js';
 
@@ -116,4 +119,22 @@ test("the autoscaler's metric is in relu-serve's /metrics", async () => {
   const text = await new Metrics({ defaultMetrics: false }).registry.metrics();
   const exported = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]));
   for (const q of autoscalerQueries()) for (const n of metricNames(q.expr)) assert.ok(exported.has(n), `${q.where}: ${n} is not in /metrics`);
+});
+
+// This file reads the kustomizations itself (k8s.ts); where kubectl is installed, its own
+// rendering must give the same Deployment, so the checks above hold for what is applied.
+const noKubectl = onPath('kubectl') ? false : 'kubectl not on PATH: the comparison with its kustomize rendering is not run';
+test("kubectl kustomize renders the same Deployment as this test's reader", { skip: noKubectl }, () => {
+  for (const dir of dirs) {
+    const r = spawnSync('kubectl', ['kustomize', repoPath(dir)], { encoding: 'utf8' });
+    assert.equal(r.status, 0, `kubectl kustomize ${dir}: ${r.stderr}`);
+    const theirs = parseAllDocuments(r.stdout).map((d) => d.toJS() as Obj);
+    assert.deepEqual(theirs.map((o) => o.kind).sort(), render(dir).map((o) => o.kind).sort(), dir);
+    const a = container(theirs);
+    const b = container(render(dir));
+    const byName = (env: Obj[]) => [...env].sort((x, y) => String(x.name).localeCompare(String(y.name)));
+    assert.deepEqual(byName(a.env), byName(b.env), `${dir}: env`);
+    assert.deepEqual(a.resources, b.resources, `${dir}: resources`);
+    assert.equal(a.image, b.image, `${dir}: image`);
+  }
 });
