@@ -64,7 +64,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   });
   const known = new KnownRoutes();
   known.track(app);
-  const metrics = new Metrics({ defaultMetrics: opts.defaultMetrics ?? true });
+  const metrics = new Metrics({ defaultMetrics: opts.defaultMetrics ?? true, maxQueue: opts.maxQueue ?? 64 });
   const state: ServerState = { runtime: null, loop: null, metrics, loadError: null, draining: false, maxPrompts: 16 };
   app.decorate('relu', state);
 

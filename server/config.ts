@@ -293,3 +293,10 @@ export function loadConfig(src: ConfigSources = {}): ServeConfig {
 export function redactConfig(cfg: ServeConfig): Record<string, unknown> {
   return { ...cfg, apiKeys: cfg.apiKeys.map(() => '***') };
 }
+
+/**
+ * Every environment variable the server reads for its settings: one per config key, plus
+ * RELU_SERVE_CONFIG (the config file, server/main.ts). The deploy tests check container and
+ * Kubernetes files against it.
+ */
+export const configEnvNames: readonly string[] = ['RELU_SERVE_CONFIG', ...Object.values(SPEC).map((s) => s.env)];

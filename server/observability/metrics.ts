@@ -10,6 +10,8 @@ import type { DeviceInfo, HybridStats } from '../engine/types.js';
 export interface SparseStats {
   /** Fraction of FFN neurons that were active (non-zero after ReLU), 0..1. */
   activeNeuronRatio: number;
+  /** The same per layer (index: layer), for the per-layer dashboard panel; absent: not exported. */
+  activeNeuronRatioByLayer?: number[];
   /** Neurons computed per device since start. */
   neuronsComputed: { gpu: number; cpu: number };
 }
@@ -38,7 +40,7 @@ export class Metrics {
   private gauges: GaugeSource | null = null;
   private sparse: (() => SparseStats | null) | null = null;
 
-  constructor(opts: { defaultMetrics?: boolean } = {}) {
+  constructor(opts: { defaultMetrics?: boolean; maxQueue?: number } = {}) {
     const registers = [this.registry];
     if (opts.defaultMetrics !== false) client.collectDefaultMetrics({ register: this.registry, prefix: 'relu_serve_' });
     this.requests = new client.Counter({ name: 'relu_serve_requests_total', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'], registers });
@@ -57,6 +59,8 @@ export class Metrics {
     const self = this;
     new client.Gauge({ name: 'relu_serve_requests_running', help: 'Requests holding slots', registers, collect() { this.set(self.gauges?.running() ?? 0); } });
     new client.Gauge({ name: 'relu_serve_requests_waiting', help: 'Requests in the wait queue', registers, collect() { this.set(self.gauges?.waiting() ?? 0); } });
+    // The alerting rules compare the queue with its limit (docker/prometheus/alerts.yml).
+    new client.Gauge({ name: 'relu_serve_requests_waiting_limit', help: 'Requests that may wait for a slot before the server answers 429 (maxQueue)', registers }).set(opts.maxQueue ?? 64);
     new client.Gauge({ name: 'relu_serve_slots_busy', help: 'Slots (KV-cache sequences) in use', registers, collect() { this.set(self.gauges?.slotsBusy() ?? 0); } });
     new client.Gauge({ name: 'relu_serve_kv_cache_usage_ratio', help: 'Share of KV-cache positions in use, 0..1', registers, collect() { this.set(self.gauges?.kvUsage() ?? 0); } });
   }
@@ -78,6 +82,10 @@ export class Metrics {
     new client.Gauge({
       name: 'relu_serve_active_neuron_ratio', help: 'Share of FFN neurons active per token (sparse engines only)', registers,
       collect() { const s = self.sparse?.(); if (s) this.set(s.activeNeuronRatio); },
+    });
+    new client.Gauge({
+      name: 'relu_serve_layer_active_neuron_ratio', help: 'Share of FFN neurons active per token in the last step, by layer (sparse engines only)', labelNames: ['layer'], registers,
+      collect() { self.sparse?.()?.activeNeuronRatioByLayer?.forEach((r, l) => this.set({ layer: String(l) }, r)); },
     });
     // A counter read from the engine's own running totals at scrape time.
     new client.Counter({

@@ -145,11 +145,11 @@ export async function createRuntime(o: RuntimeOptions): Promise<ModelRuntime> {
         const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / Math.max(1, a.length);
         if (device.device !== 'cpu') {
           const h = c.hybridStats();
-          return { activeNeuronRatio: mean(sp.lastActiveRatio), neuronsComputed: { gpu: h.neuronsDevice, cpu: h.neuronsHost } };
+          return { activeNeuronRatio: mean(sp.lastActiveRatio), activeNeuronRatioByLayer: sp.lastActiveRatio, neuronsComputed: { gpu: h.neuronsDevice, cpu: h.neuronsHost } };
         }
         // Neurons computed since start: average ratio x rows x n_ff, over layers.
         const cpu = sp.avgActiveRatio.reduce((s, r) => s + r * sp.totalRows * info.nFf, 0);
-        return { activeNeuronRatio: mean(sp.lastActiveRatio), neuronsComputed: { gpu: 0, cpu: Math.round(cpu) } };
+        return { activeNeuronRatio: mean(sp.lastActiveRatio), activeNeuronRatioByLayer: sp.lastActiveRatio, neuronsComputed: { gpu: 0, cpu: Math.round(cpu) } };
       },
       device: device.device === 'cpu' ? undefined : { info: device, stats: () => c.hybridStats() },
       fault: () => guard?.check() ?? null,
