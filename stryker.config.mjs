@@ -1,0 +1,38 @@
+// Mutation testing of the serving layer (npm run mutate). See test/README.md.
+//
+// Stryker copies the repo into .stryker-tmp/, switches mutants into the TypeScript
+// sources, compiles them with tsc (buildCommand) and runs the compiled unit-test files
+// with node's own runner through the TAP runner, one file per process. Coverage is
+// recorded per test file, so each mutant only runs the files that reach it.
+//
+// Scope it with MUTATE (comma-separated globs), e.g.
+//   MUTATE='server/sampling/**/*.ts' npm run mutate
+// Incremental mode keeps results in reports/stryker-incremental.json: a rerun only
+// tests mutants whose code or tests changed.
+
+const folders = ['sampling', 'scheduler', 'http', 'tokenizer', 'profiler'];
+const mutate = process.env.MUTATE ? process.env.MUTATE.split(',') : folders.map((f) => `server/${f}/**/*.ts`);
+
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  packageManager: 'npm',
+  testRunner: 'tap',
+  tap: {
+    // The fast unit tests of these folders (the e2e and engine suites are too slow per mutant).
+    testFiles: folders.map((f) => `dist/test/${f}/**/*.test.js`),
+  },
+  buildCommand: 'npx tsc -p tsconfig.json',
+  checkers: [],
+  mutate,
+  ignorePatterns: ['dist', 'reports', 'models/.cache', 'build-native', 'build-device', '.stryker-tmp'],
+  coverageAnalysis: 'perTest',
+  incremental: true,
+  incrementalFile: 'reports/stryker-incremental.json',
+  concurrency: Number(process.env.STRYKER_CONCURRENCY ?? 2),
+  timeoutMS: 20000,
+  reporters: ['clear-text', 'progress', 'json'],
+  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
+  thresholds: { high: 90, low: 80, break: 80 },
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: true,
+};
