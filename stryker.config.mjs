@@ -13,6 +13,18 @@
 const folders = ['sampling', 'scheduler', 'http', 'tokenizer', 'profiler'];
 const mutate = process.env.MUTATE ? process.env.MUTATE.split(',') : folders.map((f) => `server/${f}/**/*.ts`);
 
+// Surviving mutants judged equivalent (no input can tell them from the original), one
+// line each. Anything that survives and is not listed here is a missing test.
+export const equivalentMutants = [
+  'stop-matcher.ts:21 `stops.length === 0` early return -> false: the general path shows the piece and holds nothing when there are no stops',
+  'stop-matcher.ts:26 `at < cut` -> `at <= cut`: equal positions give the same cut',
+  "stop-matcher.ts:30 `pending = ''` after a stop -> any string: once done, push returns early and flush returns '', pending is never read",
+  'stop-matcher.ts:49 Math.min(s.length - 1, buf.length) -> Math.max / s.length + 1: longer k compare the whole stop (or more), which cannot end buf since push cut at it',
+  'stop-matcher.ts:50 `k > best` -> `k >= best`: k = best re-finds a suffix of the length already held (k = 0 matches the empty prefix), best is unchanged',
+  "utf8-bytes.ts:47 `n === 0 ? '' : drain(true)` -> drain(true): drain of nothing returns ''",
+  'utf8-bytes.ts:67 `n < need && final` -> `true && final` / `n <= need && final`: flush only ever sees a held-back prefix, so n < need whenever final is set',
+];
+
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   packageManager: 'npm',
