@@ -70,6 +70,10 @@ function installShutdown(app: App, graceMs: number, log: pino.Logger): void {
     state.loop?.stopAccepting();
     // Stop listening right away; close() resolves once every connection has ended.
     const closed = app.close();
+    // close() only drops the connections idle at that moment; one whose reply ends later
+    // turns idle and would hold close() for Node's keep-alive timeout (5 s). Drop those
+    // as they go idle; busy ones keep their grace period.
+    const sweep = setInterval(() => app.server.closeIdleConnections(), 20);
     if (state.loop) {
       const finished = await Promise.race([
         state.loop.idle().then(() => true),
@@ -81,6 +85,7 @@ function installShutdown(app: App, graceMs: number, log: pino.Logger): void {
       }
     }
     await closed;
+    clearInterval(sweep);
     log.info('stopped');
     process.exit(0);
   };

@@ -160,64 +160,8 @@ export class Sampler {
 
   /** Temperature, top-k, top-p, min-p, then one draw. Returns -1 if nothing is possible. */
   private draw(w: Float32Array): number {
-    const { temperature, topK: k, topP, minP } = this.params;
-    const invT = 1 / temperature;
-    const useTopK = k > 0 && k < w.length;
-    let count = 0;
-    if (useTopK) {
-      count = topK(w, k, cand); // best first
-    } else {
-      for (let id = 0; id < w.length; id++) if (w[id] > -Infinity) cand[count++] = id; // id order
-    }
+    const count = truncateCandidates(w, this.params);
     if (count === 0) return -1;
-    let lmax = w[cand[0]];
-    if (!useTopK) for (let i = 1; i < count; i++) if (w[cand[i]] > lmax) lmax = w[cand[i]];
-    let z = 0;
-    for (let i = 0; i < count; i++) {
-      const e = Math.exp((w[cand[i]] - lmax) * invT);
-      expv[i] = e;
-      z += e;
-    }
-
-    if (topP < 1) {
-      if (useTopK) {
-        // Already best first: cut the prefix.
-        let cum = 0;
-        let kept = 0;
-        while (kept < count) {
-          cum += expv[kept++];
-          if (cum >= topP * z) break;
-        }
-        count = kept;
-      } else {
-        // Select the prefix's members without sorting, then put them back in id order
-        // (the draw walks candidates in id order on this path).
-        const all = count;
-        for (let i = 0; i < all; i++) expById[cand[i]] = expv[i];
-        const kept = massPrefix(w, cand, expv, all, topP * z);
-        for (let i = 0; i < kept; i++) keptFlag[cand[i]] = 1;
-        count = 0;
-        for (let id = 0; id < w.length; id++) {
-          if (keptFlag[id] === 0) continue;
-          keptFlag[id] = 0;
-          cand[count] = id;
-          expv[count++] = expById[id];
-        }
-      }
-    }
-
-    if (minP > 0) {
-      // The best candidate has exp(0) = 1, so the ratio test is expv >= minP.
-      let kept = 0;
-      for (let i = 0; i < count; i++) {
-        if (expv[i] >= minP) {
-          cand[kept] = cand[i];
-          expv[kept++] = expv[i];
-        }
-      }
-      count = kept;
-    }
-
     let total = 0;
     for (let i = 0; i < count; i++) total += expv[i];
     const u = this.rng.nextDouble() * total;
@@ -228,6 +172,80 @@ export class Sampler {
     }
     return cand[count - 1];
   }
+}
+
+/**
+ * Temperature, top-k, top-p and min-p over w (after bias and penalties): leaves the kept
+ * ids in cand[0..count) with their unnormalised weights in expv[], best first after
+ * top-k, in id order otherwise, and returns count (0: nothing possible). A function of
+ * its own so that keptCandidates below lets tests compare the kept set with the definitions.
+ */
+function truncateCandidates(w: Float32Array, params: SamplingParams): number {
+  const { temperature, topK: k, topP, minP } = params;
+  const invT = 1 / temperature;
+  const useTopK = k > 0 && k < w.length;
+  let count = 0;
+  if (useTopK) {
+    count = topK(w, k, cand); // best first
+  } else {
+    for (let id = 0; id < w.length; id++) if (w[id] > -Infinity) cand[count++] = id; // id order
+  }
+  if (count === 0) return 0;
+  let lmax = w[cand[0]];
+  if (!useTopK) for (let i = 1; i < count; i++) if (w[cand[i]] > lmax) lmax = w[cand[i]];
+  let z = 0;
+  for (let i = 0; i < count; i++) {
+    const e = Math.exp((w[cand[i]] - lmax) * invT);
+    expv[i] = e;
+    z += e;
+  }
+
+  if (topP < 1) {
+    if (useTopK) {
+      // Already best first: cut the prefix.
+      let cum = 0;
+      let kept = 0;
+      while (kept < count) {
+        cum += expv[kept++];
+        if (cum >= topP * z) break;
+      }
+      count = kept;
+    } else {
+      // Select the prefix's members without sorting, then put them back in id order
+      // (the draw walks candidates in id order on this path).
+      const all = count;
+      for (let i = 0; i < all; i++) expById[cand[i]] = expv[i];
+      const kept = massPrefix(w, cand, expv, all, topP * z);
+      for (let i = 0; i < kept; i++) keptFlag[cand[i]] = 1;
+      count = 0;
+      for (let id = 0; id < w.length; id++) {
+        if (keptFlag[id] === 0) continue;
+        keptFlag[id] = 0;
+        cand[count] = id;
+        expv[count++] = expById[id];
+      }
+    }
+  }
+
+  if (minP > 0) {
+    // The best candidate has exp(0) = 1, so the ratio test is expv >= minP.
+    let kept = 0;
+    for (let i = 0; i < count; i++) {
+      if (expv[i] >= minP) {
+        cand[kept] = cand[i];
+        expv[kept++] = expv[i];
+      }
+    }
+    count = kept;
+  }
+  return count;
+}
+
+/** The kept candidates for one row (w after bias and penalties), as copies: ids and weights. */
+export function keptCandidates(w: Float32Array, params: SamplingParams): { ids: number[]; weights: number[] } {
+  ensureScratch(w.length);
+  const count = truncateCandidates(w, params);
+  return { ids: Array.from(cand.subarray(0, count)), weights: Array.from(expv.subarray(0, count)) };
 }
 
 /**

@@ -361,7 +361,17 @@ export class EngineLoop {
       prefillTokens += take;
     }
     // The buffers are refilled only by the next launch, which comes after this decode has returned.
-    const promise = this.ctx.decode({ tokens: tokens.subarray(0, n), positions: positions.subarray(0, n), seqIds: seqIds.subarray(0, n), wantLogits: want.subarray(0, n) });
+    const batch = { tokens: tokens.subarray(0, n), positions: positions.subarray(0, n), seqIds: seqIds.subarray(0, n), wantLogits: want.subarray(0, n) };
+    let promise: Promise<Float32Array>;
+    try {
+      promise = this.ctx.decode(batch);
+    } catch (err) {
+      promise = Promise.reject(err);
+    }
+    // The loop awaits this promise only after it has delivered the previous step's
+    // tokens and yielded a turn; a decode that rejects at once would otherwise count as
+    // an unhandled rejection and end the process. The await below still sees the error.
+    promise.catch(() => {});
     return { promise, rows, rowPos, members, tokens: n, prefillTokens, t0 };
   }
 

@@ -82,9 +82,14 @@ test('SIGTERM: short requests finish within the grace period, then exit 0', { ti
   const { rest: inflight } = await openStream(url, 300);
   proc.kill('SIGTERM');
   const body = await inflight;
+  const endedAt = performance.now();
   assert.match(body, /"finish_reason":"length"/);
   assert.match(body, /data: \[DONE\]/);
   assert.equal(await exited, 0);
+  // The stream's connection turns idle when it ends: the server must close it then, not
+  // wait out Node's 5 s keep-alive timeout before it can stop.
+  const exitMs = performance.now() - endedAt;
+  assert.ok(exitMs < 3000, `exited ${Math.round(exitMs)} ms after the last stream ended`);
   assert.ok(logs.some((l) => l.includes('draining')));
 });
 

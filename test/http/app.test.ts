@@ -71,11 +71,13 @@ test('prompt longer than the context: 400 naming both sizes', async () => {
 });
 
 test('a non-streamed request through inject works and carries a request id', async () => {
-  const res = await chat({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 3 });
+  // EOS (id 2) banned: the reply runs to max_tokens, so the count is known exactly.
+  const res = await chat({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 3, temperature: 0, logit_bias: { '2': -100 } });
   assert.equal(res.statusCode, 200);
   assert.ok(res.headers['x-request-id']);
-  const body = res.json() as { choices: { message: { content: string } }[]; usage: { completion_tokens: number } };
-  assert.ok(body.usage.completion_tokens <= 3);
+  const body = res.json() as { choices: { message: { content: string }; finish_reason: string }[]; usage: { completion_tokens: number } };
+  assert.equal(body.usage.completion_tokens, 3);
+  assert.equal(body.choices[0].finish_reason, 'length');
 });
 
 test('API keys: Bearer or X-Api-Key, 401 otherwise, /health public', async () => {

@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 
 import { GgmlType, ISAS, K } from './kernel-data.js';
 
@@ -56,6 +57,26 @@ test('an ISA above what this CPU (or RELU_SERVE_ISA) allows is refused, not repl
   for (const isa of all.filter((i) => !ISAS.includes(i)))
     assert.throws(() => K.softmax(isa, new Float32Array(4)), new RegExp(`isa ${isa} is not available on this CPU`));
   for (const isa of ISAS) assert.equal(K.softmax(isa, new Float32Array(4)).length, 4);
+});
+
+test('with the ISA capped to scalar, avx2 and avx512 are refused (the check above is empty on an AVX-512 CPU)', () => {
+  // The cap is read once per process, so a child process runs with it set.
+  const kernelData = new URL('./kernel-data.js', import.meta.url).href;
+  const script = `
+    const { K, ISAS } = await import(${JSON.stringify(kernelData)});
+    const refused = [];
+    for (const isa of ['avx2', 'avx512']) {
+      try { K.softmax(isa, new Float32Array(4)); } catch (e) { refused.push(String(e.message)); }
+    }
+    console.log(JSON.stringify({ isas: ISAS, best: K.bestIsa(), refused, scalar: K.softmax('scalar', new Float32Array(4)).length }));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, RELU_SERVE_ISA: 'scalar' } });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.deepEqual(out.isas, ['scalar']);
+  assert.equal(out.best, 'scalar');
+  assert.equal(out.scalar, 4);
+  assert.equal(out.refused.length, 2);
+  out.refused.forEach((m: string, i: number) => assert.match(m, new RegExp(`isa ${['avx2', 'avx512'][i]} is not available on this CPU`)));
 });
 
 function cpuFlags(): string {

@@ -1,0 +1,60 @@
+// Mutation testing of the serving layer (npm run mutate). See test/README.md.
+//
+// Stryker copies the repo into .stryker-tmp/, switches mutants into the TypeScript
+// sources, compiles them with tsc (buildCommand) and runs the compiled unit-test files
+// with node's own runner through the TAP runner, one file per process. Coverage is
+// recorded per test file, so each mutant only runs the files that reach it.
+//
+// Scope it with MUTATE and TEST_FILES (comma-separated globs), e.g.
+//   MUTATE='server/sampling/**/*.ts' TEST_FILES='dist/test/sampling/**/*.test.js' npm run mutate
+// Incremental mode keeps results in reports/stryker-incremental.json: a rerun only
+// tests mutants whose code or tests changed.
+
+const folders = ['sampling', 'scheduler', 'http', 'tokenizer', 'profiler'];
+const mutate = process.env.MUTATE ? process.env.MUTATE.split(',') : folders.map((f) => `server/${f}/**/*.ts`);
+
+// Surviving mutants judged equivalent (no input can tell them from the original), one
+// line each. Anything that survives and is not listed here is a missing test.
+export const equivalentMutants = [
+  'stop-matcher.ts:21 `stops.length === 0` early return -> false: the general path shows the piece and holds nothing when there are no stops',
+  'stop-matcher.ts:26 `at < cut` -> `at <= cut`: equal positions give the same cut',
+  "stop-matcher.ts:30 `pending = ''` after a stop -> any string: once done, push returns early and flush returns '', pending is never read",
+  'stop-matcher.ts:49 Math.min(s.length - 1, buf.length) -> Math.max / s.length + 1: longer k compare the whole stop (or more), which cannot end buf since push cut at it',
+  'stop-matcher.ts:50 `k > best` -> `k >= best`: k = best re-finds a suffix of the length already held (k = 0 matches the empty prefix), best is unchanged',
+  "utf8-bytes.ts:47 `n === 0 ? '' : drain(true)` -> drain(true): drain of nothing returns ''",
+  'utf8-bytes.ts:67 `n < need && final` -> `true && final` / `n <= need && final`: flush only ever sees a held-back prefix, so n < need whenever final is set',
+];
+
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  packageManager: 'npm',
+  testRunner: 'tap',
+  tap: {
+    // The fast unit tests of these folders (the e2e and engine suites are too slow per
+    // mutant). TEST_FILES narrows it further (comma-separated globs), e.g. to the folder
+    // being mutated: on 2 shared cores each test file costs a node start per mutant.
+    testFiles: process.env.TEST_FILES ? process.env.TEST_FILES.split(',') : folders.map((f) => `dist/test/${f}/**/*.test.js`),
+  },
+  buildCommand: 'npx tsc -p tsconfig.json',
+  // STRYKER_TS_CHECK=1 type-checks each mutant first (@stryker-mutator/typescript-checker)
+  // and drops those that do not compile; off by default (not yet timed here; it adds a
+  // type check per mutant). Without it tsc still builds every mutant (@ts-nocheck).
+  checkers: process.env.STRYKER_TS_CHECK ? ['typescript'] : [],
+  tsconfigFile: 'tsconfig.json',
+  mutate,
+  ignorePatterns: ['dist', 'reports', 'models/.cache', 'build-native', 'build-device', '.stryker-tmp'],
+  coverageAnalysis: 'perTest',
+  // Run every covering test file on each mutant, not only up to the first that fails: the
+  // report then names all the files that kill it, so the score the older tests alone
+  // reach can be read from the same run (tools/mutation-score.mjs).
+  disableBail: true,
+  incremental: true,
+  incrementalFile: 'reports/stryker-incremental.json',
+  concurrency: Number(process.env.STRYKER_CONCURRENCY ?? 2),
+  timeoutMS: 20000,
+  reporters: ['clear-text', 'progress', 'json'],
+  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
+  thresholds: { high: 90, low: 80, break: 80 },
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: true,
+};
