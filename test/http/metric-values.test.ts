@@ -35,10 +35,12 @@ test('counters, histograms and gauges after known requests', async () => {
     { prompt: [1, 300, 12], max_tokens: 6 },
     { prompt: [1, 5, 250, 64, 33, 128, 9], max_tokens: 1 },
   ];
+  let cachedInUsage = 0;
   for (const r of requests) {
     const res = await app.inject({ method: 'POST', url: '/v1/completions', payload: { ...r, temperature: 0, logit_bias: { '2': -100 } } });
     assert.equal(res.statusCode, 200);
     assert.equal(res.json().usage.completion_tokens, r.max_tokens);
+    cachedInUsage += res.json().usage.prompt_tokens_details?.cached_tokens ?? 0;
   }
   const bad = await app.inject({ method: 'POST', url: '/v1/completions', payload: { prompt: [1], max_tokens: -1 } });
   assert.equal(bad.statusCode, 400);
@@ -58,7 +60,10 @@ test('counters, histograms and gauges after known requests', async () => {
   // Every decoded token: the prompts, and each generated token but the last of a reply.
   assert.equal(value(text, 'relu_serve_engine_steps_total'), steps.length);
   assert.equal(value(text, 'relu_serve_batch_tokens_count'), steps.length);
-  assert.equal(value(text, 'relu_serve_batch_tokens_sum'), promptTokens + generated - requests.length);
+  // Prompt tokens a slot still held from an earlier request (prefix cache) are not decoded again.
+  const cached = value(text, 'relu_serve_prompt_tokens_cached_total');
+  assert.equal(cached, cachedInUsage, 'the metric counts what the replies reported as cached');
+  assert.equal(value(text, 'relu_serve_batch_tokens_sum'), promptTokens - cached + generated - requests.length);
   assert.equal(value(text, 'relu_serve_batch_sequences_sum'), steps.reduce((a, s) => a + s.sequences, 0));
   // Nothing running now: the gauges read the idle loop.
   assert.equal(value(text, 'relu_serve_requests_running'), 0);
