@@ -84,6 +84,11 @@ function installShutdown(app: App, graceMs: number, log: pino.Logger): void {
         await state.loop.close();
       }
     }
+    // No generation is left. A connection that opened but never sent a request is not
+    // idle to Node (closeIdleConnections leaves it) and would hold close() until the
+    // headers timeout: after a moment for the last replies to flush, cut what remains.
+    const flushed = await Promise.race([closed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 250).unref())]);
+    if (!flushed) app.server.closeAllConnections();
     await closed;
     clearInterval(sweep);
     log.info('stopped');
