@@ -53,8 +53,9 @@ const PREFILL_MARK = '\uE000relu-serve-prefill\uE001';
  * A message as Hugging Face templates read it: tool calls with `arguments` as an object
  * (JSON text that does not parse stays a string), tool results with `tool_call_id`.
  */
-function templateMessage(m: ChatMessage): { role: string; content: string; tool_calls?: unknown[]; tool_call_id?: string } {
-  const out: { role: string; content: string; tool_calls?: unknown[]; tool_call_id?: string } = { role: m.role, content: m.content };
+function templateMessage(m: ChatMessage): { role: string; content: string; name?: string; tool_calls?: unknown[]; tool_call_id?: string } {
+  const out: { role: string; content: string; name?: string; tool_calls?: unknown[]; tool_call_id?: string } = { role: m.role, content: m.content };
+  if (m.name !== undefined) out.name = m.name;
   if (m.toolCalls) {
     out.tool_calls = m.toolCalls.map((c) => {
       let args: unknown = c.arguments;

@@ -47,7 +47,17 @@ export interface ChatMessage {
   toolCalls?: { id: string; name: string; arguments: string }[];
   /** Tool: the call this message answers. */
   toolCallId?: string;
+  /** The participant's name: given to the chat template as `name` (the template decides its use). */
+  name?: string;
 }
+
+/** Keys a message may carry (null counts as absent); any other is refused, never dropped. */
+const MESSAGE_KEYS: Record<string, readonly string[]> = {
+  system: ['role', 'content', 'name'],
+  user: ['role', 'content', 'name'],
+  assistant: ['role', 'content', 'name', 'tool_calls'],
+  tool: ['role', 'content', 'tool_call_id'],
+};
 
 export interface ChatRequest extends CommonRequest {
   messages: ChatMessage[];
@@ -249,12 +259,21 @@ export function parseChatRequest(raw: unknown, limits: ValidationLimits): ChatRe
     if (role !== 'system' && role !== 'user' && role !== 'assistant' && role !== 'tool') {
       throw invalidField(`${at}.role`, `'${at}.role' must be one of 'system', 'developer', 'user', 'assistant', 'tool', got ${excerpt(m.role)}.`);
     }
+    for (const k of Object.keys(m)) {
+      if (m[k] === null || m[k] === undefined || MESSAGE_KEYS[role].includes(k)) continue;
+      throw new ApiError(400, `'${at}.${shortKey(k)}' is not supported on a '${role}' message (supported: ${MESSAGE_KEYS[role].join(', ')}).`, { param: `${at}.${shortKey(k)}`, code: 'unsupported_parameter' });
+    }
+    if (m.name !== undefined && m.name !== null && typeof m.name !== 'string') {
+      throw invalidField(`${at}.name`, `'${at}.name' must be a string, got ${describe(m.name)}.`, 'invalid_type');
+    }
+    const name = typeof m.name === 'string' ? m.name : undefined;
     const toolCalls = role === 'assistant' ? parseToolCallsMessage(m.tool_calls, `${at}.tool_calls`) : undefined;
     // An assistant turn that only calls tools has content null.
-    if (toolCalls && (m.content === null || m.content === undefined)) return { role, content: '', toolCalls };
+    if (toolCalls && (m.content === null || m.content === undefined)) return { role, content: '', toolCalls, ...(name !== undefined ? { name } : {}) };
     if (m.content === undefined) throw invalidField(`${at}.content`, `'${at}.content' is required.`, 'missing_required_parameter');
     const msg: ChatMessage = { role, content: parseContent(m.content, `${at}.content`) };
     if (toolCalls) msg.toolCalls = toolCalls;
+    if (name !== undefined) msg.name = name;
     if (role === 'tool') {
       if (typeof m.tool_call_id !== 'string') throw invalidField(`${at}.tool_call_id`, `'${at}.tool_call_id' is required for a tool message.`, 'missing_required_parameter');
       msg.toolCallId = m.tool_call_id;

@@ -23,3 +23,8 @@ test('a llama-2 style template with raise_exception works and its errors surface
 test('a template that does not parse is refused naming its origin', () => {
   assert.throws(() => new ChatTemplate('{% for x in %}', 'file t.jinja', toks), /file t\.jinja/);
 });
+
+test('a message name reaches the template', () => {
+  const t = new ChatTemplate('{% for m in messages %}[{{ m.name }}]{{ m.content }}{% endfor %}', 'test', toks);
+  assert.equal(t.render([{ role: 'user', content: 'hi', name: 'ann' }], { addGenerationPrompt: false }), '[ann]hi');
+});

@@ -94,3 +94,16 @@ test('completion field errors name the field', () => {
   refused(() => parseCompletionRequest({ prompt: 'a', logprobs: 50 }, limits), 'logprobs');
   refused(() => parseCompletionRequest({ prompt: 'a', echo: 'yes' }, limits), 'echo');
 });
+
+// Inside messages too, every key is honoured or refused (never dropped): name goes to the
+// template; a key a role does not take, or an unknown one, is a 400 naming it.
+test('message keys: name is kept, others refused by role, null counts as absent', () => {
+  const r = parseChatRequest({ messages: [{ role: 'user', content: 'hi', name: 'ann' }, { role: 'assistant', content: 'yo', name: null, refusal: null }] }, limits);
+  assert.equal(r.messages[0].name, 'ann');
+  assert.equal(r.messages[1].name, undefined);
+  refused(() => parseChatRequest({ messages: [{ role: 'user', content: 'x', tool_call_id: 'c1' }] }, limits), 'messages[0].tool_call_id');
+  refused(() => parseChatRequest({ messages: [{ role: 'user', content: 'x', tool_calls: [] }] }, limits), 'messages[0].tool_calls');
+  refused(() => parseChatRequest({ messages: [{ role: 'tool', content: 'x', tool_call_id: 'c', name: 'f' }] }, limits), 'messages[0].name');
+  refused(() => parseChatRequest({ messages: [{ role: 'system', content: 'x', weight: 2 }] }, limits), 'messages[0].weight');
+  refused(() => parseChatRequest({ messages: [{ role: 'user', content: 'x', name: 7 }] }, limits), 'messages[0].name');
+});
