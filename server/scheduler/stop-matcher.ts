@@ -20,10 +20,21 @@ export class StopMatcher {
     if (this.done) return { text: '', stopped: true };
     if (this.stops.length === 0) return { text: piece, stopped: false };
     const buf = this.pending + piece;
+    // The stop string that completes first, as if the text came one character at a
+    // time (generation ends there: the model never writes what follows); of those that
+    // complete at the same character, the one that starts first. Choosing by start alone
+    // would make the result depend on the split: with stops "c" and "écé", "éc" + "é"
+    // stops after "é" at "c", while one piece "écé" would have cut everything.
     let cut = -1;
+    let end = -1;
     for (const s of this.stops) {
       const at = buf.indexOf(s);
-      if (at >= 0 && (cut < 0 || at < cut)) cut = at;
+      if (at < 0) continue;
+      const e = at + s.length;
+      if (end < 0 || e < end || (e === end && at < cut)) {
+        cut = at;
+        end = e;
+      }
     }
     if (cut >= 0) {
       this.done = true;

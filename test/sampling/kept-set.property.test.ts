@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import '../fc-seed.js';
 import { keptCandidates } from '../../server/sampling/sampler.js';
 import { resolveSamplingParams } from '../../server/sampling/params.js';
 import { massPrefix, topK, argmax } from '../../server/sampling/select.js';

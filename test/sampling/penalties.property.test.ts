@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import '../fc-seed.js';
 import { Sampler } from '../../server/sampling/sampler.js';
 
 const NV = 24;

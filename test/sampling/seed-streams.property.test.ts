@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import '../fc-seed.js';
 import { Generation, type GenerationPlan } from '../../server/http/generate.js';
 import { EngineLoop } from '../../server/scheduler/engine-loop.js';
 import { makePickerFactory } from '../../server/scheduler/picker.js';

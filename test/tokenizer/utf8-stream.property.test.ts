@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import '../fc-seed.js';
 import { Utf8ByteStream } from '../../server/tokenizer/utf8-bytes.js';
 
 function feed(bytes: ArrayLike<number>): string {
