@@ -5,6 +5,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { serverReady } from '../server-process.js';
 
 const cli = fileURLToPath(new URL('../../server/cli/main.js', import.meta.url));
 const children: ChildProcess[] = [];
@@ -50,29 +51,7 @@ export async function startCli(env: Record<string, string>, at: { argv?: string[
     env: { ...process.env, RELU_SERVE_HOST: '127.0.0.1', RELU_SERVE_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   }));
-  const logs: string[] = [];
-  const url = await new Promise<string>((resolve, reject) => {
-    let buf = '';
-    proc.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        logs.push(line);
-        const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(line);
-        if (m) resolve(m[1]);
-      }
-    });
-    proc.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
-    proc.on('exit', (code) => reject(new Error(`relu-serve exited early (${code}): ${logs.join('\n')}`)));
-  });
-  for (let i = 0; ; i++) {
-    const status = await fetch(`${url}/health`).then(async (r) => (await r.arrayBuffer(), r.status), () => 0);
-    if (status === 200) break;
-    if (i > 400) throw new Error(`relu-serve never became healthy: ${logs.join('\n')}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const { url, logs } = await serverReady(proc);
   return { url, proc, logs };
 }
 

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { serverReady } from '../server-process.js';
 import { tinyModelPath } from './server.js';
 
 const cli = fileURLToPath(new URL('../../server/cli/main.js', import.meta.url));
@@ -24,30 +25,8 @@ async function startProcess(graceMs: number): Promise<{ proc: ChildProcess; url:
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(proc);
-  const logs: string[] = [];
   const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    let buf = '';
-    proc.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        logs.push(line);
-        const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(line);
-        if (m) resolve(m[1]);
-      }
-    });
-    proc.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
-    proc.on('exit', (code) => reject(new Error(`server exited early (${code}): ${logs.join('\n')}`)));
-  });
-  for (let i = 0; ; i++) {
-    const status = await fetch(`${url}/health`).then(async (r) => (await r.arrayBuffer(), r.status), () => 0);
-    if (status === 200) break;
-    if (i > 200) throw new Error(`server never became healthy: ${logs.join('\n')}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const { url, logs } = await serverReady(proc, 200);
   return { proc, url, exited, logs };
 }
 
