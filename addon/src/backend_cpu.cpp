@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 
 namespace rs {
 
@@ -78,17 +79,10 @@ void CpuBackend::matmul_rows(const Weight &W, const float *x, int n, const uint8
     });
     return;
   }
-  // Compute-bound: tiles of weight rows x activation rows; each weight chunk stays in
-  // cache while all activation rows pass over it (a tile's runs of rows not skipped).
-  const int64_t chunk = 32;
-  const int col_block = 64;
-  const int n_row_chunks = static_cast<int>((rows + chunk - 1) / chunk);
-  const int n_col_blocks = (n + col_block - 1) / col_block;
-  pool_.run(n_row_chunks * n_col_blocks, [&](int t, int) {
-    const int rc = t % n_row_chunks, cb = t / n_row_chunks;
-    const int64_t r1 = std::min(rows, (rc + 1) * chunk);
-    const int c0 = cb * col_block, c1 = std::min(n, c0 + col_block);
-    for (int64_t r0 = rc * chunk; r0 < r1;) {
+  // Compute-bound: tiles of 32 weight rows x activation rows; a tile's runs of rows
+  // not skipped.
+  prompt_tiles(rows, 32, n, [&](int64_t rstart, int64_t r1, int c0, int c1) {
+    for (int64_t r0 = rstart; r0 < r1;) {
       if (skip && skip[r0]) {
         r0++;
         continue;
@@ -118,14 +112,19 @@ void CpuBackend::matmul_x8(const Weight &W, const rs_matmul_kernels &k, const ui
     pool_.run(n_chunks, [&](int c, int) { run(c * chunk, std::min(ng, (c + 1) * chunk), 0, 1); });
     return;
   }
-  // Compute-bound: tiles of 4 groups x 64 activation rows (as matmul_rows' tiles).
-  const int64_t chunk = 4;
+  prompt_tiles(ng, 4, n, run);  // tiles of 4 groups (32 rows, as matmul_rows' tiles)
+}
+
+void CpuBackend::prompt_tiles(int64_t units, int64_t chunk, int n,
+                              const std::function<void(int64_t, int64_t, int, int)> &fn) {
+  // Each chunk of weight rows stays in cache while a block of 64 activation rows passes
+  // over it; one task per (chunk, block).
   const int col_block = 64;
-  const int n_row_chunks = static_cast<int>((ng + chunk - 1) / chunk);
+  const int n_row_chunks = static_cast<int>((units + chunk - 1) / chunk);
   const int n_col_blocks = (n + col_block - 1) / col_block;
   pool_.run(n_row_chunks * n_col_blocks, [&](int t, int) {
     const int rc = t % n_row_chunks, cb = t / n_row_chunks;
-    run(rc * chunk, std::min(ng, (rc + 1) * chunk), cb * col_block, std::min(n, (cb + 1) * col_block));
+    fn(rc * chunk, std::min(units, (rc + 1) * chunk), cb * col_block, std::min(n, (cb + 1) * col_block));
   });
 }
 

@@ -4,6 +4,7 @@
 // the thread count.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -59,6 +60,9 @@ class CpuBackend : public Backend {
   int64_t gen_chunk_rows(int64_t rows) const;
   // matmul_rows over W.x8 (the 8-row repacked layout) with its kernel.
   void matmul_x8(const Weight &W, const rs_matmul_kernels &k, const uint8_t *a, size_t astride, int n, float *y);
+  // Prompt (many activation rows) matmul work split into tasks: chunks of `chunk` row
+  // units (rows or x8 groups) x blocks of 64 activation rows; fn(u0, u1, c0, c1).
+  void prompt_tiles(int64_t units, int64_t chunk, int n, const std::function<void(int64_t, int64_t, int, int)> &fn);
   // Converts x[n][cols] to the vec-dot type of `type`; returns the rows and their stride.
   const void *convert_activations(rs_type type, const float *x, int n, int64_t cols, size_t *stride);
 
