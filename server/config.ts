@@ -37,6 +37,8 @@ export interface ServeConfig {
   bodyLimit: number;
   /** Memory-map the model file (false: read a private copy; safe against the file changing, model-file-guard.ts). */
   mmap: boolean;
+  /** Sparse FFN of Q4_0 PowerInfer files: down projection summed in 8-bit integers (README "Sparse inference"). */
+  downInt8: boolean;
   /** Budget, ms, for rendering the chat template and tokenising one prompt (off the event loop). */
   textTimeoutMs: number;
   /** Jinja chat template file overriding the model's own. */
@@ -118,6 +120,7 @@ const SPEC: Record<keyof ServeConfig, KeySpec> = {
   corsOrigins: { kind: 'stringList', env: 'RELU_SERVE_CORS_ORIGINS' },
   bodyLimit: { kind: 'int', env: 'RELU_SERVE_BODY_LIMIT', min: 1024, max: 1 << 30 },
   mmap: { kind: 'bool', env: 'RELU_SERVE_MMAP' },
+  downInt8: { kind: 'bool', env: 'RELU_SERVE_DOWN_INT8' },
   textTimeoutMs: { kind: 'int', env: 'RELU_SERVE_TEXT_TIMEOUT_MS', min: 10, max: 600_000 },
   chatTemplate: { kind: 'nullableString', env: 'RELU_SERVE_CHAT_TEMPLATE', isPath: true },
   shutdownGraceMs: { kind: 'int', env: 'RELU_SERVE_SHUTDOWN_GRACE_MS', min: 0, max: 3_600_000 },
@@ -150,6 +153,7 @@ const BUILTIN: ServeConfig = {
   corsOrigins: [],
   bodyLimit: 1 << 20,
   mmap: true,
+  downInt8: false,
   textTimeoutMs: 5000,
   chatTemplate: null,
   shutdownGraceMs: 10_000,

@@ -46,6 +46,13 @@ typedef struct {
   int no_mmap;
   /* Do not repack the FFN of ReLU models into the sparse layout (dense-only use, tests). */
   int no_repack;
+  /* Sparse FFN of PowerInfer files with Q4_0 down rows: store them in the split layout
+   * and accumulate the down projection in 8-bit integers (rs_axpy_q4_0s_i8: each term's
+   * coefficient rounded to 1/127 of the largest of up to 16 neurons in its block; error
+   * of the order of a dense Q4_0 product's). Faster on CPUs where widening nibbles to
+   * floats is the bottleneck; exact and predictor mode then differ from dense mode by
+   * that rounding. No effect on other types. */
+  int down_int8;
 } rs_model_params;
 
 void rs_model_params_default(rs_model_params *p);

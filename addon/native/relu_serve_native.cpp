@@ -5,7 +5,7 @@
 //
 //   relu-serve-native --model FILE --tokens 1,2,3 -n N [--device cpu|cuda|emu|auto]
 //     [--vram-budget 8GiB|40%] [--placement FILE] [--threads N] [--ctx N] [--ffn-mode M]
-//     [--emu-latency-us US] [--emu-memory SIZE] [--ignore-eos] [--json]
+//     [--emu-latency-us US] [--emu-memory SIZE] [--ignore-eos] [--down-int8] [--json]
 #include <algorithm>
 #include <cctype>
 #include <chrono>
@@ -99,7 +99,7 @@ int32_t eos_id(const rs_model *m) {
 int main(int argc, char **argv) {
   std::string model, tokens_arg, device = "auto", budget, placement, ffn_mode = "auto", emu_memory;
   int n_gen = 16, threads = 0, ctx_size = 0, emu_latency = 0;
-  bool json = false, ignore_eos = false;
+  bool json = false, ignore_eos = false, down_int8 = false;
   for (int i = 1; i < argc; i++) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -118,12 +118,13 @@ int main(int argc, char **argv) {
     else if (a == "--emu-latency-us") emu_latency = std::atoi(value().c_str());
     else if (a == "--emu-memory") emu_memory = value();
     else if (a == "--ignore-eos") ignore_eos = true;
+    else if (a == "--down-int8") down_int8 = true;
     else if (a == "--json") json = true;
     else if (a == "--help" || a == "-h") {
       std::printf(
           "relu-serve-native --model FILE --tokens 1,2,3 -n N [--device cpu|cuda|emu|auto] [--vram-budget 8GiB|40%%]\n"
           "  [--placement FILE.rspl|.gpuidx] [--threads N] [--ctx N] [--ffn-mode auto|dense|exact|predictor]\n"
-          "  [--emu-latency-us US] [--emu-memory SIZE] [--ignore-eos] [--json]\n"
+          "  [--emu-latency-us US] [--emu-memory SIZE] [--ignore-eos] [--down-int8] [--json]\n"
           "Greedy generation from token ids; prints the generated ids (and timings with --json).\n");
       return 0;
     } else fail("unknown option " + a + " (see --help)");
@@ -136,7 +137,10 @@ int main(int argc, char **argv) {
   rs_error err{};
   const auto t_load = Clock::now();
   rs_model *m = nullptr;
-  check(rs_model_load(model.c_str(), nullptr, &m, &err), err, "loading the model");
+  rs_model_params mp;
+  rs_model_params_default(&mp);
+  mp.down_int8 = down_int8;  // rs_model_params.down_int8: Q4_0 down rows summed in 8-bit integers
+  check(rs_model_load(model.c_str(), &mp, &m, &err), err, "loading the model");
   rs_model_info mi;
   rs_model_get_info(m, &mi);
   for (int32_t t : prompt)

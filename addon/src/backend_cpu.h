@@ -79,6 +79,9 @@ class CpuBackend : public Backend {
   // Phases B and C fused for one row; a: xn converted to the up rows' vec-dot type.
   void ffn_blocks_row(const NeuronBlocks &B, const sparse::NeuronList &list, const sparse::GateValues &gates,
                       rs_act act, const uint8_t *a, float *y);
+  // Phase C for split Q4_0 down rows (down_int8), one thread's output slice [o0, o1).
+  void down_int8_slice(const Weight &D, const sparse::NeuronList &list, const float *hb, int n,
+                       sparse::ChunkedRows &acc, int64_t o0, int64_t o1);
   // Phase A's list from scores sel[n][n_ff] (> threshold when strict, else >=), leaving
   // out neurons flagged in skip (may be null): sp_list_, and for several rows each
   // entry's row mask in sp_emask_. Returns the (row, neuron) pairs.

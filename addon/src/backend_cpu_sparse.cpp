@@ -230,6 +230,11 @@ void CpuBackend::ffn_blocks(const NeuronBlocks &B, const NeuronList &list, const
     const size_t off = rs_row_size(D.type, o0);
     const size_t slice_bytes = rs_row_size(D.type, o1 - o0);
     ChunkedRows acc(sp_tpart_[static_cast<size_t>(th)], y, n, d, o0, o1);
+    if (D.type == RS_TYPE_Q4_0 && B.down_split) {
+      down_int8_slice(D, list, hb, n, acc, o0, o1);
+      acc.finish();
+      return;
+    }
     for (int64_t k = 0; k < n_act; k++) {
       const int32_t i = list.id(k);
       const uint8_t *row = D.row(list.blk[k]) + off;
@@ -242,6 +247,51 @@ void CpuBackend::ffn_blocks(const NeuronBlocks &B, const NeuronList &list, const
     }
     acc.finish();
   });
+}
+
+// Phase C over split Q4_0 down rows (down_int8): each row's terms in groups of up to
+// RS_I8_GROUP consecutive neurons of one chunk with h != 0, in neuron order — the groups
+// the one-row path forms (backend_cpu_sparse_row.cpp), so a row's bits do not depend on
+// the step it shares.
+void CpuBackend::down_int8_slice(const Weight &D, const NeuronList &list, const float *hb, int n,
+                                 ChunkedRows &acc, int64_t o0, int64_t o1) {
+  struct Pending {
+    float h[RS_I8_GROUP];
+    const void *row[RS_I8_GROUP];
+    int count = 0;
+    int32_t neuron = 0;  // the group's first neuron (decides its chunk)
+  };
+  std::vector<Pending> pend(static_cast<size_t>(n));
+  const int64_t nbt = D.cols / 32, b0 = o0 / 32, nb = (o1 - o0) / 32;
+  auto flush = [&](int j) {
+    Pending &p = pend[static_cast<size_t>(j)];
+    if (p.count == 0) return;
+    rs_axpy_q4_0s_i8(isa_, acc.partial(j, p.neuron), p.count, p.h, p.row, nbt, b0, nb);
+    p.count = 0;
+  };
+  const uint64_t one = 1;
+  const size_t slice_bytes = rs_row_size(D.type, o1 - o0);
+  for (int64_t k = 0; k < list.n; k++) {
+    const int32_t i = list.id(k);
+    const uint8_t *row = D.row(list.blk[k]);
+    if (k + kAhead < list.n) {  // this slice's scales and nibbles of a later neuron
+      const uint8_t *next = D.row(list.blk[k + kAhead]);
+      sparse::prefetch_l1(next + 2 * b0, 2 * static_cast<size_t>(nb));
+      sparse::prefetch_l1(next + 2 * nbt + 16 * b0, slice_bytes - 2 * static_cast<size_t>(nb));
+    }
+    for (uint64_t m = list.mask ? list.mask[k] : one; m; m &= m - 1) {
+      const int j = __builtin_ctzll(m);
+      const float h = hb[k * n + j];
+      if (h == 0.f) continue;
+      Pending &p = pend[static_cast<size_t>(j)];
+      if (p.count > 0 && p.neuron / sparse::kChunk != i / sparse::kChunk) flush(j);
+      if (p.count == 0) p.neuron = i;
+      p.h[p.count] = h;
+      p.row[p.count++] = row;
+      if (p.count == RS_I8_GROUP) flush(j);
+    }
+  }
+  for (int j = 0; j < n; j++) flush(j);
 }
 
 }  // namespace rs

@@ -68,6 +68,7 @@ void rs_model_params_default(rs_model_params *p) {
   p->ffn_activation = nullptr;
   p->no_mmap = 0;
   p->no_repack = 0;
+  p->down_int8 = 0;
 }
 
 rs_status rs_model_load(const char *path, const rs_model_params *params, rs_model **out, rs_error *err) {

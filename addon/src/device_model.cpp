@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "rs_sparse.h"
+
 namespace rs {
 
 namespace {
@@ -151,7 +153,9 @@ DeviceModel::DeviceModel(Device &dev, const Model &m, const DeviceShape &shape, 
         uint8_t *b = host.data() + s * block;
         std::memcpy(b, gate.row(ids[s]), gb);
         std::memcpy(b + gb, P.up.row(ids[s]), ub);
-        std::memcpy(b + gb + ub, P.down.row(ids[s]), db);
+        // Devices read plain Q4_0 rows (and sum them in f32): undo the CPU's split layout.
+        if (P.down_split) rs_q4_0_unsplit_row(P.down.row(ids[s]), b + gb + ub, P.down.cols / 32);
+        else std::memcpy(b + gb + ub, P.down.row(ids[s]), db);
       }
       uint8_t *base = c.take(host.size());
       if (!host.empty()) dev.upload(base, host.data(), host.size());

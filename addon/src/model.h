@@ -38,6 +38,8 @@ struct Weight {
 // CPU (PackedFfn), or the hot neurons a device holds (hybrid runtime).
 struct NeuronBlocks {
   bool has_gate = false;
+  // down rows in the split Q4_0 layout, summed by rs_axpy_q4_0s_i8 (rs_model_params.down_int8)
+  bool down_split = false;
   Weight gate, up, down;  // gate empty unless has_gate
 };
 
@@ -108,7 +110,7 @@ class Model {
   void read_hparams();
   void choose_activation(const rs_model_params &params);
   void build_meta();
-  void repack_ffn();
+  void repack_ffn(bool down_int8);
   void repack_dense();
 
   std::unique_ptr<GgufFile> file_;

@@ -140,14 +140,16 @@ Napi::Value ModelWrap::Load(const Napi::CallbackInfo &info) {
   std::string act = opt_string(opts, "ffnActivation", "auto");
   bool no_mmap = opts.Get("noMmap").ToBoolean();
   bool no_repack = opts.Get("noRepack").ToBoolean();
+  bool down_int8 = opts.Get("downInt8").ToBoolean();
   return PromiseWorker<rs_model *>::Start(
       env,
-      [path, act, no_mmap, no_repack]() {
+      [path, act, no_mmap, no_repack, down_int8]() {
         rs_model_params p;
         rs_model_params_default(&p);
         p.ffn_activation = act.c_str();
         p.no_mmap = no_mmap;
         p.no_repack = no_repack;
+        p.down_int8 = down_int8;
         rs_model *m = nullptr;
         rs_error err{};
         check(rs_model_load(path.c_str(), &p, &m, &err), err);

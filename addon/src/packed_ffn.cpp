@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "model.h"
+#include "rs_sparse.h"
 #include "thread_pool.h"
 
 namespace rs {
@@ -60,7 +61,7 @@ void transpose_down(const Weight &down, rs_type out_type, uint8_t *base, size_t 
 
 }  // namespace
 
-void Model::repack_ffn() {
+void Model::repack_ffn(bool down_int8) {
   auto t0 = std::chrono::steady_clock::now();
   const HParams &h = hp_;
   ThreadPool pool(default_thread_count());
@@ -96,6 +97,15 @@ void Model::repack_ffn() {
     copy_rows(L.up, base, P.block, up_off);
     if (pwri) copy_rows(L.down_t, base, P.block, down_off);
     else transpose_down(L.down, dt, base, P.block, down_off);
+    P.down_split = down_int8 && dt == RS_TYPE_Q4_0;
+    if (P.down_split) {  // reorder each down row in place (rs_sparse.h: split layout)
+      std::vector<uint8_t> tmp(down_bytes);
+      for (int64_t i = 0; i < h.n_ff; i++) {
+        uint8_t *row = base + i * P.block + down_off;
+        rs_q4_0_split_row(row, tmp.data(), h.n_embd / 32);
+        std::memcpy(row, tmp.data(), down_bytes);
+      }
+    }
     // The copied matrices' file pages leave this process's memory now: the sparse path
     // reads the blocks, so keeping both would hold the FFN twice (a 7b Q4_0 file peaked
     // at 1.67x its size). Only dense steps read them again, from the page cache. A

@@ -33,6 +33,8 @@ export interface BenchOptions {
   batchSizes?: number[];
   /** Also time generation with this many busy processes competing for the cores (0: skip). */
   busy?: number;
+  /** Also run the sparse modes with the down projection summed in 8-bit integers (LoadOptions.downInt8). */
+  downInt8?: boolean;
   json: boolean;
 }
 
@@ -219,7 +221,7 @@ async function measureModel(model: Model, modes: FfnMode[], o: BenchOptions, lim
   return { results, threads, isa };
 }
 
-async function measureFidelity(model: Model, modes: FfnMode[], o: BenchOptions): Promise<Fidelity[]> {
+async function measureFidelity(model: Model, modes: FfnMode[], o: BenchOptions, suffix = ''): Promise<Fidelity[]> {
   const n = o.fidelity;
   const prompt = Array.from({ length: 8 }, (_, i) => 3 + ((i * 7919) % (model.info.nVocab - 3)));
   const open = async (mode: FfnMode) => {
@@ -255,7 +257,7 @@ async function measureFidelity(model: Model, modes: FfnMode[], o: BenchOptions):
       if (i + 1 < n) logits = await s.c.decode(sequenceBatch([toks[i]], 0, prompt.length + i));
     }
     s.c.dispose();
-    out.push({ mode, tokens: n, top1Agreement: agree / n, maxLogitError: maxErr, meanLogitError: sumErr / n });
+    out.push({ mode: mode + suffix, tokens: n, top1Agreement: agree / n, maxLogitError: maxErr, meanLogitError: sumErr / n });
   }
   return out;
 }
@@ -295,13 +297,26 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   }
   const run = await measureModel(model, modes, o, limit);
   results.push(...run.results);
+  const sparseModes = modes.filter((m) => m !== 'dense');
+  let int8Fidelity: Fidelity[] = [];
+  if (o.downInt8 && sparseModes.length > 0) {
+    // The same file again with the down projection summed in 8-bit integers, measured in
+    // the same run as the f32 sum; its fidelity is against dense mode (f32, file rows).
+    const m8 = await Model.load(path, { downInt8: true });
+    try {
+      results.push(...(await measureModel(m8, sparseModes, o, limit)).results.map((r) => ({ ...r, label: `${r.mode} i8` })));
+      if (o.fidelity > 0) int8Fidelity = await measureFidelity(m8, ['dense', ...sparseModes], o, ' i8');
+    } finally {
+      m8.dispose();
+    }
+  }
   for (const r of results) {
     r.bandwidthLimitTokensPerS = (limit.gbs * 1e9) / (r.bytesPerToken + r.bytesSplit.kvCache);
     r.genFractionOfLimit = r.genTokensPerS / r.bandwidthLimitTokensPerS;
   }
   const base = results.find((r) => r.mode === 'dense');
   if (base) for (const r of results) r.speedupOverDense = r.genTokensPerS / base.genTokensPerS;
-  const fidelity = o.fidelity > 0 && modes.includes('dense') ? await measureFidelity(model, modes, o) : [];
+  const fidelity = [...(o.fidelity > 0 && modes.includes('dense') ? await measureFidelity(model, modes, o) : []), ...int8Fidelity];
   const batchSweep = o.batchSizes?.length ? await sweepBatchSizes(model, { sizes: o.batchSizes, threads: o.threads, isa: o.isa, reps: o.reps }) : undefined;
   model.dispose();
   return {
@@ -344,7 +359,7 @@ export function formatBench(r: BenchResult): string {
   ];
   for (const m of r.modes) {
     lines.push(
-      `  ${m.label.padEnd(11)}  ${m.promptTokensPerS.toFixed(1).padStart(12)}  ${m.promptGflops.toFixed(1).padStart(7)}  ` +
+      `  ${m.label.padEnd(12)}  ${m.promptTokensPerS.toFixed(1).padStart(12)}  ${m.promptGflops.toFixed(1).padStart(7)}  ` +
         `${m.genTokensPerS.toFixed(2).padStart(9)}  ${(100 * m.activeRatio).toFixed(1).padStart(5)}%  ${mib(m.bytesPerToken).padStart(11)}  ${m.bandwidthGBs.toFixed(1).padStart(8)}  ` +
         `${m.bandwidthLimitTokensPerS.toFixed(2).padStart(11)}  ${(100 * m.genFractionOfLimit).toFixed(1).padStart(7)}%  ` +
         `${m.speedupOverDense !== undefined ? m.speedupOverDense.toFixed(2) + 'x' : ''}`,
@@ -393,6 +408,7 @@ export function registerBench(program: Command): void {
     .option('--fidelity <n>', 'greedy tokens to compare each sparse mode with dense (0: skip)', int, 64)
     .option('--batch-sizes <list>', 'also time steps of these many rows (e.g. 1,2,4,8,16,32,64) with the sparse and the dense FFN', parseBatchSizes)
     .option('--busy <n>', 'also time generation with n busy processes competing for the cores', int, 0)
+    .option('--down-int8', 'also run the sparse modes with the down projection summed in 8-bit integers (Q4_0 PowerInfer files)')
     .option('--json', 'print one JSON object')
     .action(async (opts) => {
       const r = await runBench({ ...opts, json: Boolean(opts.json) } as BenchOptions);

@@ -89,7 +89,7 @@ export interface NativeBandwidthRow {
 }
 
 export interface NativeAddon {
-  loadModel(path: string, opts?: { ffnActivation?: string; noMmap?: boolean; noRepack?: boolean }): Promise<NativeModel>;
+  loadModel(path: string, opts?: { ffnActivation?: string; noMmap?: boolean; noRepack?: boolean; downInt8?: boolean }): Promise<NativeModel>;
   kernels: NativeKernels;
   /** A device's memory before any context uses it ("cuda": the first GPU; "emu": emuMemory bytes, 0 for the default). */
   deviceMemory(device: 'cuda' | 'emu', emuMemory: number): Promise<{ total: number; free: number }>;

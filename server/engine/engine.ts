@@ -37,6 +37,7 @@ export class Model {
       ffnActivation: opts.ffnActivation ?? 'auto',
       noMmap: opts.noMmap ?? false,
       noRepack: opts.noRepack ?? false,
+      downInt8: opts.downInt8 ?? false,
     });
     return new Model(m, path);
   }

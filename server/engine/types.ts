@@ -56,6 +56,9 @@ export interface LoadOptions {
   noMmap?: boolean;
   /** Keep the FFN in the file's layout (dense-only use). */
   noRepack?: boolean;
+  /** Sparse FFN of Q4_0 PowerInfer files: down projection summed in 8-bit integers
+   * (rs_model_params.down_int8; README "Sparse inference"). */
+  downInt8?: boolean;
 }
 
 export type Isa = 'scalar' | 'avx2' | 'avx512' | 'best';

@@ -38,6 +38,8 @@ export interface RuntimeOptions {
   device?: DeviceSettings;
   /** Memory-map the file (default); false reads a private copy (model-file-guard.ts). */
   mmap?: boolean;
+  /** LoadOptions.downInt8. */
+  downInt8?: boolean;
   /** Budget for rendering the chat template and tokenising one prompt, ms (chat/text-worker.ts). */
   textTimeoutMs?: number;
   /** Where to say what the device choice did (placement source, notes). */
@@ -65,7 +67,7 @@ export async function createRuntime(o: RuntimeOptions): Promise<ModelRuntime> {
   const mmap = o.mmap ?? true;
   // Taken before the engine opens the file, so a change during the load is seen too.
   const guard = mmap ? new ModelFileGuard(o.modelPath, ModelFileGuard.stat(o.modelPath), o.log) : null;
-  const model = await Model.load(o.modelPath, { ffnActivation: o.ffnActivation ?? 'auto', noMmap: !mmap });
+  const model = await Model.load(o.modelPath, { ffnActivation: o.ffnActivation ?? 'auto', noMmap: !mmap, downInt8: o.downInt8 ?? false });
   // Positions past the model's training context give garbage (RoPE was never trained
   // there): the slot size is capped at it.
   const nCtx = Math.min(o.ctxSize, model.info.nCtxTrain);
@@ -188,6 +190,7 @@ export async function loadRuntime(cfg: ServeConfig, log: Logger): Promise<ModelR
     sparseThreshold: cfg.sparseThreshold,
     sparseMaxBatch: cfg.sparseMaxBatch,
     mmap: cfg.mmap,
+    downInt8: cfg.downInt8,
     textTimeoutMs: cfg.textTimeoutMs,
     device: {
       device: cfg.device,
