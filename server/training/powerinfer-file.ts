@@ -10,7 +10,7 @@
 
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { readGgufHeader, type GgufHeader, type ReadMetaValue } from '../gguf/header-reader.js';
-import { resolveGgmlType, tensorByteSize, type GgmlTypeInfo } from '../gguf/constants.js';
+import { LLAMA_FILE_TYPE, resolveGgmlType, tensorByteSize, type GgmlTypeInfo } from '../gguf/constants.js';
 import type { TypedValue } from '../gguf/encoder.js';
 import { writeGguf, type TensorSpec } from '../gguf/writer.js';
 import { bf16ToFp32, encodeF16, fp16ToFp32 } from '../gguf/float16.js';
@@ -76,6 +76,10 @@ async function toFloats(type: GgmlTypeInfo, bytes: Uint8Array, n: number): Promi
   return native.kernels.dequantize(type.id, bytes, n);
 }
 
+/** The tensors PowerInfer's sparse loader (llm_load_sparse_model_tensors) creates for llama / bamboo. */
+const POWERINFER_TENSOR =
+  /^(token_embd|output_norm|output|blk\.\d+\.(attn_norm|attn_q|attn_k|attn_v|attn_output|ffn_norm|ffn_gate|ffn_up|ffn_down_t|fc1|fc2))\.weight$/;
+
 export interface WritePowerInferOptions {
   input: string;
   output: string;
@@ -92,7 +96,9 @@ export async function writePowerInferModel(o: WritePowerInferOptions): Promise<{
   const meta: [string, TypedValue][] = [];
   for (const [k, v] of h.metadata) {
     if (k === 'powerinfer.sparse_threshold') continue;
-    meta.push([k, metaToTyped(v)]);
+    // bf16 tensors are written as f16 (below): say so in the file type too (32 -> 1).
+    if (k === 'general.file_type' && v.type === 'u32' && v.value === LLAMA_FILE_TYPE.bf16) meta.push([k, { type: 'u32', value: LLAMA_FILE_TYPE.f16 }]);
+    else meta.push([k, metaToTyped(v)]);
   }
   meta.push(['powerinfer.sparse_threshold', { type: 'f32', value: o.threshold }]);
 
@@ -167,6 +173,11 @@ export async function writePowerInferModel(o: WritePowerInferOptions): Promise<{
         tensors.push({ name, dims, type: pt.id, data: async () => Uint8Array.from((await quantizerFor(pt))(v)) });
       }
     });
+    // PowerInfer's sparse loader creates a fixed set of tensors and fails on a file with
+    // any other (its created count must equal the file's): say so rather than write a
+    // file it will refuse without a word from us. (Our engine may still use them.)
+    const extra = tensors.map((t) => t.name).filter((n) => !POWERINFER_TENSOR.test(n));
+    if (extra.length) o.onNote?.(`PowerInfer's loader will refuse this file: it holds tensors its sparse loader does not create (${extra.join(', ')})`);
     await writeGguf(o.output, { magic: 'PWRI', version: 3, metadata: meta, tensors, alignment: h.alignment });
     return { bytes: statSync(o.output).size, predictorBytes, ffnBytes };
   } finally {

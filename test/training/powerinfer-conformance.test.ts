@@ -27,13 +27,13 @@ const rand = seededRandom(21);
 const text = Array.from({ length: 1500 }, () => String.fromCharCode(97 + Math.floor(rand() * 26))).join('');
 
 /** Train a small predictor for `model` and return the written PowerInfer file. */
-async function trainFile(model: string, out: string, rank = 16): Promise<string> {
+async function trainFile(model: string, out: string, log?: (s: string) => void): Promise<string> {
   const m = await Model.load(model);
   try {
     const tokens = Int32Array.from(SpmTokenizer.fromMetadata(m.metadata).encode(text));
     await trainPredictors(m, {
-      modelPath: model, out, tokens, rank, targetRecall: 0.99, seed: 3, epochs: 1,
-      heldoutShare: 0.2, nCtx: 256, nBatch: 64, threads: 2,
+      modelPath: model, out, tokens, rank: 16, targetRecall: 0.99, seed: 3, epochs: 1,
+      heldoutShare: 0.2, nCtx: 256, nBatch: 64, threads: 2, log,
     });
   } finally {
     m.dispose();
@@ -113,6 +113,7 @@ test('tied and bf16 inputs: the written output.weight and f16 tensors hold the i
   }
   const bf = await readGgufHeader(join(dir, 'bamboo-bf16.powerinfer.gguf'));
   assert.ok(bf.tensors.every((t) => t.typeName !== 'bf16'), 'no bf16 tensor left');
+  assert.equal(bf.metadata.get('general.file_type')?.value, 1, 'file type: mostly f16 (was 32, bf16)');
   // The bf16 -> f16 conversion keeps the model: both files score the same text alike.
   const a = await Model.load(join(dir, 'bamboo-bf16.gguf'));
   const b = await Model.load(join(dir, 'bamboo-bf16.powerinfer.gguf'));
@@ -198,4 +199,19 @@ test('the checker also accepts a PowerInfer file written by hand to the rules (n
     f.metadata.push(['some.tool.note', { type: 'string', value: 'ignored by PowerInfer' }]);
   });
   assert.deepEqual(await powerInferViolations(p), []);
+});
+
+test("an input tensor PowerInfer's sparse loader would not create is reported while writing", async () => {
+  const { powerlaw } = await ready;
+  const extra = await rewrite(powerlaw, join(dir, 'extra.gguf'), (f) => {
+    f.tensors.push({ name: 'rope_freqs.weight', dims: [4], type: 'f32', data: new Uint8Array(16) });
+  });
+  const logs: string[] = [];
+  const out = await trainFile(extra, join(dir, 'extra.powerinfer.gguf'), (s) => logs.push(s));
+  assert.ok(logs.some((s) => /PowerInfer's loader will refuse this file: .*\(rope_freqs\.weight\)/.test(s)), logs.join(''));
+  assert.ok((await powerInferViolations(out)).some((v) => /rope_freqs/.test(v)));
+  // A file without such tensors gets no such note.
+  const quiet: string[] = [];
+  await trainFile(powerlaw, join(dir, 'quiet.powerinfer.gguf'), (s) => quiet.push(s));
+  assert.ok(!quiet.some((s) => /will refuse/.test(s)), quiet.join(''));
 });
