@@ -174,6 +174,18 @@ test('each rule fires on a file broken in that one way', async () => {
     toks[toks.indexOf('<0x0A>')] = '<0x0a>';
     f.metadata[i] = ['tokenizer.ggml.tokens', { type: 'array', elemType: 'string', value: toks } as TypedValue];
   }, /<0x0A>/);
+  await broken((f) => {
+    const i = f.metadata.findIndex(([k]) => k === 'tokenizer.ggml.scores');
+    const v = (f.metadata[i][1] as unknown as { value: number[] }).value;
+    f.metadata[i] = ['tokenizer.ggml.scores', { type: 'array', elemType: 'f32', value: v.slice(1) } as TypedValue];
+  }, /tokenizer\.ggml\.scores must be f32\[259\]/);
+  await broken((f) => {
+    const i = f.metadata.findIndex(([k]) => k === 'tokenizer.ggml.tokens');
+    const toks = [...(f.metadata[i][1] as unknown as { value: string[] }).value];
+    toks[5] = '';
+    f.metadata[i] = ['tokenizer.ggml.tokens', { type: 'array', elemType: 'string', value: toks } as TypedValue];
+  }, /token text is empty/);
+  await broken((f) => setKey(f, 'llama.attention.head_count_kv', { type: 'u32', value: 3 }), /not a multiple of n_head_kv 3/);
   await broken((f) => { f.tensors = f.tensors.filter((t) => t.name !== 'output.weight'); }, /output\.weight is missing/);
   await broken((f) => { tensor(f, 'blk.1.ffn_down_t.weight').name = 'blk.1.ffn_down.weight'; }, /ffn_down_t.weight is missing/);
   await broken((f) => {
