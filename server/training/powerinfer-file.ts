@@ -85,7 +85,7 @@ export interface WritePowerInferOptions {
   output: string;
   predictors: LayerPredictor[];
   threshold: number;
-  /** Called once when ffn_down had to be requantised after transposing (lossy for block types). */
+  /** Notes for the user: ffn_down requantised after transposing (lossy for block types); tensors PowerInfer would refuse. */
   onNote?: (s: string) => void;
 }
 
