@@ -3,13 +3,17 @@
 // ffn_down (replaced by ffn_down_t, its transpose: row i is neuron i's output vector) and
 // any old predictors, new blk.N.fc1.weight {n_embd, r} and blk.N.fc2.weight {r, n_ff},
 // and powerinfer.sparse_threshold. Tensor data is read from the input only when written.
+// Two things PowerInfer's loader needs that an input may lack (test/training/
+// powerinfer-conformance.ts): its ggml has no bf16 type, so bf16 tensors are written as
+// f16 (what PowerInfer's converter writes); and its sparse loader requires output.weight,
+// so a model that ties its output to token_embd gets a copy of the embedding there.
 
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { readGgufHeader, type GgufHeader, type ReadMetaValue } from '../gguf/header-reader.js';
-import { resolveGgmlType, tensorByteSize, type GgmlTypeInfo } from '../gguf/constants.js';
+import { LLAMA_FILE_TYPE, resolveGgmlType, tensorByteSize, type GgmlTypeInfo } from '../gguf/constants.js';
 import type { TypedValue } from '../gguf/encoder.js';
 import { writeGguf, type TensorSpec } from '../gguf/writer.js';
-import { fp16ToFp32 } from '../gguf/float16.js';
+import { bf16ToFp32, encodeF16, fp16ToFp32 } from '../gguf/float16.js';
 import { quantizerFor } from '../gguf/quantize.js';
 
 export interface LayerPredictor {
@@ -61,22 +65,27 @@ export function weightTypeOf(h: GgufHeader): GgmlTypeInfo {
 
 async function toFloats(type: GgmlTypeInfo, bytes: Uint8Array, n: number): Promise<Float32Array> {
   if (type.name === 'f32') return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + 4 * n));
-  if (type.name === 'f16') {
+  if (type.name === 'f16' || type.name === 'bf16') {
     const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const out = new Float32Array(n);
-    for (let i = 0; i < n; i++) out[i] = fp16ToFp32(dv.getUint16(2 * i, true));
+    const conv = type.name === 'f16' ? fp16ToFp32 : bf16ToFp32;
+    for (let i = 0; i < n; i++) out[i] = conv(dv.getUint16(2 * i, true));
     return out;
   }
   const { native } = await import('../engine/binding.js');
   return native.kernels.dequantize(type.id, bytes, n);
 }
 
+/** The tensors PowerInfer's sparse loader (llm_load_sparse_model_tensors) creates for llama / bamboo. */
+const POWERINFER_TENSOR =
+  /^(token_embd|output_norm|output|blk\.\d+\.(attn_norm|attn_q|attn_k|attn_v|attn_output|ffn_norm|ffn_gate|ffn_up|ffn_down_t|fc1|fc2))\.weight$/;
+
 export interface WritePowerInferOptions {
   input: string;
   output: string;
   predictors: LayerPredictor[];
   threshold: number;
-  /** Called once when ffn_down had to be requantised after transposing (lossy for block types). */
+  /** Notes for the user: ffn_down requantised after transposing (lossy for block types); tensors PowerInfer would refuse. */
   onNote?: (s: string) => void;
 }
 
@@ -87,7 +96,9 @@ export async function writePowerInferModel(o: WritePowerInferOptions): Promise<{
   const meta: [string, TypedValue][] = [];
   for (const [k, v] of h.metadata) {
     if (k === 'powerinfer.sparse_threshold') continue;
-    meta.push([k, metaToTyped(v)]);
+    // bf16 tensors are written as f16 (below): say so in the file type too (32 -> 1).
+    if (k === 'general.file_type' && v.type === 'u32' && v.value === LLAMA_FILE_TYPE.bf16) meta.push([k, { type: 'u32', value: LLAMA_FILE_TYPE.f16 }]);
+    else meta.push([k, metaToTyped(v)]);
   }
   meta.push(['powerinfer.sparse_threshold', { type: 'f32', value: o.threshold }]);
 
@@ -105,18 +116,31 @@ export async function writePowerInferModel(o: WritePowerInferOptions): Promise<{
   let predictorBytes = 0;
   try {
     const tensors: TensorSpec[] = [];
+    const asF16 = async (i: number): Promise<Uint8Array> => {
+      const b = read(i);
+      const f = await toFloats(resolveGgmlType('bf16'), b, b.length / 2);
+      // bf16 has f32's range: a weight beyond f16's would silently become infinite.
+      if (f.some((v) => Math.abs(v) > 65504)) throw new Error(`${o.input}: tensor ${h.tensors[i].name} has bf16 values beyond f16's range; PowerInfer has no bf16 type to keep them in`);
+      return encodeF16(f);
+    };
+    // What to store for input tensor i: bf16 becomes f16 (PowerInfer's ggml has no bf16).
+    const copy = (name: string, i: number): TensorSpec => {
+      const t = h.tensors[i];
+      if (resolveGgmlType(t.typeId).name === 'bf16') return { name, dims: t.dims, type: 'f16', data: () => asF16(i) };
+      return { name, dims: t.dims, type: t.typeId, data: () => read(i) };
+    };
     h.tensors.forEach((t, i) => {
       if (/^blk\.\d+\.fc[12]\.weight$/.test(t.name)) return;
       const type = resolveGgmlType(t.typeId);
       if (/\.ffn_(gate|up|down|down_t)\.weight$/.test(t.name)) ffnBytes += Number(tensorByteSize(t.dims, type));
       const down = /^(blk\.\d+)\.ffn_down\.weight$/.exec(t.name);
       if (!down) {
-        tensors.push({ name: t.name, dims: t.dims, type: t.typeId, data: () => read(i) });
+        tensors.push(copy(t.name, i));
         return;
       }
       // ffn_down {n_ff, n_embd}: n_embd rows of n_ff. ffn_down_t {n_embd, n_ff}: n_ff rows of n_embd.
       const [nFf, nEmbd] = t.dims;
-      const outType = type.blockSize > 1 && nEmbd % type.blockSize !== 0 ? resolveGgmlType('f16') : type;
+      const outType = type.name === 'bf16' || (type.blockSize > 1 && nEmbd % type.blockSize !== 0) ? resolveGgmlType('f16') : type;
       tensors.push({
         name: `${down[1]}.ffn_down_t.weight`,
         dims: [nEmbd, nFf],
@@ -134,6 +158,8 @@ export async function writePowerInferModel(o: WritePowerInferOptions): Promise<{
         },
       });
     });
+    const embd = h.tensors.findIndex((t) => t.name === 'token_embd.weight');
+    if (embd >= 0 && !h.tensors.some((t) => t.name === 'output.weight')) tensors.push(copy('output.weight', embd));
     const weight = weightTypeOf(h);
     o.predictors.forEach((p, l) => {
       const nEmbd = p.fc1.length / p.rank;
@@ -147,6 +173,11 @@ export async function writePowerInferModel(o: WritePowerInferOptions): Promise<{
         tensors.push({ name, dims, type: pt.id, data: async () => Uint8Array.from((await quantizerFor(pt))(v)) });
       }
     });
+    // PowerInfer's sparse loader creates a fixed set of tensors and fails on a file with
+    // any other (its created count must equal the file's): say so rather than write a
+    // file it will refuse without a word from us. (Our engine may still use them.)
+    const extra = tensors.map((t) => t.name).filter((n) => !POWERINFER_TENSOR.test(n));
+    if (extra.length) o.onNote?.(`PowerInfer's loader will refuse this file: it holds tensors its sparse loader does not create (${extra.join(', ')})`);
     await writeGguf(o.output, { magic: 'PWRI', version: 3, metadata: meta, tensors, alignment: h.alignment });
     return { bytes: statSync(o.output).size, predictorBytes, ffnBytes };
   } finally {

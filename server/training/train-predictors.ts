@@ -32,6 +32,8 @@ export interface TrainPredictorsOptions {
   tokens: Int32Array;
   /** A fixed rank, or 'auto' (smallest of the candidates that meets the target on the evaluation half). */
   rank: number | 'auto';
+  /** --rank auto: the ranks to try, ascending (default autoRanks); if none meets the target, the last. */
+  rankCandidates?: number[];
   targetRecall: number;
   seed: number;
   epochs: number;
@@ -59,6 +61,12 @@ export interface LayerReport {
   ffnBytes: number;
   epochLoss: number[];
   trainSeconds: number;
+  /**
+   * --rank auto: each rank tried, in order, with its recall and shares on the evaluation
+   * half of the held-out rows (threshold from the other half); the first to meet the
+   * target recall while selecting at most twice the active share is the one kept.
+   */
+  candidates?: { rank: number; recall: number; predictedShare: number; activeShare: number; accepted: boolean }[];
 }
 
 export interface TrainReport {
@@ -164,6 +172,10 @@ export async function trainPredictors(model: Model, o: TrainPredictorsOptions): 
   if (o.rank !== 'auto' && !(Number.isInteger(o.rank) && o.rank > 0 && o.rank <= Math.max(nEmbd, nFf))) {
     throw new Error(`--rank must be an integer in [1, ${Math.max(nEmbd, nFf)}] or auto`);
   }
+  const rc = o.rankCandidates;
+  if (rc && !(rc.length > 0 && rc.every((r, i) => Number.isInteger(r) && r > 0 && r <= Math.max(nEmbd, nFf) && (i === 0 || r > rc[i - 1])))) {
+    throw new Error(`rank candidates must be ascending integers in [1, ${Math.max(nEmbd, nFf)}], got ${JSON.stringify(rc)}`);
+  }
   const ctx = await model.createContext({ nSeq: 1, nCtx: o.nCtx, nBatch: Math.min(o.nBatch, o.nCtx), threads: o.threads, ffnMode: 'dense' });
   let data;
   try {
@@ -192,19 +204,22 @@ export async function trainPredictors(model: Model, o: TrainPredictorsOptions): 
     const train = rowsOf(d, 0, nTrain, nEmbd, rb);
     const held = rowsOf(d, nTrain, data.rows, nEmbd, rb);
     let best: Trained;
+    const tried: NonNullable<LayerReport['candidates']> = [];
     if (o.rank === 'auto') {
       // Threshold from the first half of the held-out rows, recall checked on the second:
       // the smallest rank that still reaches the target there, and that selects no more
       // than twice the truly active share (else it would save little work).
       const calib = rowsOf(d, nTrain, half, nEmbd, rb);
       const evalRows = rowsOf(d, half, data.rows, nEmbd, rb);
-      const cands = [16, 32, 64, 128, 256, 512].filter((r) => r <= Math.min(nEmbd, nFf));
+      const cands = o.rankCandidates ?? autoRanks(nEmbd, nFf);
       let chosen: Trained | undefined;
       for (const r of cands) {
         const t = await trainOne(train, calib, evalRows, nEmbd, nFf, r, o, l, typeFor);
         log(`  layer ${l} rank ${r}: held-out recall ${(100 * t.heldout.recall).toFixed(2)}%, selects ${(100 * t.heldout.predictedShare).toFixed(1)}% (active ${(100 * t.heldout.activeShare).toFixed(1)}%)\n`);
         chosen = t;
-        if (t.heldout.recall >= o.targetRecall && t.heldout.predictedShare <= 2 * t.heldout.activeShare) break;
+        const accepted = t.heldout.recall >= o.targetRecall && t.heldout.predictedShare <= 2 * t.heldout.activeShare;
+        tried.push({ rank: r, recall: t.heldout.recall, predictedShare: t.heldout.predictedShare, activeShare: t.heldout.activeShare, accepted });
+        if (accepted) break;
       }
       // Final threshold on all held-out rows for the chosen rank.
       best = await trainOne(train, held, held, nEmbd, nFf, chosen!.rank, o, l, typeFor);
@@ -219,6 +234,7 @@ export async function trainPredictors(model: Model, o: TrainPredictorsOptions): 
     const rep: LayerReport = {
       layer: l, rank: best.rank, rawThreshold: best.rawThreshold, scale: best.scale, heldout: best.heldout,
       predictorBytes, ffnBytes, epochLoss: best.epochLoss, trainSeconds: (performance.now() - tl) / 1000,
+      ...(o.rank === 'auto' ? { candidates: tried } : {}),
     };
     layers.push(rep);
     preds.push({ rank: best.rank, fc1: best.fc1, fc2: best.fc2 });
@@ -231,6 +247,13 @@ export async function trainPredictors(model: Model, o: TrainPredictorsOptions): 
     collectSeconds: data.seconds, trainSeconds, threshold: FILE_THRESHOLD, predictorType: typeFor(layers[0]?.rank ?? 32).name,
     fileBytes: written.bytes, layers,
   };
+}
+
+/** --rank auto's default candidates: 16, 32, 64, ... up to min(n_embd, n_ff, 512). */
+export function autoRanks(nEmbd: number, nFf: number): number[] {
+  const out: number[] = [];
+  for (let r = 16; r <= Math.min(nEmbd, nFf, 512); r *= 2) out.push(r);
+  return out;
 }
 
 export function formatLayer(r: LayerReport): string {
