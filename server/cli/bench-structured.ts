@@ -1,16 +1,25 @@
-// Structured-output overhead: ms per generated token with and without a JSON schema
-// constraint, same model, prompt (kept in the prefix cache) and token count, through
-// the HTTP layer. The constrained requests use a JSON grammar that never closes (a list
-// of objects with string and number fields), so every request runs to max_tokens like
-// the free ones. The first constrained request (vocabulary trie, first masks) is timed
-// apart from the steady state, where the per-state masks are cached.
+// Structured-output overhead: ms per generated token with and without a grammar, same
+// model, prompt (kept in the prefix cache) and token count, through the HTTP layer. The
+// constrained requests use a JSON grammar that never closes (a list of objects with
+// string and number fields), so every request runs to max_tokens like the free ones.
+// The first constrained request (vocabulary trie, first masks) is timed apart.
 //
-//   node dist/server/cli/bench-structured.js [--size small|1b] [--tokens 64] [--reps 5] [--threads N]
+// The machine may be shared, so one timing says little: each rep runs a free and a
+// constrained request back to back (the order alternating between reps) and the figure
+// is the ratio within each pair, reported as median and spread. The constraint's own
+// cost is also timed in-process, without the model: its apply + accept per token over
+// random logits (uniform logits draw rare tokens, so this is a worst case for the
+// per-state caches).
+//
+//   node dist/server/cli/bench-structured.js [--size small|1b] [--tokens 64] [--reps 10] [--threads N]
 
 import { parseArgs } from 'node:util';
 import { benchModelPath } from './bench-models.js';
 import { buildApp } from '../app.js';
 import { createRuntime } from '../scheduler/load.js';
+import { makeConstraint } from '../grammar/picker.js';
+import { Sampler } from '../sampling/sampler.js';
+import type { RuntimeTokenizer } from '../scheduler/runtime.js';
 
 const GRAMMAR = `root ::= "{\\"items\\": [" item ( "," ws item )*
 item ::= "{" ws "\\"name\\":" ws string "," ws "\\"n\\":" ws number ws "}"
@@ -39,18 +48,78 @@ export async function benchStructured(o: { size: string; tokens: number; reps: n
   const first = await ask(true, 0); // builds the vocabulary trie and the first masks
   const free: number[] = [];
   const constrained: number[] = [];
+  const ratios: number[] = [];
   for (let r = 1; r <= o.reps; r++) {
-    free.push(await ask(false, r));
-    constrained.push(await ask(true, r));
+    let f: number;
+    let c: number;
+    if (r % 2 === 1) {
+      f = await ask(false, r);
+      c = await ask(true, r);
+    } else {
+      c = await ask(true, r);
+      f = await ask(false, r);
+    }
+    free.push(f);
+    constrained.push(c);
+    ratios.push(c / f);
   }
   await app.close();
-  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const f = med(free);
-  const c = med(constrained);
-  return { model: modelPath, nVocab: runtime.tokenizer.nVocab, tokens: o.tokens, freeMsPerToken: f, constrainedMsPerToken: c, overhead: c / f - 1, firstConstrainedMsPerToken: first };
+  const own = constraintCost(runtime.tokenizer, o.tokens);
+  const fm = quantile(free, 0.5);
+  return {
+    model: modelPath,
+    nVocab: runtime.tokenizer.nVocab,
+    tokens: o.tokens,
+    reps: o.reps,
+    freeMsPerToken: fm,
+    constrainedMsPerToken: quantile(constrained, 0.5),
+    ratio: { median: quantile(ratios, 0.5), q25: quantile(ratios, 0.25), q75: quantile(ratios, 0.75), min: Math.min(...ratios), max: Math.max(...ratios) },
+    firstConstrainedMsPerToken: first,
+    constraintUsPerToken: own,
+    constraintShareOfFreeToken: own / 1000 / fm,
+  };
+}
+
+function quantile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = q * (s.length - 1);
+  const lo = Math.floor(at);
+  return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (at - lo);
+}
+
+/** Microseconds per token of the constraint alone (apply + accept), steady state, random logits. */
+function constraintCost(tok: RuntimeTokenizer, tokens: number): number {
+  const n = tok.nVocab;
+  let x = 12345;
+  const logits = new Float32Array(n);
+  const run = (seqs: number): number => {
+    let spent = 0;
+    let steps = 0;
+    for (let q = 0; q < seqs; q++) {
+      const c = makeConstraint(tok, GRAMMAR, true);
+      const s = new Sampler({ temperature: 1, seed: q }, n);
+      for (let i = 0; i < tokens; i++) {
+        for (let t = 0; t < n; t++) {
+          x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+          logits[t] = (x / 4294967296) * 8;
+        }
+        const t0 = performance.now();
+        c.apply(logits);
+        const t1 = performance.now();
+        const tok = s.sample(logits).token;
+        const t2 = performance.now();
+        if (!c.accept(tok)) throw new Error(`the grammar refused token ${tok} it allowed`);
+        spent += t1 - t0 + (performance.now() - t2);
+        steps++;
+      }
+    }
+    return (spent / steps) * 1000;
+  };
+  run(40); // warm the per-state caches, as the HTTP runs above did for their own states
+  return run(40);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { size: { type: 'string', default: 'small' }, tokens: { type: 'string', default: '64' }, reps: { type: 'string', default: '5' }, threads: { type: 'string', default: '2' } } });
+  const { values } = parseArgs({ options: { size: { type: 'string', default: 'small' }, tokens: { type: 'string', default: '64' }, reps: { type: 'string', default: '10' }, threads: { type: 'string', default: '2' } } });
   console.log(JSON.stringify(await benchStructured({ size: values.size!, tokens: Number(values.tokens), reps: Number(values.reps), threads: Number(values.threads) }), null, 2));
 }

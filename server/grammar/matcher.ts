@@ -4,7 +4,8 @@
 // points at a character class. Feeding a character keeps the stacks whose class takes
 // it, advances them and expands rule references until each top is a class again. An
 // empty stack means the root rule is complete. States are immutable, so a token can be
-// tried and thrown away; `key` names a state for the token-mask cache.
+// tried and thrown away; `key` names a state for the token-mask cache. Stack nodes are
+// interned, so equal stacks are one object and a key is a short list of node ids.
 
 import type { Element, Grammar } from './gbnf.js';
 
@@ -13,8 +14,8 @@ interface Node {
   alt: number;
   idx: number;
   next: Node | null;
-  /** Structural id (equal stacks share it), built on creation. */
-  key: string;
+  /** Equal stacks are one interned node, so this id names the whole stack. */
+  id: number;
 }
 
 export interface GrammarState {
@@ -24,12 +25,17 @@ export interface GrammarState {
 }
 
 const MAX_DEPTH = 200;
+/** Interned stack nodes kept per grammar; past this the table starts over (ids stay unique). */
+const NODES_KEPT = 200_000;
 
 export class Matcher {
   /** Every alternative of every rule, flattened. */
   private readonly alts: Element[][] = [];
   /** rule -> indexes into alts. */
   private readonly ruleAlts: number[][] = [];
+  /** "alt,idx,nextId" -> node: stacks are hash-consed so a state's key is a few small ints. */
+  private nodes = new Map<string, Node>();
+  private nextId = 0;
   readonly initial: GrammarState;
 
   constructor(readonly grammar: Grammar) {
@@ -71,7 +77,14 @@ export class Matcher {
   }
 
   private node(alt: number, idx: number, next: Node | null): Node {
-    return { alt, idx, next, key: `${alt}.${idx}/${next ? next.key : ''}` };
+    const k = `${alt},${idx},${next ? next.id : -1}`;
+    let n = this.nodes.get(k);
+    if (!n) {
+      if (this.nodes.size >= NODES_KEPT) this.nodes = new Map();
+      n = { alt, idx, next, id: this.nextId++ };
+      this.nodes.set(k, n);
+    }
+    return n;
   }
 
   /** Pushes the stacks reachable from `n` whose top is a class (or null: done). */
@@ -97,11 +110,11 @@ export class Matcher {
   }
 
   private state(stacks: (Node | null)[]): GrammarState {
-    // Drop duplicate stacks (alternatives that reached the same place).
-    const seen = new Map<string, Node | null>();
-    for (const n of stacks) seen.set(n === null ? '' : n.key, n);
-    const keys = [...seen.keys()].sort();
-    return { stacks: keys.map((k) => seen.get(k)!), key: keys.join('|') };
+    // Drop duplicate stacks (alternatives that reached the same place); -1 stands for done.
+    const seen = new Map<number, Node | null>();
+    for (const n of stacks) seen.set(n === null ? -1 : n.id, n);
+    const ids = [...seen.keys()].sort((a, b) => a - b);
+    return { stacks: ids.map((k) => seen.get(k)!), key: ids.join(',') };
   }
 }
 
