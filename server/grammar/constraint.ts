@@ -148,12 +148,12 @@ export class GrammarConstraint {
     const mask = new Uint8Array(n);
     if (this.matcher.accepting(e.state)) for (let t = 0; t < n; t++) if (this.vocab.isEnd(t)) mask[t] = 1;
     if (e.first) {
-      // Rare (the first token only): try every token with its leading space removed.
-      for (let t = 0; t < n; t++) {
-        let cps = this.vocab.pieces[t];
-        if (!cps) continue;
-        if (cps.length > 0 && cps[0] === 0x20) cps = cps.subarray(1);
-        if (cps.length > 0 && this.matcher.advanceAll(e.state, cps)) mask[t] = 1;
+      // The reply's first piece is matched without its leading space: under the root's
+      // space child the walk goes on from the same state (a lone space, empty once
+      // stripped, stays out); every other child is walked as usual.
+      for (const [cp, child] of this.vocab.trie.children) {
+        if (cp === 0x20) this.walk(child, e.state, mask);
+        else this.walkChild(cp, child, e.state, mask);
       }
     } else {
       this.walk(this.vocab.trie, e.state, mask);
@@ -168,11 +168,13 @@ export class GrammarConstraint {
   }
 
   private walk(node: TrieNode, s: GrammarState, mask: Uint8Array): void {
-    for (const [cp, child] of node.children) {
-      const next = this.matcher.advance(s, cp);
-      if (!next) continue;
-      for (const t of child.tokens) mask[t] = 1;
-      this.walk(child, next, mask);
-    }
+    for (const [cp, child] of node.children) this.walkChild(cp, child, s, mask);
+  }
+
+  private walkChild(cp: number, child: TrieNode, s: GrammarState, mask: Uint8Array): void {
+    const next = this.matcher.advance(s, cp);
+    if (!next) return;
+    for (const t of child.tokens) mask[t] = 1;
+    this.walk(child, next, mask);
   }
 }
