@@ -11,10 +11,16 @@
 // random logits (uniform logits draw rare tokens, so this is a worst case for the
 // per-state caches).
 //
-//   node dist/server/cli/bench-structured.js [--size small|1b] [--tokens 64] [--reps 10] [--threads N]
+// --vocab-size N writes (once, under models/.cache/) a model of that size with an N-token
+// vocabulary: real models have 32000 or more, the constraint's masks scale with it.
+//
+//   node dist/server/cli/bench-structured.js [--size small|1b] [--vocab-size N] [--tokens 64] [--reps 10] [--threads N]
 
 import { parseArgs } from 'node:util';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { benchModelPath } from './bench-models.js';
+import { makeModel } from './make-model.js';
 import { buildApp } from '../app.js';
 import { createRuntime } from '../scheduler/load.js';
 import { makeConstraint } from '../grammar/picker.js';
@@ -29,8 +35,13 @@ char ::= [^"\\\\\\x00-\\x1F] | "\\\\" (["\\\\/bfnrt] | "u" [0-9a-fA-F]{4})
 number ::= "-"? ("0" | [1-9] [0-9]{0,15}) ("." [0-9]{1,16})?
 `;
 
-export async function benchStructured(o: { size: string; tokens: number; reps: number; threads: number }): Promise<Record<string, unknown>> {
-  const modelPath = await benchModelPath({ arch: 'bamboo', size: o.size, type: 'q4_0' });
+export async function benchStructured(o: { size: string; vocabSize?: number; tokens: number; reps: number; threads: number }): Promise<Record<string, unknown>> {
+  let modelPath: string;
+  if (o.vocabSize === undefined) modelPath = await benchModelPath({ arch: 'bamboo', size: o.size, type: 'q4_0' });
+  else {
+    modelPath = join(process.cwd(), 'models', '.cache', `bench-structured-bamboo-${o.size}-q4_0-v${o.vocabSize}.gguf`);
+    if (!existsSync(modelPath)) await makeModel({ arch: 'bamboo', size: o.size, type: 'q4_0', seed: 1, vocabSize: o.vocabSize, out: modelPath });
+  }
   const runtime = await createRuntime({ modelPath, parallel: 1, ctxSize: 512, threads: o.threads, batchSize: 512 });
   const app = await buildApp({ runtime, defaultMetrics: false });
   await app.modelReady;
@@ -120,6 +131,6 @@ function constraintCost(tok: RuntimeTokenizer, tokens: number): number {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { size: { type: 'string', default: 'small' }, tokens: { type: 'string', default: '64' }, reps: { type: 'string', default: '10' }, threads: { type: 'string', default: '2' } } });
-  console.log(JSON.stringify(await benchStructured({ size: values.size!, tokens: Number(values.tokens), reps: Number(values.reps), threads: Number(values.threads) }), null, 2));
+  const { values } = parseArgs({ options: { size: { type: 'string', default: 'small' }, 'vocab-size': { type: 'string' }, tokens: { type: 'string', default: '64' }, reps: { type: 'string', default: '10' }, threads: { type: 'string', default: '2' } } });
+  console.log(JSON.stringify(await benchStructured({ size: values.size!, ...(values['vocab-size'] ? { vocabSize: Number(values['vocab-size']) } : {}), tokens: Number(values.tokens), reps: Number(values.reps), threads: Number(values.threads) }), null, 2));
 }
