@@ -14,7 +14,11 @@
 // --vocab-size N writes (once, under models/.cache/) a model of that size with an N-token
 // vocabulary: real models have 32000 or more, the constraint's masks scale with it.
 //
-//   node dist/server/cli/bench-structured.js [--size small|1b] [--vocab-size N] [--tokens 64] [--reps 10] [--threads N]
+//   node dist/server/cli/bench-structured.js [--size small|1b] [--vocab-size N] [--tokens 64] [--reps 10] [--temperature 1] [--threads N]
+//
+// At temperature > 0 the free requests' sampler weighs every token while the constrained
+// ones skip the masked ones, so the end-to-end ratio can fall below 1; --temperature 0
+// (argmax either way) compares like with like.
 
 import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
@@ -35,7 +39,7 @@ char ::= [^"\\\\\\x00-\\x1F] | "\\\\" (["\\\\/bfnrt] | "u" [0-9a-fA-F]{4})
 number ::= "-"? ("0" | [1-9] [0-9]{0,15}) ("." [0-9]{1,16})?
 `;
 
-export async function benchStructured(o: { size: string; vocabSize?: number; tokens: number; reps: number; threads: number }): Promise<Record<string, unknown>> {
+export async function benchStructured(o: { size: string; vocabSize?: number; tokens: number; reps: number; threads: number; temperature?: number }): Promise<Record<string, unknown>> {
   let modelPath: string;
   if (o.vocabSize === undefined) modelPath = await benchModelPath({ arch: 'bamboo', size: o.size, type: 'q4_0' });
   else {
@@ -47,7 +51,7 @@ export async function benchStructured(o: { size: string; vocabSize?: number; tok
   await app.modelReady;
   const eos = runtime.tokenizer.eosId;
   const ask = async (structured: boolean, seed: number) => {
-    const payload: Record<string, unknown> = { prompt: 'Here is the list:', max_tokens: o.tokens, temperature: 1, seed, logit_bias: { [eos]: -100 } };
+    const payload: Record<string, unknown> = { prompt: 'Here is the list:', max_tokens: o.tokens, temperature: o.temperature ?? 1, seed, logit_bias: { [eos]: -100 } };
     if (structured) payload.grammar = GRAMMAR;
     const t0 = performance.now();
     const res = await app.inject({ method: 'POST', url: '/v1/completions', payload });
@@ -82,6 +86,7 @@ export async function benchStructured(o: { size: string; vocabSize?: number; tok
     nVocab: runtime.tokenizer.nVocab,
     tokens: o.tokens,
     reps: o.reps,
+    temperature: o.temperature ?? 1,
     freeMsPerToken: fm,
     constrainedMsPerToken: quantile(constrained, 0.5),
     ratio: { median: quantile(ratios, 0.5), q25: quantile(ratios, 0.25), q75: quantile(ratios, 0.75), min: Math.min(...ratios), max: Math.max(...ratios) },
@@ -131,6 +136,6 @@ function constraintCost(tok: RuntimeTokenizer, tokens: number): number {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { size: { type: 'string', default: 'small' }, 'vocab-size': { type: 'string' }, tokens: { type: 'string', default: '64' }, reps: { type: 'string', default: '10' }, threads: { type: 'string', default: '2' } } });
-  console.log(JSON.stringify(await benchStructured({ size: values.size!, ...(values['vocab-size'] ? { vocabSize: Number(values['vocab-size']) } : {}), tokens: Number(values.tokens), reps: Number(values.reps), threads: Number(values.threads) }), null, 2));
+  const { values } = parseArgs({ options: { size: { type: 'string', default: 'small' }, 'vocab-size': { type: 'string' }, tokens: { type: 'string', default: '64' }, reps: { type: 'string', default: '10' }, threads: { type: 'string', default: '2' }, temperature: { type: 'string', default: '1' } } });
+  console.log(JSON.stringify(await benchStructured({ size: values.size!, ...(values['vocab-size'] ? { vocabSize: Number(values['vocab-size']) } : {}), tokens: Number(values.tokens), reps: Number(values.reps), threads: Number(values.threads), temperature: Number(values.temperature) }), null, 2));
 }
