@@ -4,7 +4,10 @@
 // points at a character class. Feeding a character keeps the stacks whose class takes
 // it, advances them and expands rule references until each top is a class again. An
 // empty stack means the root rule is complete. States are immutable, so a token can be
-// tried and thrown away; `key` names a state for the token-mask cache.
+// tried and thrown away; `key` names a state for the token-mask cache. Stack nodes are
+// interned, so equal stacks are one object and a key is a short list of node ids; states
+// are interned by key too and remember the state each code point leads to, so walking the
+// vocabulary trie in a state that loops on itself (inside a string) is mostly lookups.
 
 import type { Element, Grammar } from './gbnf.js';
 
@@ -13,23 +16,34 @@ interface Node {
   alt: number;
   idx: number;
   next: Node | null;
-  /** Structural id (equal stacks share it), built on creation. */
-  key: string;
+  /** Equal stacks are one interned node, so this id names the whole stack. */
+  id: number;
 }
 
 export interface GrammarState {
   /** null entries: stacks that completed the root rule. */
   readonly stacks: readonly (Node | null)[];
   readonly key: string;
+  /** Code point -> the state after it (null: refused), filled as they are asked for. */
+  readonly trans: Map<number, GrammarState | null>;
 }
 
 const MAX_DEPTH = 200;
+/** Interned stack nodes kept per grammar; past this the table starts over (ids stay unique). */
+const NODES_KEPT = 200_000;
+/** Interned states kept per grammar; past this the table starts over. */
+const STATES_KEPT = 20_000;
 
 export class Matcher {
   /** Every alternative of every rule, flattened. */
   private readonly alts: Element[][] = [];
   /** rule -> indexes into alts. */
   private readonly ruleAlts: number[][] = [];
+  /** "alt,idx,nextId" -> node: stacks are hash-consed so a state's key is a few small ints. */
+  private nodes = new Map<string, Node>();
+  private nextId = 0;
+  /** key -> state: equal states are one object, so each keeps its transitions. */
+  private states = new Map<string, GrammarState>();
   readonly initial: GrammarState;
 
   constructor(readonly grammar: Grammar) {
@@ -53,6 +67,15 @@ export class Matcher {
 
   /** The state after code point `cp`, or null if the grammar does not allow it. */
   advance(s: GrammarState, cp: number): GrammarState | null {
+    let r = s.trans.get(cp);
+    if (r === undefined) {
+      r = this.step(s, cp);
+      s.trans.set(cp, r);
+    }
+    return r;
+  }
+
+  private step(s: GrammarState, cp: number): GrammarState | null {
     const out: (Node | null)[] = [];
     for (const n of s.stacks) {
       if (n === null) continue;
@@ -71,7 +94,14 @@ export class Matcher {
   }
 
   private node(alt: number, idx: number, next: Node | null): Node {
-    return { alt, idx, next, key: `${alt}.${idx}/${next ? next.key : ''}` };
+    const k = `${alt},${idx},${next ? next.id : -1}`;
+    let n = this.nodes.get(k);
+    if (!n) {
+      if (this.nodes.size >= NODES_KEPT) this.nodes = new Map();
+      n = { alt, idx, next, id: this.nextId++ };
+      this.nodes.set(k, n);
+    }
+    return n;
   }
 
   /** Pushes the stacks reachable from `n` whose top is a class (or null: done). */
@@ -97,11 +127,18 @@ export class Matcher {
   }
 
   private state(stacks: (Node | null)[]): GrammarState {
-    // Drop duplicate stacks (alternatives that reached the same place).
-    const seen = new Map<string, Node | null>();
-    for (const n of stacks) seen.set(n === null ? '' : n.key, n);
-    const keys = [...seen.keys()].sort();
-    return { stacks: keys.map((k) => seen.get(k)!), key: keys.join('|') };
+    // Drop duplicate stacks (alternatives that reached the same place); -1 stands for done.
+    const seen = new Map<number, Node | null>();
+    for (const n of stacks) seen.set(n === null ? -1 : n.id, n);
+    const ids = [...seen.keys()].sort((a, b) => a - b);
+    const key = ids.join(',');
+    let st = this.states.get(key);
+    if (!st) {
+      if (this.states.size >= STATES_KEPT) this.states = new Map();
+      st = { stacks: ids.map((k) => seen.get(k)!), key, trans: new Map() };
+      this.states.set(key, st);
+    }
+    return st;
   }
 }
 

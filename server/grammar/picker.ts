@@ -1,16 +1,16 @@
-// Glue between a request's grammar and the sampler: compiled grammars and their mask
-// caches are kept per tokenizer and grammar text (a client sending the same schema
+// Glue between a request's grammar and the sampler: compiled grammars and their interned
+// states (masks, transitions) are kept per tokenizer and grammar text (a client sending the same schema
 // again reuses both), and a sequence's picker masks each row before the draw.
 
 import { parseGbnf } from './gbnf.js';
 import { Matcher } from './matcher.js';
-import { buildVocab, GrammarConstraint, type ConstraintVocab } from './constraint.js';
+import { buildVocab, GrammarConstraint, type ConstraintVocab, type StateTable } from './constraint.js';
 import type { RuntimeTokenizer } from '../scheduler/runtime.js';
 import type { Picked } from '../scheduler/types.js';
 
 interface Compiled {
   matcher: Matcher;
-  masks: Map<string, Uint8Array>;
+  states: StateTable;
 }
 
 const vocabs = new WeakMap<RuntimeTokenizer, { vocab: ConstraintVocab; grammars: Map<string, Compiled> }>();
@@ -30,11 +30,11 @@ export function makeConstraint(tok: RuntimeTokenizer, gbnf: string, continuation
   const v = forTokenizer(tok);
   let c = v.grammars.get(gbnf);
   if (!c) {
-    c = { matcher: new Matcher(parseGbnf(gbnf)), masks: new Map() };
+    c = { matcher: new Matcher(parseGbnf(gbnf)), states: new Map() };
     if (v.grammars.size >= GRAMMARS_KEPT) v.grammars.delete(v.grammars.keys().next().value!);
     v.grammars.set(gbnf, c);
   }
-  return new GrammarConstraint(c.matcher, v.vocab, !continuation, c.masks);
+  return new GrammarConstraint(c.matcher, v.vocab, !continuation, c.states);
 }
 
 /** Wraps a sampler: the row is masked in place (it is this sequence's alone) before the draw. */

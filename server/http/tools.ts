@@ -5,17 +5,14 @@
 // tool results ride along in `messages` (assistant `tool_calls` with `arguments` parsed
 // into an object, as HF templates expect; role `tool` with `tool_call_id`).
 //
-// The model calls a tool by writing, Hermes / Qwen style,
-//   <tool_call>
-//   {"name": "get_weather", "arguments": {"city": "Paris"}}
-//   </tool_call>
-// (one block per call). With tool_choice "required" or a named tool the reply is
-// constrained to such blocks by a grammar whose arguments follow each tool's JSON schema;
-// with "auto" the model may write them, and the reply is split afterwards (streamed: text
-// is passed on until a block starts, the calls go out as tool_calls deltas at the end).
+// The model calls a tool in the format its chat template teaches (tool-formats.ts:
+// Hermes <tool_call> blocks, Llama 3.1 JSON, Mistral [TOOL_CALLS]). With tool_choice
+// "required" or a named tool the reply is constrained to calls in that format by a
+// grammar whose arguments follow each tool's JSON schema; with "auto" the model may write
+// them. Either way tool-call-parser.ts reads the reply, streamed or whole.
 
 import { excerpt } from './excerpt.js';
-import { randomBytes } from 'node:crypto';
+import { FORMATS, type ToolFormatName } from './tool-formats.js';
 import { invalidField } from './errors.js';
 import { BASE, SchemaError, schemaRules } from '../grammar/json-schema.js';
 
@@ -41,9 +38,6 @@ export interface ToolCall {
   type: 'function';
   function: { name: string; arguments: string };
 }
-
-export const OPEN = '<tool_call>';
-export const CLOSE = '</tool_call>';
 
 /** tools, tool_choice, parallel_tool_calls; null when the request has no tools. */
 export function parseTools(body: Obj): ToolSettings | null {
@@ -93,7 +87,8 @@ export function templateTools(s: ToolSettings): unknown[] {
  * GBNF for a reply made only of tool calls (required / named): each call's arguments
  * follow its tool's schema. Throws a 400 naming the schema keyword it cannot enforce.
  */
-export function toolGrammar(s: ToolSettings): string {
+export function toolGrammar(s: ToolSettings, format: ToolFormatName = 'hermes'): string {
+  const f = FORMATS[format];
   const tools = s.choice.mode === 'named' ? s.tools.filter((t) => t.name === (s.choice as { name: string }).name) : s.tools;
   const rules: string[] = [];
   const alts = tools.map((t, i) => {
@@ -109,93 +104,9 @@ export function toolGrammar(s: ToolSettings): string {
       throw err;
     }
     if (conv.rules) rules.push(conv.rules);
-    return `"${OPEN}\\n{\\"name\\": \\"${t.name}\\", \\"arguments\\": " ${conv.value} "}\\n${CLOSE}"`;
+    return `${JSON.stringify(`{"name": "${t.name}", "${f.argsKey}": `)} ${conv.value} "}"`;
   });
   rules.unshift(`call ::= ${alts.join(' | ')}`);
-  rules.unshift(s.parallel ? 'root ::= call ("\\n" call)*' : 'root ::= call');
+  rules.unshift(f.root('call', s.parallel));
   return rules.join('\n') + '\n' + BASE;
-}
-
-function callId(): string {
-  return `call_${randomBytes(12).toString('hex')}`;
-}
-
-/** Splits a finished reply into text and tool calls (blocks that do not parse stay text). */
-export function extractToolCalls(text: string, tools: readonly ToolDef[]): { content: string; calls: ToolCall[] } {
-  const calls: ToolCall[] = [];
-  let content = '';
-  let at = 0;
-  for (;;) {
-    const open = text.indexOf(OPEN, at);
-    if (open < 0) break;
-    const close = text.indexOf(CLOSE, open + OPEN.length);
-    if (close < 0) break;
-    const call = parseCall(text.slice(open + OPEN.length, close), tools);
-    if (call) {
-      content += text.slice(at, open);
-      calls.push(call);
-    } else {
-      content += text.slice(at, close + CLOSE.length);
-    }
-    at = close + CLOSE.length;
-  }
-  content += text.slice(at);
-  return { content: calls.length > 0 ? content.trim() : content, calls };
-}
-
-function parseCall(inner: string, tools: readonly ToolDef[]): ToolCall | null {
-  let v: unknown;
-  try {
-    v = JSON.parse(inner);
-  } catch {
-    return null;
-  }
-  if (!isObj(v) || typeof v.name !== 'string' || !tools.some((t) => t.name === v.name)) return null;
-  const args = v.arguments ?? {};
-  return { id: callId(), type: 'function', function: { name: v.name, arguments: typeof args === 'string' ? args : JSON.stringify(args) } };
-}
-
-/**
- * Streaming: passes text on until a tool-call block may be starting (holding back a tail
- * that could be the start of `<tool_call>`), then keeps the rest for the end.
- */
-export class ToolStreamSplitter {
-  private held = '';
-  private inCall = false;
-  private all = '';
-
-  push(text: string): string {
-    this.all += text;
-    if (this.inCall) return '';
-    const buf = this.held + text;
-    const open = buf.indexOf(OPEN);
-    if (open >= 0) {
-      this.inCall = true;
-      this.held = '';
-      return buf.slice(0, open);
-    }
-    let keep = 0;
-    for (let k = Math.min(OPEN.length - 1, buf.length); k > 0; k--) {
-      if (buf.endsWith(OPEN.slice(0, k))) {
-        keep = k;
-        break;
-      }
-    }
-    this.held = buf.slice(buf.length - keep);
-    return buf.slice(0, buf.length - keep);
-  }
-
-  /** At the end: the held-back text (when no call followed) and the calls. */
-  finish(tools: readonly ToolDef[]): { text: string; calls: ToolCall[] } {
-    if (!this.inCall) {
-      const t = this.held;
-      this.held = '';
-      return { text: t, calls: [] };
-    }
-    const { calls } = extractToolCalls(this.all, tools);
-    // Blocks that did not parse are text after all.
-    const firstOpen = this.all.indexOf(OPEN);
-    const rest = calls.length > 0 ? extractToolCalls(this.all.slice(firstOpen), tools).content : this.all.slice(firstOpen);
-    return { text: rest, calls };
-  }
 }

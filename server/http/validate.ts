@@ -78,6 +78,8 @@ export interface CompletionRequest extends CommonRequest {
   echo: boolean;
   /** Number of top alternatives per token; null when logprobs were not asked for. */
   logprobs: number | null;
+  /** Candidates generated per prompt (>= n); the n with the highest cumulative logprob are returned. */
+  bestOf: number;
 }
 
 export interface ValidationLimits {
@@ -363,13 +365,18 @@ export function parseCompletionRequest(raw: unknown, limits: ValidationLimits): 
   }
   if (lp !== undefined && lp !== null) logprobs = optNumber(body, 'logprobs', 0, 0, 20, { integer: true });
   const bestOf = optNumber(body, 'best_of', common.n, 1, limits.maxN, { integer: true });
-  if (bestOf !== common.n) {
-    throw invalidField('best_of', `'best_of' must equal 'n' (${common.n}): generating extra candidates to rank is not supported, got ${bestOf}.`, 'unsupported_parameter');
+  if (bestOf < common.n) throw invalidField('best_of', `'best_of' (${bestOf}) must be at least 'n' (${common.n}).`);
+  if (bestOf > common.n) {
+    // As OpenAI: the best candidates are known only once all are done.
+    if (common.stream) throw invalidField('best_of', `'best_of' > 'n' cannot be streamed: which candidates are best is known only at the end.`);
+    if (prompts.length * bestOf > limits.maxN) {
+      throw invalidField('best_of', `${prompts.length} prompts x best_of=${bestOf} asks for ${prompts.length * bestOf} sequences; at most ${limits.maxN} fit at once.`);
+    }
   }
   const suffix = body.suffix;
   if (suffix !== undefined && suffix !== null) {
     if (typeof suffix !== 'string') throw invalidField('suffix', `'suffix' must be a string, got ${describe(suffix)}.`, 'invalid_type');
     if (suffix.length > 0) throw invalidField('suffix', `'suffix' (fill in the middle) is not supported: this model has no infill tokens.`, 'unsupported_parameter');
   }
-  return { ...common, prompts, echo: optBool(body, 'echo', false), logprobs };
+  return { ...common, prompts, echo: optBool(body, 'echo', false), logprobs, bestOf };
 }

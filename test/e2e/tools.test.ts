@@ -7,7 +7,6 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { startServer, type TestServer } from './server.js';
-import { extractToolCalls, ToolStreamSplitter } from '../../server/http/tools.js';
 import { ChatTemplate } from '../../server/chat/template.js';
 
 let s: TestServer;
@@ -58,31 +57,62 @@ test('tool_choice required / named: the reply is tool calls with schema-valid ar
   JSON.parse(fn.arguments);
 });
 
-test('streamed tool calls come as tool_calls deltas the SDK can assemble', async () => {
-  const st = await s.client.chat.completions.create({ model: 'tiny', messages, tools, tool_choice: { type: 'function', function: { name: 'get_weather' } }, parallel_tool_calls: false, max_tokens: 200, seed: 5, stream: true });
-  const calls: { id?: string; name?: string; args: string }[] = [];
-  let finish: string | null = null;
-  let content = '';
-  for await (const ch of st) {
-    const c = ch.choices[0];
-    if (!c) continue;
-    content += c.delta.content ?? '';
-    for (const d of c.delta.tool_calls ?? []) {
-      calls[d.index] ??= { args: '' };
-      if (d.id) calls[d.index].id = d.id;
-      if (d.function?.name) calls[d.index].name = d.function.name;
-      calls[d.index].args += d.function?.arguments ?? '';
+test('streamed tool calls: arguments arrive in pieces, in the SDK shape, through its stream helper', async () => {
+  const stream = s.client.chat.completions.stream({ model: 'tiny', messages, tools, tool_choice: { type: 'function', function: { name: 'get_weather' } }, parallel_tool_calls: false, max_tokens: 200, seed: 5 });
+  const pieces: string[] = [];
+  const deltas: Record<string, unknown>[] = [];
+  stream.on('tool_calls.function.arguments.delta', (e) => pieces.push(e.arguments_delta));
+  stream.on('chunk', (ch) => {
+    for (const d of ch.choices[0]?.delta.tool_calls ?? []) deltas.push(d as unknown as Record<string, unknown>);
+  });
+  const done = await stream.finalChatCompletion();
+  const c = done.choices[0];
+  assert.equal(c.finish_reason, 'tool_calls');
+  assert.ok(!c.message.content, `no content, got ${JSON.stringify(c.message.content)}`);
+  assert.equal(c.message.tool_calls!.length, 1);
+  const call = c.message.tool_calls![0] as OpenAI.ChatCompletionMessageFunctionToolCall;
+  assert.equal(call.function.name, 'get_weather');
+  assert.match(call.id, /^call_/);
+  checkWeather(call.function.arguments);
+  // The first delta names the call with empty arguments; the rest are argument pieces only.
+  assert.deepEqual(deltas[0], { index: 0, id: call.id, type: 'function', function: { name: 'get_weather', arguments: '' } });
+  assert.ok(deltas.length > 2, `arguments came in ${deltas.length - 1} deltas`);
+  for (const d of deltas.slice(1)) {
+    assert.deepEqual(Object.keys(d).sort(), ['function', 'index']);
+    assert.deepEqual(Object.keys(d.function as object), ['arguments']);
+    assert.equal(d.index, 0);
+  }
+  assert.equal(pieces.join(''), call.function.arguments);
+  assert.ok(pieces.filter((p) => p !== '').length > 1, 'the helper saw several argument pieces');
+});
+
+test('parallel streamed calls: each call has its own index and its pieces', async () => {
+  let most = 0;
+  for (const seed of [7, 8, 9]) {
+    const st = await s.client.chat.completions.create({ model: 'tiny', messages, tools, tool_choice: 'required', max_tokens: 300, seed, stream: true });
+    const calls: { id?: string; name?: string; args: string }[] = [];
+    let finish: string | null = null;
+    for await (const ch of st) {
+      const c = ch.choices[0];
+      if (!c) continue;
+      for (const d of c.delta.tool_calls ?? []) {
+        if (d.id) {
+          assert.equal(d.index, calls.length, 'a new call takes the next index');
+          calls[d.index] = { id: d.id, name: d.function!.name, args: '' };
+        }
+        calls[d.index].args += d.function?.arguments ?? '';
+      }
+      finish = c.finish_reason ?? finish;
     }
-    finish = c.finish_reason ?? finish;
+    // The same request unstreamed gives the same calls (same seed, same tokens).
+    const whole = await s.client.chat.completions.create({ model: 'tiny', messages, tools, tool_choice: 'required', max_tokens: 300, seed });
+    const wc = (whole.choices[0].message.tool_calls ?? []) as OpenAI.ChatCompletionMessageFunctionToolCall[];
+    assert.deepEqual(calls.map((c) => [c.name, c.args]), wc.map((c) => [c.function.name, c.function.arguments]));
+    assert.equal(finish, whole.choices[0].finish_reason);
+    if (finish === 'tool_calls') for (const c of calls) JSON.parse(c.args);
+    most = Math.max(most, calls.length);
   }
-  assert.equal(finish, 'tool_calls');
-  assert.equal(content, '');
-  assert.ok(calls.length >= 1);
-  for (const c of calls) {
-    assert.equal(c.name, 'get_weather');
-    assert.match(c.id!, /^call_/);
-    checkWeather(c.args);
-  }
+  assert.ok(most >= 2, 'some seed made several calls');
 });
 
 test('follow-up turns: assistant content null with tool_calls, then a tool message', async () => {
@@ -119,22 +149,4 @@ test('auto: free text stays content; a Hugging Face template gets the tools vari
     s.client.chat.completions.create({ model: 'tiny', messages, tools, tool_choice: { type: 'function', function: { name: 'nope' } } }),
     (e: unknown) => e instanceof OpenAI.BadRequestError && e.param === 'tool_choice.function.name',
   );
-});
-
-test('splitting replies into text and calls, whole and streamed', () => {
-  const defs = [{ name: 'f', parameters: {} }];
-  const reply = 'Let me check.\n<tool_call>\n{"name": "f", "arguments": {"x": 1}}\n</tool_call>\n<tool_call>\n{"name": "g", "arguments": {}}\n</tool_call>';
-  const { content, calls } = extractToolCalls(reply, defs);
-  assert.equal(calls.length, 1);
-  assert.equal(calls[0].function.arguments, '{"x":1}');
-  assert.match(content, /^Let me check\.\n\n<tool_call>\n\{"name": "g"/);
-  const sp = new ToolStreamSplitter();
-  let shown = '';
-  for (const piece of ['Let me', ' check.\n<tool', '_call>\n{"name": "f", ', '"arguments": {"x": 1}}\n</tool_call>']) shown += sp.push(piece);
-  const end = sp.finish(defs);
-  assert.equal(shown, 'Let me check.\n');
-  assert.equal(end.calls.length, 1);
-  const plain = new ToolStreamSplitter();
-  assert.equal(plain.push('a <tool'), 'a ');
-  assert.deepEqual(plain.finish(defs), { text: '<tool', calls: [] });
 });

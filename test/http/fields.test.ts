@@ -77,9 +77,14 @@ test('repeat_penalty is repetition_penalty; both must agree', () => {
   assert.equal(refusal(() => parseCompletionRequest({ prompt: 'x', repeat_penalty: 1.3, repetition_penalty: 1.1 }, limits)).param, 'repeat_penalty');
 });
 
-test('completions: best_of only as n, suffix only empty, logprobs only an integer, max_tokens 0 allowed', () => {
+test('completions: best_of at least n and not streamed above it, suffix only empty, logprobs only an integer, max_tokens 0 allowed', () => {
   assert.equal(parseCompletionRequest({ prompt: 'x', n: 2, best_of: 2 }, limits).n, 2);
-  assert.equal(refusal(() => parseCompletionRequest({ prompt: 'x', best_of: 3 }, limits)).param, 'best_of');
+  assert.equal(parseCompletionRequest({ prompt: 'x', best_of: 3 }, limits).bestOf, 3);
+  assert.equal(parseCompletionRequest({ prompt: 'x', n: 2 }, limits).bestOf, 2);
+  assert.equal(parseCompletionRequest({ prompt: 'x', n: 2, best_of: 2, stream: true }, limits).bestOf, 2);
+  assert.equal(refusal(() => parseCompletionRequest({ prompt: 'x', n: 2, best_of: 1 }, limits)).param, 'best_of');
+  assert.equal(refusal(() => parseCompletionRequest({ prompt: 'x', best_of: 3, stream: true }, limits)).param, 'best_of');
+  assert.equal(refusal(() => parseCompletionRequest({ prompt: ['x', 'y'], best_of: limits.maxN }, limits)).param, 'best_of');
   parseCompletionRequest({ prompt: 'x', suffix: '' }, limits);
   assert.equal(refusal(() => parseCompletionRequest({ prompt: 'x', suffix: 'end' }, limits)).param, 'suffix');
   for (const lp of [true, false]) assert.equal(refusal(() => parseCompletionRequest({ prompt: 'x', logprobs: lp }, limits)).param, 'logprobs');

@@ -62,20 +62,42 @@ export async function completionRoutes(app: FastifyInstance): Promise<void> {
       usage: (u: Usage) => ({ id, object: 'text_completion', created, model, system_fingerprint: null, choices: [], usage: u }),
       full: (gen, u) => ({
         id, object: 'text_completion', created, model, system_fingerprint: null,
-        choices: gen.choices.map((c) => ({
+        choices: best(gen.choices, r.n, r.bestOf).map(({ c, index }) => ({
           text: echoOf(c) + c.text,
-          index: c.index,
+          index,
           logprobs: r.logprobs !== null ? completionLogprobs(tok, [...echoEntries(c), ...pickEntries(c.picks, c.offsets, echoOf(c).length)]) : null,
           finish_reason: c.finishReason,
         })),
         usage: u,
       }),
     };
+    // best_of > n ranks candidates by their tokens' logprobs, so every pick carries one.
+    const ranking = r.bestOf > r.n;
     return drive(req, reply, app.relu, ready, {
-      prompts, n: r.n, maxTokens: r.maxTokens, stop: r.stop, settings: r.sampling,
-      topLogprobs: r.logprobs, continuation: true, cachePrompt: r.cachePrompt, grammar: r.grammar, promptParam: 'prompt',
+      prompts, n: r.bestOf, maxTokens: r.maxTokens, stop: r.stop, settings: r.sampling,
+      topLogprobs: r.logprobs ?? (ranking ? 0 : null), continuation: true, cachePrompt: r.cachePrompt, grammar: r.grammar, promptParam: 'prompt',
       // echo + logprobs scores the prompt, as OpenAI did (lm-evaluation-harness relies on it).
       scorePrompt: r.echo && r.logprobs !== null ? r.logprobs : null,
     }, shaper, { stream: r.stream, includeUsage: r.includeUsage, user: r.user });
   });
+}
+
+/**
+ * best_of: per prompt, the n of its bestOf candidates with the highest cumulative logprob
+ * (over the tokens returned, so a stop string's cut counts; ties: the earlier candidate),
+ * renumbered prompt-major. Usage still counts every candidate's tokens.
+ */
+export function best(choices: readonly Choice[], n: number, bestOf: number): { c: Choice; index: number }[] {
+  if (bestOf === n) return choices.map((c) => ({ c, index: c.index }));
+  const score = (c: Choice) => c.picks.reduce((a, p) => a + (p.logprob ?? 0), 0);
+  const out: { c: Choice; index: number }[] = [];
+  const prompts = [...new Set(choices.map((c) => c.promptIndex))].sort((a, b) => a - b);
+  for (const pi of prompts) {
+    const ranked = choices
+      .filter((c) => c.promptIndex === pi)
+      .map((c) => ({ c, s: score(c) }))
+      .sort((a, b) => b.s - a.s || a.c.index - b.c.index);
+    ranked.slice(0, n).forEach(({ c }, k) => out.push({ c, index: pi * n + k }));
+  }
+  return out;
 }
