@@ -58,7 +58,10 @@ void CpuBackend::predict_active_row(const Layer &L, const float *resid, float th
   const rs_matmul_kernels &k = kernels(fc2.type);
   size_t astride;
   const void *a = convert_activations(fc2.type, sp_z1_.data(), 1, fc2.cols, &astride);
-  const int64_t chunk = gen_chunk_rows(n_ff);
+  // With fc2 repacked 8 rows at a time (dense_repack.cpp), whole groups per chunk, each
+  // score in the kernel's one order: matmul's value for any number of rows.
+  const bool x8 = fc2.x8 && k.gemm_x8;
+  const int64_t chunk = x8 ? gen_chunk_rows(n_ff) / 8 * 8 : gen_chunk_rows(n_ff);
   const int n_chunks = static_cast<int>((n_ff + chunk - 1) / chunk);
   sp_logits_.resize(static_cast<size_t>(n_ff));
   sp_list_.resize(static_cast<size_t>(n_ff));
@@ -68,7 +71,10 @@ void CpuBackend::predict_active_row(const Layer &L, const float *resid, float th
   const rs_isa isa = isa_;
   pool_.run(n_chunks, [&](int c, int) {
     const int64_t i0 = c * chunk, i1 = std::min(n_ff, i0 + chunk);
-    for (int64_t i = i0; i < i1; i++) k.vec_dot(fc2.cols, &logits[i], fc2.row(i), a);
+    if (x8)
+      k.gemm_x8(fc2.cols, static_cast<int>((i1 - i0) / 8), 1, fc2.x8 + i0 * fc2.row_bytes, a, astride, logits + i0, n_ff);
+    else
+      for (int64_t i = i0; i < i1; i++) k.vec_dot(fc2.cols, &logits[i], fc2.row(i), a);
     // Each chunk lists into its own stretch of the list; compacted below.
     sp_slice_n_[static_cast<size_t>(c)] =
         rs_select_ge(isa, logits + i0, i1 - i0, threshold, static_cast<int32_t>(i0), list + i0);
