@@ -25,7 +25,9 @@ typedef enum {
   RS_ERR_UNSUPPORTED = 3, /* well-formed but uses something we do not support */
   RS_ERR_INVALID_ARG = 4, /* caller passed something out of range */
   RS_ERR_NO_MEMORY = 5,   /* an allocation failed */
-  RS_ERR_INTERNAL = 6
+  RS_ERR_INTERNAL = 6,
+  RS_ERR_MODEL_FILE = 7   /* the model file changed under the engine: a read of its mapping
+                             faulted (truncated in place); the model refuses every decode after */
 } rs_status;
 
 typedef struct {

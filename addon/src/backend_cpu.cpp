@@ -1,5 +1,7 @@
 #include "backend_cpu.h"
 
+#include "fault_guard.h"
+
 #include "rs_sparse.h"
 #include "sparse_ffn_common.h"
 
@@ -192,7 +194,11 @@ void CpuBackend::matmul_t(const Weight &Wt, const float *h, int n, float *y) {
 
 void CpuBackend::get_rows(const Weight &W, const int32_t *ids, int n, float *y) {
   const rs_matmul_kernels &k = kernels(W.type);
-  for (int r = 0; r < n; r++) k.to_float(W.row(ids[r]), y + static_cast<size_t>(r) * W.cols, W.cols);
+  // On the caller's thread, outside the pool's tasks: guarded on its own (fault_guard.h).
+  if (!guarded_reads([&] {
+        for (int r = 0; r < n; r++) k.to_float(W.row(ids[r]), y + static_cast<size_t>(r) * W.cols, W.cols);
+      }))
+    throw ModelFileError(fault::kFaultedMessage);
 }
 
 void CpuBackend::rmsnorm(const float *x, const float *w, int n, int d, float eps, float *y) {

@@ -10,6 +10,7 @@
 #include "bandwidth.h"
 #include "context.h"
 #include "device.h"
+#include "fault_guard.h"
 #include "relu_serve.h"
 
 struct rs_model {
@@ -40,6 +41,9 @@ rs_status guarded(rs_error *err, F &&f) {
   } catch (const rs::InvalidArgError &e) {
     set_err(err, e.what());
     return RS_ERR_INVALID_ARG;
+  } catch (const rs::ModelFileError &e) {
+    set_err(err, e.what());
+    return RS_ERR_MODEL_FILE;
   } catch (const rs::IoError &e) {
     set_err(err, e.what());
     return RS_ERR_IO;

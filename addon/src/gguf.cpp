@@ -1,6 +1,8 @@
 // GGUF parsing with every count, length and offset checked against the bytes present.
 #include "gguf.h"
 
+#include "fault_guard.h"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -172,6 +174,7 @@ std::unique_ptr<FileBytes> FileBytes::open(const std::string &path, bool use_mma
     }
     fb->data_ = static_cast<const uint8_t *>(p);
     fb->mapped_ = true;
+    fb->fault_handle_ = fault::register_mapping(p, fb->size_);
   } else {
     fb->heap_.resize(fb->size_);
     uint64_t got = 0;
@@ -206,7 +209,10 @@ void FileBytes::release(const uint8_t *p, uint64_t n) const {
   if (e > b) madvise(reinterpret_cast<void *>(b), e - b, MADV_DONTNEED);  // a hint: failure changes nothing
 }
 
+bool FileBytes::faulted() const { return fault::faulted(fault_handle_); }
+
 FileBytes::~FileBytes() {
+  fault::unregister_mapping(fault_handle_);
   if (mapped_) munmap(const_cast<uint8_t *>(data_), size_);
 }
 

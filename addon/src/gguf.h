@@ -45,12 +45,15 @@ class FileBytes {
   // Drops [p, p + n)'s whole pages from this process's resident memory (a mapped file:
   // they stay in the page cache and come back on the next read; a heap copy: no-op).
   void release(const uint8_t *p, uint64_t n) const;
+  // A guarded read of the mapping faulted: the file changed under us (fault_guard.h).
+  bool faulted() const;
 
  private:
   FileBytes() = default;
   const uint8_t *data_ = nullptr;
   uint64_t size_ = 0;
   bool mapped_ = false;
+  int fault_handle_ = -1;  // fault_guard.h's registration of the mapping
   std::vector<uint8_t> heap_;
 };
 
