@@ -75,6 +75,9 @@ typedef struct {
   int sparse_packed;        /* FFN repacked into the per-neuron layout at load */
   float sparse_threshold;   /* powerinfer.sparse_threshold (0 when absent) */
   double repack_ms;         /* load-time repacking */
+  uint64_t file_resident_bytes; /* mincore over the file's bytes now: the --no-mmap private
+                                   copy's pages this process holds; for a mapping, the pages
+                                   in the page cache (resident or not in this process) */
 } rs_model_info;
 
 void rs_model_get_info(const rs_model *model, rs_model_info *info);

@@ -109,6 +109,7 @@ void rs_model_get_info(const rs_model *model, rs_model_info *info) {
   info->tied_output = m.tied_output();
   info->n_params = m.n_params();
   info->file_bytes = m.file().file_size();
+  info->file_resident_bytes = m.file().bytes().resident_bytes();
   info->bytes_per_token = m.bytes_per_token();
   info->non_ffn_bytes = m.non_ffn_bytes_per_token();
   info->neuron_bytes = m.neuron_bytes(0);
