@@ -23,6 +23,7 @@ import { requestLogPlugin } from './observability/request-log.js';
 import { EngineLoop } from './scheduler/engine-loop.js';
 import type { ModelRuntime } from './scheduler/runtime.js';
 import type { StepInfo } from './scheduler/types.js';
+import { DEFAULT_JSON_MAX_VALUES, registerJsonLimits } from './http/json-limits.js';
 
 export interface AppOptions {
   runtime: ModelRuntime | Promise<ModelRuntime>;
@@ -31,6 +32,8 @@ export interface AppOptions {
   corsOrigins?: string[];
   /** Bytes (default 1 MiB). */
   bodyLimit?: number;
+  /** Most values (arrays, objects, elements) a JSON body may hold; refused while it streams in (http/json-limits.ts). */
+  jsonMaxValues?: number;
   /** Requests that may wait for a slot (default 64). */
   maxQueue?: number;
   /** Fastify logger option, or a pino instance via loggerInstance. Default: off. */
@@ -77,6 +80,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', String(req.id));
   });
+  registerJsonLimits(app, opts.jsonMaxValues ?? DEFAULT_JSON_MAX_VALUES);
 
   await app.register(requestLogPlugin(metrics));
   if (opts.corsOrigins && opts.corsOrigins.length > 0) {

@@ -35,6 +35,8 @@ export interface ServeConfig {
   corsOrigins: string[];
   /** Largest request body in bytes. */
   bodyLimit: number;
+  /** Most values (arrays, objects and their elements) a JSON body may hold (http/json-limits.ts). */
+  jsonMaxValues: number;
   /** Memory-map the model file (false: read a private copy; safe against the file changing, model-file-guard.ts). */
   mmap: boolean;
   /** Sparse FFN of Q4_0 PowerInfer files: down projection summed in 8-bit integers (README "Sparse inference"). */
@@ -119,6 +121,7 @@ const SPEC: Record<keyof ServeConfig, KeySpec> = {
   apiKeys: { kind: 'stringList', env: 'RELU_SERVE_API_KEYS', secret: true },
   corsOrigins: { kind: 'stringList', env: 'RELU_SERVE_CORS_ORIGINS' },
   bodyLimit: { kind: 'int', env: 'RELU_SERVE_BODY_LIMIT', min: 1024, max: 1 << 30 },
+  jsonMaxValues: { kind: 'int', env: 'RELU_SERVE_JSON_MAX_VALUES', min: 16, max: 1 << 30 },
   mmap: { kind: 'bool', env: 'RELU_SERVE_MMAP' },
   downInt8: { kind: 'bool', env: 'RELU_SERVE_DOWN_INT8' },
   textTimeoutMs: { kind: 'int', env: 'RELU_SERVE_TEXT_TIMEOUT_MS', min: 10, max: 600_000 },
@@ -152,6 +155,7 @@ const BUILTIN: ServeConfig = {
   apiKeys: [],
   corsOrigins: [],
   bodyLimit: 1 << 20,
+  jsonMaxValues: 65536,
   mmap: true,
   downInt8: false,
   textTimeoutMs: 5000,

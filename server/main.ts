@@ -34,6 +34,7 @@ export async function runServe(opts: RunServeOptions = {}): Promise<App> {
     apiKeys: cfg.apiKeys,
     corsOrigins: cfg.corsOrigins,
     bodyLimit: cfg.bodyLimit,
+    jsonMaxValues: cfg.jsonMaxValues,
     maxQueue: cfg.maxQueue,
     loggerInstance: log,
   });

@@ -25,7 +25,9 @@ typedef enum {
   RS_ERR_UNSUPPORTED = 3, /* well-formed but uses something we do not support */
   RS_ERR_INVALID_ARG = 4, /* caller passed something out of range */
   RS_ERR_NO_MEMORY = 5,   /* an allocation failed */
-  RS_ERR_INTERNAL = 6
+  RS_ERR_INTERNAL = 6,
+  RS_ERR_MODEL_FILE = 7   /* the model file changed under the engine: a read of its mapping
+                             faulted (truncated in place); the model refuses every decode after */
 } rs_status;
 
 typedef struct {
@@ -80,6 +82,9 @@ typedef struct {
   int sparse_packed;        /* FFN repacked into the per-neuron layout at load */
   float sparse_threshold;   /* powerinfer.sparse_threshold (0 when absent) */
   double repack_ms;         /* load-time repacking */
+  uint64_t file_resident_bytes; /* mincore over the file's bytes now: the --no-mmap private
+                                   copy's pages this process holds; for a mapping, the pages
+                                   in the page cache (resident or not in this process) */
 } rs_model_info;
 
 void rs_model_get_info(const rs_model *model, rs_model_info *info);

@@ -1,5 +1,7 @@
 #include "backend_cpu.h"
 
+#include "fault_guard.h"
+
 #include "rs_sparse.h"
 #include "sparse_ffn_common.h"
 
@@ -65,6 +67,8 @@ void CpuBackend::matmul_rows(const Weight &W, const float *x, int n, const uint8
   size_t astride;
   const uint8_t *a = static_cast<const uint8_t *>(convert_activations(W.type, x, n, W.cols, &astride));
   const int64_t rows = W.rows;
+  if (W.plain_discarded && !(k.gemm_x8 && !skip))  // every ISA with a kernel table for Q4_0 has gemm_x8 today
+    throw std::logic_error("matmul: the plain rows of a repacked matrix were discarded (--no-mmap) and this ISA has no x8 kernel");
   if (W.x8 && k.gemm_x8 && !skip) {  // (skip: only exact mode's gate, never repacked)
     matmul_x8(W, k, a, astride, n, y);
     return;
@@ -147,6 +151,8 @@ void CpuBackend::matmul_multi(const Weight *const *W, int count, const float *x,
   const uint8_t *a = static_cast<const uint8_t *>(convert_activations(W[0]->type, x, 1, W[0]->cols, &astride));
   for (int m = 0; m < count; m++) {
     k[m] = &kernels(W[m]->type);
+    if (W[m]->plain_discarded && !k[m]->gemm_x8)
+      throw std::logic_error("matmul: the plain rows of a repacked matrix were discarded (--no-mmap) and this ISA has no x8 kernel");
     chunk[m] = gen_chunk_rows(W[m]->rows);  // a multiple of 16: whole groups of x8 rows
     first[m + 1] = first[m] + static_cast<int>((W[m]->rows + chunk[m] - 1) / chunk[m]);
   }
@@ -192,7 +198,11 @@ void CpuBackend::matmul_t(const Weight &Wt, const float *h, int n, float *y) {
 
 void CpuBackend::get_rows(const Weight &W, const int32_t *ids, int n, float *y) {
   const rs_matmul_kernels &k = kernels(W.type);
-  for (int r = 0; r < n; r++) k.to_float(W.row(ids[r]), y + static_cast<size_t>(r) * W.cols, W.cols);
+  // On the caller's thread, outside the pool's tasks: guarded on its own (fault_guard.h).
+  if (!guarded_reads([&] {
+        for (int r = 0; r < n; r++) k.to_float(W.row(ids[r]), y + static_cast<size_t>(r) * W.cols, W.cols);
+      }))
+    throw ModelFileError(fault::kFaultedMessage);
 }
 
 void CpuBackend::rmsnorm(const float *x, const float *w, int n, int d, float eps, float *y) {

@@ -15,6 +15,7 @@
 // same neurons.
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 
 #include "backend_cpu.h"
 #include "rs_sparse.h"
@@ -61,6 +62,7 @@ void CpuBackend::predict_active_row(const Layer &L, const float *resid, float th
   // With fc2 repacked 8 rows at a time (dense_repack.cpp), whole groups per chunk, each
   // score in the kernel's one order: matmul's value for any number of rows.
   const bool x8 = fc2.x8 && k.gemm_x8;
+  if (fc2.plain_discarded && !x8) throw std::logic_error("predictor fc2: its plain rows were given back (--no-mmap) and this ISA has no 8-row kernel");
   const int64_t chunk = x8 ? gen_chunk_rows(n_ff) / 8 * 8 : gen_chunk_rows(n_ff);
   const int n_chunks = static_cast<int>((n_ff + chunk - 1) / chunk);
   sp_logits_.resize(static_cast<size_t>(n_ff));

@@ -10,6 +10,7 @@
 #include "bandwidth.h"
 #include "context.h"
 #include "device.h"
+#include "fault_guard.h"
 #include "relu_serve.h"
 
 struct rs_model {
@@ -40,6 +41,9 @@ rs_status guarded(rs_error *err, F &&f) {
   } catch (const rs::InvalidArgError &e) {
     set_err(err, e.what());
     return RS_ERR_INVALID_ARG;
+  } catch (const rs::ModelFileError &e) {
+    set_err(err, e.what());
+    return RS_ERR_MODEL_FILE;
   } catch (const rs::IoError &e) {
     set_err(err, e.what());
     return RS_ERR_IO;
@@ -106,6 +110,7 @@ void rs_model_get_info(const rs_model *model, rs_model_info *info) {
   info->tied_output = m.tied_output();
   info->n_params = m.n_params();
   info->file_bytes = m.file().file_size();
+  info->file_resident_bytes = m.file().bytes().resident_bytes();
   info->bytes_per_token = m.bytes_per_token();
   info->non_ffn_bytes = m.non_ffn_bytes_per_token();
   info->neuron_bytes = m.neuron_bytes(0);

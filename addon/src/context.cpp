@@ -1,5 +1,7 @@
 #include "context.h"
 
+#include "fault_guard.h"
+
 #include <chrono>
 #include <cmath>
 #include <string>
@@ -122,6 +124,9 @@ const char *Context::mode_name() const {
 void Context::decode(int n, const int32_t *tokens, const int32_t *pos, const int32_t *seq, const uint8_t *want,
                      float *logits) {
   const HParams &hp = model_.hp();
+  // A read of this model's mapping faulted earlier (its file was truncated): the file is
+  // gone from under the weights, so no decode may read them again (fault_guard.h).
+  if (model_.file().bytes().faulted()) throw ModelFileError(fault::kFaultedMessage);
   if (n < 1 || n > n_batch_)
     throw InvalidArgError("batch of " + std::to_string(n) + " tokens; this context takes 1 to " +
                           std::to_string(n_batch_) + " per decode");

@@ -2,13 +2,19 @@
 // fastest kernel for their type (today: Q4_0 eight rows at a time, rs_q4_0x8_pack),
 // where this CPU's best kernel table has one. Why: the row-at-a-time Q4_0 dot is
 // compute-bound on AVX2 well below memory speed; the interleaved kernel is not (see
-// kernels/cpu/avx2_q4_0x8.c). The plain rows stay mapped, so every other reader (the
-// reference forward, the device upload, ISAs without the kernel) is unchanged.
+// kernels/cpu/avx2_q4_0x8.c). A mapped file's plain rows stay mapped (their pages leave
+// this process and come back from the page cache if read). A private copy (--no-mmap)
+// would hold such a matrix twice, so there its plain rows are given back to the system
+// (FileBytes::discard) unless another Weight shares them (a tied output is the token
+// embedding, read row by row); the few readers of plain rows rebuild them from x8
+// (plain_rows: the device upload, the reference forward).
 #include <sys/mman.h>
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <new>
+#include <stdexcept>
 
 #include "model.h"
 #include "thread_pool.h"
@@ -23,7 +29,32 @@ bool packable(const Weight &w) {
   return k && k->gemm_x8;
 }
 
+constexpr int64_t kQk = 32;            // elements per Q4_0 block
+constexpr size_t kBlock = 18;          // bytes per Q4_0 block: f16 scale + 16 bytes of nibbles
+constexpr size_t kX8Block = 16 + 128;  // one block of 8 rows in the x8 layout (rs_kernels.h)
+
 }  // namespace
+
+void unpack_x8(const Weight &w, uint8_t *dst) {
+  if (!w.x8 || w.type != RS_TYPE_Q4_0) throw std::logic_error("unpack_x8: not a repacked Q4_0 matrix");
+  const int64_t nb = w.cols / kQk;
+  for (int64_t g = 0; g < w.rows / 8; g++)
+    for (int64_t b = 0; b < nb; b++) {
+      const uint8_t *o = w.x8 + static_cast<size_t>(g * nb + b) * kX8Block;
+      for (int r = 0; r < 8; r++) {
+        uint8_t *blk = dst + static_cast<size_t>(8 * g + r) * w.row_bytes + static_cast<size_t>(b) * kBlock;
+        std::memcpy(blk, o + 2 * r, 2);
+        for (int k = 0; k < 4; k++) std::memcpy(blk + 2 + 4 * k, o + 16 + 32 * k + 4 * r, 4);
+      }
+    }
+}
+
+const uint8_t *plain_rows(const Weight &w, std::vector<uint8_t> &scratch) {
+  if (!w.plain_discarded) return w.data;
+  scratch.resize(w.row_bytes * static_cast<size_t>(w.rows));
+  unpack_x8(w, scratch.data());
+  return scratch.data();
+}
 
 void Model::repack_dense() {
   auto t0 = std::chrono::steady_clock::now();
@@ -50,6 +81,8 @@ void Model::repack_dense() {
   std::vector<char> failed(todo.size(), 0);
   ThreadPool pool(default_thread_count());
   const FileBytes &fb = file_->bytes();
+  // A tied output is the token embedding: its rows are read one by one (get_rows).
+  auto shared = [&](const Weight &w) { return tied_ && w.data == tok_embd_.data; };
   pool.run(static_cast<int>(todo.size()), [&](int i, int) {
     Weight &w = *todo[i];
     const size_t bytes = w.row_bytes * static_cast<size_t>(w.rows);
@@ -62,10 +95,12 @@ void Model::repack_dense() {
     dense_mem_[i].reset(static_cast<uint8_t *>(mem));
     w.x8 = static_cast<const uint8_t *>(mem);
     w.x8_on_host = true;
-    // The file's pages of this matrix leave this process's memory (they stay mapped and
-    // come back from the page cache if a plain-row reader touches them): otherwise the
-    // matrix would be resident twice.
-    fb.release(w.data, bytes);
+    // Otherwise the matrix would be resident twice. A mapped file's pages leave this
+    // process's memory (they come back from the page cache if a plain-row reader touches
+    // them); a private copy's are given back for good, unless the rows are shared.
+    if (shared(w)) return;
+    if (fb.discard(w.data, bytes)) w.plain_discarded = true;
+    else fb.release(w.data, bytes);
   });
   for (char f : failed)
     if (f) throw std::bad_alloc();

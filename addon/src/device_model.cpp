@@ -30,7 +30,10 @@ Weight put_weight(Device &dev, Carver &c, const Weight &w) {
   Weight d = w;
   const uint64_t bytes = w.row_bytes * static_cast<uint64_t>(w.rows);
   uint8_t *p = c.take(bytes);
-  if (w.stride == w.row_bytes) {
+  if (w.plain_discarded) {  // --no-mmap: the host keeps only the repacked rows
+    std::vector<uint8_t> rows;
+    dev.upload(p, plain_rows(w, rows), bytes);
+  } else if (w.stride == w.row_bytes) {
     dev.upload(p, w.data, bytes);
   } else {
     for (int64_t r = 0; r < w.rows; r++) dev.upload(p + r * w.row_bytes, w.row(r), w.row_bytes);
@@ -38,6 +41,7 @@ Weight put_weight(Device &dev, Carver &c, const Weight &w) {
   d.data = p;
   d.stride = w.row_bytes;
   d.x8 = nullptr;  // a host pointer; the device has the rows (x8_on_host says how the host multiplies)
+  d.plain_discarded = false;
   return d;
 }
 

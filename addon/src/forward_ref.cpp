@@ -13,7 +13,10 @@ void RefForward::matvec(const Weight &W, const float *x, float *y) {
     rs_ref_from_float(vt, x, qbuf_.data(), W.cols);
     a = qbuf_.data();
   }
-  for (int64_t r = 0; r < W.rows; r++) y[r] = rs_ref_vec_dot(W.type, W.cols, W.row(r), a);
+  // --no-mmap keeps only the repacked rows of some matrices: rebuilt here (an oracle's cost).
+  std::vector<uint8_t> scratch;
+  const uint8_t *rows = plain_rows(W, scratch);
+  for (int64_t r = 0; r < W.rows; r++) y[r] = rs_ref_vec_dot(W.type, W.cols, rows + r * W.stride, a);
 }
 
 void RefForward::token(int32_t tok, int pos, int seq, float *logits) {

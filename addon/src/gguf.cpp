@@ -1,6 +1,8 @@
 // GGUF parsing with every count, length and offset checked against the bytes present.
 #include "gguf.h"
 
+#include "fault_guard.h"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -8,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <new>
 #include <unordered_set>
 
 #include "rs_kernels.h"
@@ -172,18 +175,23 @@ std::unique_ptr<FileBytes> FileBytes::open(const std::string &path, bool use_mma
     }
     fb->data_ = static_cast<const uint8_t *>(p);
     fb->mapped_ = true;
+    fb->fault_handle_ = fault::register_mapping(p, fb->size_);
   } else {
-    fb->heap_.resize(fb->size_);
+    try {
+      fb->alloc_private(fb->size_);
+    } catch (...) {
+      ::close(fd);
+      throw;
+    }
     uint64_t got = 0;
     while (got < fb->size_) {
-      ssize_t r = ::read(fd, fb->heap_.data() + got, fb->size_ - got);
+      ssize_t r = ::read(fd, fb->anon_ + got, fb->size_ - got);
       if (r <= 0) {
         ::close(fd);
         throw IoError("cannot read model file '" + path + "': " + errno_text());
       }
       got += static_cast<uint64_t>(r);
     }
-    fb->data_ = fb->heap_.data();
   }
   ::close(fd);
   return fb;
@@ -192,10 +200,38 @@ std::unique_ptr<FileBytes> FileBytes::open(const std::string &path, bool use_mma
 std::unique_ptr<FileBytes> FileBytes::copy_of(const uint8_t *p, uint64_t n) {
   std::unique_ptr<FileBytes> fb(new FileBytes());
   if (n == 0) throw FormatError("model file is empty");
-  fb->heap_.assign(p, p + n);
-  fb->data_ = fb->heap_.data();
+  fb->alloc_private(n);
+  std::memcpy(fb->anon_, p, n);
   fb->size_ = n;
   return fb;
+}
+
+void FileBytes::alloc_private(uint64_t n) {
+  void *m = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) throw std::bad_alloc();
+  anon_ = static_cast<uint8_t *>(m);
+  anon_bytes_ = n;
+  data_ = anon_;
+}
+
+uint64_t FileBytes::resident_bytes() const {
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t b = reinterpret_cast<uintptr_t>(data_) / page * page;
+  const size_t pages = (reinterpret_cast<uintptr_t>(data_) + size_ - b + page - 1) / page;
+  std::vector<unsigned char> v(pages);
+  if (mincore(reinterpret_cast<void *>(b), pages * page, v.data()) != 0) return 0;
+  uint64_t n = 0;
+  for (unsigned char c : v) n += c & 1;
+  return n * page;
+}
+
+bool FileBytes::discard(const uint8_t *p, uint64_t n) const {
+  if (mapped_ || !anon_ || p < data_ || p + n > data_ + size_) return false;
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t b = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+  const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + n) / page * page;
+  if (e > b) madvise(reinterpret_cast<void *>(b), e - b, MADV_DONTNEED);  // private anonymous: the pages are freed
+  return true;
 }
 
 void FileBytes::release(const uint8_t *p, uint64_t n) const {
@@ -206,8 +242,12 @@ void FileBytes::release(const uint8_t *p, uint64_t n) const {
   if (e > b) madvise(reinterpret_cast<void *>(b), e - b, MADV_DONTNEED);  // a hint: failure changes nothing
 }
 
+bool FileBytes::faulted() const { return fault::faulted(fault_handle_); }
+
 FileBytes::~FileBytes() {
+  fault::unregister_mapping(fault_handle_);
   if (mapped_) munmap(const_cast<uint8_t *>(data_), size_);
+  if (anon_) munmap(anon_, anon_bytes_);
 }
 
 GgufFile::GgufFile(std::unique_ptr<FileBytes> bytes, const std::string &path)

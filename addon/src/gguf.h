@@ -45,13 +45,27 @@ class FileBytes {
   // Drops [p, p + n)'s whole pages from this process's resident memory (a mapped file:
   // they stay in the page cache and come back on the next read; a heap copy: no-op).
   void release(const uint8_t *p, uint64_t n) const;
+  // A private copy (--no-mmap): gives [p, p + n)'s whole pages back to the system for
+  // good; they read as zeros after. For bytes nothing will read again (the plain rows
+  // of a matrix repacked elsewhere: dense_repack.cpp). False (nothing done) for a map.
+  bool discard(const uint8_t *p, uint64_t n) const;
+  bool is_mapped() const { return mapped_; }
+  // mincore over the bytes: a private copy's pages held now; a mapping's pages in the
+  // page cache (whether or not this process has them mapped in).
+  uint64_t resident_bytes() const;
+  // A guarded read of the mapping faulted: the file changed under us (fault_guard.h).
+  bool faulted() const;
 
  private:
   FileBytes() = default;
   const uint8_t *data_ = nullptr;
   uint64_t size_ = 0;
   bool mapped_ = false;
-  std::vector<uint8_t> heap_;
+  int fault_handle_ = -1;  // fault_guard.h's registration of the mapping
+  // The private copy: anonymous memory of its own, so discard() can return pages.
+  uint8_t *anon_ = nullptr;
+  uint64_t anon_bytes_ = 0;
+  void alloc_private(uint64_t n);
 };
 
 struct GgufValue {

@@ -121,6 +121,7 @@ Model::Model(std::unique_ptr<GgufFile> file, const rs_model_params &params) : fi
   build_meta();
   // SiLU is never exactly zero: only ReLU-type FFNs can skip neurons.
   sparse_capable_ = act_ != RS_ACT_SWIGLU;
+  heads_digest_ = rs::tensor_heads_digest(*file_);
   if (sparse_capable_ && !params.no_repack) repack_ffn(params.down_int8 != 0);
   if (!params.no_repack) repack_dense();
 }

@@ -1,6 +1,7 @@
 // A loaded model: hyper-parameters and weight views into the GGUF file.
 #pragma once
 
+#include <array>
 #include <deque>
 #include <memory>
 #include <string>
@@ -28,6 +29,10 @@ struct Weight {
   // the pointer: the emulated device repacks its own uploaded rows the same way, so it
   // computes the CPU's bits from device memory (device_emu.cpp).
   bool x8_on_host = false;
+  // --no-mmap: the private copy's plain rows were given back once repacked (x8 is the
+  // only copy). The dense product reads x8; a reader of plain rows (a device upload, the
+  // reference forward) gets them with unpack_x8() instead of row().
+  bool plain_discarded = false;
   const uint8_t *row(int64_t r) const { return data + r * stride; }
   explicit operator bool() const { return data != nullptr; }
 };
@@ -103,6 +108,9 @@ class Model {
   uint64_t non_ffn_bytes_per_token() const { return non_ffn_bytes_; }
   // Metadata in C-ABI form, built once at load.
   const std::vector<rs_meta_kv> &meta() const { return meta_; }
+  // SHA-256 over the first 4 KiB of every tensor as the file has them, taken before any
+  // repacking (a --no-mmap load gives some of those bytes back): model_fingerprint_hex.
+  const std::array<uint8_t, 32> &tensor_heads_digest() const { return heads_digest_; }
 
  private:
   Weight weight(const std::string &name, int64_t cols, int64_t rows, bool required);
@@ -127,9 +135,19 @@ class Model {
   double repack_ms_ = 0;
   std::vector<std::unique_ptr<uint8_t, void (*)(void *)>> dense_mem_;  // Weight::x8 storage
   std::vector<rs_meta_kv> meta_;
+  std::array<uint8_t, 32> heads_digest_{};
   std::deque<std::vector<rs_meta_kv>> meta_items_;  // storage for arrays of arrays
 };
 
 const char *ffn_act_name(rs_act a);
+
+// See Model::tensor_heads_digest (defined in vram_plan.cpp, with the fingerprint).
+std::array<uint8_t, 32> tensor_heads_digest(const GgufFile &f);
+
+// The plain rows of a repacked matrix, rebuilt from its x8 layout (the exact inverse of
+// rs_q4_0x8_pack): w.rows * w.row_bytes bytes into dst.
+void unpack_x8(const Weight &w, uint8_t *dst);
+// The plain rows of w: a view of them, or (plain_discarded) a copy in `scratch`.
+const uint8_t *plain_rows(const Weight &w, std::vector<uint8_t> &scratch);
 
 }  // namespace rs

@@ -105,6 +105,7 @@ const char *status_code(rs_status s) {
     case RS_ERR_UNSUPPORTED: return "RS_ERR_UNSUPPORTED";
     case RS_ERR_INVALID_ARG: return "RS_ERR_INVALID_ARG";
     case RS_ERR_NO_MEMORY: return "RS_ERR_NO_MEMORY";
+    case RS_ERR_MODEL_FILE: return "RS_ERR_MODEL_FILE";
     default: return "RS_ERR_INTERNAL";
   }
 }
@@ -194,6 +195,7 @@ Napi::Value ModelWrap::Info(const Napi::CallbackInfo &info) {
   o.Set("sparsePacked", Napi::Boolean::New(env, mi.sparse_packed));
   o.Set("sparseThreshold", mi.sparse_threshold);
   o.Set("repackMs", mi.repack_ms);
+  o.Set("fileResidentBytes", static_cast<double>(mi.file_resident_bytes));
   return o;
 }
 

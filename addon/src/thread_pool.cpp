@@ -1,5 +1,7 @@
 #include "thread_pool.h"
 
+#include "fault_guard.h"
+
 #include <algorithm>
 #include <chrono>
 
@@ -49,10 +51,15 @@ void ThreadPool::work(uint32_t gen, int id) {
     if (next >= n) return;  // nothing left to hand out
     if (!ticket_.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
     // The job cannot finish before this task is done, so fn_ is still this job's.
-    (*fn_)(static_cast<int>(next), id);
+    run_task(*fn_, static_cast<int>(next), id);
     done_.fetch_add(1, std::memory_order_acq_rel);
     t = ticket_.load(std::memory_order_acquire);
   }
+}
+
+void ThreadPool::run_task(const std::function<void(int, int)> &fn, int task, int id) {
+  // A task that faulted on a changed model file ends there; run() reports it.
+  if (!guarded_reads([&] { fn(task, id); })) faulted_.store(true, std::memory_order_relaxed);
 }
 
 void ThreadPool::worker(int id) {
@@ -78,14 +85,21 @@ void ThreadPool::worker(int id) {
 
 void ThreadPool::run(int n_tasks, const std::function<void(int, int)> &fn) {
   if (n_tasks <= 0) return;
+  faulted_.store(false, std::memory_order_relaxed);
+  run_job(n_tasks, fn);
+  // Thrown here, on the caller's thread with every task over, so the pool stays usable.
+  if (faulted_.load(std::memory_order_acquire)) throw ModelFileError(fault::kFaultedMessage);
+}
+
+void ThreadPool::run_job(int n_tasks, const std::function<void(int, int)> &fn) {
   if (n_threads_ == 1 || n_tasks == 1) {
-    for (int t = 0; t < n_tasks; t++) fn(t, 0);
+    for (int t = 0; t < n_tasks; t++) run_task(fn, t, 0);
     return;
   }
   if (static_cast<uint64_t>(n_tasks) > kMaxTasks) {  // in jobs of at most kMaxTasks, in order
     for (int t0 = 0; t0 < n_tasks; t0 += static_cast<int>(kMaxTasks)) {
       const int m = std::min<int>(static_cast<int>(kMaxTasks), n_tasks - t0);
-      run(m, [&](int t, int th) { fn(t0 + t, th); });
+      run_job(m, [&](int t, int th) { fn(t0 + t, th); });
     }
     return;
   }

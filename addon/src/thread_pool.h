@@ -27,10 +27,14 @@ class ThreadPool {
   // Runs fn(task, thread) for every task in [0, n_tasks), tasks handed out in order
   // to whichever thread is free; returns when all are done. Which thread runs a task
   // must not change results: kernels write disjoint outputs per task. One caller at a
-  // time (the forward pass's thread).
+  // time (the forward pass's thread). A task whose read of a model mapping faulted (the
+  // file was truncated: fault_guard.h) stops there; once all tasks are over, run()
+  // throws ModelFileError.
   void run(int n_tasks, const std::function<void(int task, int thread)> &fn);
 
  private:
+  void run_job(int n_tasks, const std::function<void(int, int)> &fn);
+  void run_task(const std::function<void(int, int)> &fn, int task, int id);
   void worker(int id);
   void work(uint32_t gen, int id);
 
@@ -42,6 +46,7 @@ class ThreadPool {
   std::atomic<uint64_t> ticket_{0};  // see thread_pool.cpp
   std::atomic<int> done_{0};         // tasks of the current job finished
   std::atomic<bool> stop_{false};
+  std::atomic<bool> faulted_{false};  // a task of the current run() faulted
   const std::function<void(int, int)> *fn_ = nullptr;
 };
 

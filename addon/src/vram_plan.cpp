@@ -104,12 +104,16 @@ Placement uniform_placement(const VramPlan &plan, int64_t n_ff, uint64_t capacit
   return p;
 }
 
+std::array<uint8_t, 32> tensor_heads_digest(const GgufFile &f) {
+  Sha256 content;
+  for (const GgufTensor &t : f.tensors()) content.update(t.data, std::min<uint64_t>(4096, t.n_bytes));
+  return content.digest();
+}
+
 std::string model_fingerprint_hex(const Model &m) {
   const GgufFile &f = m.file();
   const HParams &hp = m.hp();
-  Sha256 content;
-  for (const GgufTensor &t : f.tensors()) content.update(t.data, std::min<uint64_t>(4096, t.n_bytes));
-  const std::array<uint8_t, 32> cd = content.digest();
+  const std::array<uint8_t, 32> &cd = m.tensor_heads_digest();
   Sha256 h;
   h.update("relu-serve model identity v1\narch=" + hp.arch + "\nn_layer=" + std::to_string(hp.n_layer) +
            "\nn_ff=" + std::to_string(hp.n_ff) + "\nn_embd=" + std::to_string(hp.n_embd) +

@@ -22,6 +22,7 @@ export function registerServe(program: Command): Command {
     .option('--api-key <key>', 'accepted API key (repeat for several)', collect)
     .option('--cors-origin <origin>', 'allowed CORS origin (repeat; "*" for any)', collect)
     .option('--body-limit <bytes>', 'largest request body')
+    .option('--json-max-values <n>', 'most values (arrays, objects, elements) a JSON body may hold')
     .option('--no-mmap', 'read the model into memory instead of mapping it (immune to the file changing on disk)')
     .option('--down-int8', 'Q4_0 PowerInfer files: sum the sparse down projection in 8-bit integers (faster, ~1% logit error; README "Sparse inference")')
     .option('--chat-template <file>', 'Jinja chat template overriding the model\'s')
@@ -54,6 +55,7 @@ export function registerServe(program: Command): Command {
           apiKeys: o.apiKey,
           corsOrigins: o.corsOrigin,
           bodyLimit: o.bodyLimit,
+          jsonMaxValues: o.jsonMaxValues,
           // commander defaults mmap to true; only an explicit --no-mmap may override the config.
           mmap: o.mmap === false ? false : undefined,
           downInt8: o.downInt8,

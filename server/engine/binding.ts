@@ -125,7 +125,9 @@ export type NativeErrorCode =
   | 'RS_ERR_UNSUPPORTED'
   | 'RS_ERR_INVALID_ARG'
   | 'RS_ERR_NO_MEMORY'
-  | 'RS_ERR_INTERNAL';
+  | 'RS_ERR_INTERNAL'
+  /** The model file changed under the engine (a read of its mapping faulted): the model refuses every decode after. */
+  | 'RS_ERR_MODEL_FILE';
 
 function addonPath(): string {
   const fromEnv = process.env.RELU_SERVE_ADDON;

@@ -42,6 +42,11 @@ export class Model {
     return new Model(m, path);
   }
 
+  /** info.fileResidentBytes now (the --no-mmap private copy's pages held; a mapping's pages in the page cache). */
+  fileResidentBytes(): number {
+    return this.native.info().fileResidentBytes;
+  }
+
   /** A name for the model: general.name, else the file name. */
   get name(): string {
     const n = this.metadata.get('general.name');

@@ -44,6 +44,8 @@ export interface ModelInfo {
   sparseThreshold: number;
   /** Load-time repacking, ms. */
   repackMs: number;
+  /** mincore over the file's bytes when info() was read: the --no-mmap private copy's pages held; for a mapping, its pages in the page cache. */
+  fileResidentBytes: number;
 }
 
 /** How the FFN is computed: see README "Sparse inference". */

@@ -5,6 +5,7 @@
 
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from './errors.js';
+import { ModelFileChangedError } from '../scheduler/model-file-guard.js';
 import { Generation, type Choice, type GenerationPlan } from './generate.js';
 import { SseWriter } from './sse.js';
 import { requestDone } from '../observability/request-log.js';
@@ -51,7 +52,9 @@ function usageOf(gen: Generation): Usage {
   return { prompt_tokens: gen.promptTokens, completion_tokens: c, total_tokens: gen.promptTokens + c, prompt_tokens_details: { cached_tokens: gen.cachedTokens } };
 }
 
-function internalError(err: Error): ApiError {
+function generationError(err: Error): ApiError {
+  // The model's file changed under it mid-generation: the same 503 a new request gets.
+  if (err instanceof ModelFileChangedError) return new ApiError(503, `The model cannot be served: ${err.message}.`, { code: 'model_unavailable' });
   return new ApiError(500, `Generation failed: ${err.message}`, { code: 'internal_error' });
 }
 
@@ -96,7 +99,7 @@ export async function drive(
     summarise();
     const cutShort = gen.choices.some((c) => c.endReason === 'cancelled');
     if (gen.failed || (cutShort && !disconnected)) {
-      const err = gen.failed ? internalError(gen.failed) : new ApiError(503, 'The server is shutting down; generation was cut short.', { code: 'shutting_down' });
+      const err = gen.failed ? generationError(gen.failed) : new ApiError(503, 'The server is shutting down; generation was cut short.', { code: 'shutting_down' });
       if (gen.failed) req.log.error({ err: gen.failed }, 'generation failed');
       sse.send(err.body());
       sse.end();
@@ -123,7 +126,7 @@ export async function drive(
   }
   if (gen.failed) {
     req.log.error({ err: gen.failed }, 'generation failed');
-    throw internalError(gen.failed);
+    throw generationError(gen.failed);
   }
   if (gen.choices.some((c) => c.endReason === 'cancelled')) {
     throw new ApiError(503, 'The server is shutting down; generation was cut short.', { code: 'shutting_down' });

@@ -215,7 +215,11 @@ function guardedContext(c: DecodeContext, guard: ModelFileGuard): DecodeContext 
     },
     decode: (batch) => {
       const fault = guard.check();
-      return fault ? Promise.reject(new ModelFileChangedError(fault)) : c.decode(batch);
+      if (fault) return Promise.reject(new ModelFileChangedError(fault));
+      // Truncated while this decode read the mapping: the addon recovered the fault.
+      return c.decode(batch).catch((err: Error & { code?: string }) => {
+        throw err.code === 'RS_ERR_MODEL_FILE' ? new ModelFileChangedError(guard.fail(err.message)) : err;
+      });
     },
     truncate: (seq, p0) => c.truncate(seq, p0),
   };

@@ -10,8 +10,10 @@
 //   - a new inode at the path (replaced by rename, as installers and `cp` to a temporary
 //     name then `mv` do) or a deleted path is harmless: the mapping keeps the old file
 //     alive, so serving goes on with the weights that were loaded; a warning is logged.
-// The check narrows the window to one decode: a truncation landing while a decode runs
-// can still fault. --no-mmap (a private heap copy of the file) closes it completely.
+// A truncation landing while a decode runs faults inside the engine; the addon recovers
+// the faulting thread (addon/src/fault_guard.h) and the decode rejects with
+// RS_ERR_MODEL_FILE, which fail() turns into the same "no longer served" state.
+// --no-mmap (a private heap copy of the file) keeps serving through any change.
 
 import { statSync, type Stats } from 'node:fs';
 
@@ -61,6 +63,15 @@ export class ModelFileGuard {
       const how = now.size < this.before.size ? 'truncated' : 'modified';
       this.reason = `the model file was ${how} while the server had it mapped; restart the server to load it again`;
       this.log?.error({ path: this.path, before: this.before, now }, `model file ${how} in place: the model is no longer served`);
+    }
+    return this.reason;
+  }
+
+  /** The engine reported that reading the mapping faulted: the model is no longer served. */
+  fail(detail: string): string {
+    if (!this.reason) {
+      this.reason = 'the model file changed on disk while a decode read it (truncated in place?); restart the server to load it again';
+      this.log?.error({ path: this.path, detail }, 'reading the mapped model file faulted: the model is no longer served');
     }
     return this.reason;
   }

@@ -57,7 +57,7 @@ test('every task of every job runs exactly once, and run() returns after all of 
   try {
     const src = join(dir, 'driver.cpp'), exe = join(dir, 'driver');
     writeFileSync(src, DRIVER);
-    execFileSync('c++', ['-O2', '-std=c++17', '-pthread', '-I', join(ROOT, 'addon/src'), src, join(ROOT, 'addon/src/thread_pool.cpp'), '-o', exe]);
+    execFileSync('c++', ['-O2', '-std=c++17', '-pthread', '-I', join(ROOT, 'addon/src'), src, join(ROOT, 'addon/src/thread_pool.cpp'), join(ROOT, 'addon/src/fault_guard.cpp'), '-o', exe]);
     const out = execFileSync(exe, { encoding: 'utf8', timeout: 120_000 });
     assert.match(out, /^jobs \d+ fails 0$/m, out.slice(0, 2000));
   } finally {

@@ -80,3 +80,53 @@ test('--no-mmap: truncation during generation changes nothing', async () => {
   assert.equal((await complete(s.url, 8)).body.choices[0].text, before.body.choices[0].text);
   assert.equal((await fetch(`${s.url}/health`)).status, 200);
 });
+
+// The window the check leaves: a truncation landing while a decode step reads the
+// mapping. The addon recovers the fault (addon/src/fault_guard.h). A dense f32 model a
+// few MB large makes each step long next to the gap between steps, so most tries land
+// inside one; the loop goes on until one did (the reason names the decode).
+test('truncated during a long generation: the process survives, the request fails with 503, /health says so, other requests work', { skip: process.platform !== 'linux' && 'SIGBUS on truncated mappings: Linux' }, async () => {
+  const { makeModel } = await import('../../server/cli/make-model.js');
+  const src = join(dir, 'dense-small.gguf');
+  await makeModel({ arch: 'llama', size: 'small', type: 'f32', seed: 4, out: src });
+  let inside = 0;
+  for (let attempt = 0; attempt < 8 && inside === 0; attempt++) {
+    const file = join(dir, `mid-decode-${attempt}.gguf`);
+    copyFileSync(src, file);
+    const s = await startServe(['--model', file, '--alias', 'dense', '--parallel', '1', '--ctx-size', '512']);
+    servers.push(s);
+    try {
+      // Warm (the text worker starts on the first request), so the delay below runs
+      // during the generation rather than before its first step.
+      assert.equal((await complete(s.url, 1)).status, 200);
+      // EOS banned, so the generation runs its full length unless the file stops it.
+      const running = fetch(`${s.url}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt: 'hello there', max_tokens: 400, temperature: 0, logit_bias: { '2': -100 } }),
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as any }));
+      await new Promise((r) => setTimeout(r, 100 + 40 * attempt));
+      truncateSync(file, 4096);
+      const res = await running;
+      if (res.status === 200) continue; // finished before the truncation: try again
+      assert.equal(res.status, 503, JSON.stringify(res.body));
+      assert.equal(res.body.error.code, 'model_unavailable');
+      assert.match(res.body.error.message, /The model cannot be served: the model file (changed on disk while a decode read it|was truncated)/);
+      if (/while a decode read it/.test(res.body.error.message)) inside++;
+      else console.log(`attempt ${attempt}: caught between steps`);
+      const h = await fetch(`${s.url}/health`);
+      assert.equal(h.status, 503);
+      assert.match(((await h.json()) as { error: string }).error, /the model file (changed|was truncated)/);
+      // Refused from now on without touching the weights; the server itself answers on
+      // (one model per process: another model in the same process is the engine test's,
+      // mapped-file-fault.test.ts).
+      assert.equal((await complete(s.url)).status, 503);
+      assert.equal((await fetch(`${s.url}/metrics`)).status, 200);
+      assert.equal(s.proc.exitCode, null);
+      assert.equal(s.proc.signalCode, null);
+    } finally {
+      s.kill();
+    }
+  }
+  assert.ok(inside > 0, 'no truncation landed inside a decode step in 8 tries');
+});

@@ -23,7 +23,7 @@ san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -g -O1"
 clang $san -fsanitize=fuzzer-no-link -std=c11 -I"$root/kernels/include" -I"$root/kernels/ref" \
   -c "$root/kernels/ref/ref_types.c" -o "$out/ref_types.o"
 clang++ $san -fsanitize=fuzzer -std=c++17 -I"$root/addon/src" -I"$root/addon/include" -I"$root/kernels/include" \
-  "$root/addon/fuzz/gguf_fuzz.cpp" "$root/addon/src/gguf.cpp" "$out/ref_types.o" -o "$out/gguf_fuzz"
+  "$root/addon/fuzz/gguf_fuzz.cpp" "$root/addon/src/gguf.cpp" "$root/addon/src/fault_guard.cpp" "$out/ref_types.o" -o "$out/gguf_fuzz"
 
 # Seeds: the fuzzer's dense and PowerInfer tiny models (needs the TypeScript build).
 if [ ! -s "$out/corpus/dense.gguf" ]; then

@@ -1,0 +1,76 @@
+// A mapped model file truncated WHILE a decode reads it (fault_guard.h): the read of a
+// page past the new end raises SIGBUS, which used to kill the process. Now the faulting
+// task is recovered, the decode rejects with RS_ERR_MODEL_FILE, that model refuses every
+// later decode, and another model in the same process decodes on, bit for bit as before.
+// (This file runs in its own process under `node --test`: a SIGBUS that is not recovered
+// ends it, and the runner reports the file as failed.)
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, rmSync, truncateSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Model, sequenceBatch } from '../../server/engine/engine.js';
+import { makeModel } from '../../server/cli/make-model.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'relu-serve-fault-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+// f32 and SiLU: nothing is repacked at load, so every matrix a decode multiplies is read
+// from the mapping (a repacked copy lives on the heap, where truncation cannot reach).
+async function source(): Promise<string> {
+  const out = join(dir, 'source.gguf');
+  await makeModel({ arch: 'llama', size: 'small', type: 'f32', seed: 5, out });
+  return out;
+}
+
+const prompt = Array.from({ length: 200 }, (_, i) => 3 + ((i * 37) % 250));
+
+test('truncated during a decode: the decode rejects, the model is refused after, another model is untouched', { skip: process.platform !== 'linux' && 'SIGBUS on truncated mappings: Linux' }, async () => {
+  const src = await source();
+  const otherPath = join(dir, 'other.gguf');
+  copyFileSync(src, otherPath);
+  const other = await Model.load(otherPath);
+  const otherCtx = await other.createContext({ nSeq: 1, nCtx: 256, nBatch: 256, threads: 2 });
+  const reference = await otherCtx.decode(sequenceBatch(prompt, 0, 0));
+  await otherCtx.truncate(0, 0);
+
+  let faults = 0;
+  let missed = 0;
+  for (let attempt = 0; attempt < 40 && faults < 3; attempt++) {
+    const file = join(dir, `victim-${attempt}.gguf`);
+    copyFileSync(src, file);
+    const m = await Model.load(file);
+    const ctx = await m.createContext({ nSeq: 1, nCtx: 256, nBatch: 256, threads: 2 });
+    try {
+      // Warm: the pages are resident, so only the truncation can make them fault.
+      await ctx.decode(sequenceBatch(prompt.slice(0, 8), 0, 0));
+      await ctx.truncate(0, 0);
+      const running = ctx.decode(sequenceBatch(prompt, 0, 0)).then(
+        () => null,
+        (e: Error & { code?: string }) => e,
+      );
+      await new Promise((r) => setTimeout(r, attempt % 4));
+      truncateSync(file, 4096);
+      const err = await running;
+      if (err === null) {
+        missed++; // the decode had read everything before the truncation landed
+        continue;
+      }
+      assert.equal(err.code, 'RS_ERR_MODEL_FILE', `unexpected failure: ${err.message}`);
+      assert.match(err.message, /model file changed on disk while the engine read it/);
+      faults++;
+      // Refused from now on, without touching the mapping again.
+      await assert.rejects(ctx.decode(sequenceBatch([1], 0, 0)), (e: Error & { code?: string }) => e.code === 'RS_ERR_MODEL_FILE');
+    } finally {
+      ctx.dispose();
+      m.dispose();
+    }
+  }
+  assert.ok(faults >= 3, `the truncation never landed inside a decode (${missed} misses, ${faults} faults)`);
+
+  // The other model, in the same process, after all that: the same logits, bit for bit.
+  const again = await otherCtx.decode(sequenceBatch(prompt, 0, 0));
+  assert.deepEqual(again, reference);
+  otherCtx.dispose();
+  other.dispose();
+});
