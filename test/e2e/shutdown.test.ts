@@ -1,3 +1,4 @@
+// test-runner: alone (it times the exit after the last stream ends)
 // SIGTERM on a real `relu-serve serve` process: /health turns 503, running requests may
 // finish within the grace period, those still running after it are cut, and the process
 // exits with status 0.

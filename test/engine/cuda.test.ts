@@ -1,6 +1,6 @@
 // The CUDA build: the sources compile whenever nvcc exists, the addon loads and runs on
 // a machine without a GPU, and on a machine with one every CUDA op matches the CPU
-// reference (relu-serve-cuda-check, which native.test.ts also runs on the CUDA emulator).
+// reference (relu-serve-cuda-check, which native-cmake.long.test.ts also runs on the CUDA emulator).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -30,7 +30,7 @@ test('the addon carries the CUDA code whenever nvcc exists, and GPU use is decid
   }
 });
 
-test('every CUDA op matches the CPU reference on this GPU', { skip: native.cuda.devices() === 0 ? 'no GPU here (native.test.ts runs the same checks on the CUDA emulator)' : false }, () => {
+test('every CUDA op matches the CPU reference on this GPU', { skip: native.cuda.devices() === 0 ? 'no GPU here (native-cmake.long.test.ts runs the same checks on the CUDA emulator)' : false }, () => {
   const r = spawnSync(check, [], { encoding: 'utf8', timeout: 600_000 });
   assert.equal(r.status, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /every CUDA op matches the CPU reference/);

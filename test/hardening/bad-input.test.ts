@@ -1,3 +1,4 @@
+// test-runner: alone (it times the refusal of a huge prompt)
 // Hostile and malformed requests through app.inject() on the real tiny model: each must
 // get its documented status with an OpenAI-shaped error body ({error: {message, type,
 // param, code}}) whose message quotes at most a short excerpt of the input, and the

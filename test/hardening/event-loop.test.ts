@@ -1,3 +1,4 @@
+// test-runner: alone (it times /health and the event loop's CPU while prompts run)
 // The event loop stays free while hostile requests run: a chat template that loops 10^8
 // times is stopped after its budget with a 500 naming the template, and large prompts
 // are refused by size or tokenised in the text worker. /health is polled over a real

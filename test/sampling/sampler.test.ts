@@ -1,3 +1,4 @@
+// test-runner: alone (it times the sampler per token)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Sampler, SamplingError, type SampleResult } from '../../server/sampling/sampler.js';

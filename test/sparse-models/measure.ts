@@ -23,6 +23,14 @@ export async function readTensorF32(path: string, h: GgufHeader, name: string, r
   const out = new Float32Array(want.length * ne0);
   const fh = await open(path, 'r');
   try {
+    if (!rows) {
+      // The whole tensor: one read, one dequantisation (rows are whole blocks, so this is
+      // row by row's result; a read per row made the sparse-model tests I/O-bound).
+      const buf = Buffer.alloc(rowBytes * ne1);
+      await fh.read(buf, 0, buf.length, h.dataOffset + Number(t.offset));
+      out.set(native.kernels.dequantize(type.id, buf, ne0 * ne1));
+      return { ne0, ne1, data: out };
+    }
     const buf = Buffer.alloc(rowBytes);
     for (let i = 0; i < want.length; i++) {
       await fh.read(buf, 0, rowBytes, h.dataOffset + Number(t.offset) + want[i] * rowBytes);
@@ -90,17 +98,18 @@ export async function predictedSets(path: string, tokens: number[], threshold?: 
     const hid = new Float64Array(r);
     tokens.forEach((tok, ti) => {
       const p = row.get(tok)!;
-      for (let j = 0; j < r; j++) {
+      // Offsets, not a subarray per row: these loops are most of the sparse tests' time.
+      const w1 = fc1.data;
+      const w2 = fc2.data;
+      for (let j = 0, o = 0; j < r; j++, o += fc1.ne0) {
         let s = 0;
-        const w = fc1.data.subarray(j * fc1.ne0, (j + 1) * fc1.ne0);
-        for (let d = 0; d < fc1.ne0; d++) s += w[d] * p[d];
+        for (let d = 0; d < fc1.ne0; d++) s += w1[o + d] * p[d];
         hid[j] = s > 0 ? s : 0;
       }
       const ids: number[] = [];
-      for (let n = 0; n < fc2.ne1; n++) {
+      for (let n = 0, o = 0; n < fc2.ne1; n++, o += r) {
         let s = 0;
-        const w = fc2.data.subarray(n * r, (n + 1) * r);
-        for (let j = 0; j < r; j++) s += w[j] * hid[j];
+        for (let j = 0; j < r; j++) s += w2[o + j] * hid[j];
         if (s >= thr) ids.push(n);
       }
       sets[ti][l] = Int32Array.from(ids);

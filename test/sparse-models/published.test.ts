@@ -25,6 +25,7 @@ import { syntheticVocab } from '../../server/gguf/synthetic-vocab.js';
 import { writeGguf, type TensorSpec } from '../../server/gguf/writer.js';
 import { Rng } from '../../server/sampling/rng.js';
 import { tokenizerMetadata } from '../../server/gguf/synthetic-model.js';
+import { relErr } from '../engine/compare.js';
 
 interface Published {
   /** What it stands for. */
@@ -141,6 +142,16 @@ for (const p of PUBLISHED) {
       ctx.dispose();
       assert.equal(logits.length, 5 * NV);
       assert.ok(logits.every(Number.isFinite));
+      // This file's predictors are random, so predictor mode has no exact twin; dense mode
+      // on the published layout (ffn_down_t, the file's types) must equal the reference.
+      const dense = await m.createContext({ nSeq: 1, nCtx: 16, ffnMode: 'dense' });
+      const got = await dense.decode(sequenceBatch([1, 17, 42, 99, 7], 0, 0, true));
+      dense.dispose();
+      const ref = await m.createContext({ nSeq: 1, nCtx: 16, backend: 'ref' });
+      const want = await ref.decode(sequenceBatch([1, 17, 42, 99, 7], 0, 0, true));
+      ref.dispose();
+      const e = relErr(got, want);
+      assert.ok(e < (p.type === 'q4_0' ? 5e-2 : 1e-4), `dense vs reference: ${e}`);
     } finally {
       m.dispose();
     }

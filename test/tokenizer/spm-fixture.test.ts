@@ -1,3 +1,4 @@
+// test-runner: alone (it times encoding and decoding)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SpmTokenizer } from '../../server/tokenizer/spm.js';
