@@ -5,13 +5,17 @@
 // with node's own runner through the TAP runner, one file per process. Coverage is
 // recorded per test file, so each mutant only runs the files that reach it.
 //
-// Scope it with MUTATE and TEST_FILES (comma-separated globs), e.g.
-//   MUTATE='server/sampling/**/*.ts' TEST_FILES='dist/test/sampling/**/*.test.js' npm run mutate
+// Scope it to one folder with FOLDER (server/<f> mutated, dist/test/<f> run), or with
+// MUTATE and TEST_FILES (comma-separated globs), e.g.
+//   FOLDER=sampling STRYKER_CONCURRENCY=1 STRYKER_BAIL=1 npm run mutate
+//   MUTATE='server/sampling/select.ts' TEST_FILES='dist/test/sampling/kept-set*.test.js' npm run mutate
 // Incremental mode keeps results in reports/stryker-incremental.json: a rerun only
-// tests mutants whose code or tests changed.
+// tests mutants whose code or tests changed, and keeps the results of files outside
+// this run's scope, so folders can be done one at a time into the same file.
 
 const folders = ['sampling', 'scheduler', 'http', 'tokenizer', 'profiler'];
-const mutate = process.env.MUTATE ? process.env.MUTATE.split(',') : folders.map((f) => `server/${f}/**/*.ts`);
+const scope = process.env.FOLDER ? process.env.FOLDER.split(',') : folders;
+const mutate = process.env.MUTATE ? process.env.MUTATE.split(',') : scope.map((f) => `server/${f}/**/*.ts`);
 
 // Surviving mutants judged equivalent (no input can tell them from the original), one
 // line each. Anything that survives and is not listed here is a missing test.
@@ -33,7 +37,7 @@ export default {
     // The fast unit tests of these folders (the e2e and engine suites are too slow per
     // mutant). TEST_FILES narrows it further (comma-separated globs), e.g. to the folder
     // being mutated: on 2 shared cores each test file costs a node start per mutant.
-    testFiles: process.env.TEST_FILES ? process.env.TEST_FILES.split(',') : folders.map((f) => `dist/test/${f}/**/*.test.js`),
+    testFiles: process.env.TEST_FILES ? process.env.TEST_FILES.split(',') : scope.map((f) => `dist/test/${f}/**/*.test.js`),
   },
   buildCommand: 'npx tsc -p tsconfig.json',
   // STRYKER_TS_CHECK=1 type-checks each mutant first (@stryker-mutator/typescript-checker)
