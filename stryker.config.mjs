@@ -27,6 +27,18 @@ export const equivalentMutants = [
   'stop-matcher.ts:50 `k > best` -> `k >= best`: k = best re-finds a suffix of the length already held (k = 0 matches the empty prefix), best is unchanged',
   "utf8-bytes.ts:47 `n === 0 ? '' : drain(true)` -> drain(true): drain of nothing returns ''",
   'utf8-bytes.ts:67 `n < need && final` -> `true && final` / `n <= need && final`: flush only ever sees a held-back prefix, so n < need whenever final is set',
+  'select.ts:12 argmax `i < w.length` -> `<=`: w[length] is undefined, and undefined > bv is false',
+  'select.ts:23 ahead `a < b` -> `a <= b`: ahead is never asked about an id and itself (heap, partition and insertion compare distinct slots)',
+  'select.ts:46 topK `id < w.length` -> `<=`: w[length] is undefined, which the finiteness check skips',
+  'select.ts:51 sift-up `i > 0` -> `i >= 0`: at the root the parent slot out[-1] is undefined, ahead() is false and the loop breaks',
+  'select.ts:65 heap-sort `end > 0` -> `end >= 0`: end = 0 swaps the root with itself and sifts an empty heap',
+  'select.ts:96 `hi - lo > 16` -> `>= 16`: the quickselect/insertion-sort cutoff is speed only, both find the same prefix',
+  'select.ts:98 mid `(lo + hi) >> 1` -> `(lo - hi) >> 1`: a pivot choice (ids[mid] undefined never swaps); any pivot gives the same prefix',
+  'select.ts:100-102 median-of-three swaps forced true/false (6 mutants): pivot choice only, the partition and the returned prefix do not depend on it',
+  'select.ts:106 partition `i < last` -> `i <= last`: the pivot is not ahead of itself, so the extra step moves nothing',
+  'select.ts:118 `acc >= target` -> `acc > target`: at acc == target the next rounds see acc + mass >= target, shrink the range to empty and return the same store + 1 through max(1, hi)',
+  'select.ts:122 insertion sort from `lo - 1`: its first two steps have j > lo false and do nothing',
+  'select.ts:123 `j > lo &&` -> true / `j >= lo`: everything before lo is ahead of the range (or undefined at -1), so ahead() stops the walk there',
 ];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
