@@ -24,7 +24,7 @@ test('remove takes out a waiting item, and only once', () => {
 });
 
 test('capacity must be a non-negative integer', () => {
-  assert.throws(() => new BoundedQueue(-1), RangeError);
+  assert.throws(() => new BoundedQueue(-1), (e: unknown) => e instanceof RangeError && e.message === 'queue capacity must be a non-negative integer, got -1');
   assert.throws(() => new BoundedQueue(1.5), RangeError);
   const q = new BoundedQueue<number>(0);
   assert.equal(q.push(1), false);

@@ -130,6 +130,7 @@ test('SlotCache: longest match wins, short matches do not count, ties go to the 
 
 test('SlotCache: with no usable match the least recently used free slot is taken, wherever it sits in the free list', () => {
   const c = new SlotCache(3);
+  assert.deepEqual([c.held(0), c.held(1), c.held(2)], [[], [], []], 'a new cache holds nothing');
   const use = (slot: number, toks: number[]) => {
     const free = [slot];
     c.take(free, toks, true);

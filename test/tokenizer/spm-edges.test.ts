@@ -76,6 +76,12 @@ test('the stream decoder refuses ids outside the vocabulary, and renders a contr
   assert.equal(r.push(4), '\ufffda');
 });
 
+test('the byte token <0x00> decodes to U+0000 like any other byte', () => {
+  const t = new SpmTokenizer(new SpmVocab({ tokens: ['<unk>', '<s>', '<0x00>', '<0x41>'], types: [2, 3, 6, 6] }));
+  assert.equal(t.decode([1, 2, 3, 2]), '\u0000A\u0000');
+  assert.equal(t.streamDecoder().push(2), '\u0000');
+});
+
 test('the dummy prefix is dropped once, from the first text token only, never from <unk>', () => {
   const t = tokenizer();
   assert.equal(t.decode([1, 5, 5]), 'a a');
