@@ -5,7 +5,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Sampler, SamplingError } from '../../server/sampling/sampler.js';
+import { Sampler, SamplingError, keptCandidates } from '../../server/sampling/sampler.js';
+import { resolveSamplingParams } from '../../server/sampling/params.js';
+import { Rng } from '../../server/sampling/rng.js';
 
 const L = (xs: number[]) => new Float32Array(xs);
 
@@ -56,4 +58,39 @@ test('top_k at or above the vocabulary size is off: the same draws as top_k 0 (i
   assert.deepEqual(run(7), off);
   // The control: a real top-k (best-first walk, one token cut) does draw differently.
   assert.notDeepEqual(run(5), off);
+});
+
+test('when every token is banned the error says so', () => {
+  const s = new Sampler({ temperature: 1, seed: 1, logitBias: { 0: -Infinity, 1: -Infinity } }, 2);
+  assert.throws(() => s.sample(L([1, 2])), (e: unknown) => e instanceof SamplingError && e.message === 'no token can be sampled: every logit is -Infinity or NaN (check logit_bias)');
+});
+
+test('a draw sees only its own row: what other samplers left in the shared scratch does not weigh in', () => {
+  // Row B keeps two equally likely tokens (top-k 2); before each of its draws another
+  // sampler fills the scratch with three equal weights. B's draws must be exactly
+  // u < 1 ? 0 : 1 for u = 2 x (its stream's next double).
+  const other = new Sampler({ temperature: 1, seed: 9 }, 3);
+  const b = new Sampler({ temperature: 1, topK: 2, seed: 42 }, 3);
+  const rng = new Rng(42);
+  for (let i = 0; i < 300; i++) {
+    other.sample(L([0, 0, 0]));
+    const want = rng.nextDouble() * 2 < 1 ? 0 : 1;
+    assert.equal(b.sample(L([0, 0, -50])).token, want, `draw ${i}`);
+  }
+});
+
+test('top_p 1 keeps every finite token, even those lighter than the rounding of the total', () => {
+  // exp(-37) is below half an ulp of 1: the total weight rounds to exactly the best token's.
+  const w = L([0, -37, -37, -Infinity]);
+  assert.deepEqual(keptCandidates(w, resolveSamplingParams({ topP: 1 }, 4)).ids, [0, 1, 2]);
+  assert.deepEqual(keptCandidates(w, resolveSamplingParams({ topP: 1, topK: 3 }, 4)).ids, [0, 1, 2]);
+});
+
+test('logprobs are finite when the last token is banned', () => {
+  const s = new Sampler({ temperature: 0, logitBias: { 3: -Infinity } }, 4);
+  const r = s.sample(L([1, 2, 0.5, 3]), { logprobs: true, topLogprobs: 3 });
+  const z = Math.log(Math.exp(1) + Math.exp(2) + Math.exp(0.5));
+  assert.equal(r.token, 1);
+  assert.ok(Math.abs(r.logprob! - (2 - z)) < 1e-6, `${r.logprob}`);
+  assert.deepEqual(r.top!.map((t) => t.token), [1, 0, 2]);
 });
