@@ -93,3 +93,20 @@ test('malformed tokenizer keys are refused, naming the key', () => {
   assert.throws(() => new SpmVocab({ tokens: ['x'] }), /^TokenizerError: tokenizer\.ggml\.add_bos_token is set but there is no BOS token$/);
   assert.throws(() => new SpmVocab({ tokens: ['x', 5 as unknown as string], addBos: false }), /tokenizer\.ggml\.tokens\[1\] is not a string/);
 });
+
+test('id 0 is an id like any other: a byte token or BOS there counts; scores and token types are optional keys', () => {
+  const bytes = Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`);
+  // Bytes at ids 0..255, BOS after them, and a second <0x00> at the end (the first wins).
+  const v = new SpmVocab({ tokens: [...bytes, '<s>', '<0x00>'], types: [...bytes.map(() => 6), 3, 6] });
+  assert.equal(v.hasByteFallback, true);
+  assert.equal(v.byteToId[0], 0);
+  assert.equal(v.bosId, 256);
+  const bos0 = new SpmVocab({ tokens: ['<s>', 'a'], types: [3, 1] });
+  assert.deepEqual([bos0.bosId, bos0.addBos], [0, true]);
+  const m = base();
+  m.delete('tokenizer.ggml.scores');
+  m.delete('tokenizer.ggml.token_type');
+  const bare = vocabFromMetadata(m);
+  assert.deepEqual(Array.from(bare.scores), [0, 0, 0, 0, 0, 0]);
+  assert.deepEqual(Array.from(bare.types), [1, 1, 1, 1, 1, 1]);
+});
