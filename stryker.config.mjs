@@ -5,13 +5,17 @@
 // with node's own runner through the TAP runner, one file per process. Coverage is
 // recorded per test file, so each mutant only runs the files that reach it.
 //
-// Scope it with MUTATE and TEST_FILES (comma-separated globs), e.g.
-//   MUTATE='server/sampling/**/*.ts' TEST_FILES='dist/test/sampling/**/*.test.js' npm run mutate
+// Scope it to one folder with FOLDER (server/<f> mutated, dist/test/<f> run), or with
+// MUTATE and TEST_FILES (comma-separated globs), e.g.
+//   FOLDER=sampling STRYKER_CONCURRENCY=1 STRYKER_BAIL=1 npm run mutate
+//   MUTATE='server/sampling/select.ts' TEST_FILES='dist/test/sampling/kept-set*.test.js' npm run mutate
 // Incremental mode keeps results in reports/stryker-incremental.json: a rerun only
-// tests mutants whose code or tests changed.
+// tests mutants whose code or tests changed, and keeps the results of files outside
+// this run's scope, so folders can be done one at a time into the same file.
 
 const folders = ['sampling', 'scheduler', 'http', 'tokenizer', 'profiler'];
-const mutate = process.env.MUTATE ? process.env.MUTATE.split(',') : folders.map((f) => `server/${f}/**/*.ts`);
+const scope = process.env.FOLDER ? process.env.FOLDER.split(',') : folders;
+const mutate = process.env.MUTATE ? process.env.MUTATE.split(',') : scope.map((f) => `server/${f}/**/*.ts`);
 
 // Surviving mutants judged equivalent (no input can tell them from the original), one
 // line each. Anything that survives and is not listed here is a missing test.
@@ -23,6 +27,37 @@ export const equivalentMutants = [
   'stop-matcher.ts:50 `k > best` -> `k >= best`: k = best re-finds a suffix of the length already held (k = 0 matches the empty prefix), best is unchanged',
   "utf8-bytes.ts:47 `n === 0 ? '' : drain(true)` -> drain(true): drain of nothing returns ''",
   'utf8-bytes.ts:67 `n < need && final` -> `true && final` / `n <= need && final`: flush only ever sees a held-back prefix, so n < need whenever final is set',
+  'slot-cache.ts:40 `bestAt = -1` -> `+1`: the first free slot always beats bestLen -1 and overwrites it (an empty free list is a caller bug either way)',
+  'slot-cache.ts:73 commonPrefix Math.min -> Math.max: past the shorter list one side is undefined and the compare stops at the same place',
+  'stream-decoder.ts:31,32,36 the per-vocabulary text cache rebuilt or recomputed every time (3 mutants): the same text, only slower',
+  "stream-decoder.ts:80 `pendingBytes > 0 ?` -> true / `>= 0`: flush() with nothing held returns ''",
+  'sampler.ts:130 `temperature === 0 ||` -> false: 1 / 0 is Infinity, which the isFinite test makes greedy too',
+  'sampler.ts:145 no-penalty early return removed: with rp 1, pp 0, fp 0 the loop writes every value back unchanged',
+  'sampler.ts:147 out-of-range id guard removed or loosened (5 mutants): a Float32Array ignores reads and writes past its ends',
+  'sampler.ts:149 `rp !== 1` -> true / `v > 0` -> `v >= 0`: dividing or multiplying by 1 changes nothing, and 0 (or -0) divided or multiplied by rp is the same 0',
+  'sampler.ts:164 draw `u < cum` -> `u <= cum`: differs only if a draw is exactly 0.0 (2^-53 per draw) while the first candidate weighs 0',
+  'sampler.ts:166 fallback `cand[count - 1]` (no coverage): unreachable, u < total and the running sum ends at exactly total (same additions, same order)',
+  'sampler.ts:184 `id < w.length` -> `<=`: w[length] is undefined, which the finiteness check skips',
+  'sampler.ts:188 lmax scan forced on / `i <= count` / `>=` (3 mutants): on the top-k path cand[0] is already the best; an extra or equal entry is never above the true best',
+  'sampler.ts:201 top-k cut `kept < count` -> `<=`: p < 1 makes p x z <= z, which the running sum (same order as z) reaches by the last kept',
+  'sampler.ts:223 `minP > 0` -> true / `>= 0`: with minP 0 every weight is >= 0 and all are kept',
+  'sampler.ts:251 logprobsOf `i <= w.length` / `w[i] >= lmax` (2 mutants): undefined past the end compares false; an equal value leaves lmax unchanged',
+  'sampler.ts:253 logprobsOf `w[i] > -Infinity` guard -> true / `>=` / `i <= w.length` (3 mutants): exp(-Infinity) adds 0; undefined past the end compares false',
+  "params.ts:51,62 `typeof v !== 'number' ||` -> false (2 mutants): Number.isFinite and Number.isSafeInteger are false for any non-number, so it is refused the same way",
+  "params.ts:103 `typeof k === 'string' &&` -> true: a number key (from a Map) passes /^\\d+$/ only as a plain integer, and Number() gives it back unchanged",
+  "params.ts:104 `typeof id !== 'number' ||` -> false: a string id is not an integer either, the same refusal",
+  'select.ts:12 argmax `i < w.length` -> `<=`: w[length] is undefined, and undefined > bv is false',
+  'select.ts:23 ahead `a < b` -> `a <= b`: ahead is never asked about an id and itself (heap, partition and insertion compare distinct slots)',
+  'select.ts:46 topK `id < w.length` -> `<=`: w[length] is undefined, which the finiteness check skips',
+  'select.ts:51 sift-up `i > 0` -> `i >= 0`: at the root the parent slot out[-1] is undefined, ahead() is false and the loop breaks',
+  'select.ts:65 heap-sort `end > 0` -> `end >= 0`: end = 0 swaps the root with itself and sifts an empty heap',
+  'select.ts:96 `hi - lo > 16` -> `>= 16`: the quickselect/insertion-sort cutoff is speed only, both find the same prefix',
+  'select.ts:98 mid `(lo + hi) >> 1` -> `(lo - hi) >> 1`: a pivot choice (ids[mid] undefined never swaps); any pivot gives the same prefix',
+  'select.ts:100-102 median-of-three swaps forced true/false (6 mutants): pivot choice only, the partition and the returned prefix do not depend on it',
+  'select.ts:106 partition `i < last` -> `i <= last`: the pivot is not ahead of itself, so the extra step moves nothing',
+  'select.ts:118 `acc >= target` -> `acc > target`: at acc == target the next rounds see acc + mass >= target, shrink the range to empty and return the same store + 1 through max(1, hi)',
+  'select.ts:122 insertion sort from `lo - 1`: its first two steps have j > lo false and do nothing',
+  'select.ts:123 `j > lo &&` -> true / `j >= lo`: everything before lo is ahead of the range (or undefined at -1), so ahead() stops the walk there',
 ];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
@@ -33,7 +68,7 @@ export default {
     // The fast unit tests of these folders (the e2e and engine suites are too slow per
     // mutant). TEST_FILES narrows it further (comma-separated globs), e.g. to the folder
     // being mutated: on 2 shared cores each test file costs a node start per mutant.
-    testFiles: process.env.TEST_FILES ? process.env.TEST_FILES.split(',') : folders.map((f) => `dist/test/${f}/**/*.test.js`),
+    testFiles: process.env.TEST_FILES ? process.env.TEST_FILES.split(',') : scope.map((f) => `dist/test/${f}/**/*.test.js`),
   },
   buildCommand: 'npx tsc -p tsconfig.json',
   // STRYKER_TS_CHECK=1 type-checks each mutant first (@stryker-mutator/typescript-checker)
@@ -47,7 +82,9 @@ export default {
   // Run every covering test file on each mutant, not only up to the first that fails: the
   // report then names all the files that kill it, so the score the older tests alone
   // reach can be read from the same run (tools/mutation-score.mjs).
-  disableBail: true,
+  // STRYKER_BAIL=1 stops at the first killing file instead: much faster on 2 shared cores
+  // (the score is the same; only the baseline comparison needs every killer).
+  disableBail: !process.env.STRYKER_BAIL,
   incremental: true,
   incrementalFile: 'reports/stryker-incremental.json',
   concurrency: Number(process.env.STRYKER_CONCURRENCY ?? 2),

@@ -53,7 +53,8 @@ struct NeuronBlocks {
 // ones. PowerInfer files: [gate_i | up_i | down_t_i], all in the file's types. Plain
 // ReLU files (exact mode, gate computed densely from its own matrix): [up_i | down_i],
 // with down_i the i-th column of ffn_down, transposed into a row (f16; f32 for f32
-// files, so exact mode loses nothing there).
+// files, so exact mode loses nothing there). A layer with a predictor but a plain
+// ffn_down: [gate_i | up_i | down_i] (the predictor path reads the gate per neuron).
 //
 // Only the sparse path reads these views; the dense path keeps reading the file's own
 // matrices, whose contiguous rows suit matrix products best.

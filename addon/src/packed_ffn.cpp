@@ -70,13 +70,17 @@ void Model::repack_ffn(bool down_int8) {
     Layer &L = layers_[il];
     PackedFfn &P = L.packed;
     const bool pwri = static_cast<bool>(L.down_t);
+    // The predictor path reads each active neuron's gate from its block, so a layer with
+    // a predictor keeps its gate there whichever down layout the file has (a predictor
+    // file with a plain ffn_down had no gate in its blocks and crashed in predictor mode).
+    const bool with_gate = pwri || static_cast<bool>(L.fc2);
     // Exact mode keeps f32 files exact; other types become f16 (not quantised again).
     const rs_type dt = pwri ? L.down_t.type : (L.down.type == RS_TYPE_F32 ? RS_TYPE_F32 : RS_TYPE_F16);
     const size_t down_bytes = rs_row_size(dt, h.n_embd);
     const size_t gate_off = 0;
-    const size_t up_off = pwri ? L.gate.row_bytes : 0;
+    const size_t up_off = with_gate ? L.gate.row_bytes : 0;
     const size_t down_off = up_off + L.up.row_bytes;
-    P.has_gate = pwri;
+    P.has_gate = with_gate;
     P.block = round_up(down_off + down_bytes, kAlign);
     const size_t total = P.block * static_cast<size_t>(h.n_ff);
     // 2 MiB-aligned and advised as huge pages: each active neuron is a random jump, and
@@ -93,7 +97,7 @@ void Model::repack_ffn(bool down_int8) {
 #endif
     P.mem = std::unique_ptr<uint8_t, void (*)(void *)>(static_cast<uint8_t *>(mem), std::free);
     uint8_t *base = P.mem.get();
-    if (pwri) copy_rows(L.gate, base, P.block, gate_off);
+    if (with_gate) copy_rows(L.gate, base, P.block, gate_off);
     copy_rows(L.up, base, P.block, up_off);
     if (pwri) copy_rows(L.down_t, base, P.block, down_off);
     else transpose_down(L.down, dt, base, P.block, down_off);
@@ -111,9 +115,9 @@ void Model::repack_ffn(bool down_int8) {
     // at 1.67x its size). Only dense steps read them again, from the page cache. A
     // plain file's gate stays: exact mode reads it densely every step.
     const FileBytes &fb = file_->bytes();
-    for (const Weight *w : {pwri ? &L.gate : nullptr, &L.up, pwri ? &L.down_t : &L.down})
+    for (const Weight *w : {with_gate ? &L.gate : nullptr, &L.up, pwri ? &L.down_t : &L.down})
       if (w && *w) fb.release(w->data, w->stride * static_cast<uint64_t>(w->rows - 1) + w->row_bytes);
-    if (pwri) P.gate = view(L.gate, L.gate.type, h.n_ff, h.n_embd, base + gate_off, P.block);
+    if (with_gate) P.gate = view(L.gate, L.gate.type, h.n_ff, h.n_embd, base + gate_off, P.block);
     P.up = view(L.up, L.up.type, h.n_ff, h.n_embd, base + up_off, P.block);
     P.down = view(pwri ? L.down_t : L.up, dt, h.n_ff, h.n_embd, base + down_off, P.block);
   });

@@ -114,13 +114,6 @@ export class Sampler {
     for (let i = 0; i < tokens.length; i++) this.accept(tokens[i]);
   }
 
-  /** Forget the penalty history (the RNG stream continues). */
-  resetHistory(): void {
-    this.counts.clear();
-    this.windowLen = 0;
-    this.windowPos = 0;
-  }
-
   /**
    * Pick the next token from one row of logits and record it for the penalties.
    * Throws SamplingError when no token is possible (every logit -Infinity or NaN).

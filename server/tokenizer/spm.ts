@@ -108,10 +108,6 @@ export class SpmTokenizer {
     return this.vocab.tokens[id];
   }
 
-  isControl(id: number): boolean {
-    return this.vocab.types[id] === TokenType.control;
-  }
-
   private checkId(id: number): void {
     if (!Number.isInteger(id) || id < 0 || id >= this.vocab.size) {
       throw new TokenizerError(`token id ${id} is outside the vocabulary (0..${this.vocab.size - 1})`);

@@ -127,3 +127,80 @@ test('SlotCache: longest match wins, short matches do not count, ties go to the 
   assert.deepEqual(again, { slot: 0, reuse: 20 });
   assert.deepEqual(free, [2, 1]);
 });
+
+test('SlotCache: with no usable match the least recently used free slot is taken, wherever it sits in the free list', () => {
+  const c = new SlotCache(3);
+  assert.deepEqual([c.held(0), c.held(1), c.held(2)], [[], [], []], 'a new cache holds nothing');
+  const use = (slot: number, toks: number[]) => {
+    const free = [slot];
+    c.take(free, toks, true);
+    c.append(slot, toks);
+  };
+  use(1, [50, 51]); // oldest
+  use(0, [60, 61]);
+  use(2, [70, 71]); // newest
+  for (const order of [[0, 1, 2], [2, 1, 0], [1, 2, 0], [2, 0, 1]]) {
+    const free = [...order];
+    const c2 = c.take(free, [1, 2, 3], true);
+    assert.equal(c2.slot, 1, `free list ${order}`);
+    assert.deepEqual(free, order.filter((s) => s !== 1));
+    // Taking marks it used: put it back and take again, now slot 0 is the oldest.
+    c.append(1, [1, 2, 3]);
+    const next = c.take([...order], [9], true);
+    assert.equal(next.slot, 0, `then ${order}`);
+    c.append(0, [9]);
+    // Restore the age order 1 < 0 < 2 for the next round.
+    c.take([2], [70], true);
+    c.append(2, [70, 71]);
+    c.take([1], [50], true);
+    c.append(1, [50, 51]);
+    c.take([0], [60], true);
+    c.append(0, [60, 61]);
+    c.take([2], [70], true);
+    c.append(2, [71]);
+  }
+});
+
+test('SlotCache: a match counts from 8 tokens; the longest wins wherever it sits; the reuse keeps the last prompt token to decode', () => {
+  const c = new SlotCache(3);
+  const base = Array.from({ length: 12 }, (_, i) => 100 + i);
+  const fill = (slot: number, toks: number[]) => {
+    c.take([slot], toks, true);
+    c.append(slot, toks);
+  };
+  fill(0, base.slice(0, 7)); // shares 7 with the prompts below: does not count
+  fill(1, [1, 2, 3]); // no match
+  fill(2, base.slice(0, 8)); // shares 8: counts
+  // Oldest is slot 0, but slot 2's 8-token match wins, at either end of the free list.
+  for (const free of [[2, 1, 0], [0, 1, 2]]) {
+    const got = c.take([...free], [...base, 5], true);
+    assert.deepEqual(got, { slot: 2, reuse: 8 });
+    assert.deepEqual(c.held(2), base.slice(0, 8));
+  }
+  // Slot 0 (7 tokens) is chosen only as the least recently used; its 7 tokens are still reused.
+  const lru = c.take([0, 1], [...base, 6], true);
+  assert.deepEqual(lru, { slot: 0, reuse: 7 });
+  // A prompt equal to the cache reuses all but its last token, and the slot forgets the rest.
+  c.append(0, base.slice(7));
+  const same = c.take([0], base.slice(0, 10), true);
+  assert.deepEqual(same, { slot: 0, reuse: 9 });
+  assert.deepEqual(c.held(0), base.slice(0, 9));
+  // reuseOk false: nothing reused, the cache is dropped.
+  const fresh = c.take([2], base, false);
+  assert.deepEqual(fresh, { slot: 2, reuse: 0 });
+  assert.deepEqual(c.held(2), []);
+  c.append(2, [4, 4]);
+  assert.deepEqual(c.held(2), [4, 4]);
+  c.clear(2);
+  assert.deepEqual(c.held(2), []);
+});
+
+test('SlotCache: a cache equal to the prompt ties with a longer cache sharing the same prefix (LRU decides)', () => {
+  const c = new SlotCache(2);
+  const p = Array.from({ length: 10 }, (_, i) => i);
+  c.take([1], [...p, 99], true);
+  c.append(1, [...p, 99]); // older, holds p + 99
+  c.take([0], p, true);
+  c.append(0, p); // newer, holds exactly p
+  assert.deepEqual(c.take([0, 1], p, true), { slot: 1, reuse: 9 });
+});
