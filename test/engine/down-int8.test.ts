@@ -13,11 +13,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Model, sequenceBatch, type Context } from '../../server/engine/engine.js';
-import type { ContextOptions, DecodeBatch } from '../../server/engine/types.js';
+import type { ContextOptions } from '../../server/engine/types.js';
 import { makeModel } from '../../server/cli/make-model.js';
 import { describeModelFile } from '../../server/profiler/model-file.js';
 import { vramCosts } from '../../server/profiler/vram-costs.js';
-import { relErr } from './compare.js';
+import { assertBatchedEqualsAlone, relErr } from './compare.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'relu-serve-down-int8-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -57,7 +57,6 @@ test('int8 down sums: same bits for any thread count and batched or alone; withi
   const f32 = await Model.load(file);
   const i8 = await Model.load(file, { downInt8: true });
   try {
-    const nv = i8.info.nVocab;
     for (const ffnMode of ['exact', 'predictor'] as const) {
       // Teacher-forced on the f32 run's tokens: errors are compared step by step.
       const ref = await run(f32, { ffnMode });
@@ -71,26 +70,8 @@ test('int8 down sums: same bits for any thread count and batched or alone; withi
     }
     // Three sequences in one step (several-rows path) against each alone (one-row path).
     const seqs = [[1, 50, 51], [1, 300, 7], [1, 9, 999]];
-    for (const ffnMode of ['exact', 'predictor'] as const) {
-      const alone: Float32Array[] = [];
-      for (const s of seqs) {
-        const ctx = await i8.createContext({ nSeq: 1, nCtx: 16, ffnMode, sparseMaxBatch: 65536 });
-        for (let p = 0; p < s.length; p++) alone.push(await ctx.decode(sequenceBatch([s[p]], 0, p)));
-        ctx.dispose();
-      }
-      const ctx = await i8.createContext({ nSeq: 3, nCtx: 16, ffnMode, sparseMaxBatch: 65536 });
-      for (let p = 0; p < 3; p++) {
-        const b: DecodeBatch = {
-          tokens: Int32Array.from(seqs.map((s) => s[p])),
-          positions: Int32Array.from([p, p, p]),
-          seqIds: Int32Array.from([0, 1, 2]),
-          wantLogits: Uint8Array.from([1, 1, 1]),
-        };
-        const l = await ctx.decode(b);
-        for (let s = 0; s < 3; s++) assert.deepEqual(l.subarray(s * nv, (s + 1) * nv), alone[s * 3 + p], `${ffnMode}: seq ${s} pos ${p}`);
-      }
-      ctx.dispose();
-    }
+    for (const ffnMode of ['exact', 'predictor'] as const)
+      await assertBatchedEqualsAlone(i8, seqs, { ffnMode, sparseMaxBatch: 65536 }, `${ffnMode}: `);
   } finally {
     f32.dispose();
     i8.dispose();

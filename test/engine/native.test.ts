@@ -4,12 +4,11 @@
 // (`npm run test:long`: a second full C++ build takes minutes).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeModel } from '../../server/cli/make-model.js';
+import { makeNativeModels, run } from './native-fixture.js';
 import { generate, type GenerateOptions } from '../../server/cli/generate.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -18,26 +17,11 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 // The binary the npm build (cmake-js) left; the no-Node build is native-cmake.long.test.ts's.
 const npmBuilt = join(root, 'build', 'bin', 'relu-serve-native');
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { env, timeout: 600_000, maxBuffer: 16 << 20 }, (e, out, err) =>
-      resolve({ code: e ? Number((e as { code?: number }).code ?? 1) : 0, out, err }),
-    );
-  });
-}
 
 let bamboo = '';
 let powerinfer = '';
 before(async () => {
-  bamboo = join(dir, 'bamboo.gguf');
-  powerinfer = join(dir, 'powerinfer.gguf');
-  await makeModel({ arch: 'bamboo', size: 'small', type: 'q4_0', seed: 5, out: bamboo });
-  // The exact predictor: a lowrank one misses neurons near its threshold, so the active set
-  // follows the scores' last bits, which the GPU sums in another order than the CPU; the
-  // outputs then differ by ~1e-3 and a near-tie in a synthetic model's logits (seen:
-  // 2e-4 apart) flips a token. hybrid.test.ts covers the lowrank predictor on the emulated
-  // device, whose scores are the CPU's.
-  await makeModel({ arch: 'llama', size: 'small', type: 'q4_0', seed: 3, out: powerinfer, sparse: true, sparsity: 0.9, predictor: 'exact' });
+  ({ bamboo, powerinfer } = await makeNativeModels(dir));
 });
 
 async function generated(model: string, prompt: string): Promise<{ promptTokens: number[]; tokens: number[] }> {

@@ -7,7 +7,7 @@ import { Model, sequenceBatch } from '../../server/engine/engine.js';
 import type { DecodeBatch, FfnMode } from '../../server/engine/types.js';
 import { makeModel } from '../../server/cli/make-model.js';
 import { testDir, tinyModel } from './models.js';
-import { relErr } from './compare.js';
+import { assertBatchedEqualsAlone, relErr } from './compare.js';
 
 const PROMPT = [1, 17, 42, 99, 7, 300, 12, 5, 250, 64, 33, 128];
 
@@ -103,30 +103,11 @@ test('sparse results are bit-identical for any thread count', async () => {
 
 test('in a batch each row gets its own active set (batched == alone, bit for bit)', async () => {
   const model = await Model.load(await tinyModel('bamboo', 'q8_0'));
-  const nv = model.info.nVocab;
   const seqs = [[1, 50, 51], [1, 300, 7], [1, 9, 999]];
   try {
-    const alone: Float32Array[] = [];
-    for (const s of seqs) {
-      const ctx = await model.createContext({ nSeq: 1, nCtx: 16, ffnMode: 'exact' });
-      for (let p = 0; p < s.length; p++) alone.push(await ctx.decode(sequenceBatch([s[p]], 0, p)));
-      ctx.dispose();
-    }
-    // Same tokens, three sequences decoded together one position per step.
-    const ctx = await model.createContext({ nSeq: 3, nCtx: 16, ffnMode: 'exact' });
-    for (let p = 0; p < 3; p++) {
-      const b: DecodeBatch = {
-        tokens: Int32Array.from(seqs.map((s) => s[p])),
-        positions: Int32Array.from([p, p, p]),
-        seqIds: Int32Array.from([0, 1, 2]),
-        wantLogits: Uint8Array.from([1, 1, 1]),
-      };
-      const l = await ctx.decode(b);
-      for (let s = 0; s < 3; s++) assert.deepEqual(l.subarray(s * nv, (s + 1) * nv), alone[s * 3 + p], `seq ${s} pos ${p}`);
-    }
-    const sp = ctx.sparsity();
+    // Each alone, then the same tokens as three sequences decoded together one position per step.
+    const sp = await assertBatchedEqualsAlone(model, seqs, { ffnMode: 'exact' });
     assert.equal(sp.sparseSteps, 3);
-    ctx.dispose();
   } finally {
     model.dispose();
   }

@@ -11,6 +11,7 @@ import { parseGbnf } from '../../server/grammar/gbnf.js';
 import { Matcher, type GrammarState } from '../../server/grammar/matcher.js';
 import { buildVocab, GrammarConstraint, type StateTable } from '../../server/grammar/constraint.js';
 import { JSON_OBJECT_GBNF } from '../../server/grammar/json-schema.js';
+import { rng } from '../seeded-rng.js';
 
 const PIECES = ['{"', '":', '",', '"}', '{', '}', '"', ':', ',', '[', ']', ' ', ' "', '", "', 'a', 'b', 'ab', ' a', 'key', '0', '1', '12', '.', '-', 'e', '\\', '\\"', '\\n', 'true', 'tr', 'ue', 'null', 'é', '}}', '}]', ' {', 'x"', '\n'];
 const EOS = PIECES.length;
@@ -19,15 +20,6 @@ const enc = new TextEncoder();
 const vocab = buildVocab(N, (t) => (t < PIECES.length ? enc.encode(PIECES[t]) : new Uint8Array(0)), (t) => t === EOS);
 const cps = (s: string) => [...s].map((c) => c.codePointAt(0)!);
 
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 4294967296;
-  };
-}
 
 /** What the mask must be from state s: the brute-force definition. */
 function oracle(m: Matcher, s: GrammarState, first: boolean): boolean[] {

@@ -8,6 +8,7 @@ import { parseGbnf, GrammarError } from '../../server/grammar/gbnf.js';
 import { Matcher } from '../../server/grammar/matcher.js';
 import { buildVocab, GrammarConstraint } from '../../server/grammar/constraint.js';
 import { schemaToGbnf, SchemaError, JSON_OBJECT_GBNF } from '../../server/grammar/json-schema.js';
+import { rng } from '../seeded-rng.js';
 
 const accepts = (g: string, text: string): boolean => {
   const m = new Matcher(parseGbnf(g));
@@ -34,16 +35,6 @@ const EOS = PIECES.length;
 const enc = new TextEncoder();
 const vocab = buildVocab(PIECES.length + 2, (t) => (t < PIECES.length ? enc.encode(PIECES[t]) : t === EOS ? new Uint8Array(0) : new Uint8Array([0xc3])), (t) => t === EOS);
 
-/** A tiny seeded RNG. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 4294967296;
-  };
-}
 
 function generate(gbnf: string, seed: number, maxSteps = 400): string {
   const c = new GrammarConstraint(new Matcher(parseGbnf(gbnf)), vocab, false);

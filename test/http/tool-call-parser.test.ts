@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ToolCallParser, type ToolEvent } from '../../server/http/tool-call-parser.js';
 import { detectToolFormat, type ToolFormatName } from '../../server/http/tool-formats.js';
+import { rng } from '../seeded-rng.js';
 
 const NAMES = ['get_weather', 'get_time'];
 
@@ -34,15 +35,6 @@ function read(format: ToolFormatName, pieces: string[]): Read {
   return { content, calls, events };
 }
 
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 4294967296;
-  };
-}
 
 /** Whole, per character and in random cuts: the same content and calls. */
 function readEveryWay(format: ToolFormatName, reply: string): Read {
