@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { startServer, type TestServer } from './server.js';
+import { noEosBias, startServer, type TestServer } from './server.js';
 
 let s: TestServer;
 before(async () => {
@@ -15,7 +15,7 @@ after(async () => {
   await s.close();
 });
 
-const noEos = () => ({ [String(s.app.relu.runtime!.tokenizer.eosId)]: -100 });
+const noEos = () => noEosBias(s);
 
 interface Lp {
   tokens: string[];

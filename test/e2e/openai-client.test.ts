@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { startServer, waitFor, type TestServer } from './server.js';
+import { noEosBias, startServer, waitFor, type TestServer } from './server.js';
 
 let s: TestServer;
 before(async () => {
@@ -14,8 +14,7 @@ after(async () => {
   await s.close();
 });
 
-/** Keeps the random tiny model from ending early, so lengths are predictable. */
-const noEos = () => ({ [String(s.app.relu.runtime!.tokenizer.eosId)]: -100 });
+const noEos = () => noEosBias(s);
 const user = (content: string) => [{ role: 'user' as const, content }];
 
 test('chat, not streamed: shape and usage', async () => {

@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { startServer, type TestServer } from './server.js';
+import { noEosBias, startServer, type TestServer } from './server.js';
 
 let s: TestServer;
 before(async () => {
@@ -16,7 +16,7 @@ after(async () => {
   await s.close();
 });
 
-const noEos = () => ({ [String(s.app.relu.runtime!.tokenizer.eosId)]: -100 });
+const noEos = () => noEosBias(s);
 const story = 'In the beginning God created the heaven and the earth. And the earth was without form, and void; and darkness was upon the face of the deep. ';
 const prefixA = story.repeat(3);
 const prefixB = 'Now these are the generations of the sons of Noah, Shem, Ham, and Japheth: and unto them were sons born after the flood. '.repeat(3);

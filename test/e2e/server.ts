@@ -43,6 +43,12 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/** A logit_bias that bans the server's end-of-sequence token: keeps the random tiny model
+ * from ending early, so reply lengths are predictable. */
+export function noEosBias(s: TestServer): Record<string, number> {
+  return { [String(s.app.relu.runtime!.tokenizer.eosId)]: -100 };
+}
+
 export async function startServer(opts: Partial<AppOptions> & RuntimeSettings = {}): Promise<TestServer> {
   const steps: StepInfo[] = [];
   const app = await buildApp({

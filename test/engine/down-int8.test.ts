@@ -52,11 +52,21 @@ async function run(m: Model, opts: Partial<ContextOptions>, forced?: number[], n
   }
 }
 
-test('int8 down sums: same bits for any thread count and batched or alone; within the stated error of f32', async () => {
+/** The file loaded twice, with f32 and with 8-bit down sums. */
+async function withBoth(fn: (f32: Model, i8: Model) => Promise<void>): Promise<void> {
   await made;
   const f32 = await Model.load(file);
   const i8 = await Model.load(file, { downInt8: true });
   try {
+    await fn(f32, i8);
+  } finally {
+    f32.dispose();
+    i8.dispose();
+  }
+}
+
+test('int8 down sums: same bits for any thread count and batched or alone; within the stated error of f32', () =>
+  withBoth(async (f32, i8) => {
     for (const ffnMode of ['exact', 'predictor'] as const) {
       // Teacher-forced on the f32 run's tokens: errors are compared step by step.
       const ref = await run(f32, { ffnMode });
@@ -72,17 +82,10 @@ test('int8 down sums: same bits for any thread count and batched or alone; withi
     const seqs = [[1, 50, 51], [1, 300, 7], [1, 9, 999]];
     for (const ffnMode of ['exact', 'predictor'] as const)
       await assertBatchedEqualsAlone(i8, seqs, { ffnMode, sparseMaxBatch: 65536 }, `${ffnMode}: `);
-  } finally {
-    f32.dispose();
-    i8.dispose();
-  }
-});
+  }));
 
-test('int8 down sums with the emulated device: hot rows go to the device as plain Q4_0 (f32 sums)', async () => {
-  await made;
-  const f32 = await Model.load(file);
-  const i8 = await Model.load(file, { downInt8: true });
-  try {
+test('int8 down sums with the emulated device: hot rows go to the device as plain Q4_0 (f32 sums)', () =>
+  withBoth(async (f32, i8) => {
     const costs = vramCosts(await describeModelFile(file), { nCtx: 64, nSeq: 1, nBatch: 64 });
     const all = costs.fixedTotal + costs.ffnTotal + 256 * costs.neuronCost.length;
     const cpuF32 = await run(f32, { ffnMode: 'predictor', device: 'cpu' });
@@ -91,8 +94,4 @@ test('int8 down sums with the emulated device: hot rows go to the device as plai
     const noneOn = await run(i8, { ffnMode: 'predictor', device: 'emu', vramBudget: costs.fixedTotal });
     allOn.logits.forEach((l, i) => assert.deepEqual(l, cpuF32.logits[i], `whole FFN on the device, step ${i}`));
     noneOn.logits.forEach((l, i) => assert.deepEqual(l, cpuI8.logits[i], `no FFN on the device, step ${i}`));
-  } finally {
-    f32.dispose();
-    i8.dispose();
-  }
-});
+  }));
