@@ -257,6 +257,72 @@ static inline __attribute__((always_inline)) void kq_gemm(int kind, int64_t n, i
   }
 KQ_KERNELS(q4_k, 4)
 KQ_KERNELS(q5_k, 5)
-KQ_KERNELS(q6_k, 6)
+
+/* Q6_K against one activation row (the output head of a Q4_0 model at decode: a fifth
+ * of a token's time went to it). Why not kq_tile(RN = 1): with one row the decoded
+ * form is stored and loaded again, and its multipliers take 8 lane-crossing permutes
+ * (3 uops each on Zen 1). Here each 32-level chunk is decoded in registers and used at
+ * once, and the multipliers come from in-lane shuffles of the scales broadcast per
+ * half. Bit for bit kq_tile's result: every int32 lane sums the same products (exact
+ * integers, order free), then the same float steps in the same order. The high bits
+ * need no shift back: ((h >> 2j) & 3) << 4 is (h << (4 - 2j)) & 0x30 per byte. */
+static inline __m256i q6k_chunk(__m256i lo4, __m256i h, int shift_left, __m256i a, __m256i scx) {
+  const __m256i m30 = _mm256_set1_epi8(0x30);
+  __m256i hb = shift_left > 0 ? _mm256_slli_epi16(h, shift_left) : shift_left < 0 ? _mm256_srli_epi16(h, -shift_left) : h;
+  const __m256i q = _mm256_or_si256(lo4, _mm256_and_si256(hb, m30));
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(q, a), scx);
+}
+
+static void vec_dot_q6_k(int64_t n, float *out, const void *wv, const void *av) {
+  const rs_block_q6_k *w = (const rs_block_q6_k *)wv;
+  const rs_block_q8_k *a = (const rs_block_q8_k *)av;
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  /* scx for chunk 4h + j: int16 scale 2j of half h in lanes 0-7, 2j+1 in lanes 8-15 */
+  const __m256i pick[4] = {
+      _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3),
+      _mm256_setr_epi8(4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7),
+      _mm256_setr_epi8(8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11,
+                       10, 11, 10, 11),
+      _mm256_setr_epi8(12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14, 15, 14, 15, 14, 15,
+                       14, 15, 14, 15, 14, 15, 14, 15)};
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / RS_QK_K; b++) {
+    const rs_block_q6_k *wb = w + b;
+    const rs_block_q8_k *ab = a + b;
+    const __m128i sc8 = _mm_loadu_si128((const __m128i *)wb->scales);
+    const __m128i s16lo = _mm_cvtepi8_epi16(sc8), s16hi = _mm_cvtepi8_epi16(_mm_srli_si128(sc8, 8));
+    const __m256i mn = _mm256_set_m128i(s16hi, s16lo);
+    __m256i isum = _mm256_setzero_si256();
+    for (int c = 0; c < 2; c++) {
+      const __m128i s16 = c == 0 ? s16lo : s16hi;
+      const __m256i sb = _mm256_set_m128i(s16, s16);
+      const __m256i l0 = _mm256_loadu_si256((const __m256i *)(wb->ql + 64 * c));
+      const __m256i l1 = _mm256_loadu_si256((const __m256i *)(wb->ql + 64 * c + 32));
+      const __m256i h = _mm256_loadu_si256((const __m256i *)(wb->qh + 32 * c));
+      const int8_t *aq = ab->qs + 128 * c;
+      isum = _mm256_add_epi32(isum, q6k_chunk(_mm256_and_si256(l0, m4), h, 4,
+                                              _mm256_loadu_si256((const __m256i *)aq), _mm256_shuffle_epi8(sb, pick[0])));
+      isum = _mm256_add_epi32(isum, q6k_chunk(_mm256_and_si256(l1, m4), h, 2,
+                                              _mm256_loadu_si256((const __m256i *)(aq + 32)), _mm256_shuffle_epi8(sb, pick[1])));
+      isum = _mm256_add_epi32(isum, q6k_chunk(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), h, 0,
+                                              _mm256_loadu_si256((const __m256i *)(aq + 64)), _mm256_shuffle_epi8(sb, pick[2])));
+      isum = _mm256_add_epi32(isum, q6k_chunk(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), h, -2,
+                                              _mm256_loadu_si256((const __m256i *)(aq + 96)), _mm256_shuffle_epi8(sb, pick[3])));
+    }
+    const __m256i msum = _mm256_madd_epi16(mn, _mm256_loadu_si256((const __m256i *)ab->bsums));
+    const float d = _cvtsh_ss(wb->d), dmin = 32.0f * d;
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(d * ab->d), acc);
+    acc = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(dmin * ab->d), acc);
+  }
+  *out = hsum256_ps(acc);
+}
+static void gemm_q6_k(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
+                      size_t os) {
+  if (nc == 1) { /* one row: the fused kernel, row by row (the same bits as the tile) */
+    for (int r = 0; r < nr; r++) vec_dot_q6_k(n, out + r, (const char *)w + (size_t)r * ws, a);
+    return;
+  }
+  kq_gemm(6, n, nr, nc, w, ws, a, as, out, os);
+}
 
 #endif
