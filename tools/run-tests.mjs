@@ -13,7 +13,8 @@
 // checks flaky: files that mark themselves with the line `// test-runner: alone` (they
 // time something: the sampler, the tokenizer, /health latency, a shutdown) run one at a
 // time after all the others; the others run TEST_CONCURRENCY files at a time (default 2:
-// most of them wait on a child process, a socket or one engine thread).
+// most of them wait on a child process, a socket or one engine thread). Each test fails
+// after TEST_TIMEOUT_MS (default 5 minutes, 20 with --long).
 
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -49,11 +50,14 @@ const ALONE = /^\/\/ test-runner: alone\b/m;
 const alone = files.filter((f) => ALONE.test(readFileSync(f, 'utf8')));
 const together = files.filter((f) => !alone.includes(f));
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
+// A test that hangs (a native wait that never ends) fails after this long instead of
+// holding CI until its own limit; TEST_TIMEOUT_MS overrides it.
+const timeout = process.env.TEST_TIMEOUT_MS ?? (long ? '1200000' : '300000');
 
 let status = 0;
 for (const [group, c] of [[together, concurrency], [alone, '1']]) {
   if (group.length === 0) continue;
-  const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${c}`, ...extra, ...group], { stdio: 'inherit' });
+  const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${c}`, `--test-timeout=${timeout}`, ...extra, ...group], { stdio: 'inherit' });
   if (r.status !== 0) status = r.status ?? 1;
 }
 process.exit(status);

@@ -264,6 +264,9 @@ typedef struct {
   /* Device time by part of the step, cumulative; filled only with the environment
    * variable RELU_SERVE_PROFILE_DEVICE=1 (timing every operation costs a little). */
   double attention_ms, predictor_ms, hot_ffn_ms, transfer_wait_ms, merge_ms, output_ms;
+  /* Steps run from a recording (a CUDA graph: the step's shape seen before) and the
+   * shapes recorded; RELU_SERVE_DEVICE_GRAPHS=0 turns recording off. */
+  uint64_t replayed_steps, recordings;
 } rs_hybrid_stats;
 void rs_context_get_hybrid_stats(const rs_context *ctx, rs_hybrid_stats *stats);
 

@@ -235,7 +235,7 @@ int main(int argc, char **argv) {
         " \"device\":{\"type\":%s,\"name\":%s,\"memory_total\":%llu,\"memory_free\":%llu,\"budget\":%llu,\"budget_from\":%s,"
         "\"used\":%llu,\"bytes\":{\"attention\":%llu,\"predictors\":%llu,\"norms\":%llu,\"output\":%llu,\"kv_cache\":%llu,"
         "\"index\":%llu,\"workspace\":%llu,\"ffn\":%llu},\"ffn_all\":%llu,\"hot_neurons\":[%s],\"placement\":%s},\n"
-        " \"hybrid\":{\"steps\":%llu,\"neurons_device\":%llu,\"neurons_host\":%llu,\"device_busy_ms\":%.3f,"
+        " \"hybrid\":{\"steps\":%llu,\"replayed_steps\":%llu,\"recordings\":%llu,\"neurons_device\":%llu,\"neurons_host\":%llu,\"device_busy_ms\":%.3f,"
         "\"device_wait_ms\":%.3f,\"host_ffn_ms\":%.3f,\"wall_ms\":%.3f,\"phase_ms\":{\"attention\":%.3f,"
         "\"predictor\":%.3f,\"hot_ffn\":%.3f,\"transfer_wait\":%.3f,\"merge\":%.3f,\"output\":%.3f}},\n"
         " \"decode\":{\"steps\":%llu,\"neurons_device\":%llu,\"neurons_host\":%llu,\"device_busy_ms\":%.3f,"
@@ -251,7 +251,8 @@ int main(int argc, char **argv) {
         (unsigned long long)di.predictors, (unsigned long long)di.norms, (unsigned long long)di.output,
         (unsigned long long)di.kv_cache, (unsigned long long)di.index, (unsigned long long)di.workspace,
         (unsigned long long)di.ffn, (unsigned long long)di.ffn_all, hots.c_str(), json_str(di.placement_source).c_str(),
-        (unsigned long long)hs.steps, (unsigned long long)hs.pairs_device, (unsigned long long)hs.pairs_host,
+        (unsigned long long)hs.steps, (unsigned long long)hs.replayed_steps, (unsigned long long)hs.recordings,
+        (unsigned long long)hs.pairs_device, (unsigned long long)hs.pairs_host,
         hs.device_busy_ms, hs.device_wait_ms, hs.host_ffn_ms, hs.wall_ms, hs.attention_ms, hs.predictor_ms,
         hs.hot_ffn_ms, hs.transfer_wait_ms, hs.merge_ms, hs.output_ms, (unsigned long long)(hs.steps - p0.steps),
         (unsigned long long)(hs.pairs_device - p0.pairs_device), (unsigned long long)(hs.pairs_host - p0.pairs_host),

@@ -343,6 +343,8 @@ void rs_context_get_hybrid_stats(const rs_context *ctx, rs_hybrid_stats *stats) 
   stats->transfer_wait_ms = h.phase_ms[rs::kPhaseTransferWait];
   stats->merge_ms = h.phase_ms[rs::kPhaseMerge];
   stats->output_ms = h.phase_ms[rs::kPhaseOutput];
+  stats->replayed_steps = h.replayed_steps;
+  stats->recordings = h.recordings;
 }
 
 int rs_cuda_devices(void) { return rs::cuda_device_count(); }

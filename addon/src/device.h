@@ -126,10 +126,24 @@ class Device {
   virtual void copy_in(void *dst, const void *host_src, size_t bytes) = 0;  // host_src: host-visible
   virtual void copy_out(void *host_dst, const void *src, size_t bytes) = 0;  // host_dst: host-visible
   virtual void copy(void *dst, const void *src, size_t bytes) = 0;
-  // After everything before it: f = v (f host-visible).
-  virtual void signal(HostFlag *f, uint64_t v) = 0;
-  // Nothing after it starts before f >= v (raised by host_signal).
-  virtual void wait(const HostFlag *f, uint64_t v) = 0;
+  // After everything before it: f = *base + k. base is host-visible and read when the
+  // operation runs, so a recorded step replays with the counts of the step it runs in.
+  virtual void signal(HostFlag *f, const uint64_t *base, uint64_t k) = 0;
+  // Nothing after it starts before f >= *base + k (raised by host_signal).
+  virtual void wait(const HostFlag *f, const uint64_t *base, uint64_t k) = 0;
+
+  // ---- recorded steps ----
+  // A device that can record a step's operations once and replay them as one (CUDA
+  // graphs: one launch instead of hundreds per token) returns true from record_begin;
+  // the operations enqueued until record_end are then recorded, not run, and record_end
+  // returns the recording (null if recording failed: run the step as usual). Everything
+  // an operation takes by value is frozen at recording time, so a recording is only
+  // replayed for a step of the same shape, and whatever changes from step to step is
+  // read from memory when the operation runs (positions, flag bases, host-visible data).
+  using Recording = std::shared_ptr<void>;
+  virtual bool record_begin() { return false; }
+  virtual Recording record_end() { return nullptr; }
+  virtual void replay(const Recording &r) { (void)r; }
 
   // ---- host side ----
   virtual void host_signal(HostFlag *f, uint64_t v) = 0;

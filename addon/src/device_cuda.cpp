@@ -132,15 +132,52 @@ class CudaDevice final : public Device {
     Mark m(this);
     note(rs_cuda_copy(dst, src, bytes, stream_), "copy on the GPU");
   }
-  void signal(HostFlag *f, uint64_t v) override {
+  void signal(HostFlag *f, const uint64_t *base, uint64_t k) override {
     open();
     Mark m(this);
-    note(rs_cuda_signal(raw(f), v, stream_), "signal");
+    note(rs_cuda_signal(raw(f), base, k, stream_), "signal");
   }
-  void wait(const HostFlag *f, uint64_t v) override {
+  void wait(const HostFlag *f, const uint64_t *base, uint64_t k) override {
     open();
     Mark m(this);
-    note(rs_cuda_wait(raw(f), v, abort_, wait_ns_, stream_), "wait");
+    note(rs_cuda_wait(raw(f), base, k, abort_, wait_ns_, stream_), "wait");
+  }
+
+  // ---- recorded steps: CUDA graphs ----
+  // Not while profiling or tracing (those time or print each operation as it is
+  // enqueued), and not after a capture has failed once (then every step runs eagerly).
+  bool record_begin() override {
+    if (profile_ || trace_ || !graphs_ok_) return false;
+    if (cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
+      cudaGetLastError();
+      graphs_ok_ = false;
+      return false;
+    }
+    recording_ = true;
+    capture_error_ = error_.empty() ? std::string() : error_;
+    return true;
+  }
+  Recording record_end() override {
+    recording_ = false;
+    cudaGraph_t g = nullptr;
+    const cudaError_t e = cudaStreamEndCapture(stream_, &g);
+    cudaGraphExec_t exec = nullptr;
+    const bool ok = e == cudaSuccess && g && error_ == capture_error_ && cudaGraphInstantiate(&exec, g, 0) == cudaSuccess;
+    if (g) cudaGraphDestroy(g);
+    if (!ok) {  // the step then runs eagerly; an enqueue error met while capturing is not the step's
+      cudaGetLastError();
+      error_ = capture_error_;
+      graphs_ok_ = false;
+      if (exec) cudaGraphExecDestroy(exec);
+      std::fprintf(stderr, "relu-serve: recording a step as a CUDA graph failed (%s); running steps op by op\n",
+                   e != cudaSuccess ? cudaGetErrorString(e) : "an operation failed to enqueue");
+      return nullptr;
+    }
+    return Recording(exec, [](void *x) { cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(x)); });
+  }
+  void replay(const Recording &r) override {
+    open();
+    note(cudaGraphLaunch(static_cast<cudaGraphExec_t>(r.get()), stream_), "graph launch");
   }
 
   void host_signal(HostFlag *f, uint64_t v) override { f->value.store(v, std::memory_order_release); }
@@ -317,9 +354,10 @@ class CudaDevice final : public Device {
     error_.clear();
     throw std::runtime_error(e);
   }
-  // The first operation after a synchronize starts the step's timing.
+  // The first operation after a synchronize starts the step's timing (a replay's first
+  // operation is the replay: nothing is timed while recording).
   void open() {
-    if (open_) return;
+    if (open_ || recording_) return;
     open_ = true;
     cudaEventRecord(ev0_, stream_);
   }
@@ -334,7 +372,8 @@ class CudaDevice final : public Device {
   uint64_t *wait_ns_ = nullptr;
   uint64_t wait_seen_ = 0;
   bool open_ = false;
-  std::string error_;
+  bool recording_ = false, graphs_ok_ = true;
+  std::string error_, capture_error_;
   mutable std::mutex times_mu_;
   double busy_ms_ = 0, wait_ms_ = 0;
   double phase_ms_[kPhases] = {};

@@ -95,16 +95,39 @@ class EmuDevice final : public Device {
   void copy_in(void *dst, const void *src, size_t bytes) override { enqueue([=] { std::memcpy(dst, src, bytes); }); }
   void copy_out(void *dst, const void *src, size_t bytes) override { enqueue([=] { std::memcpy(dst, src, bytes); }); }
   void copy(void *dst, const void *src, size_t bytes) override { enqueue([=] { std::memmove(dst, src, bytes); }); }
-  void signal(HostFlag *f, uint64_t v) override {
-    enqueue([=] { raise(f, v); });
+  void signal(HostFlag *f, const uint64_t *base, uint64_t k) override {
+    enqueue([=] { raise(f, value(base, k)); });
   }
-  void wait(const HostFlag *f, uint64_t v) override {
+  void wait(const HostFlag *f, const uint64_t *base, uint64_t k) override {
     enqueue([=] {
+      const uint64_t v = value(base, k);
       const auto t0 = Clock::now();
       std::unique_lock<std::mutex> lk(mu_);
       flag_cv_.wait(lk, [&] { return f->value.load(std::memory_order_acquire) >= v || aborting_; });
       wait_ms_ += ms_since(t0);
     }, /*is_wait=*/true);
+  }
+
+  // Recording keeps the operations' closures (their by-value arguments frozen, as a CUDA
+  // graph keeps its kernels' arguments); a replay queues them again in order.
+  bool record_begin() override {
+    std::lock_guard<std::mutex> lk(mu_);
+    recording_ = std::make_shared<std::vector<Op>>();
+    return true;
+  }
+  Recording record_end() override {
+    std::lock_guard<std::mutex> lk(mu_);
+    Recording r = std::move(recording_);
+    recording_.reset();
+    return r;
+  }
+  void replay(const Recording &r) override {
+    const auto &ops = *static_cast<const std::vector<Op> *>(r.get());
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      for (const Op &op : ops) queue_.push_back(op);
+    }
+    cv_.notify_one();
   }
 
   void host_signal(HostFlag *f, uint64_t v) override { raise(f, v); }
@@ -184,9 +207,16 @@ class EmuDevice final : public Device {
   void enqueue(std::function<void()> op, bool is_wait = false) {
     {
       std::lock_guard<std::mutex> lk(mu_);
+      if (recording_) {
+        recording_->push_back(Op{std::move(op), is_wait, phase_});
+        return;
+      }
       queue_.push_back(Op{std::move(op), is_wait, phase_});
     }
     cv_.notify_one();
+  }
+  static uint64_t value(const uint64_t *base, uint64_t k) {
+    return (base ? __atomic_load_n(base, __ATOMIC_ACQUIRE) : 0) + k;
   }
 
   void raise(HostFlag *f, uint64_t v) {
@@ -317,6 +347,7 @@ class EmuDevice final : public Device {
   mutable std::mutex mu_;
   std::condition_variable cv_, flag_cv_, idle_cv_;
   std::deque<Op> queue_;
+  std::shared_ptr<std::vector<Op>> recording_;  // set between record_begin and record_end
   bool stop_ = false, running_ = false, aborting_ = false;
   std::string error_;
   double busy_ms_ = 0, wait_ms_ = 0;

@@ -48,6 +48,8 @@ struct HybridStats {
   double last_device_busy_ms = 0, last_device_wait_ms = 0, last_host_ffn_ms = 0, last_wall_ms = 0;
   uint64_t last_pairs_device = 0, last_pairs_host = 0;
   double phase_ms[kPhases] = {};  // device time by phase, cumulative (RELU_SERVE_PROFILE_DEVICE=1)
+  uint64_t replayed_steps = 0;    // steps run from a recording (CUDA graph)
+  uint64_t recordings = 0;        // step shapes recorded
 };
 
 class Executor {

@@ -15,8 +15,16 @@
 // its neurons by chunks of ids in order (sparse::kChunk) and the merge adds the two in
 // a fixed order, so results do not depend on timing or thread count. With every neuron
 // on one side the sum is the CPU-only one, bit for bit (on the emulated device).
+//
+// A device that can record (CUDA graphs) gets each step shape that comes back recorded
+// once and replayed as one launch afterwards: hundreds of kernel launches per token would
+// otherwise cost more than a small model's kernels. Per-step values reach a replay from
+// memory: the token rows, positions and sequences are copied in from staging, and the
+// flags' values are counted from bases the host writes before each step.
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <map>
 #include <mutex>
 
 #include "device_model.h"
@@ -56,7 +64,10 @@ class HybridExecutor final : public Executor {
   }
 
  private:
-  void enqueue_step(int n, const uint8_t *want, const ForwardOptions &opt, std::vector<int> &out_rows);
+  void enqueue_step(int n, const std::vector<int> &out_rows, const ForwardOptions &opt);
+  // Enqueues the step: replays its recording, or records it (its shape's second time), or
+  // enqueues it op by op. Returns whether it ran from a recording.
+  bool run_step(int n, const std::vector<int> &out_rows, const ForwardOptions &opt);
   void serve_host(int n, const std::vector<int> &out_rows, float *logits, double *host_ms);
 
   const Model &m_;
@@ -77,8 +88,14 @@ class HybridExecutor final : public Executor {
     uint64_t *cold_mask, *pairs;
     int64_t *cold_count;
     HostFlag *ready, *done, *out_ready, *out_done;
+    uint64_t *base;  // [2]: n_ready_ and n_out_ at the start of the step, read by the device's flags
   } st_{};
   uint64_t n_ready_ = 0, n_out_ = 0;  // signals so far (each step continues the count)
+
+  // Recorded steps by shape (declared after dev_: released before the device).
+  bool record_ = true;
+  std::map<std::string, Device::Recording> recordings_;
+  std::map<std::string, int> shapes_seen_;
 
   mutable std::mutex stats_mu_;
   HybridStats stats_;
@@ -165,7 +182,7 @@ HybridExecutor::HybridExecutor(const Model &m, KvCache &cache, int n_threads, rs
   const size_t nb = static_cast<size_t>(n_batch), g = static_cast<size_t>(std::min(n_batch, kGroupRows));
   const size_t d = static_cast<size_t>(hp.n_embd), ff = static_cast<size_t>(hp.n_ff);
   const size_t sizes[] = {nb * d * 4, g * d * 4, g * d * 4, g * static_cast<size_t>(hp.n_vocab) * 4, nb * 4, nb * 4,
-                          ff * 4,     ff * 8,    16 * static_cast<size_t>(hp.n_layer), 8, 64, 64, 64, 64};
+                          ff * 4,     ff * 8,    16 * static_cast<size_t>(hp.n_layer), 8, 64, 64, 64, 64, 16};
   size_t total = 0;
   for (size_t s : sizes) total += (s + 63) / 64 * 64;
   host_ = dev_->host_alloc(total);
@@ -189,6 +206,9 @@ HybridExecutor::HybridExecutor(const Model &m, KvCache &cache, int n_threads, rs
   st_.done = new (next(11)) HostFlag();
   st_.out_ready = new (next(12)) HostFlag();
   st_.out_done = new (next(13)) HostFlag();
+  st_.base = reinterpret_cast<uint64_t *>(next(14));
+  const char *g_env = std::getenv("RELU_SERVE_DEVICE_GRAPHS");
+  record_ = !(g_env && std::strcmp(g_env, "0") == 0);
 }
 
 HybridExecutor::~HybridExecutor() {
@@ -202,7 +222,7 @@ HybridExecutor::~HybridExecutor() {
   }
 }
 
-void HybridExecutor::enqueue_step(int n, const uint8_t *want, const ForwardOptions &opt, std::vector<int> &out_rows) {
+void HybridExecutor::enqueue_step(int n, const std::vector<int> &out_rows, const ForwardOptions &opt) {
   const HParams &hp = m_.hp();
   const int d = hp.n_embd;
   Device &dev = *dev_;
@@ -211,7 +231,7 @@ void HybridExecutor::enqueue_step(int n, const uint8_t *want, const ForwardOptio
   dev.copy_in(ws.x, st_.x_in, static_cast<size_t>(n) * d * 4);
   dev.copy_in(ws.pos, st_.pos, static_cast<size_t>(n) * 4);
   dev.copy_in(ws.seq, st_.seq, static_cast<size_t>(n) * 4);
-  uint64_t ready = n_ready_;
+  uint64_t ready = 0;  // counted from st_.base[0]
   for (int il = 0; il < hp.n_layer; il++) {
     const DeviceLayer &D = dm_->layers[static_cast<size_t>(il)];
     dev.phase(kPhaseAttention);
@@ -254,7 +274,7 @@ void HybridExecutor::enqueue_step(int n, const uint8_t *want, const ForwardOptio
       dev.ffn_select(s);
       dev.phase(kPhaseTransferWait);
       dev.copy_out(st_.xn, xn, static_cast<size_t>(m) * d * 4);
-      dev.signal(st_.ready, ++ready);
+      dev.signal(st_.ready, &st_.base[0], ++ready);
       FfnHot h;
       h.hot = D.hot;
       h.hot_list = ws.hot_list;
@@ -271,17 +291,14 @@ void HybridExecutor::enqueue_step(int n, const uint8_t *want, const ForwardOptio
       dev.phase(kPhaseHotFfn);
       dev.ffn_hot(h);
       dev.phase(kPhaseTransferWait);
-      dev.wait(st_.done, ready);
+      dev.wait(st_.done, &st_.base[0], ready);
       dev.copy_in(ws.cold_y, st_.cold_y, static_cast<size_t>(m) * d * 4);
       dev.phase(kPhaseMerge);
       dev.ffn_merge(x, ws.hot_y, ws.cold_y, m, d);
     }
   }
   // The output head for the wanted rows, up to 64 rows at a time.
-  out_rows.clear();
-  for (int j = 0; j < n; j++)
-    if (want[j]) out_rows.push_back(j);
-  uint64_t out = n_out_;
+  uint64_t out = 0;  // counted from st_.base[1]
   dev.phase(kPhaseOutput);
   for (size_t k0 = 0; k0 < out_rows.size(); k0 += kGroupRows) {
     const int m = static_cast<int>(std::min<size_t>(kGroupRows, out_rows.size() - k0));
@@ -291,9 +308,61 @@ void HybridExecutor::enqueue_step(int n, const uint8_t *want, const ForwardOptio
     dev.rmsnorm(ws.q, ws.att, dm_->output_norm, m, d, hp.rms_eps);
     dev.matmul(dm_->output, ws.q, m, ws.logits);
     dev.copy_out(st_.logits, ws.logits, static_cast<size_t>(m) * hp.n_vocab * 4);
-    dev.signal(st_.out_ready, ++out);
-    dev.wait(st_.out_done, out);
+    dev.signal(st_.out_ready, &st_.base[1], ++out);
+    dev.wait(st_.out_done, &st_.base[1], out);
   }
+}
+
+namespace {
+
+// What a recording freezes: the rows, which of them want logits, the threshold.
+std::string step_shape(int n, const std::vector<int> &out_rows, float threshold) {
+  std::string k(reinterpret_cast<const char *>(&n), sizeof n);
+  k.append(reinterpret_cast<const char *>(&threshold), sizeof threshold);
+  for (int r : out_rows) k.append(reinterpret_cast<const char *>(&r), sizeof r);
+  return k;
+}
+
+// Record a shape the second time it is seen: a one-off shape (a prompt's chunk) would pay
+// for the recording and never use it. Bounded tables: when full, they start over.
+constexpr size_t kMaxRecordings = 32, kMaxShapesSeen = 256;
+bool worth_recording(int times_seen) { return times_seen >= 2; }
+
+}  // namespace
+
+bool HybridExecutor::run_step(int n, const std::vector<int> &out_rows, const ForwardOptions &opt) {
+  if (!record_) {
+    enqueue_step(n, out_rows, opt);
+    return false;
+  }
+  const std::string key = step_shape(n, out_rows, opt.threshold);
+  auto it = recordings_.find(key);
+  if (it == recordings_.end()) {
+    if (shapes_seen_.size() >= kMaxShapesSeen) shapes_seen_.clear();
+    if (!worth_recording(++shapes_seen_[key]) || !dev_->record_begin()) {
+      enqueue_step(n, out_rows, opt);
+      return false;
+    }
+    Device::Recording r;
+    try {
+      enqueue_step(n, out_rows, opt);
+    } catch (...) {
+      dev_->record_end();
+      throw;
+    }
+    r = dev_->record_end();
+    if (!r) {  // the device could not record: this step, and later ones, op by op
+      record_ = false;
+      enqueue_step(n, out_rows, opt);
+      return false;
+    }
+    if (recordings_.size() >= kMaxRecordings) recordings_.clear();
+    it = recordings_.emplace(key, std::move(r)).first;
+    std::lock_guard<std::mutex> lk(stats_mu_);
+    stats_.recordings++;
+  }
+  dev_->replay(it->second);
+  return true;
 }
 
 void HybridExecutor::serve_host(int n, const std::vector<int> &out_rows, float *logits, double *host_ms) {
@@ -342,9 +411,14 @@ void HybridExecutor::decode(const int32_t *tokens, const BatchView &b, const uin
   std::memcpy(st_.seq, b.seq, static_cast<size_t>(n) * 4);
   const uint64_t ready0 = n_ready_, out0 = n_out_;
   std::vector<int> out_rows;
+  for (int j = 0; j < n; j++)
+    if (want[j]) out_rows.push_back(j);
+  __atomic_store_n(&st_.base[0], n_ready_, __ATOMIC_RELEASE);
+  __atomic_store_n(&st_.base[1], n_out_, __ATOMIC_RELEASE);
   double host_ms = 0;
+  bool replayed = false;
   try {
-    enqueue_step(n, want, opt, out_rows);
+    replayed = run_step(n, out_rows, opt);
     serve_host(n, out_rows, logits, &host_ms);
     dev_->synchronize();
   } catch (...) {
@@ -380,6 +454,7 @@ void HybridExecutor::decode(const int32_t *tokens, const BatchView &b, const uin
   }
   std::lock_guard<std::mutex> lk(stats_mu_);
   stats_.steps++;
+  if (replayed) stats_.replayed_steps++;
   stats_.last_pairs_device = dev_pairs;
   stats_.last_pairs_host = host_pairs;
   stats_.last_device_busy_ms = dt1.busy_ms - dt0.busy_ms;

@@ -225,6 +225,8 @@ Napi::Value ContextWrap::HybridStats(const Napi::CallbackInfo &info) {
   o.Set("deviceWaitMs", s.device_wait_ms);
   o.Set("hostFfnMs", s.host_ffn_ms);
   o.Set("wallMs", s.wall_ms);
+  o.Set("replayedSteps", static_cast<double>(s.replayed_steps));
+  o.Set("recordings", static_cast<double>(s.recordings));
   Napi::Object last = Napi::Object::New(env);
   last.Set("neuronsDevice", static_cast<double>(s.last_pairs_device));
   last.Set("neuronsHost", static_cast<double>(s.last_pairs_host));

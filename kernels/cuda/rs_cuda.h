@@ -99,11 +99,14 @@ int rs_cuda_copy(void *dst, const void *src, size_t bytes, void *stream);
 /* dst[0..n) = 0 (floats), by a kernel. */
 int rs_cuda_zero(float *dst, size_t n, void *stream);
 
-/* *flag = v once everything before it on the stream is done (flag host-visible). */
-int rs_cuda_signal(uint64_t *flag, uint64_t v, void *stream);
-/* Later work on the stream waits until *flag >= v or *abort != 0 (both host-visible);
- * *wait_ns (host-visible) += the time waited. */
-int rs_cuda_wait(const uint64_t *flag, uint64_t v, const uint32_t *abort, uint64_t *wait_ns, void *stream);
+/* *flag = v once everything before it on the stream is done (flag host-visible), where
+ * v = *base + k, base (host-visible, or NULL for 0) read when the kernel runs, so a
+ * captured graph replays with the values of the step it runs in. */
+int rs_cuda_signal(uint64_t *flag, const uint64_t *base, uint64_t k, void *stream);
+/* Later work on the stream waits until *flag >= *base + k (as above) or *abort != 0 (all
+ * host-visible); *wait_ns (host-visible) += the time waited. */
+int rs_cuda_wait(const uint64_t *flag, const uint64_t *base, uint64_t k, const uint32_t *abort, uint64_t *wait_ns,
+                 void *stream);
 
 /* The GPU's read bandwidth in GB/s, best of `reps` passes over a `bytes` buffer
  * (synchronous; for reports). */

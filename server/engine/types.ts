@@ -133,6 +133,9 @@ export interface HybridStats {
   deviceWaitMs: number;
   hostFfnMs: number;
   wallMs: number;
+  /** Steps the device ran from a recording (a CUDA graph of a step shape seen before), and the shapes recorded. */
+  replayedSteps: number;
+  recordings: number;
   last: { neuronsDevice: number; neuronsHost: number; deviceBusyMs: number; deviceWaitMs: number; hostFfnMs: number; wallMs: number };
 }
 

@@ -124,6 +124,12 @@ export class Metrics {
         this.set(h.hostFfnMs > 0 ? Math.max(0, Math.min(1, 1 - h.deviceWaitMs / h.hostFfnMs)) : 0);
       },
     });
+    new client.Gauge({
+      name: 'relu_serve_device_replayed_steps', help: 'Steps the device ran from a recording (a CUDA graph of a step shape seen before), since start', registers,
+      collect() {
+        this.set(stats().replayedSteps);
+      },
+    });
     this.stepSeconds = new client.Histogram({
       name: 'relu_serve_hybrid_step_seconds', labelNames: ['part'], registers,
       help: 'Per decode step: device busy, device waiting for the CPU, CPU computing cold neurons, and the whole step',

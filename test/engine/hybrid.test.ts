@@ -107,6 +107,10 @@ for (const kind of ['bamboo', 'powerinfer'] as const) {
         if (share > 0 && share < 1) assert.ok(r.hs.neuronsDevice > 0 && r.hs.neuronsHost > 0, `${where}: both sides work`);
         assert.equal(r.hs.steps, 11);
         assert.equal(r.sp.sparseSteps, 11);
+        // The one-token step is recorded the second time it comes and replayed from then on;
+        // the prompt's shape comes once and runs op by op.
+        assert.equal(r.hs.recordings, 1, where);
+        assert.equal(r.hs.replayedSteps, 9, where);
       }
     } finally {
       m.dispose();
@@ -175,6 +179,41 @@ test('several sequences in one step and a prompt of more than 64 rows: the CPU\'
         assert.deepEqual(emu, cpu, `${share * 100}%`);
       }
     }
+  } finally {
+    m.dispose();
+  }
+});
+
+test('recorded steps: replayed only for a step of the same shape, the same bits as op by op', async () => {
+  const path = await model('powerinfer');
+  const m = await Model.load(path);
+  // Two sequences; steps of two rows that differ only in which rows want logits, and the
+  // per-step values (tokens, positions) change at every replay.
+  const steps = (k: number): DecodeBatch => ({
+    tokens: Int32Array.from([3 + k, 40 + 2 * k]),
+    positions: Int32Array.from([k, k]),
+    seqIds: Int32Array.from([0, 1]),
+    wantLogits: Uint8Array.from(k % 3 === 2 ? [0, 1] : [1, 1]),
+  });
+  const run = async () =>
+    withContext(m, { device: 'emu', nSeq: 2, vramBudget: budgetFor(await costsOf(path, { nSeq: 2 }), 0.5) }, async (c) => {
+      const out: Float32Array[] = [];
+      for (let k = 0; k < 9; k++) out.push(await c.decode(steps(k)));
+      return { out, hs: c.hybridStats() };
+    });
+  try {
+    const recorded = await run();
+    process.env.RELU_SERVE_DEVICE_GRAPHS = '0';
+    const plain = await run().finally(() => delete process.env.RELU_SERVE_DEVICE_GRAPHS);
+    assert.equal(plain.hs.replayedSteps, 0);
+    assert.equal(plain.hs.recordings, 0);
+    // Shapes [1,1] (steps 0,1,3,4,6,7) and [0,1] (2,5,8): each recorded at its second step
+    // and replayed from it on.
+    assert.equal(recorded.hs.recordings, 2);
+    assert.equal(recorded.hs.replayedSteps, 9 - 2); // all but the first of each shape
+    recorded.out.forEach((l, k) => assert.deepEqual(l, plain.out[k], `step ${k}`));
+    assert.equal(recorded.out[2].length, m.info.nVocab);
+    assert.equal(recorded.out[3].length, 2 * m.info.nVocab);
   } finally {
     m.dispose();
   }

@@ -77,6 +77,9 @@ test('the CUDA device (emulated) gives the CPU\'s tokens with 0%, 25%, 50% and 1
       assert.equal(j.device.type, 'cuda');
       assert.match(j.device.name, /CUDA emulator/);
       assert.ok(Math.abs(j.device.bytes.ffn / j.device.ffn_all - share) < 0.03, `${where}: ${j.device.bytes.ffn / j.device.ffn_all}`);
+      // One prompt step, five one-token steps: the second of these is recorded (a CUDA
+      // graph on the emulator) and it and the rest are replays.
+      assert.deepEqual([j.hybrid.recordings, j.hybrid.replayed_steps], [1, 4], where);
       if (share === 0) assert.equal(j.hybrid.neurons_device, 0, where);
       if (share === 1) assert.equal(j.hybrid.neurons_host, 0, where);
       if (share > 0 && share < 1) assert.ok(j.hybrid.neurons_device > 0 && j.hybrid.neurons_host > 0, where);

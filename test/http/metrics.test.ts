@@ -42,7 +42,7 @@ test('device metrics: memory by category, hot neurons per layer, hidden share, s
     used: 952, ffnAll: 1600, hotNeurons: [12, 7], hotNeuronIds: [new Int32Array(12), new Int32Array(7)], placementSource: 'file x.rspl',
   };
   const last = { neuronsDevice: 5, neuronsHost: 6, deviceBusyMs: 2, deviceWaitMs: 0.5, hostFfnMs: 1.5, wallMs: 3 };
-  let stats = { steps: 1, neuronsDevice: 5, neuronsHost: 6, deviceBusyMs: 2, deviceWaitMs: 0.5, hostFfnMs: 2, wallMs: 3, last };
+  let stats = { steps: 1, neuronsDevice: 5, neuronsHost: 6, deviceBusyMs: 2, deviceWaitMs: 0.5, hostFfnMs: 2, wallMs: 3, replayedSteps: 4, recordings: 1, last };
   m.setDeviceSource(info, () => stats);
   m.observeHybridStep(stats);
   m.observeHybridStep(stats); // the same step again: not observed twice
@@ -54,6 +54,7 @@ test('device metrics: memory by category, hot neurons per layer, hidden share, s
   assert.match(text, /^relu_serve_ffn_on_device_ratio 0.25$/m);
   assert.match(text, /^relu_serve_hot_neurons\{layer="1"\} 7$/m);
   assert.match(text, /^relu_serve_cpu_ffn_hidden_ratio 0.75$/m);
+  assert.match(text, /^relu_serve_device_replayed_steps 4$/m);
   assert.match(text, /^relu_serve_hybrid_step_seconds_count\{part="cpu_ffn"\} 1$/m);
   assert.match(text, /^relu_serve_hybrid_step_seconds_sum\{part="device"\} 0.002$/m);
   stats = { ...stats, steps: 2 };

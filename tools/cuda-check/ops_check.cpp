@@ -489,9 +489,9 @@ void check_flags() {
   // after enqueueing it (as the hybrid step does with the CPU's partial sums).
   float *staged = reinterpret_cast<float *>(mem + 4);
   *staged = -1.f;
-  rs_cuda_wait(host_flag, 5, abort, wait_ns, s);
+  rs_cuda_wait(host_flag, nullptr, 5, abort, wait_ns, s);
   rs_cuda_copy(buf.p, staged, 4, s);
-  rs_cuda_signal(dev_flag, 9, s);
+  rs_cuda_signal(dev_flag, nullptr, 9, s);
   *staged = one;
   // The stream must be held: give it time, and check it has not signalled.
   const uint64_t t0 = static_cast<uint64_t>(std::clock());
@@ -504,6 +504,52 @@ void check_flags() {
   R.add("wait holds the stream until the host's flag, signal raises the GPU's", ok,
         fmt("held %.0f, waited %.0f ns", held ? 1.0 : 0.0, static_cast<double>(*wait_ns)));
   R.add("a copy behind the wait reads the host's data as it is when the copy runs", buf.get()[0] == one, "");
+  cudaFreeHost(mem);
+  cudaStreamDestroy(s);
+}
+
+// A step recorded once as a CUDA graph and replayed: the flags' values come from *base
+// as it is when each replay runs (a value frozen at capture would let the wait pass at
+// once from the second step on, or never), and the copy behind the wait reads the host's
+// data of that step.
+void check_graph_replay() {
+  cudaStream_t s;
+  cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
+  uint64_t *mem = nullptr;
+  cudaHostAlloc(reinterpret_cast<void **>(&mem), 64, cudaHostAllocMapped);
+  std::memset(mem, 0, 64);
+  uint64_t *host_flag = mem, *dev_flag = mem + 1, *wait_ns = mem + 2, *base = mem + 4;
+  uint32_t *abort = reinterpret_cast<uint32_t *>(mem + 3);
+  float *staged = reinterpret_cast<float *>(mem + 5);
+  Dev<float> buf(1);
+  cudaGraph_t g = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  bool ok = cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) == cudaSuccess;
+  rs_cuda_wait(host_flag, base, 1, abort, wait_ns, s);
+  rs_cuda_copy(buf.p, staged, 4, s);
+  rs_cuda_signal(dev_flag, base, 2, s);
+  ok = ok && cudaStreamEndCapture(s, &g) == cudaSuccess && cudaGraphInstantiate(&exec, g, 0) == cudaSuccess;
+  std::string detail;
+  for (int step = 0; ok && step < 3; step++) {
+    const uint64_t b = 10 * static_cast<uint64_t>(step + 1);
+    *base = b;
+    *staged = static_cast<float>(step);
+    ok = cudaGraphLaunch(exec, s) == cudaSuccess;
+    const uint64_t t0 = static_cast<uint64_t>(std::clock());
+    while (static_cast<uint64_t>(std::clock()) - t0 < CLOCKS_PER_SEC / 50) {
+    }
+    const bool held = __atomic_load_n(dev_flag, __ATOMIC_ACQUIRE) < b + 2;
+    __atomic_store_n(host_flag, b + 1, __ATOMIC_RELEASE);
+    ok = ok && cudaStreamSynchronize(s) == cudaSuccess;
+    const uint64_t raised = __atomic_load_n(dev_flag, __ATOMIC_ACQUIRE);
+    const float got = buf.get()[0];
+    ok = ok && held && raised == b + 2 && got == static_cast<float>(step);
+    detail += "step " + std::to_string(step) + fmt(": held %.0f, flag %.0f, copied %.0f; ", held ? 1.0 : 0.0,
+                                                   static_cast<double>(raised), static_cast<double>(got));
+  }
+  R.add("a recorded step (graph) replays its waits and signals from the base of each step", ok, detail);
+  if (exec) cudaGraphExecDestroy(exec);
+  if (g) cudaGraphDestroy(g);
   cudaFreeHost(mem);
   cudaStreamDestroy(s);
 }
@@ -633,6 +679,7 @@ int main(int argc, char **argv) {
     check_rope();
     check_merge_add();
     check_flags();
+    check_graph_replay();
     const rs_type types[] = {RS_TYPE_F32, RS_TYPE_F16, RS_TYPE_BF16, RS_TYPE_Q8_0, RS_TYPE_Q4_0, RS_TYPE_Q4_K, RS_TYPE_Q5_K, RS_TYPE_Q6_K};
     for (rs_type t : types) {
       const int64_t cols = rs_type_get_traits(t)->block_size >= 256 ? 512 : 96;

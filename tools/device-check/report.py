@@ -62,6 +62,8 @@ def per_token(run):
         "device_gb_per_s": dev_bytes / (dec["device_busy_ms"] / steps) / 1e6 if dec["device_busy_ms"] > 0 else None,
         "cpu_gb_per_s": cpu_bytes / (dec["host_ffn_ms"] / steps) / 1e6 if dec["host_ffn_ms"] > 0 else None,
         "cpu_time_hidden": max(0.0, min(1.0, 1 - dec["device_wait_ms"] / dec["host_ffn_ms"])) if dec["host_ffn_ms"] > 0 else None,
+        # steps run from a recording (CUDA graph) over the whole run, prompt step included
+        "replayed_steps": run["hybrid"].get("replayed_steps"),
     }
     if any(v > 0 for v in dec["phase_ms"].values()):
         n_layer = info["n_layer"]
@@ -107,6 +109,10 @@ def report(out_dir):
                  "vram_used": r["device"]["used"], "vram_budget": r["device"]["budget"], **per_token(r)}
             check(f"{m} at {share}%: VRAM used within the budget", r["device"]["used"] <= r["device"]["budget"],
                   f"{r['device']['used']} of {r['device']['budget']} bytes")
+            eager = runs.get(f"{m}-gpu-{share}-nographs")
+            if eager:  # the same run op by op: what recording the step as a graph saves
+                g["op_by_op"] = per_token(eager)
+                g["graphs_speedup"] = g["tokens_per_s"] / eager["timings"]["gen_tokens_per_s"] if eager["timings"]["gen_tokens_per_s"] else None
             prof = runs.get(f"{m}-gpu-{share}-profile")
             if prof:
                 g["profiled"] = per_token(prof)

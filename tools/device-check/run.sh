@@ -100,6 +100,9 @@ for m in tiny 7b; do
     budget=$(python3 "$root/tools/device-check/report.py" --budget "$runs/$m-gpu-probe.json" "$share")
     step "$m-gpu-$share-profile" 240 sh -c "RELU_SERVE_PROFILE_DEVICE=1 \"$bin/relu-serve-native\" --ignore-eos --model '$M' --tokens $prompt -n $n --device cuda --vram-budget $budget --json > '$runs/$m-gpu-$share-profile.json'"
   done
+  # All resident, each step op by op instead of replayed as a CUDA graph: what graphs save.
+  budget=$(python3 "$root/tools/device-check/report.py" --budget "$runs/$m-gpu-probe.json" 100)
+  step "$m-gpu-100-nographs" 240 sh -c "RELU_SERVE_DEVICE_GRAPHS=0 \"$bin/relu-serve-native\" --ignore-eos --model '$M' --tokens $prompt -n $n --device cuda --vram-budget $budget --json > '$runs/$m-gpu-100-nographs.json'"
   # A 512-token prompt with everything resident (with less, the cold part of each prompt
   # row runs on the CPU: see the CPU's own prompt speed below).
   budget=$(python3 "$root/tools/device-check/report.py" --budget "$runs/$m-gpu-probe.json" 100)
