@@ -255,8 +255,49 @@ static inline __attribute__((always_inline)) void kq_gemm(int kind, int64_t n, i
                           size_t as, float *out, size_t os) {                              \
     kq_gemm(kind, n, nr, nc, w, ws, a, as, out, os);                                       \
   }
-KQ_KERNELS(q4_k, 4)
 KQ_KERNELS(q5_k, 5)
+
+/* Q4_K against one activation row, decoded in registers as vec_dot_q6_k below does (the
+ * K-quant files' most common type: a Q4_K_M model's decode). Bit for bit kq_tile's
+ * result: the same int32 lanes, then the same float steps. */
+static void vec_dot_q4_k(int64_t n, float *out, const void *wv, const void *av) {
+  const rs_block_q4_k *w = (const rs_block_q4_k *)wv;
+  const rs_block_q8_k *a = (const rs_block_q8_k *)av;
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / RS_QK_K; b++) {
+    const rs_block_q4_k *wb = w + b;
+    const rs_block_q8_k *ab = a + b;
+    __m256i mn;
+    const __m256i sm = k4_unpack(wb->scales, &mn);
+    /* the 8 scales in both lanes (an insert, not a lane permute: 8 uops on Zen 1) */
+    const __m256i sc = _mm256_inserti128_si256(sm, _mm256_castsi256_si128(sm), 1);
+    __m256i isum = _mm256_setzero_si256();
+    for (int c = 0; c < 4; c++) {
+      const __m256i v = _mm256_loadu_si256((const __m256i *)(wb->qs + 32 * c));
+      const int8_t *aq = ab->qs + 64 * c;
+      const __m256i s0 = _mm256_shuffle_epi8(sc, _mm256_set1_epi16((short)(((4 * c + 1) << 8) | (4 * c))));
+      const __m256i s1 = _mm256_shuffle_epi8(sc, _mm256_set1_epi16((short)(((4 * c + 3) << 8) | (4 * c + 2))));
+      isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_and_si256(v, m4),
+                                                                           _mm256_loadu_si256((const __m256i *)aq)), s0));
+      isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4),
+                                                                           _mm256_loadu_si256((const __m256i *)(aq + 32))), s1));
+    }
+    const __m256i msum = _mm256_madd_epi16(mn, _mm256_loadu_si256((const __m256i *)ab->bsums));
+    const float d = _cvtsh_ss(wb->d), dmin = _cvtsh_ss(wb->dmin);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(d * ab->d), acc);
+    acc = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(dmin * ab->d), acc);
+  }
+  *out = hsum256_ps(acc);
+}
+static void gemm_q4_k(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
+                      size_t os) {
+  if (nc == 1) { /* one row: the fused kernel, row by row (the same bits as the tile) */
+    for (int r = 0; r < nr; r++) vec_dot_q4_k(n, out + r, (const char *)w + (size_t)r * ws, a);
+    return;
+  }
+  kq_gemm(4, n, nr, nc, w, ws, a, as, out, os);
+}
 
 /* Q6_K against one activation row (the output head of a Q4_0 model at decode: a fifth
  * of a token's time went to it). Why not kq_tile(RN = 1): with one row the decoded
