@@ -290,13 +290,20 @@ static void vec_dot_q4_k(int64_t n, float *out, const void *wv, const void *av) 
   }
   *out = hsum256_ps(acc);
 }
-static void gemm_q4_k(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
-                      size_t os) {
-  if (nc == 1) { /* one row: the fused kernel, row by row (the same bits as the tile) */
-    for (int r = 0; r < nr; r++) vec_dot_q4_k(n, out + r, (const char *)w + (size_t)r * ws, a);
+/* gemm for a K-quant with a fused one-row kernel: that kernel row by row for one
+ * activation row (the same bits as the tile), the tiles otherwise. */
+static inline __attribute__((always_inline)) void kq_gemm_fused(int kind, rs_vec_dot_fn dot, int64_t n, int nr, int nc,
+                                                                const void *w, size_t ws, const void *a, size_t as,
+                                                                float *out, size_t os) {
+  if (nc == 1) {
+    for (int r = 0; r < nr; r++) dot(n, out + r, (const char *)w + (size_t)r * ws, a);
     return;
   }
-  kq_gemm(4, n, nr, nc, w, ws, a, as, out, os);
+  kq_gemm(kind, n, nr, nc, w, ws, a, as, out, os);
+}
+static void gemm_q4_k(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
+                      size_t os) {
+  kq_gemm_fused(4, vec_dot_q4_k, n, nr, nc, w, ws, a, as, out, os);
 }
 
 /* Q6_K against one activation row (the output head of a Q4_0 model at decode: a fifth
@@ -359,11 +366,7 @@ static void vec_dot_q6_k(int64_t n, float *out, const void *wv, const void *av) 
 }
 static void gemm_q6_k(int64_t n, int nr, int nc, const void *w, size_t ws, const void *a, size_t as, float *out,
                       size_t os) {
-  if (nc == 1) { /* one row: the fused kernel, row by row (the same bits as the tile) */
-    for (int r = 0; r < nr; r++) vec_dot_q6_k(n, out + r, (const char *)w + (size_t)r * ws, a);
-    return;
-  }
-  kq_gemm(6, n, nr, nc, w, ws, a, as, out, os);
+  kq_gemm_fused(6, vec_dot_q6_k, n, nr, nc, w, ws, a, as, out, os);
 }
 
 #endif
