@@ -151,7 +151,10 @@ void Context::decode(int n, const int32_t *tokens, const int32_t *pos, const int
   auto t0 = std::chrono::steady_clock::now();
   if (use_ref_) {
     if (counting_) throw InvalidArgError("activation counting needs the cpu backend");
-    ref_->decode(n, tokens, pos, seq, want, logits);
+    // The reference pass reads the mapping on this thread, outside the pool's guarded
+    // tasks: guarded on its own (fault_guard.h).
+    if (!guarded_reads([&] { ref_->decode(n, tokens, pos, seq, want, logits); }))
+      throw ModelFileError(fault::kFaultedMessage);
   } else {
     BatchView b{n, pos, seq};
     ForwardOptions o = opt_;

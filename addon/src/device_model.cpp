@@ -1,6 +1,9 @@
 #include "device_model.h"
 
+#include <algorithm>
 #include <cstring>
+
+#include "fault_guard.h"
 
 #include "rs_sparse.h"
 
@@ -26,6 +29,20 @@ class Carver {
   uint64_t size_, off_ = 0;
 };
 
+// Uploads from the model file's mapping go through a host staging buffer filled in a
+// guarded region (fault_guard.h): a file truncated under the engine faults there, in our
+// code, and becomes a ModelFileError, never inside the device's copy routine (a jump out
+// of a driver's memcpy could leave it holding its locks).
+void upload_from_file(Device &dev, uint8_t *dst, const uint8_t *src, uint64_t bytes) {
+  constexpr uint64_t kPiece = 16ull << 20;
+  std::vector<uint8_t> stage(static_cast<size_t>(std::min(bytes, kPiece)));
+  for (uint64_t off = 0; off < bytes; off += kPiece) {
+    const size_t n = static_cast<size_t>(std::min(kPiece, bytes - off));
+    if (!guarded_reads([&] { std::memcpy(stage.data(), src + off, n); })) throw ModelFileError(fault::kFaultedMessage);
+    dev.upload(dst + off, stage.data(), n);
+  }
+}
+
 Weight put_weight(Device &dev, Carver &c, const Weight &w) {
   Weight d = w;
   const uint64_t bytes = w.row_bytes * static_cast<uint64_t>(w.rows);
@@ -34,9 +51,9 @@ Weight put_weight(Device &dev, Carver &c, const Weight &w) {
     std::vector<uint8_t> rows;
     dev.upload(p, plain_rows(w, rows), bytes);
   } else if (w.stride == w.row_bytes) {
-    dev.upload(p, w.data, bytes);
+    upload_from_file(dev, p, w.data, bytes);
   } else {
-    for (int64_t r = 0; r < w.rows; r++) dev.upload(p + r * w.row_bytes, w.row(r), w.row_bytes);
+    for (int64_t r = 0; r < w.rows; r++) upload_from_file(dev, p + r * w.row_bytes, w.row(r), w.row_bytes);
   }
   d.data = p;
   d.stride = w.row_bytes;
@@ -153,14 +170,18 @@ DeviceModel::DeviceModel(Device &dev, const Model &m, const DeviceShape &shape, 
       const Weight &gate = P.has_gate ? P.gate : L.gate;
       const size_t gb = gate.row_bytes, ub = P.up.row_bytes, db = P.down.row_bytes, block = gb + ub + db;
       std::vector<uint8_t> host(block * ids.size());
-      for (size_t s = 0; s < ids.size(); s++) {
-        uint8_t *b = host.data() + s * block;
-        std::memcpy(b, gate.row(ids[s]), gb);
-        std::memcpy(b + gb, P.up.row(ids[s]), ub);
-        // Devices read plain Q4_0 rows (and sum them in f32): undo the CPU's split layout.
-        if (P.down_split) rs_q4_0_unsplit_row(P.down.row(ids[s]), b + gb + ub, P.down.cols / 32);
-        else std::memcpy(b + gb + ub, P.down.row(ids[s]), db);
-      }
+      // Rows of the file's mapping (a gate matrix kept as in the file): guarded as above.
+      if (!guarded_reads([&] {
+            for (size_t s = 0; s < ids.size(); s++) {
+              uint8_t *b = host.data() + s * block;
+              std::memcpy(b, gate.row(ids[s]), gb);
+              std::memcpy(b + gb, P.up.row(ids[s]), ub);
+              // Devices read plain Q4_0 rows (and sum them in f32): undo the CPU's split layout.
+              if (P.down_split) rs_q4_0_unsplit_row(P.down.row(ids[s]), b + gb + ub, P.down.cols / 32);
+              else std::memcpy(b + gb + ub, P.down.row(ids[s]), db);
+            }
+          }))
+        throw ModelFileError(fault::kFaultedMessage);
       uint8_t *base = c.take(host.size());
       if (!host.empty()) dev.upload(base, host.data(), host.size());
       auto view = [&](const Weight &like, size_t off) {

@@ -61,7 +61,12 @@ bool guarded_reads(F &&f) {
     fault::set_current(r.prev);
     return false;
   }
-  f();
+  try {
+    f();
+  } catch (...) {  // an exception leaves the region too: the next fault must not jump here
+    fault::set_current(r.prev);
+    throw;
+  }
   fault::set_current(r.prev);
   return true;
 }

@@ -74,3 +74,40 @@ test('truncated during a decode: the decode rejects, the model is refused after,
   otherCtx.dispose();
   other.dispose();
 });
+
+// The hybrid runtime copies the attention, predictor and output matrices (and the hot
+// neurons' rows) from the mapping to the device when a context is created: a file
+// truncated after the load faults there, which is refused the same way.
+test('truncated before a device context is created: creating it rejects, the process lives', { skip: process.platform !== 'linux' && 'SIGBUS on truncated mappings: Linux' }, async () => {
+  const file = join(dir, 'device-victim.gguf');
+  // f32 and ReLU with predictors: the hybrid runtime takes it, and its attention
+  // matrices are uploaded straight from the mapping (f32 is not repacked).
+  await makeModel({ arch: 'llama', size: 'small', type: 'f32', seed: 3, out: file, sparse: true, sparsity: 0.9, predictor: 'lowrank' });
+  const m = await Model.load(file);
+  try {
+    truncateSync(file, 4096);
+    await assert.rejects(
+      m.createContext({ nSeq: 1, nCtx: 64, nBatch: 64, threads: 2, device: 'emu' }),
+      (e: Error & { code?: string }) => e.code === 'RS_ERR_MODEL_FILE' && /model file changed on disk while the engine read it/.test(e.message),
+    );
+  } finally {
+    m.dispose();
+  }
+});
+
+// The reference backend (the test oracle) reads the mapping on the decoding thread, not
+// in the pool's tasks: guarded on its own.
+test('truncated between two decodes of the reference backend: the second rejects, the process lives', { skip: process.platform !== 'linux' && 'SIGBUS on truncated mappings: Linux' }, async () => {
+  const file = join(dir, 'ref-victim.gguf');
+  copyFileSync(await source(), file);
+  const m = await Model.load(file);
+  const ctx = await m.createContext({ nSeq: 1, nCtx: 64, nBatch: 64, threads: 1, backend: 'ref' });
+  try {
+    await ctx.decode(sequenceBatch([1, 2, 3], 0, 0));
+    truncateSync(file, 4096);
+    await assert.rejects(ctx.decode(sequenceBatch([4], 0, 3)), (e: Error & { code?: string }) => e.code === 'RS_ERR_MODEL_FILE');
+  } finally {
+    ctx.dispose();
+    m.dispose();
+  }
+});
