@@ -76,10 +76,20 @@ void CpuBackend::matmul_rows(const Weight &W, const float *x, int n, const uint8
   if (n == 1) {
     const int64_t chunk = gen_chunk_rows(rows);
     const int n_chunks = static_cast<int>((rows + chunk - 1) / chunk);
+    // Runs of rows not skipped through gemm with one activation row: the same bits as
+    // vec_dot per row, and a kernel may take several rows side by side (rows_f).
     pool_.run(n_chunks, [&](int c, int) {
       const int64_t r0 = c * chunk, r1 = std::min(rows, r0 + chunk);
-      for (int64_t r = r0; r < r1; r++)
-        if (!skip || !skip[r]) k.vec_dot(W.cols, &y[r], W.row(r), a);
+      for (int64_t r = r0; r < r1;) {
+        if (skip && skip[r]) {
+          r++;
+          continue;
+        }
+        int64_t e = r + 1;
+        while (e < r1 && !(skip && skip[e])) e++;
+        k.gemm(W.cols, static_cast<int>(e - r), 1, W.row(r), W.stride, a, astride, y + r, static_cast<size_t>(rows));
+        r = e;
+      }
     });
     return;
   }

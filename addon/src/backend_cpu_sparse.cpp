@@ -75,8 +75,9 @@ void CpuBackend::predict_active_row(const Layer &L, const float *resid, float th
     const int64_t i0 = c * chunk, i1 = std::min(n_ff, i0 + chunk);
     if (x8)
       k.gemm_x8(fc2.cols, static_cast<int>((i1 - i0) / 8), 1, fc2.x8 + i0 * fc2.row_bytes, a, astride, logits + i0, n_ff);
-    else
-      for (int64_t i = i0; i < i1; i++) k.vec_dot(fc2.cols, &logits[i], fc2.row(i), a);
+    else  // gemm with one activation row: vec_dot's value per neuron, rows side by side
+      k.gemm(fc2.cols, static_cast<int>(i1 - i0), 1, fc2.row(i0), fc2.stride, a, astride, logits + i0,
+             static_cast<size_t>(n_ff));
     // Each chunk lists into its own stretch of the list; compacted below.
     sp_slice_n_[static_cast<size_t>(c)] =
         rs_select_ge(isa, logits + i0, i1 - i0, threshold, static_cast<int32_t>(i0), list + i0);

@@ -28,6 +28,8 @@ extern const rs_isa_tables rs_tables_avx512;
 /* avx2.c, avx512.c: rs_dot_rows's Q4_0 kernels, nr in 1..4, nb blocks (sparse_dot.c) */
 void rs_avx2_dot_rows_q4_0(int nr, int64_t nb, const char *const *w, const char *a, float *out);
 void rs_avx512_dot_rows_q4_0(int nr, int64_t nb, const char *const *w, const char *a, float *out);
+/* avx2.c: rs_dot_rows's F16 kernel (F32 activations), nr in 1..4 */
+void rs_avx2_dot_rows_f16(int nr, int64_t n, const void *const *w, const float *a, float *out);
 /* avx2_q4_0x8.c: rs_gemm_x8_fn for Q4_0 (the AVX-512 table has none yet: there the
  * plain rows and their VNNI kernels are used) */
 void rs_avx2_gemm_q4_0x8(int64_t n, int ng, int nc, const void *w8, const void *a, size_t as, float *out,
