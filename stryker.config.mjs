@@ -58,6 +58,20 @@ export const equivalentMutants = [
   'select.ts:118 `acc >= target` -> `acc > target`: at acc == target the next rounds see acc + mass >= target, shrink the range to empty and return the same store + 1 through max(1, hi)',
   'select.ts:122 insertion sort from `lo - 1`: its first two steps have j > lo false and do nothing',
   'select.ts:123 `j > lo &&` -> true / `j >= lo`: everything before lo is ahead of the range (or undefined at -1), so ahead() stops the walk there',
+  'placement.ts:86 tie comparator `lay[a] - lay[b]` / `ids[a] - ids[b]` -> `+` (2 mutants): the neurons are listed layer by layer, id by id, and V8 sort is stable, so a comparator that says "after" for every tie keeps that order',
+  'placement.ts:112 safe-range test -> always BigInt / `||` / one side only / `<=` / `>=` (8 mutants): BigInt is exact for the integer counts; when one product is safe and the other is not, the double compare is right (the unsafe one is >= 2^53 - 1 > the exact safe one)',
+  'placement.ts:156 `xl.slice()` -> `xl`: xl is not read after take is changed',
+  'placement.ts:158 `G > 1` -> true / `>= 1` (2 mutants): with one cost group M = 0, T = cMax, the window floor((T - 1) / cMax) is 0, so the search returns d = 0',
+  'placement.ts:160 `g < G` -> `g <= G`: take[G] is never read',
+  'placement.ts:184 `cg !== ch` -> true: ch / gcd(ch, ch) = 1 never raises M, which is >= 2 whenever there are two distinct costs',
+  'placement.ts:197 `work > MAX_DP_WORK` -> `>=`: differs only at exactly 3e9 steps, which no two-cost problem gives (odd widths 2q(q+1)+1 checked for all cost pairs below 3000); the limit is a guard rail',
+  'placement.ts:211 `s < width` -> `<=`: dp[width] is undefined, every value built from it is NaN and never stored',
+  'placement.ts:216 bounds check `t < 0 || t >= width` removed or loosened (6 mutants): Float64Array ignores writes past its ends and reads undefined there (compares false); state 0 is a net change <= -T, outside the proximity bound, so skipping it only changes which of equally good answers a tie picks',
+  'placement.ts:217 `prefix - base` -> `prefix + base`: adds the same 2 x base to every path (each path crosses every group once), integer sums stay exact, same argmax',
+  'placement.ts:218,229,231 DP tie rules (`val >= next[t]`, `best = +1`, `best <= 0`, `dp[s] >= dp[best]`; 4 mutants): only change which of several answers with the same covered count is returned; the contract is maximal coverage within the budget (placement.test.ts checks it against exhaustive search)',
+  'placement.ts:230 `width - 1` -> `width + 1`: dp past its end reads undefined, which compares false',
+  'placement.ts:231 `dp[s] > -Infinity` -> true / `>=` (2 mutants): a -Infinity state is replaced by the first finite one (dp[S] is always finite), the same pick',
+  'placement.ts:233 `new Array(G)` -> `new Array()`: the backtrack loop assigns every d[g] before it is returned',
 ];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
