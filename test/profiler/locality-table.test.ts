@@ -43,6 +43,7 @@ test('the table: fire rate, dead share, coverage columns, predictor recall and p
   // Recall with no false negatives but some false positives, and the reverse.
   const p = formatLocalityTable(st([Float64Array.of(1)], 1, [{ truePositive: 1, falsePositive: 3, falseNegative: 1 }])).split('\n')[1];
   assert.match(p, / 50\.0% +25\.0%$/);
+  assert.match(formatLocalityTable(st([Float64Array.of(1)], 1, [{ truePositive: 2, falsePositive: 2, falseNegative: 2 }])).split('\n')[1], / 50\.0% +50\.0%$/);
   // No token count: fire rate unknown. Counts 5 and 1: top 10% = 0.2 neuron = 1 of 6.
   assert.deepEqual(formatLocalityTable(st([Float64Array.of(5, 1)], 0)).split('\n'), [
     'layer   n_ff  fire rate   dead  top10% covers  top20% covers  neurons for 80%',

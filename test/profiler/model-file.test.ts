@@ -35,15 +35,16 @@ function meta(over: Record<string, { type: string; value: unknown } | undefined>
 const emb = Uint8Array.from({ length: 4 * 10 * 4 }, (_, i) => i);
 const up = Uint8Array.from({ length: 4 * 2000 * 4 }, (_, i) => (i * 7) & 255);
 let n = 0;
-async function gguf(m: Meta, o: { magic?: string; truncateAt?: number } = {}): Promise<string> {
+async function gguf(m: Meta, o: { magic?: string; truncateAt?: number; noEmbd?: boolean; embdLast?: boolean } = {}): Promise<string> {
   const path = join(dir, `m${n++}.gguf`);
   await writeGguf(path, {
     magic: o.magic,
     metadata: m as never,
-    tensors: [
-      { name: 'token_embd.weight', dims: [4, 10], type: 'f32', data: emb },
-      { name: 'blk.0.ffn_up.weight', dims: [4, 2000], type: 'f32', data: up },
-    ],
+    tensors: (() => {
+      const e = { name: 'token_embd.weight', dims: [4, 10], type: 'f32', data: emb };
+      const u = { name: 'blk.0.ffn_up.weight', dims: [4, 2000], type: 'f32', data: up };
+      return o.noEmbd ? [u] : o.embdLast ? [u, e] : [e, u];
+    })(),
     overrides: o.truncateAt ? { truncateAt: o.truncateAt } : undefined,
   });
   return path;
@@ -60,6 +61,9 @@ test('reads the hyper-parameters, the tensors and a digest of each tensor\'s fir
   assert.equal(d.contentDigest, createHash('sha256').update(emb).update(up.subarray(0, 4096)).digest('hex'));
   const { identity, path: _p, isPowerInfer: _i, ...desc } = d;
   assert.deepEqual(identity, modelIdentity(desc));
+  // The vocabulary is the embedding's second dimension wherever it is listed; 0 without one.
+  assert.equal((await describeModelFile(await gguf(meta(), { embdLast: true }))).nVocab, 10);
+  assert.equal((await describeModelFile(await gguf(meta(), { noEmbd: true }))).nVocab, 0);
   // KV heads from the file when given (a u64 too), PowerInfer magic noted.
   const kv = await describeModelFile(await gguf(meta({ 'llama.attention.head_count_kv': { type: 'u64', value: 1n } }), { magic: 'PWRI' }));
   assert.equal(kv.nHeadKv, 1);
@@ -77,7 +81,7 @@ test('refusals: unreadable, not a model, missing or bad hyper-parameters, trunca
   await assert.rejects(describeModelFile(join(dir, 'none.gguf')), msg(/^cannot read model .*none\.gguf: /));
   await assert.rejects(describeModelFile(await gguf(meta({ 'general.architecture': undefined }))), msg(/: general\.architecture is missing$/));
   await assert.rejects(describeModelFile(await gguf(meta({ 'general.architecture': u32(1) }))), msg(/: general\.architecture is missing$/));
-  for (const bad of [u32(0), { type: 'u64', value: 0n }, { type: 'u64', value: 1n << 60n }, { type: 'f32', value: 1.5 }, { type: 'string', value: '2' }]) {
+  for (const bad of [u32(0), { type: 'u64', value: 0n }, { type: 'u64', value: 1n << 60n }, { type: 'i64', value: -(1n << 60n) }, { type: 'f32', value: 1.5 }, { type: 'string', value: '2' }]) {
     await assert.rejects(describeModelFile(await gguf(meta({ 'llama.attention.head_count_kv': bad }))), msg(/: metadata key llama\.attention\.head_count_kv is missing or not a positive integer$/), JSON.stringify(bad, (_, v) => (typeof v === 'bigint' ? String(v) : v)));
   }
   assert.equal((await describeModelFile(await gguf(meta({ 'llama.block_count': { type: 'u64', value: 3n } })))).nLayer, 3);

@@ -74,6 +74,8 @@ test('placement refusals: ids out of range or out of order, too many ids, flags,
   d(body({ k: 5, ids: [0, 1, 2, 3, 3] }), /^p\.rspl: layer 0 places 5 of only 4 neurons$/);
   d(body({ ids: [2, 1] }), /^p\.rspl: layer 0: neuron ids are not strictly ascending$/);
   d(body({ ids: [9] }), /^p\.rspl: layer 0: neuron id 9 is not below n_ff = 4$/);
+  assert.equal(decodePlacement(body({ ids: [0, 1, 2, 3] })).layers[0].gpuNeurons.length, 4); // a whole layer: k = n_ff
+  assert.throws(() => decodePlacement(Buffer.alloc(12)), msg(/^placement file: not a relu-serve placement file \(magic/));
   d(body({ tail: 3 }), /^p\.rspl: 3 unexpected bytes at the end$/);
 });
 
@@ -82,6 +84,7 @@ test('readPlacementFile: unreadable path, another model', () => {
   const path = join(dir, 'a.rspl');
   writePlacementFile(path, file([{ nFf: 4, neuronCost: 1, gpuNeurons: Uint32Array.of(1) }]));
   assert.equal(readPlacementFile(path, identity).budget, 1000);
+  assert.equal(readPlacementFile(path).budget, 1000);
   assert.throws(() => readPlacementFile(path, { name: 'other', arch: 'opt', hash: new Uint8Array(32) }), msg(/^placement file .*a\.rspl was made for a different model/));
   writeFileSync(path, 'RSPL');
   assert.throws(() => readPlacementFile(path), msg(/^placement file .*a\.rspl: too short/));

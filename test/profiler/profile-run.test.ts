@@ -47,6 +47,16 @@ test('tokens go in windows of n_ctx (cache cleared between) and batches of n_bat
   assert.ok(r.elapsedMs >= 0);
 });
 
+test('a token count that fills the last window exactly opens no extra window; each decode gets its own copy of its tokens', async () => {
+  const f = new FakeCtx();
+  const tokens = Int32Array.of(1, 2, 3, 4);
+  const seen: Int32Array[] = [];
+  f.onDecode = (b) => void seen.push(b.tokens);
+  await runProfile(ctx(f), tokens, { nCtx: 2, nBatch: 2 });
+  assert.deepEqual(f.log.filter((l) => l.startsWith('truncate')).length, 3);
+  assert.ok(seen.every((t) => t.buffer !== tokens.buffer), 'not a view of the caller\'s array');
+});
+
 test('predictor agreement is kept (copied) only when it covers every layer', async () => {
   const f = new FakeCtx();
   f.predictor = [{ truePositive: 1, falsePositive: 2, falseNegative: 3 }, { truePositive: 4, falsePositive: 5, falseNegative: 6 }];
@@ -101,7 +111,7 @@ test('compareSpeed: a warm-up pass, then off/on alternated three times, the best
       const rep = Math.floor((pass - 1) / 2);
       clock.advance(pass === 0 ? plainMs[0] : f.counting ? countMs[rep] : plainMs[1 + rep]);
     };
-    const r = await compareSpeed(ctx(f), Int32Array.of(1, 2, 3, 4), { nCtx: 4, nBatch: 2 });
+    const r = await compareSpeed(ctx(f), Int32Array.of(1, 2, 3, 4), { nCtx: 4, nBatch: 2, onProgress: () => assert.fail('compareSpeed reports no progress') });
     const switches = f.log.filter((l) => l.startsWith('counting'));
     assert.deepEqual(switches, ['counting false', 'counting false', 'counting true', 'counting false', 'counting true', 'counting false', 'counting true', 'counting false']);
     assert.equal(decodes, 7 * 2);
@@ -113,6 +123,9 @@ test('compareSpeed: a warm-up pass, then off/on alternated three times, the best
     // runProfile's elapsed time is the clock's.
     const h = new FakeCtx();
     h.onDecode = () => clock.advance(7);
+    const seenMs: number[] = [];
+    await runProfile(ctx(h), Int32Array.of(1, 2), { nCtx: 8, nBatch: 1, onProgress: (p) => seenMs.push(p.elapsedMs) });
+    assert.deepEqual(seenMs, [7, 14]);
     assert.equal((await runProfile(ctx(h), Int32Array.of(1, 2, 3), { nCtx: 8, nBatch: 1 })).elapsedMs, 21);
   } finally {
     clock.restore();
@@ -123,5 +136,6 @@ test('progressLine: bar, percentage, counts, rate and ETA in minutes:seconds', (
   assert.equal(progressLine({ done: 2600, total: 5000, elapsedMs: 3200 }), `[${'#'.repeat(16)}${'.'.repeat(14)}]  52.0%  2600/5000 tokens  812.5 tok/s  ETA 0:02`);
   assert.equal(progressLine({ done: 100, total: 1000, elapsedMs: 10000 }, 10), '[#.........]  10.0%  100/1000 tokens  10.0 tok/s  ETA 1:30');
   assert.equal(progressLine({ done: 1000, total: 1000, elapsedMs: 10000 }, 4), '[####] 100.0%  1000/1000 tokens  100.0 tok/s  ETA 0:00');
+  assert.equal(progressLine({ done: 5, total: 10, elapsedMs: 0 }, 4), '[##..]  50.0%  5/10 tokens  0.0 tok/s  ETA --:--');
   assert.equal(progressLine({ done: 0, total: 0, elapsedMs: 5 }, 4), '[####] 100.0%  0/0 tokens  0.0 tok/s  ETA --:--');
 });

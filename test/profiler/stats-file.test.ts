@@ -4,7 +4,7 @@
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Reader, Writer, openChecked } from '../../server/profiler/binary-io.js';
@@ -78,6 +78,24 @@ test('decodeStats refusals name the file and the field', () => {
   d(w.finishWithCrc(), /^x\.rsst: model name length 131072 is implausible$/);
 });
 
+test('a stats file cut at any header field names that field; the default name is "stats file"', () => {
+  const good = raw({ flags: 2, pred: [1n, 2n, 3n] });
+  const body = good.subarray(0, good.length - 4);
+  const fields: [string, number][] = [
+    ['flags', 4], ['layer count', 4], ['token count', 8], ['model fingerprint', 32], ['model name length', 4], ['model name', 1],
+    ['architecture length', 4], ['architecture', 5], ['source length', 4], ['source', 7], ['layer 0 n_ff', 4],
+    ['layer 0 predictor true positives', 8], ['layer 0 predictor false positives', 8], ['layer 0 predictor false negatives', 8], ['layer 0 counts', 8],
+  ];
+  let at = 8;
+  for (const [name, size] of fields) {
+    const cut = new Writer().push(Buffer.from(body.subarray(0, at))).finishWithCrc();
+    assert.throws(() => decodeStats(cut), msg(new RegExp(`^stats file: truncated reading ${name} \\(`)), `cut at ${at}`);
+    at += size;
+  }
+  assert.equal(at, body.length);
+  assert.throws(() => decodeStats(Buffer.alloc(4)), msg(/^stats file: too short \(4 bytes\) to be a relu-serve stats file$/));
+});
+
 test('binary reader: the bounds it checks and the messages it gives', () => {
   const r = new Reader(Buffer.from([1, 0, 0, 0, 2]), 'f');
   assert.throws(() => r.bytes(-1, 'minus'), msg(/^f: truncated reading minus \(needs -1 bytes at offset 0, file has 5\)$/));
@@ -116,6 +134,9 @@ test('readStatsFile: unreadable path, and the model it is checked against', () =
   const path = join(dir, 's.rsst');
   writeStatsFile(path, st());
   assert.equal(readStatsFile(path, { identity, nLayer: 2, nFf: 2 }).tokens, 10);
+  assert.equal(readStatsFile(path).tokens, 10);
+  writeFileSync(join(dir, 'bad.rsst'), 'RSST');
+  assert.throws(() => readStatsFile(join(dir, 'bad.rsst')), msg(/^stats file .*bad\.rsst: too short/));
   assert.throws(() => readStatsFile(path, { identity, nLayer: 3, nFf: 2 }), msg(/^stats file .*s\.rsst has 2 layers of 2\/2 neurons; the model has 3 x 2$/));
   assert.throws(() => readStatsFile(path, { identity, nLayer: 2, nFf: 4 }), msg(/has 2 layers of 2\/2 neurons; the model has 2 x 4$/));
   writeStatsFile(path, st({ counts: [Float64Array.of(1, 2), Float64Array.of(3)] }));
@@ -135,6 +156,7 @@ test('mergeStats adds counts, tokens and predictor counts; refuses different sha
   // Predictor counts from one side only are not a total: dropped.
   assert.equal(mergeStats(st({ predictor: pr(1) }), st()).predictor, undefined);
   assert.equal(mergeStats(st(), st({ predictor: pr(1) })).predictor, undefined);
+  assert.throws(() => mergeStats(st(), st({ identity: { ...identity, hash: new Uint8Array(32) } })), msg(/^second stats was made for a different model/));
   assert.throws(() => mergeStats(st(), st({ counts: [Float64Array.of(1, 2)] })), msg(/^stats have different layer counts$/));
   assert.throws(() => mergeStats(st(), st({ counts: [Float64Array.of(1, 2), Float64Array.of(1)] })), msg(/^layer 1 sizes differ$/));
 });

@@ -46,6 +46,16 @@ test('layer colours run from hue 230 (first layer) to 0 (last); a single layer i
   assert.equal(layerColor(0, 1), 'hsl(230, 70%, 45%)');
 });
 
+test('the picture: 900x600 with a viewBox, fonts named, white background, one element per line', () => {
+  const svg = localitySvg(stats(three));
+  const lines = svg.split('\n');
+  assert.equal(lines[0], '<svg xmlns="http://www.w3.org/2000/svg" width="900" height="600" viewBox="0 0 900 600" font-family="DejaVu Sans, Arial, sans-serif" font-size="13">');
+  assert.equal(lines[1], '<rect x="0" y="0" width="900" height="600" fill="#ffffff"/>');
+  assert.deepEqual(lines.slice(-3), ['</g>', '</svg>', '']);
+  assert.equal(lines.filter((l) => l.startsWith('<polyline ')).length, 3, 'each curve on a line of its own');
+  assert.equal(lines.filter((l) => l.startsWith('<line x1=')).length, 22 + 3 + 1, 'grid lines and legend swatches, one per line');
+});
+
 test('plot box, grid, ticks, axis labels and the no-locality diagonal sit where the scale says', () => {
   const els = elements(localitySvg(stats(three)));
   const axes = els.find((e) => e.a.class === 'axes')!;
@@ -124,6 +134,7 @@ function legend(els: El[]) {
   }
   const [ul, ut] = [rest[i], rest[i + 1]];
   assert.equal(ut.text, 'no locality');
+  assert.equal(ul.a.y2, ul.a.y1, 'a level swatch');
   assert.deepEqual([ul.a.x1, ul.a.x2, ul.a.y1, ul.a.stroke, ut.a.x], ['730', '756', String(+ut.a.y - 4), '#888', '764']);
   const note = rest[i + 2]?.tag === 'text' ? rest[i + 2] : undefined;
   if (note) assert.deepEqual([note.a.x, +note.a.y], ['730', +ut.a.y + 22]);

@@ -71,6 +71,7 @@ test('containers: the tuple opcodes, lists with APPEND(S), dicts with SETITEM(S)
   assert.deepEqual(load(one, 0x85, STOP), { tuple: [1] });
   assert.deepEqual(load(one, two, 0x86, STOP), { tuple: [1, 2] });
   assert.deepEqual(load(one, two, three, 0x87, STOP), { tuple: [1, 2, 3] });
+  assert.deepEqual(load(MARK, two, three, 0x74, STOP), { tuple: [2, 3] }); // MARK at the bottom of the stack
   assert.deepEqual(load(one, MARK, two, three, 0x74, 0x86, STOP), { tuple: [1, { tuple: [2, 3] }] });
   assert.deepEqual(load(0x5d, one, 0x61, MARK, two, three, 0x65, STOP), [1, 2, 3]);
   assert.deepEqual(load(0x7d, one, two, 0x73, MARK, three, one, two, 0x75, STOP), { dict: [[1, 2], [3, 1]] });

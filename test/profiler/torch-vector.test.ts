@@ -109,6 +109,12 @@ test('import checks each value; fractions anywhere make every layer frequencies 
   };
   const layerFile = (d: string, i: number, vals: number[]) =>
     writeFileSync(join(d, `activation_${i}.pt`), readFileSync(ptFile({ storage: 'FloatStorage', numel: vals.length, data: Buffer.from(new Float32Array(vals).buffer) })));
+  const ints = put('ints');
+  layerFile(ints, 0, [1, 2]);
+  layerFile(ints, 1, [0, 7]);
+  const ri = importPowerInferDir(ints, model);
+  assert.deepEqual([ri.scale, ri.stats.source, ri.stats.tokens], [1, 'powerinfer-import', 0]);
+  assert.deepEqual(ri.stats.counts.map((c) => [...c]), [[1, 2], [0, 7]]);
   const mixed = put('mixed');
   layerFile(mixed, 0, [1, 2]);
   layerFile(mixed, 1, [0.5, 0.25]);

@@ -55,6 +55,17 @@ test('pops in score order, leftmost first on equal scores, with every field of t
   }
 });
 
+test('clear() drops entries still queued', () => {
+  const q = new MergeQueue();
+  q.push(9, 1, 2, 2);
+  q.push(8, 3, 4, 2);
+  q.clear();
+  assert.equal(q.length, 0);
+  q.push(1, 5, 6, 2);
+  q.pop();
+  assert.deepEqual([q.topLeft, q.topRight, q.topSize, q.length], [5, 6, 2, 0]);
+});
+
 test('one entry in, the same entry out; an empty queue reports length 0', () => {
   const q = new MergeQueue();
   q.push(1.5, 3, 4, 2);
