@@ -28,7 +28,8 @@ export async function describeModelFile(path: string): Promise<DescribedModel> {
     const v = meta(`${arch}.${key}`);
     if (typeof v === 'number' && Number.isInteger(v) && v > 0) return v;
     if (typeof v === 'bigint' && v > 0n && v < 1n << 31n) return Number(v);
-    if (fallback !== undefined) return fallback;
+    // Only an absent key falls back: a present but unusable one is a broken file.
+    if (v === undefined && fallback !== undefined) return fallback;
     throw new Error(`${path}: metadata key ${arch}.${key} is missing or not a positive integer`);
   };
   const nHead = int('attention.head_count');

@@ -66,6 +66,7 @@ function buildGroups(counts: Float64Array[], costs: number[]): Group[] {
     byCost.set(c, ls);
   });
   const groups: Group[] = [];
+  // Cost order, not layer order: the result must not depend on how layers are numbered.
   for (const cost of [...byCost.keys()].sort((a, b) => a - b)) {
     const layers = byCost.get(cost)!;
     const n = layers.reduce((s, l) => s + counts[l].length, 0);
@@ -101,8 +102,11 @@ function buildGroups(counts: Float64Array[], costs: number[]): Group[] {
   return groups;
 }
 
-/** a1/c1 > a2/c2 exactly (the products can pass 2^53, so fall back to BigInt then). */
-function ratioGreater(a1: number, c1: number, a2: number, c2: number): boolean {
+/**
+ * a1/c1 > a2/c2 exactly (the products can pass 2^53, so fall back to BigInt then).
+ * Counts are integers (activation counts), which BigInt needs. Exported for its test.
+ */
+export function ratioGreater(a1: number, c1: number, a2: number, c2: number): boolean {
   const l = a1 * c2;
   const r = a2 * c1;
   if (l < Number.MAX_SAFE_INTEGER && r < Number.MAX_SAFE_INTEGER) return l > r;

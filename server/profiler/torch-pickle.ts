@@ -50,10 +50,11 @@ class Tuple {
 
 const MARK = Symbol('mark');
 
+/** Sizes, offsets and strides: non-negative safe integers (LONG1 gives bigints only past 2^53). */
 function asInt(v: unknown, what: string): number {
-  if (typeof v === 'number' && Number.isSafeInteger(v)) return v;
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return v;
   if (typeof v === 'bigint' && v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= 0n) return Number(v);
-  throw new Error(`${what} is not an integer`);
+  throw new Error(`${what} is not a non-negative integer`);
 }
 
 function intTuple(v: unknown, what: string): number[] {
