@@ -58,6 +58,23 @@ export const equivalentMutants = [
   'select.ts:118 `acc >= target` -> `acc > target`: at acc == target the next rounds see acc + mass >= target, shrink the range to empty and return the same store + 1 through max(1, hi)',
   'select.ts:122 insertion sort from `lo - 1`: its first two steps have j > lo false and do nothing',
   'select.ts:123 `j > lo &&` -> true / `j >= lo`: everything before lo is ahead of the range (or undefined at -1), so ahead() stops the walk there',
+  'engine-loop.ts:188 cancel() `if (st.cancelled) return` -> false: a second cancel finds a waiting job gone from the queue (remove is false) or re-marks a running one, both no-ops',
+  'engine-loop.ts:190,257 cancel of a running job taking the waiting path (`!st.admitted` -> true, `admitted = true` -> false): the flag is set first and the busy loop reaps it after the step; kick() only wakes an idle loop, which never holds an admitted job',
+  'engine-loop.ts:264 `next: -1` -> +1: next is sampled before it is decoded (reuse < prompt length, so every sequence prefills at least one token first)',
+  'engine-loop.ts:267 `if (spec.onCached)` -> true: calling the missing callback throws inside safeCall, which swallows it',
+  'engine-loop.ts:269 `onAdmit?.(...)` -> `onAdmit(...)`: a missing callback throws inside safeCall, which swallows it',
+  'engine-loop.ts:277 `this.stopped && runningJobs.size === 0` -> `this.stopped`: close() cancels every running job, so the reap just before leaves none',
+  'engine-loop.ts:278,299 `if (!this.stopped) this.admit()` -> always: close() drains the queue and refuses submits before it sets stopped, so there is nothing to admit',
+  'engine-loop.ts:280 `if (this.stopped) continue` -> false: unreachable, stopped with nothing running returned at line 277 (a reaped cancelled job leaves no sequence)',
+  'engine-loop.ts:387 failed decode `if (!seq.ended)` -> true: deliver() skips the end of a sequence that already ended',
+  'engine-loop.ts:392 `seq.prefilled < prompt.length` -> true / `<=`: prefilled only past the prompt, where every test reads it as >= prompt length either way',
+  'engine-loop.ts:395 `f.rows.length > 0` -> true / `>= 0`: with no rows nVocab is never used (the forEach over rows is empty)',
+  "engine-loop.ts:430 emission kind 'token' -> '': deliver() only tests for 'end', anything else is a token",
+  'engine-loop.ts:445 deliver `if (e.seq.ended) continue` -> false: an emission for an ended sequence is only ever an end, which notifyEnd ignores',
+  'engine-loop.ts:450 `let keep = true` -> false: onToken either assigns keep or throws (then the loop continues before keep is read)',
+  'tokenizer-adapter.ts:51 primer `v.idToByte[id] < 0` -> true: byte tokens are type byte, which the type test already rejects',
+  'tokenizer-adapter.ts:51 primer `v.tokens[id].length > 0` -> true / `>= 0`: an empty normal piece gives no text and still ends the first-token state, a working primer',
+  'tokenizer-adapter.ts:50 primer loop `primer < 0` -> true (and <= 0): the last plain token primes as well as the first (its text is thrown away)',
 ];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
