@@ -75,6 +75,9 @@ export const equivalentMutants = [
   'tokenizer-adapter.ts:51 primer `v.idToByte[id] < 0` -> true: byte tokens are type byte, which the type test already rejects',
   'tokenizer-adapter.ts:51 primer `v.tokens[id].length > 0` -> true / `>= 0`: an empty normal piece gives no text and still ends the first-token state, a working primer',
   'tokenizer-adapter.ts:50 primer loop `primer < 0` -> true (and <= 0): the last plain token primes as well as the first (its text is thrown away)',
+  "tokenizer-adapter.ts:45 `typeof eot === 'number'` -> true: a string or bigint eot would go into the set, but isEndToken is only asked about numbers, which never equal it",
+  'tokenizer-adapter.ts:50 primer loop `id <= v.size`: types[size] is undefined, so the extra step never picks',
+  'model-file-guard.ts:158 stop() `if (this.timer)` -> true: clearInterval(null) does nothing',
 ];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */

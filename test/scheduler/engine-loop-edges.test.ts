@@ -118,6 +118,7 @@ test('batches carry the prompt tokens, then each sampled token at the next posit
 test('onStep reports sequences, tokens, prefill tokens and a sane duration; steps counts decodes', async () => {
   const ctx = new Ctx(2);
   const steps: StepInfo[] = [];
+  const t0 = performance.now();
   const loop = new EngineLoop(ctx, { maxWaiting: 2, nBatch: 4, onStep: (s) => steps.push(s) });
   // Two 4-token prompts and a 4-token batch: the first step only has room for the first.
   const a = seq(range(4), 1, { cachePrompt: false });
@@ -125,7 +126,8 @@ test('onStep reports sequences, tokens, prefill tokens and a sane duration; step
   loop.submit({ sequences: [a.spec, b.spec] });
   await Promise.all([a.end, b.end]);
   assert.deepEqual(steps.map((s) => [s.sequences, s.tokens, s.prefillTokens]), [[1, 4, 4], [1, 4, 4]]);
-  for (const s of steps) assert.ok(s.ms >= 0 && s.ms < 10_000, `${s.ms}`);
+  const elapsed = performance.now() - t0;
+  for (const s of steps) assert.ok(s.ms >= 0 && s.ms <= elapsed, `${s.ms} of ${elapsed}`);
   assert.equal(loop.stats().steps, 2);
   await loop.close();
 });
@@ -237,6 +239,16 @@ test('a decode that resolves without logits ends its sequences with an error, on
     assert.equal(await c.end, 'length');
     await loop.close();
   }
+});
+
+test('a context whose truncate throws, without an onError handler, still serves', async () => {
+  const ctx = new Ctx(1);
+  const loop = new EngineLoop(ctx, { maxWaiting: 1, nBatch: 8 });
+  ctx.truncateThrows = true;
+  const a = seq([1, 2], 2);
+  loop.submit({ sequences: [a.spec] });
+  assert.equal(await a.end, 'length');
+  await loop.close();
 });
 
 test('a context whose truncate throws reports it through onError and keeps serving', async () => {
@@ -352,6 +364,7 @@ test('onAdmit gets the time spent waiting; onCached gets the reused prefix', asy
   loop.submit({ sequences: [a.spec] });
   const waits: number[] = [];
   const cached: number[] = [];
+  const t0 = performance.now();
   const b = seq([1, 2, 3, 4], 1, { onCached: (n) => cached.push(n) });
   loop.submit({ sequences: [b.spec], onAdmit: (ms) => waits.push(ms) });
   await new Promise((r) => setTimeout(r, 40));
@@ -359,7 +372,7 @@ test('onAdmit gets the time spent waiting; onCached gets the reused prefix', asy
   release();
   await b.end;
   assert.equal(waits.length, 1);
-  assert.ok(waits[0] >= 30 && waits[0] < 10_000, `${waits[0]}`);
+  assert.ok(waits[0] >= 30 && waits[0] <= performance.now() - t0, `${waits[0]}`);
   assert.deepEqual(cached, [3]);
   await loop.close();
 });

@@ -67,6 +67,18 @@ test('truncated in place: unservable, reason names the truncation, error logged 
   rmSync(dir, { recursive: true });
 });
 
+test('a size change is seen even when the mtime was put back', () => {
+  const { file, dir } = setup();
+  // Whole seconds, so that putting the time back is exact.
+  utimesSync(file, 1e9, 1e9);
+  const guard = new ModelFileGuard(file, ModelFileGuard.stat(file));
+  truncateSync(file, 2000);
+  utimesSync(file, 1e9, 1e9);
+  assert.equal(ModelFileGuard.stat(file).mtimeMs, 1e12);
+  assert.match(guard.check() ?? '', /^the model file was truncated while/);
+  rmSync(dir, { recursive: true });
+});
+
 test('grown in place is "modified", not "truncated"', () => {
   const { file, guard, dir } = setup();
   writeFileSync(file, Buffer.alloc(8192, 1));
@@ -144,6 +156,8 @@ test('without a logger every path still works', () => {
   truncateSync(file, 0);
   assert.match(g2.check() ?? '', /truncated/);
   assert.match(g2.fail('x'), /truncated/);
+  const g3 = new ModelFileGuard(file, ModelFileGuard.stat(file));
+  assert.match(g3.fail('fault'), /^the model file changed on disk while a decode read it/);
   rmSync(dir, { recursive: true });
 });
 

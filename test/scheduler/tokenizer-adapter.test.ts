@@ -118,3 +118,13 @@ test('encode passes addBos and parseSpecial through and never adds EOS; decode a
   assert.equal(rt.maxTokenBytes, maxTokenBytes(PIECES.map((p) => p[0])));
   assert.equal(rt.maxTokenBytes, 10); // "▁ab▁cd": two 3-byte U+2581 and four letters
 });
+
+test('id 0 counts: EOS at id 0 ends a sequence and gives its text; a plain token at id 0 primes', () => {
+  const pieces: [string, number][] = [['a', 1], ['<s>', 3], ['</s>', 3], ['\u2581b', 1]];
+  const rt = adaptTokenizer(make({ eosId: 1, bosId: 2, addBos: false }, pieces), meta());
+  // The primer is id 0 ("a"): a continuation keeps the leading space of "\u2581b".
+  assert.equal(rt.stream(true).push(3), ' b');
+  const zero = adaptTokenizer(make({ eosId: 0, bosId: 1, addBos: false }, [['</s>', 3], ['<s>', 3], ['\u2581b', 1]]), meta());
+  assert.equal(zero.isEndToken(0), true);
+  assert.equal(zero.eosText, '</s>');
+});
