@@ -325,3 +325,37 @@ test('prompt scoring: each prompt token after the first gets its logprob under t
   const none = await run(scripted([1]), plan({ prompts: [[1, 2, 3]], maxTokens: 1 }));
   assert.equal(none.g.choices[0].promptPicks, null);
 });
+
+async function metricSum(m: Metrics, name: keyof Metrics): Promise<number> {
+  const v = await (m[name] as unknown as { get(): Promise<{ values: { value: number; metricName?: string }[] }> }).get();
+  return v.values.find((x) => x.metricName?.endsWith('_sum'))!.value;
+}
+
+test('timings on a fake clock (each decode takes 100 ms): ttft, queue time, tokens per second, histogram sums', async () => {
+  const real = performance.now;
+  let clock = 1000;
+  performance.now = () => clock;
+  try {
+    const s = scripted([1, 1, 1, 1]);
+    const decode = s.rt.ctx.decode.bind(s.rt.ctx);
+    (s.rt.ctx as { decode: typeof decode }).decode = (b) => {
+      clock += 100;
+      return decode(b);
+    };
+    const { g, metrics: m } = await run(s, plan({ n: 2, maxTokens: 4 }));
+    // Decode k starts at 1000 + 100k; step k's tokens are handed out once decode k + 1 has
+    // started (1200, 1300, 1400), the last step's at 1400 (no next decode).
+    const sum = g.summary();
+    assert.equal(sum.ttftMs, 200);
+    assert.equal(sum.queueMs, 0);
+    // 8 tokens, 2 choices: 6 generated after the first ones, over 200 ms.
+    assert.equal(sum.tokensPerSecond, 30);
+    assert.equal(await metricSum(m, 'ttft'), 0.2);
+    assert.equal(await metricSum(m, 'queueTime'), 0);
+    assert.equal(await metricSum(m, 'e2e'), 0.4);
+    // Per sequence: 1200 -> 1300 -> 1400 -> 1400.
+    assert.ok(Math.abs((await metricSum(m, 'interToken')) - 0.4) < 1e-9);
+  } finally {
+    performance.now = real;
+  }
+});
