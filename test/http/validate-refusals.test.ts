@@ -93,6 +93,8 @@ const CASES: [string, () => unknown, string | null, string, string][] = [
   ['top_logprobs above', () => chat({ logprobs: true, top_logprobs: 21 }), 'top_logprobs', 'invalid_value', "'top_logprobs' must be at least 0 and at most 20, got 21."],
   ['continue after user', () => chat({ continue_final_message: true }), 'continue_final_message', 'invalid_value', "'continue_final_message' needs the last message to be from the assistant, got 'user'."],
   ['continue and gen prompt', () => parseChatRequest({ messages: [{ role: 'assistant', content: 'a' }], continue_final_message: true, add_generation_prompt: true }, limits), 'add_generation_prompt', 'invalid_value', "'continue_final_message' and 'add_generation_prompt' cannot both be true."],
+  ['required tool_choice with a response_format', () => chat({ tools: [{ type: 'function', function: { name: 'f' } }], tool_choice: 'required', response_format: { type: 'json_object' } }), 'tool_choice', 'invalid_value', "A required or named 'tool_choice' sets the output's grammar; it cannot be combined with a structured 'response_format'."],
+  ['named tool_choice with a response_format', () => chat({ tools: [{ type: 'function', function: { name: 'f' } }], tool_choice: { type: 'function', function: { name: 'f' } }, response_format: { type: 'json_object' } }), 'tool_choice', 'invalid_value', "A required or named 'tool_choice' sets the output's grammar; it cannot be combined with a structured 'response_format'."],
   ['prompt missing', () => parseCompletionRequest({}, limits), 'prompt', 'missing_required_parameter', "'prompt' is required."],
   ['prompt number', () => parseCompletionRequest({ prompt: 3 }, limits), 'prompt', 'invalid_type', "'prompt' must be a string, an array of strings, or token ids, got a number."],
   ['prompt empty array', () => parseCompletionRequest({ prompt: [] }, limits), 'prompt', 'invalid_value', "'prompt' must not be an empty array."],
@@ -192,6 +194,16 @@ test('accepted fields come through as given', () => {
   assert.equal(c.echo, true);
   assert.equal(c.logprobs, 3);
   assert.equal(c.maxTokens, 0);
+});
+
+test('tools with tool_choice auto or none may be combined with a response_format', () => {
+  const tools = [{ type: 'function', function: { name: 'f' } }];
+  for (const tool_choice of ['auto', 'none']) {
+    const r = chat({ tools, tool_choice, response_format: { type: 'json_object' } });
+    assert.equal(r.tools?.choice.mode, tool_choice);
+    assert.ok(r.grammar !== null);
+  }
+  assert.equal(chat({ tools, tool_choice: 'required' }).tools?.choice.mode, 'required');
 });
 
 test('messages: names, tool calls, tool answers, developer role, prefill rules', () => {
