@@ -78,6 +78,10 @@ export const equivalentMutants = [
   "tokenizer-adapter.ts:45 `typeof eot === 'number'` -> true: a string or bigint eot would go into the set, but isEndToken is only asked about numbers, which never equal it",
   'tokenizer-adapter.ts:50 primer loop `id <= v.size`: types[size] is undefined, so the extra step never picks',
   'model-file-guard.ts:158 stop() `if (this.timer)` -> true: clearInterval(null) does nothing',
+  "validate.ts:109,152,326 `typeof v !== 'number' ||` -> false (3 mutants): Number.isFinite / Number.isInteger are false for any non-number, the same refusal",
+  'validate.ts:149 logit_bias key regex without `$`: a key with trailing non-digits is NaN as a Number, which isSafeInteger refuses the same way',
+  "validate.ts:272 tool_calls parsed for every role: other roles have it refused by the key check unless it is null, which parses to undefined",
+  "tool-call-parser.ts:155 drop stage `f === 'hermes' &&` -> true: only Hermes reaches the drop stage (the other formats switch to plain text when a started call breaks)",
 ];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */

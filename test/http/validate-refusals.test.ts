@@ -95,6 +95,11 @@ const CASES: [string, () => unknown, string | null, string, string][] = [
   ['continue and gen prompt', () => parseChatRequest({ messages: [{ role: 'assistant', content: 'a' }], continue_final_message: true, add_generation_prompt: true }, limits), 'add_generation_prompt', 'invalid_value', "'continue_final_message' and 'add_generation_prompt' cannot both be true."],
   ['required tool_choice with a response_format', () => chat({ tools: [{ type: 'function', function: { name: 'f' } }], tool_choice: 'required', response_format: { type: 'json_object' } }), 'tool_choice', 'invalid_value', "A required or named 'tool_choice' sets the output's grammar; it cannot be combined with a structured 'response_format'."],
   ['named tool_choice with a response_format', () => chat({ tools: [{ type: 'function', function: { name: 'f' } }], tool_choice: { type: 'function', function: { name: 'f' } }, response_format: { type: 'json_object' } }), 'tool_choice', 'invalid_value', "A required or named 'tool_choice' sets the output's grammar; it cannot be combined with a structured 'response_format'."],
+  ['top_logprobs fraction', () => chat({ logprobs: true, top_logprobs: 1.5 }), 'top_logprobs', 'invalid_value', "'top_logprobs' must be an integer, got 1.5."],
+  ['logprobs fraction', () => comp({ logprobs: 2.5 }), 'logprobs', 'invalid_value', "'logprobs' must be an integer, got 2.5."],
+  ['best_of fraction', () => comp({ best_of: 1.5 }), 'best_of', 'invalid_value', "'best_of' must be an integer, got 1.5."],
+  ['prompt null', () => parseCompletionRequest({ prompt: null }, limits), 'prompt', 'missing_required_parameter', "'prompt' is required."],
+  ['tool-only assistant without content still needs tool_calls', () => parseChatRequest({ messages: [{ role: 'assistant' }] }, limits), 'messages[0].content', 'missing_required_parameter', "'messages[0].content' is required."],
   ['prompt missing', () => parseCompletionRequest({}, limits), 'prompt', 'missing_required_parameter', "'prompt' is required."],
   ['prompt number', () => parseCompletionRequest({ prompt: 3 }, limits), 'prompt', 'invalid_type', "'prompt' must be a string, an array of strings, or token ids, got a number."],
   ['prompt empty array', () => parseCompletionRequest({ prompt: [] }, limits), 'prompt', 'invalid_value', "'prompt' must not be an empty array."],
@@ -194,6 +199,19 @@ test('accepted fields come through as given', () => {
   assert.equal(c.echo, true);
   assert.equal(c.logprobs, 3);
   assert.equal(c.maxTokens, 0);
+});
+
+test('null fields and null message keys mean absent', () => {
+  // One penalty name null, the other set: the set one counts, no conflict.
+  assert.equal(chat({ repetition_penalty: null, repeat_penalty: 1.3 }).sampling.repetitionPenalty, 1.3);
+  assert.equal(chat({ repetition_penalty: 1.2, repeat_penalty: null }).sampling.repetitionPenalty, 1.2);
+  assert.equal(chat({ stream: true, stream_options: {} }).includeUsage, false);
+  const r = parseChatRequest({ messages: [{ role: 'system', content: 's', name: 'rules' }, { role: 'user', content: 'u', tool_call_id: null, tool_calls: null }, { role: 'assistant', tool_calls: [{ function: { name: 'f', arguments: '{}' } }] }] }, limits);
+  assert.deepEqual(r.messages, [
+    { role: 'system', content: 's', name: 'rules' },
+    { role: 'user', content: 'u' },
+    { role: 'assistant', content: '', toolCalls: [{ id: 'call_0', name: 'f', arguments: '{}' }] },
+  ]);
 });
 
 test('tools with tool_choice auto or none may be combined with a response_format', () => {
