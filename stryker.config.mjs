@@ -81,6 +81,9 @@ export const equivalentMutants = [
   "validate.ts:109,152,326 `typeof v !== 'number' ||` -> false (3 mutants): Number.isFinite / Number.isInteger are false for any non-number, the same refusal",
   'validate.ts:149 logit_bias key regex without `$`: a key with trailing non-digits is NaN as a Number, which isSafeInteger refuses the same way',
   "validate.ts:272 tool_calls parsed for every role: other roles have it refused by the key check unless it is null, which parses to undefined",
+  'tools.ts:99 / structured.ts:20 `err instanceof SchemaError` -> true: schemaRules / schemaToGbnf throw nothing else (and parseGbnf of their output never fails)',
+  'structured.ts:57 `err instanceof GrammarError` -> true: parseGbnf throws only GrammarError',
+  'tools.ts:106 `if (conv.rules)` -> true: an empty rule text adds a blank line, which GBNF ignores',
   "tool-call-parser.ts:155 drop stage `f === 'hermes' &&` -> true: only Hermes reaches the drop stage (the other formats switch to plain text when a started call breaks)",
 ];
 

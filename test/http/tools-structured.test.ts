@@ -36,6 +36,7 @@ function matches(gbnf: string, text: string): boolean {
 const fn = (name: string, parameters?: unknown, description?: unknown) => ({ type: 'function', function: { name, ...(parameters !== undefined ? { parameters } : {}), ...(description !== undefined ? { description } : {}) } });
 
 const TOOL_CASES: [string, Record<string, unknown>, string, string, string][] = [
+  ['tool is an array', { tools: [[]] }, 'tools[0]', 'invalid_type', "'tools[0]' must be an object."],
   ['parallel not boolean', { parallel_tool_calls: 1 }, 'parallel_tool_calls', 'invalid_type', "'parallel_tool_calls' must be a boolean."],
   ['choice without tools', { tool_choice: 'auto' }, 'tool_choice', 'invalid_value', "'tool_choice' needs 'tools'."],
   ['tools not array', { tools: {} }, 'tools', 'invalid_type', "'tools' must be an array."],
@@ -77,6 +78,7 @@ test('tools: none without tools is fine; defaults; every choice form; parallel',
   const p = { type: 'object', properties: { q: { type: 'string' } } };
   assert.deepEqual(parseTools({ tools: [fn('a', p)] })!.tools[0], { name: 'a', parameters: p });
   assert.deepEqual(parseTools({ tools: [] })!.tools, []);
+  assert.deepEqual(parseTools({ tools: [fn('a')], tool_choice: null })!.choice, { mode: 'auto' });
 });
 
 test('templateTools gives Hugging Face\'s shape, description only when given', () => {
@@ -129,6 +131,8 @@ const SF: [string, Record<string, unknown>, boolean, string, string, string][] =
   ['json_schema not object', { response_format: { type: 'json_schema', json_schema: 'x' } }, false, 'response_format.json_schema', 'invalid_type', "'response_format.json_schema' must be an object with a 'schema'."],
   ['completions json_schema not object', { json_schema: [] }, true, 'json_schema', 'invalid_type', "'json_schema' must be a JSON schema object."],
   ['grammar not string', { grammar: 5 }, true, 'grammar', 'invalid_type', "'grammar' must be a GBNF string."],
+  ['response_format array', { response_format: [] }, false, 'response_format', 'invalid_type', "'response_format' must be an object."],
+  ['schema format and grammar', { response_format: { type: 'json_schema', json_schema: { schema: {} } }, grammar: 'root ::= "a"' }, true, 'grammar', 'invalid_value', "Give one of 'response_format', 'grammar': each sets the output's grammar."],
   ['two grammars', { response_format: { type: 'json_object' }, grammar: 'root ::= "a"' }, true, 'grammar', 'invalid_value', "Give one of 'response_format', 'grammar': each sets the output's grammar."],
   ['schema and grammar', { json_schema: {}, grammar: 'root ::= "a"' }, true, 'grammar', 'invalid_value', "Give one of 'json_schema', 'grammar': each sets the output's grammar."],
 ];
@@ -142,6 +146,7 @@ for (const [what, body, completions, param, code, message] of SF) {
 
 test('structured: the grammar for each field; llama.cpp fields only on completions', () => {
   assert.equal(parseStructured({}, true), null);
+  assert.equal(parseStructured({ json_schema: null, grammar: null, response_format: null }, true), null);
   assert.equal(parseStructured({ response_format: { type: 'text' } }, false), null);
   assert.equal(parseStructured({ response_format: null }, false), null);
   assert.equal(parseStructured({ response_format: { type: 'json_object' } }, false), JSON_OBJECT_GBNF);
