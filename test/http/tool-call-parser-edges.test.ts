@@ -1,0 +1,82 @@
+// Tool-call parser edge cases (server/http/tool-call-parser.ts), as exact event lists:
+// what an unfinished reply leaves (a partial marker, an empty region, a call cut off),
+// whitespace after calls, a call whose JSON breaks after it started (Hermes skips to the
+// closing tag, the others give up on calls), separators of each format, and unknown
+// tools. Each reply is read whole and a character at a time, with the same result.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ToolCallParser, type ToolEvent } from '../../server/http/tool-call-parser.js';
+import type { ToolFormatName } from '../../server/http/tool-formats.js';
+
+type Ev = ['text', string] | ['start', number, string] | ['args', number, string];
+
+function events(format: ToolFormatName, pieces: string[]): Ev[] {
+  const p = new ToolCallParser(format, ['a', 'bb']);
+  const all: ToolEvent[] = [];
+  for (const x of pieces) all.push(...p.push(x));
+  all.push(...p.finish());
+  // Merge neighbouring text and neighbouring args of one call (how pieces fall is not part of the result).
+  const out: Ev[] = [];
+  for (const e of all) {
+    const last = out[out.length - 1];
+    if (e.kind === 'text' && last?.[0] === 'text') last[1] += e.text;
+    else if (e.kind === 'args' && last?.[0] === 'args' && last[1] === e.index) last[2] += e.text;
+    else out.push(e.kind === 'text' ? ['text', e.text] : e.kind === 'start' ? ['start', e.index, e.name] : ['args', e.index, e.text]);
+  }
+  return out;
+}
+
+const CASES: [ToolFormatName, string, Ev[]][] = [
+  ['hermes', 'x <tool', [['text', 'x <tool']]],
+  ['hermes', 'x <tool_call>  ', [['text', 'x <tool_call>  ']]],
+  ['hermes', '<tool_call>{"na', [['text', '<tool_call>{"na']]],
+  ['hermes', '<tool_call>{"name": "a", "arguments": {"q": 1', [['start', 0, 'a'], ['args', 0, '{"q": 1']]],
+  ['hermes', '<tool_call>{"name": "a"}</tool_call>  \n', [['start', 0, 'a'], ['args', 0, '{}']]],
+  ['hermes', '<tool_call>{"name": "a"}</tool_call>  \nok', [['start', 0, 'a'], ['args', 0, '{}'], ['text', '  \nok']]],
+  ['hermes', '<tool_call>{"name": "a"} x', [['start', 0, 'a'], ['args', 0, '{}'], ['text', ' x']]],
+  ['hermes', '<tool_call>{"name": "a"}</tool_cal', [['start', 0, 'a'], ['args', 0, '{}']]],
+  ['hermes', '<tool_call>{"name": "a", "arguments": {} ] junk</tool_call>after', [['start', 0, 'a'], ['args', 0, '{}'], ['text', 'after']]],
+  ['hermes', '<tool_call>{"name": "zz"}</tool_call>', [['text', '<tool_call>{"name": "zz"}</tool_call>']]],
+  ['hermes', '<tool_call>\n<tool_call>{"name": "a"}</tool_call>', [['text', '<tool_call>\n'], ['start', 0, 'a'], ['args', 0, '{}']]],
+  ['hermes', 'text\t<tool_call>{"name":"a"}</tool_call>\r\n', [['text', 'text\t'], ['start', 0, 'a'], ['args', 0, '{}']]],
+  ['hermes', '<tool_call>{"name": "a"}</tool_call><tool_call>{"name": "bb", "arguments": {"x": [1]}}</tool_call>', [['start', 0, 'a'], ['args', 0, '{}'], ['start', 1, 'bb'], ['args', 1, '{"x": [1]}']]],
+  ['hermes', '[TOOL_CALLS][{"name": "a"}]', [['text', '[TOOL_CALLS][{"name": "a"}]']]],
+  ['llama3', '<|python_tag|>', [['text', '<|python_tag|>']]],
+  ['llama3', '  <|python_tag|>  ', [['text', '  <|python_tag|>  ']]],
+  ['llama3', '<|python', [['text', '<|python']]],
+  ['llama3', '<|python_tag|>hello', [['text', '<|python_tag|>hello']]],
+  ['llama3', '{"name": "a", "parameters": {}} ; {"name": "bb", "parameters": {"x":2}}', [['start', 0, 'a'], ['args', 0, '{}'], ['start', 1, 'bb'], ['args', 1, '{"x":2}']]],
+  ['llama3', '{"name": "a", "parameters": {}}, {"name": "bb"}', [['start', 0, 'a'], ['args', 0, '{}'], ['text', ', {"name": "bb"}']]],
+  ['llama3', '{"name": "a", "parameters": {} ] junk', [['start', 0, 'a'], ['args', 0, '{}'], ['text', '] junk']]],
+  ['llama3', 'x{"name": "a"}', [['text', 'x{"name": "a"}']]],
+  ['mistral', '[TOOL_CALLS][{"name": "a", "arguments": {}}] tail', [['start', 0, 'a'], ['args', 0, '{}'], ['text', ' tail']]],
+  ['mistral', '[TOOL_CALLS]{"name": "a", "arguments": {}}, {"name": "bb", "arguments": {}}', [['start', 0, 'a'], ['args', 0, '{}'], ['start', 1, 'bb'], ['args', 1, '{}']]],
+  ['mistral', '[TOOL_CALLS]{"name": "a"}; {"name": "bb"}', [['start', 0, 'a'], ['args', 0, '{}'], ['text', '; {"name": "bb"}']]],
+  ['mistral', '[TOOL_CALLS][[{"name": "a"}]', [['text', '[TOOL_CALLS][[{"name": "a"}]']]],
+  ['mistral', '<tool_call>{"name": "a"}</tool_call>', [['text', '<tool_call>{"name": "a"}</tool_call>']]],
+  ['mistral', '[TOOL_CALLS][{"name": "a", "arguments": {} x', [['start', 0, 'a'], ['args', 0, '{}'], ['text', 'x']]],
+];
+
+for (const [format, reply, want] of CASES) {
+  test(`${format}: ${JSON.stringify(reply)}`, () => {
+    assert.deepEqual(events(format, [reply]), want);
+    assert.deepEqual(events(format, [...reply]), want, 'a character at a time');
+  });
+}
+
+test('a call id is call_ and 24 hex digits, new for every call', () => {
+  const p = new ToolCallParser('hermes', ['a']);
+  const ev = [...p.push('<tool_call>{"name": "a"}</tool_call><tool_call>{"name": "a"}</tool_call>'), ...p.finish()];
+  const ids = ev.flatMap((e) => (e.kind === 'start' ? [e.id] : []));
+  assert.equal(ids.length, 2);
+  for (const id of ids) assert.match(id, /^call_[0-9a-f]{24}$/);
+  assert.notEqual(ids[0], ids[1]);
+});
+
+test('after finish() everything is text', () => {
+  const p = new ToolCallParser('hermes', ['a']);
+  p.push('hi');
+  p.finish();
+  assert.deepEqual(p.push('<tool_call>{"name": "a"}</tool_call>'), [{ kind: 'text', text: '<tool_call>{"name": "a"}</tool_call>' }]);
+});
