@@ -13,12 +13,13 @@
 
 namespace rs_napi {
 
-// measureBandwidth(maxThreads, onlyThreads, megabytes, reps, patterns, pages)
+// measureBandwidth(maxThreads, onlyThreads, megabytes, reps, patterns, pages, isas)
 //   -> Promise<[{ pattern, isa, threads, hugePages, best, median }]> (GB/s; rs_bandwidth_params)
 Napi::Value MeasureBandwidth(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  if (info.Length() != 6) throw Napi::TypeError::New(env, "measureBandwidth(maxThreads, onlyThreads, megabytes, reps, patterns, pages)");
-  for (size_t i = 0; i < 6; i++)
+  if (info.Length() != 7)
+    throw Napi::TypeError::New(env, "measureBandwidth(maxThreads, onlyThreads, megabytes, reps, patterns, pages, isas)");
+  for (size_t i = 0; i < 7; i++)
     if (!info[i].IsNumber()) throw Napi::TypeError::New(env, "measureBandwidth: every argument is a number");
   rs_bandwidth_params p = rs_bandwidth_default_params();
   p.max_threads = info[0].As<Napi::Number>().Int32Value();
@@ -27,6 +28,7 @@ Napi::Value MeasureBandwidth(const Napi::CallbackInfo &info) {
   p.reps = info[3].As<Napi::Number>().Int32Value();
   p.patterns = info[4].As<Napi::Number>().Uint32Value();
   p.pages = info[5].As<Napi::Number>().Uint32Value();
+  p.isas = info[6].As<Napi::Number>().Uint32Value();
   using Rows = std::vector<rs_bandwidth_row>;
   return PromiseWorker<Rows>::Start(
       env,

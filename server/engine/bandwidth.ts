@@ -20,7 +20,13 @@ export interface BandwidthOptions {
   reps?: number;
   patterns?: readonly ReadPattern[];
   pages?: readonly PageKind[];
+  /** Vector ISAs to try (default: every one this CPU has); one the CPU lacks is skipped. */
+  isas?: readonly VectorIsa[];
 }
+
+/** In rs_isa order: the bit for ISA i is 1 << i. */
+const ISAS = ['scalar', 'avx2', 'avx512'] as const;
+export type VectorIsa = (typeof ISAS)[number];
 
 export interface BandwidthProbe {
   rows: BandwidthRow[];
@@ -52,6 +58,13 @@ export async function probeBandwidth(o: BandwidthOptions = {}): Promise<Bandwidt
     if (p !== 'normal' && p !== 'huge') throw new RangeError(`unknown page kind "${String(p)}" (normal or huge)`);
     pageMask |= p === 'normal' ? 1 : 2;
   }
+  let isaMask = 0;
+  for (const i of o.isas ?? ISAS) {
+    const bit = ISAS.indexOf(i);
+    if (bit < 0) throw new RangeError(`unknown ISA "${String(i)}" (one of ${ISAS.join(', ')})`);
+    isaMask |= 1 << bit;
+  }
+  if (isaMask === 0) throw new RangeError('no ISA to try');
   const rows = await native.measureBandwidth(
     intIn('maxThreads', o.maxThreads ?? 0, 0, 1024),
     intIn('threads', o.threads ?? 0, 0, 1024),
@@ -59,13 +72,21 @@ export async function probeBandwidth(o: BandwidthOptions = {}): Promise<Bandwidt
     intIn('reps', o.reps ?? 5, 1, 100),
     patternMask,
     pageMask,
+    isaMask,
   );
   return { rows, best: fastest(rows) };
 }
 
 /** The same configuration as `row`, measured again (drift during a long benchmark). */
 export function remeasure(row: BandwidthRow, megabytes = 1024, reps = 5): Promise<BandwidthProbe> {
-  return probeBandwidth({ threads: row.threads, megabytes, reps, patterns: [row.pattern], pages: [row.hugePages ? 'huge' : 'normal'] });
+  return probeBandwidth({
+    threads: row.threads,
+    megabytes,
+    reps,
+    patterns: [row.pattern],
+    pages: [row.hugePages ? 'huge' : 'normal'],
+    isas: [row.isa as VectorIsa],
+  });
 }
 
 export function describeConfig(r: BandwidthRow): string {

@@ -94,8 +94,8 @@ export interface NativeAddon {
   /** A device's memory before any context uses it ("cuda": the first GPU; "emu": emuMemory bytes, 0 for the default). */
   deviceMemory(device: 'cuda' | 'emu', emuMemory: number): Promise<{ total: number; free: number }>;
   /**
-   * Memory read bandwidth (rs_bandwidth_params): one row per configuration tried. `patterns`
-   * and `pages` are bit masks (server/engine/bandwidth.ts builds them).
+   * Memory read bandwidth (rs_bandwidth_params): one row per configuration tried. `patterns`,
+   * `pages` and `isas` (bit i: rs_isa i) are bit masks (server/engine/bandwidth.ts builds them).
    */
   measureBandwidth(
     maxThreads: number,
@@ -104,6 +104,7 @@ export interface NativeAddon {
     reps: number,
     patterns: number,
     pages: number,
+    isas: number,
   ): Promise<NativeBandwidthRow[]>;
   /** Predictor training (addon/src/predictor_train.cpp); the arrays must not change until the promise settles. */
   training: {

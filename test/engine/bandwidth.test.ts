@@ -27,6 +27,10 @@ test('thread counts go 1, 2, 4, ... up to the maximum, and a re-measure repeats 
   const again = await remeasure(p.rows[1], 64, 2);
   assert.equal(again.rows.length, 1);
   assert.deepEqual({ ...again.best, best: 0, median: 0 }, { ...p.rows[1], best: 0, median: 0 });
+  // On a CPU with two vector ISAs, a re-measure of the second one measures only it.
+  const last = p.rows[p.rows.length - 1];
+  const only = await remeasure(last, 64, 1);
+  assert.deepEqual(only.rows.map((r) => [r.isa, r.threads]), [[last.isa, last.threads]]);
 });
 
 test('fastest picks the highest pass, not the highest median', () => {
@@ -39,8 +43,10 @@ test('bad parameters are refused, by the TypeScript layer and by the addon, and 
   await assert.rejects(probeBandwidth({ megabytes: 8 }), /megabytes must be an integer in \[64/);
   await assert.rejects(probeBandwidth({ patterns: ['sideways' as never] }), /unknown read pattern "sideways"/);
   await assert.rejects(probeBandwidth({ pages: [] }), /no page kind/);
-  await assert.rejects(native.measureBandwidth(0, 0, 32, 1, 15, 1), /at least 64 MiB/);
-  await assert.rejects(native.measureBandwidth(0, 0, 64, 0, 15, 1), /repetitions/);
-  await assert.rejects(native.measureBandwidth(0, 0, 64, 1, 0, 1), /no read pattern/);
+  await assert.rejects(probeBandwidth({ isas: ['sse' as never] }), /unknown ISA "sse"/);
+  await assert.rejects(probeBandwidth({ isas: [] }), /no ISA/);
+  await assert.rejects(native.measureBandwidth(0, 0, 32, 1, 15, 1, 7), /at least 64 MiB/);
+  await assert.rejects(native.measureBandwidth(0, 0, 64, 0, 15, 1, 7), /repetitions/);
+  await assert.rejects(native.measureBandwidth(0, 0, 64, 1, 0, 1, 7), /no read pattern/);
   assert.throws(() => (native.measureBandwidth as unknown as (a: number) => unknown)(1), /measureBandwidth\(/);
 });
