@@ -30,10 +30,11 @@ void rs_avx2_dot_rows_q4_0(int nr, int64_t nb, const char *const *w, const char 
 void rs_avx512_dot_rows_q4_0(int nr, int64_t nb, const char *const *w, const char *a, float *out);
 /* avx2.c: rs_dot_rows's F16 kernel (F32 activations), nr in 1..4 */
 void rs_avx2_dot_rows_f16(int nr, int64_t n, const void *const *w, const float *a, float *out);
-/* avx2_q4_0x8.c: rs_gemm_x8_fn for Q4_0 (the AVX-512 table has none yet: there the
- * plain rows and their VNNI kernels are used) */
+/* avx2_q4_0x8.c, avx512_q4_0x8.c: rs_gemm_x8_fn for Q4_0 (q4_0x8_body.h) */
 void rs_avx2_gemm_q4_0x8(int64_t n, int ng, int nc, const void *w8, const void *a, size_t as, float *out,
                          size_t os);
+void rs_avx512_gemm_q4_0x8(int64_t n, int ng, int nc, const void *w8, const void *a, size_t as, float *out,
+                           size_t os);
 /* avx512_kquant.c */
 void rs_avx512_vec_dot_q4_k(int64_t n, float *out, const void *w, const void *a);
 void rs_avx512_vec_dot_q5_k(int64_t n, float *out, const void *w, const void *a);
