@@ -54,8 +54,10 @@ struct GateValues {
 inline void prefetch_l1(const uint8_t *p, size_t bytes) {
   for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 3);
 }
-inline void prefetch_nta(const uint8_t *p, size_t bytes) {
-  for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 0);
+// prefetcht2: into the outer cache levels only, so a request made further ahead does not
+// push out of L1 the lines about to be used.
+inline void prefetch_far(const uint8_t *p, size_t bytes) {
+  for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 1);
 }
 
 // Slices of the output dimension d of a down projection stored as `type` rows, for
