@@ -149,7 +149,7 @@ static inline __attribute__((always_inline)) void tile_x0(int q4, int64_t nb, in
                         x0_tail(q4, w + r * ws, (const rs_block_q8_0 *)(a + c * as), ng * 4, nb);
 }
 
-/* rs_dot_rows for Q4_0 (sparse_dot.c): tile_x0's one-column operations over up to 4
+/* rs_dot_rows for Q4_0 (sparse_dot.c): tile_x0's one-column operations over up to 8
  * weight rows at any addresses (the sparse FFN's active neurons), so each output is
  * vec_dot_q4_0's bit for bit; the rows' cache misses overlap. */
 static inline __attribute__((always_inline)) void rows_x0(int RM, int64_t nb, const char *const *w, const char *a,
@@ -158,7 +158,7 @@ static inline __attribute__((always_inline)) void rows_x0(int RM, int64_t nb, co
   const size_t gb = GROUP_BYTES(1);
   const __m512i d_idx = _mm512_loadu_si512(k_d_idx);
   const rs_q8_0x_group *grp = q8_0x_groups(a, nb);
-  __m512 acc[4];
+  __m512 acc[8];
   _Pragma("GCC unroll 8")
   for (int r = 0; r < RM; r++) acc[r] = _mm512_setzero_ps();
   for (int64_t gi = 0; gi < ng; gi++)
@@ -176,6 +176,10 @@ static inline __attribute__((always_inline)) void rows_x0(int RM, int64_t nb, co
 
 void rs_avx512_dot_rows_q4_0(int nr, int64_t nb, const char *const *w, const char *a, float *out) {
   switch (nr) {
+    case 8: rows_x0(8, nb, w, a, out); break;
+    case 7: rows_x0(7, nb, w, a, out); break;
+    case 6: rows_x0(6, nb, w, a, out); break;
+    case 5: rows_x0(5, nb, w, a, out); break;
     case 4: rows_x0(4, nb, w, a, out); break;
     case 3: rows_x0(3, nb, w, a, out); break;
     case 2: rows_x0(2, nb, w, a, out); break;

@@ -25,7 +25,7 @@ extern const rs_isa_tables rs_tables_scalar;
 #if defined(__x86_64__)
 extern const rs_isa_tables rs_tables_avx2;
 extern const rs_isa_tables rs_tables_avx512;
-/* avx2.c, avx512.c: rs_dot_rows's Q4_0 kernels, nr in 1..4, nb blocks (sparse_dot.c) */
+/* avx2.c, avx512.c: rs_dot_rows's Q4_0 kernels, nr in 1..4 (AVX2) or 1..8 (AVX-512), nb blocks (sparse_dot.c) */
 void rs_avx2_dot_rows_q4_0(int nr, int64_t nb, const char *const *w, const char *a, float *out);
 void rs_avx512_dot_rows_q4_0(int nr, int64_t nb, const char *const *w, const char *a, float *out);
 /* avx2.c: rs_dot_rows's F16 kernel (F32 activations), nr in 1..4 */

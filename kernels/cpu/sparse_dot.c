@@ -14,6 +14,9 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define RS_X86 1
+#define RS_X86_DOT_RUN(isa, type, n) ((isa) == RS_ISA_AVX512 && (type) == RS_TYPE_Q4_0 && (n) % RS_QK == 0 ? 8 : 4)
+#else
+#define RS_X86_DOT_RUN(isa, type, n) 4
 #endif
 
 static void dot_rows_generic(rs_isa isa, rs_type type, int64_t n, int nr, const void *const *w, const void *a,
@@ -25,8 +28,11 @@ static void dot_rows_generic(rs_isa isa, rs_type type, int64_t n, int nr, const 
 void rs_dot_rows(rs_isa isa, rs_type type, int64_t n, int nr, const void *const *w, const void *a, float *out) {
   isa = rs_cpu_resolve_isa(isa);
   if (nr < 1) return;
-  if (nr > 4) {  /* in runs of 4: each output's operations do not depend on the grouping */
-    for (int r0 = 0; r0 < nr; r0 += 4) rs_dot_rows(isa, type, n, nr - r0 < 4 ? nr - r0 : 4, w + r0, a, out + r0);
+  /* In runs of up to `run` rows (8 for AVX-512's Q4_0, else 4): each output's
+   * operations do not depend on the grouping. */
+  const int run = RS_X86_DOT_RUN(isa, type, n);
+  if (nr > run) {
+    for (int r0 = 0; r0 < nr; r0 += run) rs_dot_rows(isa, type, n, nr - r0 < run ? nr - r0 : run, w + r0, a, out + r0);
     return;
   }
 #ifdef RS_X86
