@@ -22,11 +22,12 @@ const CASES: TypeCase[] = [
   { name: 'q6_K', type: GgmlType.Q6_K, ns: [256, 768, 2560] },
 ];
 
-// (weight rows, activation rows): one output; single rows against small batches (the
-// decode shapes, 1 x nc tiles); full tiles (4 x 4, 4 x 2, 2 x 4, 2 x 2); every kind of
+// (weight rows, activation rows): one output; several rows against one activation row
+// (decode: rows side by side, a ragged last run); single rows against small batches
+// (1 x nc tiles); full tiles (4 x 4, 4 x 2, 2 x 4, 2 x 2); every kind of
 // edge tile; a 32-row engine chunk against 5 rows.
 const SHAPES: Array<[number, number]> = [
-  [1, 1], [1, 2], [1, 3], [1, 5], [2, 2], [3, 2], [4, 4], [5, 3], [8, 8], [9, 7], [7, 9], [6, 16], [5, 17], [32, 5],
+  [1, 1], [2, 1], [3, 1], [4, 1], [7, 1], [9, 1], [1, 2], [1, 3], [1, 5], [2, 2], [3, 2], [4, 4], [5, 3], [8, 8], [9, 7], [7, 9], [6, 16], [5, 17], [32, 5],
 ];
 
 function firstDiff(a: Float32Array, b: Float32Array): number {
