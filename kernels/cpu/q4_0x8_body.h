@@ -14,11 +14,20 @@
 
 enum { X8_BLOCK = 16 + 128 };
 
-static inline __m256i bcast4(const int8_t *p) {
-  int32_t v;
-  memcpy(&v, p, 4);
-  return _mm256_set1_epi32(v);
+typedef int32_t x8_i32u __attribute__((may_alias, aligned(1)));
+/* 4 activation bytes in every 32-bit lane; a plain dereference (not memcpy), so that
+ * an EVEX instruction can take it as an embedded {1to8} broadcast operand. */
+static inline __m256i bcast4(const int8_t *p) { return _mm256_set1_epi32(*(const x8_i32u *)p); }
+
+#if X8_VNNI
+/* acc += dpbusd(w, the 4 bytes at p in every lane), the broadcast folded into the
+ * instruction ({1to8}): compilers keep a separate vpbroadcastd, and the kernel is bound
+ * by instructions issued, not by memory (two threads on the 2-core machine). */
+static inline __m256i dpbusd_bcast4(__m256i acc, __m256i w, const int8_t *p) {
+  __asm__("vpdpbusd %2%{1to8%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*(const x8_i32u *)p));
+  return acc;
 }
+#endif
 
 /* -8 * sum(a) of activation block b: from the Q8_0X group's offset seeds (each lane
  * holds -2 * sum(a) of its block) where the block is in a whole group, else summed. */
@@ -59,8 +68,8 @@ static inline __attribute__((always_inline)) void x8_block(int RN, int p, const 
     for (int c = 0; c < RN; c++) {
       const rs_block_q8_0 *ab = (const rs_block_q8_0 *)(a + c * as) + b;
 #if X8_VNNI
-      s32[c] = _mm256_dpbusd_epi32(s32[c], lo, bcast4(ab->qs + 4 * k));
-      s32[c] = _mm256_dpbusd_epi32(s32[c], hi, bcast4(ab->qs + 16 + 4 * k));
+      s32[c] = dpbusd_bcast4(s32[c], lo, ab->qs + 4 * k);
+      s32[c] = dpbusd_bcast4(s32[c], hi, ab->qs + 16 + 4 * k);
 #else
       s16[c] = _mm256_add_epi16(s16[c], _mm256_maddubs_epi16(lo, bcast4(ab->qs + 4 * k)));
       s16[c] = _mm256_add_epi16(s16[c], _mm256_maddubs_epi16(hi, bcast4(ab->qs + 16 + 4 * k)));
