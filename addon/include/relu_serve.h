@@ -218,6 +218,10 @@ typedef struct {
   float threshold;
   int sparse_max_batch;
   uint64_t last_rows, total_rows, sparse_steps, dense_steps;
+  /* Wall time of the steps' parts since the context was made (ms; CPU steps, not the
+   * hybrid executor's): attention blocks, choosing the FFN's neurons (predictor or exact
+   * mode's gate), the rest of the FFN blocks, the output head. */
+  double attention_ms, select_ms, ffn_ms, output_ms;
 } rs_sparsity_info;
 /* last_pairs and total_pairs: n_layer values each, or NULL. */
 void rs_context_get_sparsity(const rs_context *ctx, rs_sparsity_info *info, uint64_t *last_pairs,

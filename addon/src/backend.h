@@ -64,6 +64,10 @@ class Backend {
   virtual void predictor_logits(const Layer &L, const float *resid, int n, float *logits) = 0;
   // x[i] += y[i] over n floats
   virtual void add(float *x, const float *y, int64_t n) = 0;
+
+  // Milliseconds ffn_sparse spent choosing the neurons (the predictor, or exact mode's
+  // gate product and its threshold), cumulative: forward() splits its FFN time with it.
+  double select_ms = 0;
 };
 
 }  // namespace rs

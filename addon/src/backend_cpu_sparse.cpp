@@ -14,6 +14,7 @@
 // the row shares a step, and between the sparse modes and dense where they compute the
 // same neurons.
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <stdexcept>
 
@@ -129,6 +130,7 @@ uint64_t CpuBackend::ffn_sparse(const Layer &L, FfnMode mode, float threshold, r
   const int64_t n_ff = P.up.rows;
 
   // ---- A: the active set ----
+  const auto t_select = std::chrono::steady_clock::now();
   uint64_t pairs = 0;
   GateValues gates;
   if (n == 1 && mode == FfnMode::Predictor && P.gate.type == P.up.type) {
@@ -147,6 +149,7 @@ uint64_t CpuBackend::ffn_sparse(const Layer &L, FfnMode mode, float threshold, r
     }
     pairs = list_selected(sel, n, n_ff, threshold, mode == FfnMode::Exact, nullptr);  // exact: gate > 0
   }
+  select_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_select).count();
   NeuronList list;
   list.blk = sp_list_.data();
   list.n = static_cast<int64_t>(sp_list_.size());

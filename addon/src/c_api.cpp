@@ -273,6 +273,10 @@ void rs_context_get_sparsity(const rs_context *ctx, rs_sparsity_info *info, uint
   info->total_rows = s.total_rows;
   info->sparse_steps = s.sparse_steps;
   info->dense_steps = s.dense_steps;
+  info->attention_ms = s.attention_ms;
+  info->select_ms = s.select_ms;
+  info->ffn_ms = s.ffn_ms;
+  info->output_ms = s.output_ms;
   for (size_t l = 0; l < s.last_pairs.size(); l++) {
     if (last_pairs) last_pairs[l] = s.last_pairs[l];
     if (total_pairs) total_pairs[l] = s.total_pairs[l];

@@ -1,6 +1,7 @@
 #include "forward.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace rs {
 
@@ -63,6 +64,15 @@ void count_activations(Backend &be, const Layer &L, int il, const float *resid, 
 void forward(const Model &model, Backend &be, KvCache &cache, Scratch &s, const int32_t *tokens,
              const BatchView &b, const uint8_t *want, float *logits, const ForwardOptions &opt) {
   ActivationCounts *counts = opt.counts;
+  // Part timing (SparsityStats): a clock read at each boundary, a few per layer.
+  using Clock = std::chrono::steady_clock;
+  auto lap = [t = Clock::now()](double *acc) mutable {
+    const Clock::time_point now = Clock::now();
+    *acc += std::chrono::duration<double, std::milli>(now - t).count();
+    t = now;
+  };
+  double attention_ms = 0, ffn_ms = 0, output_ms = 0, ignore_ms = 0;
+  const double select_before = be.select_ms;
   const HParams &hp = model.hp();
   const int n = b.n, d = hp.n_embd;
   float *x = s.x.data(), *xb = s.xb.data();
@@ -90,6 +100,7 @@ void forward(const Model &model, Backend &be, KvCache &cache, Scratch &s, const 
   }
   const bool mixed = !sparse_rows.empty() && !dense_rows.empty();
 
+  lap(&ignore_ms);
   for (int il = 0; il < hp.n_layer; il++) {
     const Layer &L = model.layers()[il];
     // Attention block: x += Wo . attn(rope(Wq.n(x)), rope(Wk.n(x)), Wv.n(x))
@@ -104,6 +115,7 @@ void forward(const Model &model, Backend &be, KvCache &cache, Scratch &s, const 
     be.attention(cache, il, b, s.q.data(), hp.n_head, hp.n_head_kv, hp.head_dim, s.att.data());
     be.matmul(L.wo, s.att.data(), n, xb);
     be.add(x, xb, static_cast<int64_t>(n) * d);
+    lap(&attention_ms);
 
     // FFN block: x += down(act(gate.n(x), up.n(x)))
     be.rmsnorm(x, L.ffn_norm.data(), n, d, hp.rms_eps, xb);
@@ -152,7 +164,16 @@ void forward(const Model &model, Backend &be, KvCache &cache, Scratch &s, const 
       opt.stats->last_pairs[il] = pairs;
       opt.stats->total_pairs[il] += pairs;
     }
+    lap(&ffn_ms);
   }
+  auto record_times = [&] {
+    if (!opt.stats) return;
+    const double sel = be.select_ms - select_before;
+    opt.stats->attention_ms += attention_ms;
+    opt.stats->select_ms += sel;
+    opt.stats->ffn_ms += ffn_ms - sel;
+    opt.stats->output_ms += output_ms;
+  };
 
   if (counts) counts->rows += n;
   // Output head only for the rows whose logits are wanted.
@@ -163,9 +184,11 @@ void forward(const Model &model, Backend &be, KvCache &cache, Scratch &s, const 
                               x + static_cast<size_t>(n_out) * d);
     n_out++;
   }
-  if (n_out == 0) return;
+  if (n_out == 0) return record_times();
   be.rmsnorm(x, model.output_norm().data(), n_out, d, hp.rms_eps, xb);
   be.matmul(model.output(), xb, n_out, logits);
+  lap(&output_ms);
+  record_times();
 }
 
 }  // namespace rs

@@ -38,6 +38,9 @@ struct SparsityStats {
   std::vector<uint64_t> last_pairs, total_pairs;
   uint64_t last_rows = 0, total_rows = 0;
   uint64_t sparse_steps = 0, dense_steps = 0;
+  // Wall time of the step's parts, cumulative (ms): the attention blocks, choosing the
+  // FFN's neurons (Backend::select_ms), the rest of the FFN blocks, the output head.
+  double attention_ms = 0, select_ms = 0, ffn_ms = 0, output_ms = 0;
 };
 
 struct ForwardOptions {

@@ -160,6 +160,12 @@ Napi::Value ContextWrap::Sparsity(const Napi::CallbackInfo &info) {
   o.Set("totalRows", static_cast<double>(si.total_rows));
   o.Set("sparseSteps", static_cast<double>(si.sparse_steps));
   o.Set("denseSteps", static_cast<double>(si.dense_steps));
+  Napi::Object ph = Napi::Object::New(env);
+  ph.Set("attention", si.attention_ms);
+  ph.Set("select", si.select_ms);
+  ph.Set("ffn", si.ffn_ms);
+  ph.Set("output", si.output_ms);
+  o.Set("phaseMs", ph);
   // Ratios of neurons computed: pairs / (rows x n_ff).
   Napi::Array l = Napi::Array::New(env, n_layer_), t = Napi::Array::New(env, n_layer_);
   for (int i = 0; i < n_layer_; i++) {

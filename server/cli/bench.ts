@@ -62,6 +62,14 @@ export interface ModeResult {
   bytesPerToken: number;
   /** bytesPerToken by part, plus the KV cache a token reads at mid-generation. */
   bytesSplit: { attention: number; predictor: number; ffn: number; output: number; kvCache: number };
+  /**
+   * Milliseconds per generated token by part (the fastest rep): attention blocks, choosing
+   * the FFN's neurons (predictor; exact mode's gate product), the rest of the FFN, the
+   * output head, and the remainder of the step (embedding, sampling, the call itself).
+   */
+  timeSplit: { attention: number; select: number; ffn: number; output: number; other: number };
+  /** The bytes each part reads (selectBytes: the predictor, or exact mode's gate rows), per token. */
+  selectBytes: number;
   /** Memory read bandwidth re-measured right after this run (the limit's configuration). */
   bandwidthGBs: number;
   /** Tokens/s if every byte a token reads came at the run's bandwidth limit. */
@@ -137,6 +145,7 @@ async function measureModel(model: Model, modes: FfnMode[], o: BenchOptions, lim
       let bestPrompt = Infinity;
       let bestGen = Infinity;
       let active = 0;
+      let phases = { attention: 0, select: 0, ffn: 0, output: 0 };
       for (let r = 0; r < o.reps; r++) {
         ctx.truncate(0, 0);
         let t = performance.now();
@@ -149,8 +158,13 @@ async function measureModel(model: Model, modes: FfnMode[], o: BenchOptions, lim
           logits = await ctx.decode(sequenceBatch([tok], 0, o.prompt + i));
           tok = argmax(logits);
         }
-        bestGen = Math.min(bestGen, performance.now() - t);
+        const genMs = performance.now() - t;
         const after = ctx.sparsity();
+        if (genMs < bestGen) {
+          const a = after.phaseMs, b = before.phaseMs;
+          phases = { attention: a.attention - b.attention, select: a.select - b.select, ffn: a.ffn - b.ffn, output: a.output - b.output };
+        }
+        bestGen = Math.min(bestGen, genMs);
         // Average computed ratio over the generated rows only.
         const rows = after.totalRows - before.totalRows;
         active = after.avgActiveRatio.reduce((s, a, l) => s + (a * after.totalRows - before.avgActiveRatio[l] * before.totalRows) / rows, 0) / info.nLayer;
@@ -187,6 +201,7 @@ async function measureModel(model: Model, modes: FfnMode[], o: BenchOptions, lim
             ? gateRowBytes * info.nFf * info.nLayer + neurons * (info.neuronBytes - gateRowBytes)
             : neurons * info.neuronBytes;
       const predictor = ran === 'predictor' ? info.predictorBytes : 0;
+      const selectBytes = ran === 'predictor' ? predictor : ran === 'exact' ? gateRowBytes * info.nFf * info.nLayer : 0;
       const bytes = info.nonFfnBytesPerToken + predictor + ffn;
       const bytesSplit = { attention: attentionBytes, predictor, ffn, output: info.nonFfnBytesPerToken - attentionBytes, kvCache: kvBytes };
       // This machine's bandwidth drifts (seen: 25 to 50 GB/s within an hour on a shared
@@ -207,6 +222,14 @@ async function measureModel(model: Model, modes: FfnMode[], o: BenchOptions, lim
         activeRatio: active,
         bytesPerToken: bytes,
         bytesSplit,
+        timeSplit: {
+          attention: phases.attention / o.gen,
+          select: phases.select / o.gen,
+          ffn: phases.ffn / o.gen,
+          output: phases.output / o.gen,
+          other: (bestGen - phases.attention - phases.select - phases.ffn - phases.output) / o.gen,
+        },
+        selectBytes,
         bandwidthGBs: bw,
         // Filled in by judge() once the run's limit is known.
         bandwidthLimitTokensPerS: 0,
@@ -341,6 +364,20 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   };
 }
 
+/** Each part's time per token and the rate it read its bytes at. */
+export function formatTimeSplit(m: ModeResult): string {
+  const t = m.timeSplit, b = m.bytesSplit;
+  const part = (name: string, ms: number, bytes: number) =>
+    `${name} ${ms.toFixed(2)} ms` + (bytes > 0 && ms > 0 ? ` (${(bytes / ms / 1e6).toFixed(1)} GB/s)` : '');
+  return [
+    part('attention', t.attention, b.attention + b.kvCache),
+    part(m.mode === 'exact' ? 'gate' : 'predictor', t.select, m.selectBytes),
+    part('FFN', t.ffn, b.ffn + b.predictor - m.selectBytes),
+    part('output', t.output, b.output),
+    `other ${t.other.toFixed(2)} ms`,
+  ].join(', ');
+}
+
 export function formatBench(r: BenchResult): string {
   const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
   const types = Object.entries(r.weightTypes).map(([t, b]) => `${t} ${mib(b)}`).join(', ');
@@ -371,6 +408,7 @@ export function formatBench(r: BenchResult): string {
       `bytes/token        ${m.label}: attention ${mib(b.attention)}, predictor ${mib(b.predictor)}, FFN ${mib(b.ffn)}, output ${mib(b.output)}, KV cache ${mib(b.kvCache)}`,
     );
   }
+  for (const m of r.modes) lines.push(`time/token         ${m.label}: ${formatTimeSplit(m)}`);
   for (const m of r.modes)
     if (m.genTokensPerSBusy !== undefined)
       lines.push(

@@ -148,6 +148,12 @@ export interface SparsityStats {
   totalRows: number;
   sparseSteps: number;
   denseSteps: number;
+  /**
+   * Wall time of the CPU steps' parts since the context was made (ms): attention blocks,
+   * choosing the FFN's neurons (predictor, or exact mode's gate product), the rest of the
+   * FFN blocks, the output head. Hybrid (device) steps report theirs in `device()`.
+   */
+  phaseMs: { attention: number; select: number; ffn: number; output: number };
   lastActiveRatio: number[];
   avgActiveRatio: number[];
 }

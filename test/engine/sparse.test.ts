@@ -196,3 +196,34 @@ test('a step mixing a long prompt (dense rows) with generation rows (sparse) giv
     model.dispose();
   }
 });
+
+test('step part times: every part counted once, the neuron choice apart from the rest of the FFN', async () => {
+  // A 'small' bamboo model, so a step takes long enough for the parts to dominate it.
+  const path = join(testDir, 'bamboo-small-q4_0-parts.gguf');
+  await makeModel({ arch: 'bamboo', size: 'small', type: 'q4_0', seed: 7, out: path });
+  const model = await Model.load(path);
+  try {
+    for (const mode of ['dense', 'exact'] as const) {
+      const ctx = await model.createContext({ nSeq: 1, nCtx: 64, ffnMode: mode, threads: 1 });
+      try {
+        assert.deepEqual(ctx.sparsity().phaseMs, { attention: 0, select: 0, ffn: 0, output: 0 });
+        for (let i = 0; i < 12; i++) await ctx.decode(sequenceBatch([PROMPT[i]], 0, i));
+        const p = ctx.sparsity().phaseMs;
+        const total = ctx.stats().totalMs;
+        const sum = p.attention + p.select + p.ffn + p.output;
+        assert.ok(p.attention > 0 && p.ffn > 0 && p.output > 0, `${mode}: ${JSON.stringify(p)}`);
+        if (mode === 'dense') assert.equal(p.select, 0, 'no neuron choice in a dense step');
+        // Exact mode chooses by the whole gate product: a large share of the FFN.
+        else assert.ok(p.select > 0.1 * p.ffn, `exact: choice ${p.select} ms, rest of the FFN ${p.ffn} ms`);
+        // The parts cover the step (all but the embedding lookup and bookkeeping) and are
+        // not counted twice: their sum stays within the decode calls' own wall time.
+        assert.ok(sum <= total, `${mode}: parts ${sum} ms > decode ${total} ms`);
+        assert.ok(sum >= 0.6 * total, `${mode}: parts ${sum} ms cover little of decode ${total} ms`);
+      } finally {
+        ctx.dispose();
+      }
+    }
+  } finally {
+    model.dispose();
+  }
+});
