@@ -193,6 +193,8 @@ int main(int argc, char **argv) {
   const double prompt_ms = ms_since(t_prompt);
   rs_hybrid_stats after_prompt;
   rs_context_get_hybrid_stats(ctx, &after_prompt);
+  rs_sparsity_info sparsity_after_prompt;
+  rs_context_get_sparsity(ctx, &sparsity_after_prompt, nullptr, nullptr);
   const auto t_gen = Clock::now();
   const char *finish = "length";
   while (static_cast<int>(out.size()) < n_gen) {
@@ -231,7 +233,8 @@ int main(int argc, char **argv) {
     std::printf(
         "{\"model\":%s,\"prompt_tokens\":[%s],\"tokens\":[%s],\"finish_reason\":\"%s\",\n"
         " \"timings\":{\"load_ms\":%.3f,\"prompt_ms\":%.3f,\"prompt_tokens_per_s\":%.3f,\"gen_ms\":%.3f,\"gen_tokens_per_s\":%.3f},\n"
-        " \"engine\":{\"threads\":%d,\"isa\":%s,\"ffn_mode\":%s,\"threshold\":%g},\n"
+        " \"engine\":{\"threads\":%d,\"isa\":%s,\"ffn_mode\":%s,\"threshold\":%g,"
+        "\"gen_phase_ms\":{\"attention\":%.3f,\"select\":%.3f,\"ffn\":%.3f,\"output\":%.3f}},\n"
         " \"device\":{\"type\":%s,\"name\":%s,\"memory_total\":%llu,\"memory_free\":%llu,\"budget\":%llu,\"budget_from\":%s,"
         "\"used\":%llu,\"bytes\":{\"attention\":%llu,\"predictors\":%llu,\"norms\":%llu,\"output\":%llu,\"kv_cache\":%llu,"
         "\"index\":%llu,\"workspace\":%llu,\"ffn\":%llu},\"ffn_all\":%llu,\"hot_neurons\":[%s],\"placement\":%s},\n"
@@ -245,7 +248,9 @@ int main(int argc, char **argv) {
         "\"predictor_bytes\":%llu,\"bytes_per_token\":%llu}}\n",
         json_str(model.c_str()).c_str(), pids.c_str(), ids.c_str(), finish, load_ms, prompt_ms,
         prompt.size() * 1000.0 / prompt_ms, gen_ms, gen_tps, cs.n_threads, json_str(cs.isa).c_str(),
-        json_str(si.ffn_mode).c_str(), si.threshold, json_str(di.device).c_str(), json_str(di.name).c_str(),
+        json_str(si.ffn_mode).c_str(), si.threshold, si.attention_ms - sparsity_after_prompt.attention_ms,
+        si.select_ms - sparsity_after_prompt.select_ms, si.ffn_ms - sparsity_after_prompt.ffn_ms,
+        si.output_ms - sparsity_after_prompt.output_ms, json_str(di.device).c_str(), json_str(di.name).c_str(),
         (unsigned long long)di.memory_total, (unsigned long long)di.memory_free, (unsigned long long)di.budget,
         json_str(di.budget_from).c_str(), (unsigned long long)di.used, (unsigned long long)di.attention,
         (unsigned long long)di.predictors, (unsigned long long)di.norms, (unsigned long long)di.output,
