@@ -97,6 +97,11 @@ def report(out_dir):
         if not cpu:
             continue
         entry = {"cpu": {"tokens_per_s": cpu["timings"]["gen_tokens_per_s"], "tokens": cpu["tokens"]}, "gpu": {}}
+        # The CPU-only run's parts per generated token (attention, neuron choice, rest of
+        # the FFN, output head): what the hybrid phases below are compared with.
+        ph = cpu.get("engine", {}).get("gen_phase_ms")
+        if ph:
+            entry["cpu"]["phase_ms_per_token"] = {k: v / max(1, len(cpu["tokens"]) - 1) for k, v in ph.items()}
         for share in (0, 25, 50, 100):
             r = runs.get(f"{m}-gpu-{share}")
             if not r:
