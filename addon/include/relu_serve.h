@@ -85,6 +85,8 @@ typedef struct {
   uint64_t file_resident_bytes; /* mincore over the file's bytes now: the --no-mmap private
                                    copy's pages this process holds; for a mapping, the pages
                                    in the page cache (resident or not in this process) */
+  uint64_t x8_bytes;        /* plain-row bytes of the matrices repacked 8 rows at a time at
+                               load (dense Q4_0 products; 0 where the CPU has no such kernel) */
 } rs_model_info;
 
 void rs_model_get_info(const rs_model *model, rs_model_info *info);

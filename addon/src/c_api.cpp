@@ -121,6 +121,7 @@ void rs_model_get_info(const rs_model *model, rs_model_info *info) {
   info->sparse_packed = m.layers()[0].sparse_ready();
   info->sparse_threshold = m.sparse_threshold();
   info->repack_ms = m.repack_ms();
+  info->x8_bytes = m.x8_bytes();
 }
 
 int64_t rs_model_meta_count(const rs_model *model) { return static_cast<int64_t>(model->m->meta().size()); }

@@ -104,6 +104,7 @@ void Model::repack_dense() {
   });
   for (char f : failed)
     if (f) throw std::bad_alloc();
+  for (const Weight *w : todo) x8_bytes_ += w->row_bytes * static_cast<uint64_t>(w->rows);
   repack_ms_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 

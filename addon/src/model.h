@@ -102,6 +102,7 @@ class Model {
   bool sparse_capable() const { return sparse_capable_; }
   float sparse_threshold() const { return sparse_threshold_; }
   double repack_ms() const { return repack_ms_; }
+  uint64_t x8_bytes() const { return x8_bytes_; }
   // Bytes of one neuron's FFN rows (gate+up+down) and of a layer's predictor.
   uint64_t neuron_bytes(int layer) const;
   uint64_t predictor_bytes(int layer) const;
@@ -134,6 +135,7 @@ class Model {
   bool has_predictors_ = false, sparse_capable_ = false;
   float sparse_threshold_ = 0.f;
   double repack_ms_ = 0;
+  uint64_t x8_bytes_ = 0;  // plain-row bytes of the matrices repack_dense packed
   std::vector<std::unique_ptr<uint8_t, void (*)(void *)>> dense_mem_;  // Weight::x8 storage
   std::vector<rs_meta_kv> meta_;
   std::array<uint8_t, 32> heads_digest_{};

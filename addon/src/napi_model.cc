@@ -195,6 +195,7 @@ Napi::Value ModelWrap::Info(const Napi::CallbackInfo &info) {
   o.Set("sparsePacked", Napi::Boolean::New(env, mi.sparse_packed));
   o.Set("sparseThreshold", mi.sparse_threshold);
   o.Set("repackMs", mi.repack_ms);
+  o.Set("x8Bytes", static_cast<double>(mi.x8_bytes));
   o.Set("fileResidentBytes", static_cast<double>(mi.file_resident_bytes));
   return o;
 }

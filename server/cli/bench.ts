@@ -89,7 +89,10 @@ export interface BenchResult {
   isa: string;
   params: number;
   loadMs: number;
+  /** Load-time repacking (the FFN's per-neuron blocks and the 8-row dense matrices), ms. */
   repackMs: number;
+  /** Plain-row bytes of the matrices repacked 8 rows at a time. */
+  x8Bytes: number;
   fileBytes: number;
   /** Resident bytes before loading, and the most resident at once while loading (Linux only). */
   residentBeforeLoad?: number;
@@ -351,6 +354,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     params: info.nParams,
     loadMs,
     repackMs: info.repackMs,
+    x8Bytes: info.x8Bytes,
     fileBytes: info.fileBytes,
     residentBeforeLoad: before,
     peakResidentLoad: peak,
@@ -383,7 +387,7 @@ export function formatBench(r: BenchResult): string {
   const types = Object.entries(r.weightTypes).map(([t, b]) => `${t} ${mib(b)}`).join(', ');
   const lines = [
     `model              ${r.model} (${r.arch}, ${(r.params / 1e6).toFixed(0)}M params; ${types})`,
-    `load               ${r.loadMs.toFixed(0)} ms (of which FFN repacking ${r.repackMs.toFixed(0)} ms)` +
+    `load               ${r.loadMs.toFixed(0)} ms (of which repacking ${r.repackMs.toFixed(0)} ms: the FFN's neuron blocks, and ${mib(r.x8Bytes)} of matrices 8 rows at a time)` +
       (r.peakResidentLoad !== undefined && r.residentBeforeLoad !== undefined
         ? `; peak resident while loading ${mib(r.peakResidentLoad - r.residentBeforeLoad)} above the ${mib(r.residentBeforeLoad)} before it, ` +
           `${((r.peakResidentLoad - r.residentBeforeLoad) / r.fileBytes).toFixed(2)}x the ${mib(r.fileBytes)} file`

@@ -44,6 +44,8 @@ export interface ModelInfo {
   sparseThreshold: number;
   /** Load-time repacking, ms. */
   repackMs: number;
+  /** Plain-row bytes of the matrices repacked 8 rows at a time for the dense products (0 where the CPU has no such kernel). */
+  x8Bytes: number;
   /** mincore over the file's bytes when info() was read: the --no-mmap private copy's pages held; for a mapping, its pages in the page cache. */
   fileResidentBytes: number;
 }
