@@ -19,13 +19,14 @@ static unsigned s = 12345u;
 static float rnd(void) { s ^= s << 13; s ^= s >> 17; s ^= s << 5; return (float)s / 4294967296.0f * 2.0f - 1.0f; }
 
 int main(void) {
-  const rs_type types[] = {RS_TYPE_Q4_0, RS_TYPE_Q8_0, RS_TYPE_F16, RS_TYPE_F32};
-  /* the float types also at lengths with an 8-wide and a scalar tail */
-  const int64_t ns[] = {32, 96, 128, 160, 544, 2048, 4096, 40, 45, 7};
+  const rs_type types[] = {RS_TYPE_Q4_0, RS_TYPE_Q8_0, RS_TYPE_F16, RS_TYPE_F32, RS_TYPE_BF16};
+  /* the float types also at lengths with an 8-wide and a scalar tail (AVX2), and with
+   * one or two masked 16-wide tail steps (AVX-512: 40, 45, 7; 61, 29) */
+  const int64_t ns[] = {32, 96, 128, 160, 544, 2048, 4096, 40, 45, 7, 61, 29};
   const rs_isa isas[] = {RS_ISA_SCALAR, RS_ISA_AVX2, RS_ISA_AVX512};
   int checked = 0, fails = 0;
-  for (int ti = 0; ti < 4; ti++)
-    for (int ni = 0; ni < (ti < 2 ? 7 : 10); ni++) {
+  for (int ti = 0; ti < 5; ti++)
+    for (int ni = 0; ni < (ti < 2 ? 7 : 12); ni++) {
       const rs_type t = types[ti];
       const int64_t n = ns[ni];
       const rs_type vt = rs_type_get_traits(t)->vec_dot_type;
@@ -76,6 +77,6 @@ int main(void) {
 `;
 
 test('rs_dot_rows equals vec_dot bit for bit and its reference twin within 1e-5', () => {
-  // (2 quantised types x 7 lengths + 2 float types x 10) x 3 ISAs x (1 + ... + 9) rows
-  assert.equal(runKernelDriver(DRIVER), (2 * 7 + 2 * 10) * 3 * 45);
+  // (2 quantised types x 7 lengths + 3 float types x 12) x 3 ISAs x (1 + ... + 9) rows
+  assert.equal(runKernelDriver(DRIVER), (2 * 7 + 3 * 12) * 3 * 45);
 });
