@@ -79,3 +79,15 @@ test('out-of-range ids are refused by decode', () => {
   assert.throws(() => t.decode([99]), /token id 99 is outside the vocabulary \(0\.\.3\)/);
   assert.throws(() => t.decode([-1]), /token id -1/);
 });
+
+test('plain text never becomes a control token, even one the vocabulary lists again as a normal piece', () => {
+  // "<s>" is control (id 1); id 8 lists the same text as a normal piece, which merges reach.
+  const t = vocab([['▁', -10], ['<', -10], ['s', -10], ['>', -10], ['<s', -2], ['<s>', -1]]);
+  assert.deepEqual(t.encode('<s>', { addBos: false }), [3, 8]);
+  // Without the normal duplicate the merges stop short of it.
+  const u = vocab([['▁', -10], ['<', -10], ['s', -10], ['>', -10], ['<s', -2]]);
+  assert.deepEqual(u.encode('<s>', { addBos: false }).map((i) => u.piece(i)), ['▁', '<s', '>']);
+  // parseSpecial splits on a control piece only where its text first means that token.
+  const v = vocab([['▁', -10], ['X', -10], ['X', 0, 3]]);
+  assert.deepEqual(v.encode('X', { addBos: false, parseSpecial: true }), [3, 4]);
+});
