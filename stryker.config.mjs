@@ -125,6 +125,21 @@ export const equivalentMutants = [
   'structured.ts:57 `err instanceof GrammarError` -> true: parseGbnf throws only GrammarError',
   'tools.ts:106 `if (conv.rules)` -> true: an empty rule text adds a blank line, which GBNF ignores',
   "tool-call-parser.ts:155 drop stage `f === 'hermes' &&` -> true: only Hermes reaches the drop stage (the other formats switch to plain text when a started call breaks)",
+  'spm.ts:41,81 `id < vocab.size` -> `<=` (2 mutants): types[size] is undefined, no token type, so the extra step is skipped',
+  'spm.ts:44 `piece.length === 0` -> false: an empty special piece is filed under charCodeAt(0) = NaN, which no position of a text looks up',
+  'spm.ts:83 `t !== TokenType.userDefined` -> true (user-defined pieces not mergeable): no merge produces one, since wherever its text starts the matcher already took it (or a longer one) as a fixed symbol',
+  'spm.ts:146 `prevSpecial = false` -> true: segments are flushed only at a special token and at the end, so every non-empty one follows the start or a special',
+  'spm.ts:149 `i < text.length` -> `<=`: charCodeAt(length) is NaN, which no special piece is filed under',
+  'spm.ts:165,167 symbol buffers reallocated when not needed, or one size larger (3 mutants): every slot the encoder reads is written first in the same call',
+  'spm.ts:177 `l < 0` / `r < 0` guards dropped or changed (5 mutants): slot -1 reads undefined, the pair length is NaN and substr gives "" (an empty piece, if any, is queued with size 0 and skipped as stale); r is 0 only when l is -1',
+  'spm.ts:183 merge parts recorded for every merged piece, or the latest split kept (3 mutants): they are only read for unused pieces, and an unused piece always splits the same way (the merges inside its span follow the scores alone until it forms)',
+  'spm.ts:194 `userDefined.size > 0` -> true / `>= 0` (2 mutants): matchAt on an empty map finds nothing',
+  'spm.ts:201 `i + 1 < norm.length` -> true / `<=` / `i - 1` (3 mutants): past the end charCodeAt is NaN, which is not a low surrogate',
+  'spm.ts:210 `n === 0` early return -> false: unreachable, encodeNormalized is only called with non-empty text',
+  'spm.ts:221 `len[r] === 0` -> false: a pair whose right symbol was absorbed (into l) passes the size test only if it was queued twice at the same sizes, and a pair is queued again only after one side grew',
+  'spm.ts:225 `next[r] >= 0` -> true / `> 0` (2 mutants): an Int32Array ignores the write at -1, and next[r] is never 0 (r >= 1)',
+  'spm.ts:249 `types[id] === TokenType.unused` -> true: merge parts are recorded only for pieces whose mergeable entry is unused, and that entry is the id looked up',
+  'spm.ts:262 byte fallback `return false` -> true: prevUnk is only read on the no-byte-fallback path, which a vocabulary with byte tokens never takes',
 ];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
