@@ -56,6 +56,10 @@ const CASES: [ToolFormatName, string, Ev[]][] = [
   ['mistral', '[TOOL_CALLS][[{"name": "a"}]', [['text', '[TOOL_CALLS][[{"name": "a"}]']]],
   ['mistral', '<tool_call>{"name": "a"}</tool_call>', [['text', '<tool_call>{"name": "a"}</tool_call>']]],
   ['mistral', '[TOOL_CALLS][{"name": "a", "arguments": {} x', [['start', 0, 'a'], ['args', 0, '{}'], ['text', 'x']]],
+  // One object is one call: a repeated "name" is skipped (it used to start a second call,
+  // leaving the first without arguments).
+  ['hermes', '<tool_call>{"name": "a", "name": "bb", "arguments": {"q": 1}}</tool_call>', [['start', 0, 'a'], ['args', 0, '{"q": 1}']]],
+  ['hermes', '<tool_call>{"arguments": {"q": 1}, "name": "a", "name": "bb"}</tool_call>', [['start', 0, 'a'], ['args', 0, '{"q": 1}']]],
 ];
 
 for (const [format, reply, want] of CASES) {
