@@ -140,6 +140,15 @@ export const equivalentMutants = [
   'spm.ts:225 `next[r] >= 0` -> true / `> 0` (2 mutants): an Int32Array ignores the write at -1, and next[r] is never 0 (r >= 1)',
   'spm.ts:249 `types[id] === TokenType.unused` -> true: merge parts are recorded only for pieces whose mergeable entry is unused, and that entry is the id looked up',
   'spm.ts:262 byte fallback `return false` -> true: prevUnk is only read on the no-byte-fallback path, which a vocabulary with byte tokens never takes',
+  'tool-call-object.ts:37 primitive `done = true` -> false: a primitive is done when its delimiter is refused, and done is only read after a char the scanner took',
+  "tool-call-object.ts:71 `key = ''` initial -> any string: key is reset at each key's opening quote before it is read",
+  "tool-call-object.ts:73,113 `'skip'` -> '' (3 mutants): role is only compared with 'name' and 'args'",
+  'tool-call-object.ts:82 `this.done || this.failed` guard -> false / `&&` (2 mutants): the parser stops feeding an object that is done or failed; the one re-feed (the delimiter after a primitive name that failed) leaves the same text: taken into raw, or refused and added back',
+  "tool-call-object.ts:85 `c !== '{'` -> false: the parser makes a call object on '{' and feeds it that '{' first",
+  'tool-call-object.ts:129,191 feed / finish `return true` -> false (2 mutants): the parser reads what feed returns only when the object failed, and these returns are reached only when it did not',
+  'tool-call-object.ts:151 name JSON.parse catch block emptied (no coverage): name stays undefined, not a string, the same refusal',
+  "tool-call-object.ts:154 `typeof name !== 'string'` -> false: the names set holds only strings, so has() refuses any other value",
+  "tool-call-object.ts:161 `heldArgs = ''` -> any string: held arguments are read only when the name is read, once per object (a repeated name is skipped)",
 ];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
