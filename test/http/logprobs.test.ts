@@ -19,6 +19,7 @@ const PIECES: [string, number][] = [
   ['\u2581world', 1],
   ['a', 1],
   ['<0xE2>', 6],
+  ['<0xF0>', 6],
 ];
 const id = (p: string) => PIECES.findIndex((x) => x[0] === p);
 const [BOS, HELLO, WORLD, A, E2] = [id('<s>'), id('\u2581Hello'), id('\u2581world'), id('a'), id('<0xE2>')];
@@ -65,6 +66,18 @@ test('completions: parallel lists; an unscored token has null logprob and top; t
     text_offset: [0, 0, 5, 11],
   });
   assert.deepEqual(completionLogprobs(rt, []), { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] });
+});
+
+test('completions: a text two tokens share keeps the more likely one\'s logprob', () => {
+  // <0xE2> and <0xF0> both read as U+FFFD on their own.
+  const [e2, f0] = [E2, id('<0xF0>')];
+  const top = (entries: [number, number][]) => entries.map(([token, logprob]) => ({ token, logprob }));
+  const got = completionLogprobs(rt, [
+    { token: f0, logprob: -3, top: top([[A, -0.5], [e2, -1], [f0, -3]]), offset: 0 },
+    // The listed token fell outside its top list, but its text is in there from another token.
+    { token: f0, logprob: -3, top: top([[A, -0.5], [e2, -1]]), offset: 0 },
+  ]);
+  assert.deepEqual(got.top_logprobs, [{ a: -0.5, '\ufffd': -1 }, { a: -0.5, '\ufffd': -1 }]);
 });
 
 test('generated picks become entries with offsets after what precedes them; a prompt\'s offsets index its echoed text', () => {
