@@ -149,6 +149,7 @@ export const equivalentMutants = [
   'tool-call-object.ts:151 name JSON.parse catch block emptied (no coverage): name stays undefined, not a string, the same refusal',
   "tool-call-object.ts:154 `typeof name !== 'string'` -> false: the names set holds only strings, so has() refuses any other value",
   "tool-call-object.ts:161 `heldArgs = ''` -> any string: held arguments are read only when the name is read, once per object (a repeated name is skipped)",
+  "drive.ts:82,97,98,118,119 the close handler's `finished || res.writableEnded` guard, `finished = true` and `res.off('close')` (6 mutants): the handler is removed in the same synchronous step that sets finished, right after gen.done, and until then the response is neither finished nor ended (drive ends it only after that step); the guard and the removal each keep a late close from counting on their own",
 ];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
