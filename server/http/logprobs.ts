@@ -53,7 +53,12 @@ export function completionLogprobs(tok: RuntimeTokenizer, entries: readonly Logp
     let top: Record<string, number> | null = null;
     if (e.logprob !== null) {
       top = {};
-      for (const t of e.top ?? []) top[tokenInfo(tok, t.token).token] = t.logprob;
+      // Keyed by text: where several tokens share one (every lone lead byte reads U+FFFD),
+      // the most likely keeps it (top comes best first), the listed token included.
+      for (const t of e.top ?? []) {
+        const k = tokenInfo(tok, t.token).token;
+        if (!(k in top)) top[k] = t.logprob;
+      }
       if (!(s in top)) top[s] = e.logprob;
     }
     out.top_logprobs.push(top);

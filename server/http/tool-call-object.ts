@@ -108,7 +108,9 @@ export class CallObject {
         break;
       case 'valueStart':
         if (isWs(c)) break;
-        this.role = this.key === 'name' ? 'name' : this.key === 'arguments' || this.key === 'parameters' ? 'args' : 'skip';
+        // A repeated "name" (the call already started under the first) is skipped: one object, one call.
+        this.role =
+          this.key === 'name' ? (this.name === null ? 'name' : 'skip') : this.key === 'arguments' || this.key === 'parameters' ? 'args' : 'skip';
         this.value = new ValueScanner();
         this.state = 'value';
         return this.valueChar(c);

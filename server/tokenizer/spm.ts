@@ -241,7 +241,10 @@ export class SpmTokenizer {
   /** Emit one final symbol; returns whether it ended as the unknown token. */
   private emitPiece(piece: string, out: number[], prevUnk: boolean): boolean {
     const v = this.vocab;
-    const id = v.pieceToId.get(piece);
+    // A merged piece is the mergeable entry it was merged as: where a vocabulary lists the
+    // same text twice (say "<s>" as control and again as a normal piece), text must not
+    // turn into the control token.
+    const id = this.mergeable.get(piece) ?? v.pieceToId.get(piece);
     if (id !== undefined && id !== v.unkId) {
       if (v.types[id] === TokenType.unused) {
         // sentencepiece never outputs unused pieces: split back into what was merged.

@@ -56,6 +56,26 @@ const CASES: [ToolFormatName, string, Ev[]][] = [
   ['mistral', '[TOOL_CALLS][[{"name": "a"}]', [['text', '[TOOL_CALLS][[{"name": "a"}]']]],
   ['mistral', '<tool_call>{"name": "a"}</tool_call>', [['text', '<tool_call>{"name": "a"}</tool_call>']]],
   ['mistral', '[TOOL_CALLS][{"name": "a", "arguments": {} x', [['start', 0, 'a'], ['args', 0, '{}'], ['text', 'x']]],
+  // Found by mutation testing (tool-call-object.ts): tabs and CRs between the parts; keys
+  // with other values (numbers, literals, strings, objects: skipped); arguments as null, a
+  // number or an array (kept as written); an empty first key and one with an escaped quote.
+  ['hermes', '<tool_call>{"name":\t"a",\r\n"arguments":\t{"q": 1}}</tool_call>', [['start', 0, 'a'], ['args', 0, '{"q": 1}']]],
+  ['hermes', '<tool_call>{"name" : "a", "n": 12, "ok": true , "id": "", "meta": {"k": [1]}, "arguments": {"q": 1}, "z": null}</tool_call>', [['start', 0, 'a'], ['args', 0, '{"q": 1}']]],
+  ['hermes', '<tool_call>{"name": "a", "arguments": null}</tool_call>', [['start', 0, 'a'], ['args', 0, 'null']]],
+  ['hermes', '<tool_call>{"name": "a", "arguments": 12}</tool_call>', [['start', 0, 'a'], ['args', 0, '12']]],
+  ['llama3', '{"name": "a", "parameters": [1, "x"]}', [['start', 0, 'a'], ['args', 0, '[1, "x"]']]],
+  ['hermes', '<tool_call>{"": 0, "k\\"ey": 1, "name": "a"}</tool_call>', [['start', 0, 'a'], ['args', 0, '{}']]],
+  // A number ended by "]" is not inside an object: the started call breaks there.
+  ['mistral', '[TOOL_CALLS][{"name": "a", "n": 1]', [['start', 0, 'a'], ['text', ']']]],
+  // The reader is lenient about a trailing comma, not about a key without quotes or colon.
+  ['hermes', '<tool_call>{"name": "a",}</tool_call>', [['start', 0, 'a'], ['args', 0, '{}']]],
+  ['hermes', '<tool_call>{"name": "a", x: 1}</tool_call>after', [['start', 0, 'a'], ['text', 'after']]],
+  ['hermes', '<tool_call>{"name"-"a"}</tool_call>', [['text', '<tool_call>{"name"-"a"}</tool_call>']]],
+  ['hermes', '<tool_call>{"name": 5}</tool_call>', [['text', '<tool_call>{"name": 5}</tool_call>']]],
+  // One object is one call: a repeated "name" is skipped (it used to start a second call,
+  // leaving the first without arguments).
+  ['hermes', '<tool_call>{"name": "a", "name": "bb", "arguments": {"q": 1}}</tool_call>', [['start', 0, 'a'], ['args', 0, '{"q": 1}']]],
+  ['hermes', '<tool_call>{"arguments": {"q": 1}, "name": "a", "name": "bb"}</tool_call>', [['start', 0, 'a'], ['args', 0, '{"q": 1}']]],
 ];
 
 for (const [format, reply, want] of CASES) {
@@ -79,4 +99,11 @@ test('after finish() everything is text', () => {
   p.push('hi');
   p.finish();
   assert.deepEqual(p.push('<tool_call>{"name": "a"}</tool_call>'), [{ kind: 'text', text: '<tool_call>{"name": "a"}</tool_call>' }]);
+});
+
+test('text that turns out not to be a call comes out as soon as that is known, not at the end of the reply', () => {
+  const p = new ToolCallParser('hermes', ['a']);
+  assert.deepEqual(p.push('<tool_call>{"name": "zz"'), [{ kind: 'text', text: '<tool_call>{"name": "zz"' }]);
+  const q = new ToolCallParser('hermes', ['a']);
+  assert.deepEqual(q.push('<tool_call>{"x": 1}'), [{ kind: 'text', text: '<tool_call>{"x": 1}' }]);
 });

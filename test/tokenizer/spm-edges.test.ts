@@ -34,6 +34,20 @@ test('encode refuses what it cannot do, with the reason', () => {
   assert.throws(() => tokenizer().piece(9), refusal('token id 9 is outside the vocabulary (0..8)'));
   assert.throws(() => tokenizer().tokenBytes(1.5), refusal('token id 1.5 is outside the vocabulary (0..8)'));
   assert.equal(tokenizer().piece(8), '<0xAC>');
+  assert.throws(() => tokenizer().piece(-1), refusal('token id -1 is outside the vocabulary (0..8)'));
+  assert.throws(() => tokenizer().tokenBytes(-1), refusal('token id -1 is outside the vocabulary (0..8)'));
+});
+
+test('BOS or EOS at id 0 is added like any other id', () => {
+  const bos0 = new SpmTokenizer(new SpmVocab({ tokens: ['<s>', '</s>', 'a'], types: [3, 3, 1], addSpacePrefix: false }));
+  assert.deepEqual(bos0.encode('a', { addEos: true }), [0, 2, 1]);
+  const eos0 = new SpmTokenizer(new SpmVocab({ tokens: ['</s>', '<s>', 'a'], types: [3, 3, 1], addSpacePrefix: false }));
+  assert.deepEqual(eos0.encode('a', { addEos: true }), [1, 2, 0]);
+});
+
+test('parseSpecial adds no space prefix after a special token when the vocabulary has none', () => {
+  assert.deepEqual(tokenizer({ addSpacePrefix: false }).encode('<s>a', { addBos: false, parseSpecial: true }), [1, 4]);
+  assert.deepEqual(tokenizer().encode('<s>a', { addBos: false, parseSpecial: true }), [1, 5]);
 });
 
 test('BOS and EOS follow the vocabulary flags unless the caller says otherwise', () => {

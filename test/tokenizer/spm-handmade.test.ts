@@ -79,3 +79,94 @@ test('out-of-range ids are refused by decode', () => {
   assert.throws(() => t.decode([99]), /token id 99 is outside the vocabulary \(0\.\.3\)/);
   assert.throws(() => t.decode([-1]), /token id -1/);
 });
+
+test('plain text never becomes a control token, even one the vocabulary lists again as a normal piece', () => {
+  // "<s>" is control (id 1); id 8 lists the same text as a normal piece, which merges reach.
+  const t = vocab([['▁', -10], ['<', -10], ['s', -10], ['>', -10], ['<s', -2], ['<s>', -1]]);
+  assert.deepEqual(t.encode('<s>', { addBos: false }), [3, 8]);
+  // Without the normal duplicate the merges stop short of it.
+  const u = vocab([['▁', -10], ['<', -10], ['s', -10], ['>', -10], ['<s', -2]]);
+  assert.deepEqual(u.encode('<s>', { addBos: false }).map((i) => u.piece(i)), ['▁', '<s', '>']);
+  // parseSpecial splits on a control piece only where its text first means that token.
+  const v = vocab([['▁', -10], ['X', -10], ['X', 0, 3]]);
+  assert.deepEqual(v.encode('X', { addBos: false, parseSpecial: true }), [3, 4]);
+});
+
+test('a normal piece listed twice merges with its first entry\'s score and comes out as that id', () => {
+  // ab (-1) beats bc (-2); the second "ab" (-5, id 9) would lose to bc.
+  const t = vocab([['▁', -10], ['a', -10], ['b', -10], ['c', -10], ['ab', -1], ['bc', -2], ['ab', -5]]);
+  assert.deepEqual(t.encode('abc', { addBos: false }), [3, 7, 6]);
+});
+
+test('an unused piece is a step toward a longer piece; a one-character unused piece is output as is', () => {
+  const t = vocab([['▁', -10], ['a', -10], ['b', -10], ['c', -10], ['ab', -1, 5], ['abc', -2], ['q', -10, 5]]);
+  assert.deepEqual(t.encode('abc', { addBos: false }).map((i) => t.piece(i)), ['▁', 'abc']);
+  // As in sentencepiece: an unused symbol no merge produced has no parts to split into.
+  assert.deepEqual(t.encode('q', { addBos: false }), [3, 9]);
+});
+
+/** X (user-defined, id 0 and named the unknown token) <s> ▁ a Xa aX XX ab abc (user-defined). */
+function userDefined(): SpmTokenizer {
+  return new SpmTokenizer(
+    new SpmVocab({
+      tokens: ['X', '<s>', '▁', 'a', 'Xa', 'aX', 'XX', 'ab', 'abc'],
+      scores: [0, 0, -10, -10, 0, 0, 0, 0, 0],
+      types: [4, 3, 1, 1, 1, 1, 1, 4, 4],
+      unkId: 0,
+    }),
+  );
+}
+
+test('user-defined pieces are kept whole: never merged with a neighbour, the longest one wins', () => {
+  const t = userDefined();
+  // "aX", "Xa" and "XX" are pieces, but X is user-defined, so it stands alone (even at id 0).
+  assert.deepEqual(t.encode('aXa', { addBos: false }), [2, 3, 0, 3]);
+  // Two in a row are two tokens, though the file names X as the unknown token.
+  assert.deepEqual(t.encode('XX', { addBos: false }), [2, 0, 0]);
+  // "ab" comes before "abc" in the vocabulary; the longer match wins, with or without parseSpecial.
+  assert.deepEqual(t.encode('abc', { addBos: false }), [2, 8]);
+  assert.deepEqual(t.encode('abc', { addBos: false, parseSpecial: true }), [8]);
+});
+
+test('an encoding does not depend on what was encoded before (the symbol buffers are reused)', () => {
+  const t = userDefined();
+  const fresh = userDefined().encode('a', { addBos: false });
+  assert.deepEqual(fresh, [2, 3]);
+  t.encode('aaX', { addBos: false });
+  assert.deepEqual(t.encode('a', { addBos: false }), fresh);
+});
+
+test('without byte tokens each unknown run is one <unk>, also first, alone, and after a user-defined piece', () => {
+  // <unk> <s> </s> X (user-defined) a; no dummy prefix, so nothing known comes first.
+  const t = new SpmTokenizer(
+    new SpmVocab({ tokens: ['<unk>', '<s>', '</s>', 'X', 'a'], types: [2, 3, 3, 4, 1], addSpacePrefix: false, addBos: false }),
+  );
+  assert.deepEqual(t.encode('€'), [0]);
+  assert.deepEqual(t.encode('a€a'), [4, 0, 4]);
+  assert.deepEqual(t.encode('€€X€'), [0, 3, 0]);
+  assert.deepEqual(t.encode('aX'), [4, 3]);
+});
+
+test('lone surrogates are one symbol each (spelled as U+FFFD); a pair is one character; the unknown piece\'s text is unknown', () => {
+  // ? (unknown) <s> </s> <0x00>..<0xFF> (ids 3..258) a ｱ
+  const bytes = Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`);
+  const t = new SpmTokenizer(
+    new SpmVocab({
+      tokens: ['?', '<s>', '</s>', ...bytes, 'a', 'ｱ'],
+      types: [2, 3, 3, ...bytes.map(() => 6), 1, 1],
+      addSpacePrefix: false,
+      addBos: false,
+    }),
+  );
+  const spelled = (s: string) => [...new TextEncoder().encode(s)].map((b) => 3 + b);
+  const [a, ka] = [259, 260];
+  assert.deepEqual(t.encode('a\udc00'), [a, ...spelled('\ufffd')]);
+  assert.deepEqual(t.encode('ｱ\udc00'), [ka, ...spelled('\ufffd')]);
+  assert.deepEqual(t.encode('\ud83da'), [...spelled('\ufffd'), a]);
+  assert.deepEqual(t.encode('\udc00\udc00'), spelled('\ufffd\ufffd'));
+  assert.deepEqual(t.encode('\ud800\udc00'), spelled('\u{10000}'));
+  assert.deepEqual(t.encode('\udbff\udfffa'), [...spelled('\u{10ffff}'), a]);
+  // "?" is the unknown token's piece, but text spelling it is still unknown text: its bytes.
+  assert.deepEqual(t.encode('?'), spelled('?'));
+  assert.deepEqual(t.tokenBytes(3), Uint8Array.of(0));
+});
