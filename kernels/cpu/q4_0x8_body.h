@@ -27,10 +27,6 @@ static inline __m256i dpbusd_bcast4(__m256i acc, __m256i w, const int8_t *p) {
   __asm__("vpdpbusd %2%{1to8%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*(const x8_i32u *)p));
   return acc;
 }
-static inline __m512i dpbusd_bcast16(__m512i acc, __m512i w, const int8_t *p) {
-  __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*(const x8_i32u *)p));
-  return acc;
-}
 #endif
 
 /* -8 * sum(a) of activation block b: from the Q8_0X group's offset seeds (each lane
@@ -111,61 +107,6 @@ static inline __attribute__((always_inline)) void x8_tile(int RN, int64_t nb, co
   for (int c = 0; c < RN; c++) _mm256_storeu_ps(out + c * os, _mm256_add_ps(acc[c][0], acc[c][1]));
 }
 
-#if X8_VNNI
-/* Two groups (16 rows) at once in 512-bit registers: the low half of each register is
- * group g, the high half group g + 1, for the same block b, so one activation broadcast
- * serves both and each instruction does two groups' work (half the instructions per
- * byte). Every lane takes the same operations as in x8_block, so the same bits. */
-static inline __attribute__((always_inline)) __m512i load2x256(const uint8_t *p, const uint8_t *q) {
-  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)p)),
-                            _mm256_loadu_si256((const __m256i *)q), 1);
-}
-
-static inline __attribute__((always_inline)) void x16_block(int RN, int p, const uint8_t *blk, const uint8_t *blk1,
-                                                            const char *a, size_t as, int64_t nb, int64_t b,
-                                                            __m512 acc[4][2]) {
-  const __m512i m4 = _mm512_set1_epi8(0x0F);
-  const __m512 dw = _mm512_cvtph_ps(_mm256_inserti128_si256(
-      _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)blk)), _mm_loadu_si128((const __m128i *)blk1), 1));
-  __m512i s32[4];
-  _Pragma("GCC unroll 4")
-  for (int c = 0; c < RN; c++) s32[c] = _mm512_set1_epi32(block_offset(a + c * as, nb, b));
-  _Pragma("GCC unroll 4")
-  for (int k = 0; k < 4; k++) {
-    const __m512i v = load2x256(blk + 16 + 32 * k, blk1 + 16 + 32 * k);
-    const __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-    _Pragma("GCC unroll 4")
-    for (int c = 0; c < RN; c++) {
-      const rs_block_q8_0 *ab = (const rs_block_q8_0 *)(a + c * as) + b;
-      s32[c] = dpbusd_bcast16(s32[c], lo, ab->qs + 4 * k);
-      s32[c] = dpbusd_bcast16(s32[c], hi, ab->qs + 16 + 4 * k);
-    }
-  }
-  _Pragma("GCC unroll 4")
-  for (int c = 0; c < RN; c++) {
-    const rs_block_q8_0 *ab = (const rs_block_q8_0 *)(a + c * as) + b;
-    const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(_cvtsh_ss(ab->d)));
-    acc[c][p] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s32[c]), d, acc[c][p]);
-  }
-}
-
-/* Groups g and g + 1 (16 consecutive rows, w and w1) x RN <= 4 activation rows. */
-static inline __attribute__((always_inline)) void x16_tile(int RN, int64_t nb, const uint8_t *w, const uint8_t *w1,
-                                                           const char *a, size_t as, float *out, size_t os) {
-  __m512 acc[4][2];
-  _Pragma("GCC unroll 4")
-  for (int c = 0; c < RN; c++) acc[c][0] = acc[c][1] = _mm512_setzero_ps();
-  int64_t b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    x16_block(RN, 0, w + (size_t)b * X8_BLOCK, w1 + (size_t)b * X8_BLOCK, a, as, nb, b, acc);
-    x16_block(RN, 1, w + (size_t)(b + 1) * X8_BLOCK, w1 + (size_t)(b + 1) * X8_BLOCK, a, as, nb, b + 1, acc);
-  }
-  if (b < nb) x16_block(RN, 0, w + (size_t)b * X8_BLOCK, w1 + (size_t)b * X8_BLOCK, a, as, nb, b, acc);
-  _Pragma("GCC unroll 4")
-  for (int c = 0; c < RN; c++) _mm512_storeu_ps(out + c * os, _mm512_add_ps(acc[c][0], acc[c][1]));
-}
-#endif
-
 void X8_GEMM_NAME(int64_t n, int ng, int nc, const void *w8, const void *a, size_t as, float *out,
                          size_t os) {
   const int64_t nb = n / RS_QK;
@@ -173,23 +114,7 @@ void X8_GEMM_NAME(int64_t n, int ng, int nc, const void *w8, const void *a, size
   /* Column blocks that stay in L2 while the groups pass over them (rs_gemm_col_block). */
   for (int cb = 0, cbn = rs_gemm_col_block(as, 4); cb < nc; cb += cbn) {
     const int cend = nc - cb < cbn ? nc : cb + cbn;
-    int g = 0;
-#if X8_VNNI
-    for (; g + 2 <= ng; g += 2) {
-      const uint8_t *wg = (const uint8_t *)w8 + (size_t)g * gbytes;
-      for (int c0 = cb; c0 < cend; c0 += 4) {
-        const char *ap = (const char *)a + (size_t)c0 * as;
-        float *op = out + (size_t)c0 * os + 8 * (size_t)g;
-        switch (cend - c0 < 4 ? cend - c0 : 4) {
-          case 4: x16_tile(4, nb, wg, wg + gbytes, ap, as, op, os); break;
-          case 3: x16_tile(3, nb, wg, wg + gbytes, ap, as, op, os); break;
-          case 2: x16_tile(2, nb, wg, wg + gbytes, ap, as, op, os); break;
-          default: x16_tile(1, nb, wg, wg + gbytes, ap, as, op, os); break;
-        }
-      }
-    }
-#endif
-    for (; g < ng; g++) {
+    for (int g = 0; g < ng; g++) {
       const uint8_t *wg = (const uint8_t *)w8 + (size_t)g * gbytes;
       for (int c0 = cb; c0 < cend; c0 += 4) {
         const char *ap = (const char *)a + (size_t)c0 * as;
