@@ -305,6 +305,46 @@ static inline __attribute__((always_inline)) void tile_f(int t, int64_t n, int R
       out[c * os + r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][c][0], acc[r][c][1]));
 }
 
+/* rs_dot_rows for float weights (sparse_dot.c): tile_f's 1 x 1 accumulation over up to 4
+ * rows at any addresses (the sparse FFN's active neurons), side by side so their misses
+ * overlap; each output is vec_dot's bit for bit. */
+static inline __attribute__((always_inline)) void rows_f_step(int t, int RM, const char *const *w, const float *a,
+                                                              int64_t i, __mmask16 m, __m512 acc[4][2], int k) {
+  const __m512 av = _mm512_maskz_loadu_ps(m, a + i);
+  _Pragma("GCC unroll 4")
+  for (int r = 0; r < RM; r++) acc[r][k] = _mm512_fmadd_ps(load_w16(t, w[r], i, m), av, acc[r][k]);
+}
+
+static inline __attribute__((always_inline)) void rows_f(int t, int RM, int64_t n, const char *const *w,
+                                                         const float *a, float *out) {
+  __m512 acc[4][2];
+  _Pragma("GCC unroll 4")
+  for (int r = 0; r < RM; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    rows_f_step(t, RM, w, a, i, 0xFFFF, acc, 0);
+    rows_f_step(t, RM, w, a, i + 16, 0xFFFF, acc, 1);
+  }
+  if (i < n) {
+    rows_f_step(t, RM, w, a, i, n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1), acc, 0);
+    i += 16;
+  }
+  if (i < n) rows_f_step(t, RM, w, a, i, (__mmask16)((1u << (n - i)) - 1), acc, 1);
+  _Pragma("GCC unroll 4")
+  for (int r = 0; r < RM; r++) out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]));
+}
+
+void rs_avx512_dot_rows_f(int t, int nr, int64_t n, const void *const *w, const float *a, float *out) {
+  const char *const *wc = (const char *const *)w;
+  const int k = t == RS_TYPE_F32 ? WF32 : t == RS_TYPE_F16 ? WF16 : WBF16;
+  switch (nr) {
+    case 4: rows_f(k, 4, n, wc, a, out); break;
+    case 3: rows_f(k, 3, n, wc, a, out); break;
+    case 2: rows_f(k, 2, n, wc, a, out); break;
+    default: rows_f(k, 1, n, wc, a, out); break;
+  }
+}
+
 /* One activation row: 4 x 1 tiles (each output's accumulation is vec_dot's, so the
  * same bits): four rows' streams and chains side by side, measured 1.1-1.4x dense F16
  * decode of a 1b llama on the 2-core AVX-512 EPYC (alternated runs; the same tiles over

@@ -28,6 +28,9 @@ extern const rs_isa_tables rs_tables_avx512;
 /* avx2.c, avx512.c: rs_dot_rows's Q4_0 kernels, nr in 1..4 (AVX2) or 1..8 (AVX-512), nb blocks (sparse_dot.c) */
 void rs_avx2_dot_rows_q4_0(int nr, int64_t nb, const char *const *w, const char *a, float *out);
 void rs_avx512_dot_rows_q4_0(int nr, int64_t nb, const char *const *w, const char *a, float *out);
+/* avx512.c: rs_dot_rows's float kernel (type RS_TYPE_F32 / F16 / BF16 weights, F32
+ * activations), nr in 1..4 */
+void rs_avx512_dot_rows_f(int type, int nr, int64_t n, const void *const *w, const float *a, float *out);
 /* avx2.c: rs_dot_rows's F16 kernel (F32 activations), nr in 1..4 */
 void rs_avx2_dot_rows_f16(int nr, int64_t n, const void *const *w, const float *a, float *out);
 /* avx2_q4_0x8.c, avx512_q4_0x8.c: rs_gemm_x8_fn for Q4_0 (q4_0x8_body.h) */

@@ -6,8 +6,9 @@
  *
  * The Q4_0 variants live in avx512.c and avx2.c (compiled for their ISA), built from
  * the same pieces as each file's Q4_0 tile, so each output is bit for bit what vec_dot
- * gives: the sparse FFN with a complete predictor still equals the dense one; so does
- * AVX2's F16 variant. Other types and ISAs call the type's vec_dot per row. */
+ * gives: the sparse FFN with a complete predictor still equals the dense one; so do
+ * AVX2's F16 variant and AVX-512's float variants. Other types and ISAs call the type's
+ * vec_dot per row. */
 #include "../ref/rs_blocks.h"
 #include "rs_cpu_internal.h"
 #include "rs_sparse.h"
@@ -48,6 +49,10 @@ void rs_dot_rows(rs_isa isa, rs_type type, int64_t n, int nr, const void *const 
   }
   if (type == RS_TYPE_F16 && isa == RS_ISA_AVX2) {
     rs_avx2_dot_rows_f16(nr, n, w, (const float *)a, out);
+    return;
+  }
+  if ((type == RS_TYPE_F16 || type == RS_TYPE_F32 || type == RS_TYPE_BF16) && isa == RS_ISA_AVX512) {
+    rs_avx512_dot_rows_f((int)type, nr, n, w, (const float *)a, out);
     return;
   }
 #endif
