@@ -124,6 +124,9 @@ export const equivalentMutants = [
   'tools.ts:99 / structured.ts:20 `err instanceof SchemaError` -> true: schemaRules / schemaToGbnf throw nothing else (and parseGbnf of their output never fails)',
   'structured.ts:57 `err instanceof GrammarError` -> true: parseGbnf throws only GrammarError',
   'tools.ts:106 `if (conv.rules)` -> true: an empty rule text adds a blank line, which GBNF ignores',
+  "vram-costs.ts:122 `m?.[2] ?? ''` -> any string: rest is only read behind `m &&`, so the fallback for a non-layer name is never used",
+  "vram-costs.ts:190 `unit.length > 1 &&` -> true / `>= 1` (2 mutants): the unit is never empty (default 'b'), and for a one-letter unit unit[1] is undefined, not 'i'",
+  "vram-costs.ts:197 units[0] 'B' -> '': formatBytes prints bytes (i = 0) from its own `${n} B` template and never reads units[0]",
   "tool-call-parser.ts:155 drop stage `f === 'hermes' &&` -> true: only Hermes reaches the drop stage (the other formats switch to plain text when a started call breaks)",
 ];
 
