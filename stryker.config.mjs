@@ -128,6 +128,15 @@ export const equivalentMutants = [
   "vram-costs.ts:190 `unit.length > 1 &&` -> true / `>= 1` (2 mutants): the unit is never empty (default 'b'), and for a one-letter unit unit[1] is undefined, not 'i'",
   "vram-costs.ts:197 units[0] 'B' -> '': formatBytes prints bytes (i = 0) from its own `${n} B` template and never reads units[0]",
   "tool-call-parser.ts:155 drop stage `f === 'hermes' &&` -> true: only Hermes reaches the drop stage (the other formats switch to plain text when a started call breaks)",
+  "tool-call-parser.ts:39 `ws = ''` initially -> any string: ws is read only when a call has started, and startCall sets it to '' first",
+  "tool-call-parser.ts:57 finish() `md.m === 'region'` -> true: the only other mode left is 'plain', whose stage is undefined, so the stage test is false",
+  'tool-call-parser.ts:71 emitArgs `last.index === index` -> true: args only follow their own call\'s start or args; a later call\'s start event always comes between',
+  "tool-call-parser.ts:107 `body === ''` -> false / '' -> another string (2 mutants): PYTHON_TAG.startsWith('') is true, the same hold",
+  'tool-call-parser.ts:128 `buf.endsWith(open)` -> startsWith: held is a proper prefix of the marker, so buf is at most the marker long and both mean buf === open',
+  'tool-call-parser.ts:134 held-prefix search from Math.max(...) / `open.length + 1` / `k >= 0` (3 mutants): buf is at most the marker long and does not end with it (tested just before), so a longer first k finds nothing; k = 0 keeps 0',
+  "tool-call-parser.ts:171 llama3 `;` separator `md.stage === 'after'` -> true: a llama3 region is opened on its '{' (lead mode hands that char over), so its 'before' stage never sees another char",
+  "tool-call-parser.ts:204 `f === 'hermes' || f === 'mistral'` -> true: llama3 is in plain mode there, where reading raw char by char gives the same text as text(raw)",
+  "tool-call-parser.ts:221 `this.calls > 0` -> true / `>= 0` (2 mutants): stage 'after' follows only a finished object, which only a started call can be (finish fails an object without a name)",
 ];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */

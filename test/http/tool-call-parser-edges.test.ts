@@ -56,6 +56,30 @@ const CASES: [ToolFormatName, string, Ev[]][] = [
   ['mistral', '[TOOL_CALLS][[{"name": "a"}]', [['text', '[TOOL_CALLS][[{"name": "a"}]']]],
   ['mistral', '<tool_call>{"name": "a"}</tool_call>', [['text', '<tool_call>{"name": "a"}</tool_call>']]],
   ['mistral', '[TOOL_CALLS][{"name": "a", "arguments": {} x', [['start', 0, 'a'], ['args', 0, '{}'], ['text', 'x']]],
+  // Whitespace between the python tag and the call.
+  ['llama3', '<|python_tag|> {"name": "a", "parameters": {}}', [['start', 0, 'a'], ['args', 0, '{}']]],
+  // A marker that starts inside a partial one.
+  ['hermes', 'a <t<tool_call>{"name": "a"}</tool_call>', [['text', 'a <t'], ['start', 0, 'a'], ['args', 0, '{}']]],
+  // Separators only between calls, a bracket only right after the marker, and only in Mistral.
+  ['mistral', '[TOOL_CALLS],{"name": "a"}', [['text', '[TOOL_CALLS],{"name": "a"}']]],
+  ['mistral', '[TOOL_CALLS]{"name": "a"} [{"name": "bb"}]', [['start', 0, 'a'], ['args', 0, '{}'], ['text', '[{"name": "bb"}]']]],
+  ['hermes', '<tool_call>[{"name": "a"}]</tool_call>', [['text', '<tool_call>[{"name": "a"}]</tool_call>']]],
+  ['mistral', '[TOOL_CALLS]] x', [['text', '[TOOL_CALLS]] x']]],
+  ['llama3', '{"name": "a", "parameters": {}}] x', [['start', 0, 'a'], ['args', 0, '{}'], ['text', '] x']]],
+  // After calls, the separators read so far are not text.
+  ['llama3', '{"name": "a", "parameters": {}}; x', [['start', 0, 'a'], ['args', 0, '{}'], ['text', 'x']]],
+  ['mistral', '[TOOL_CALLS]{"name": "a"}, x', [['start', 0, 'a'], ['args', 0, '{}'], ['text', 'x']]],
+  // A second name that is not a tool breaks the started call (Llama 3: the rest is text, the quote that broke it is not repeated).
+  ['llama3', '{"name": "a", "name": "zz"} x', [['start', 0, 'a'], ['text', '} x']]],
+  // An object that was never a call: Hermes and Mistral read on for markers (also inside it), Llama 3 does not.
+  ['hermes', '<tool_call>{"name": "zz"}</tool_call><tool_call>{"name": "a"}</tool_call>', [['text', '<tool_call>{"name": "zz"}</tool_call>'], ['start', 0, 'a'], ['args', 0, '{}']]],
+  ['hermes', '<tool_call>{<tool_call>{"name": "a"}</tool_call>', [['text', '<tool_call>{'], ['start', 0, 'a'], ['args', 0, '{}']]],
+  ['mistral', '[TOOL_CALLS]{[TOOL_CALLS]{"name": "a"}', [['text', '[TOOL_CALLS]{'], ['start', 0, 'a'], ['args', 0, '{}']]],
+  ['llama3', '{"name": "zz"} tail', [['text', '{"name": "zz"} tail']]],
+  ['llama3', '{"name": "zz"} <tool_call>{"name": "a"}</tool_call>', [['text', '{"name": "zz"} <tool_call>{"name": "a"}</tool_call>']]],
+  // A region opened after a call but left at once is text, marker included; Llama 3 has no tagged blocks.
+  ['hermes', '<tool_call>{"name": "a"}</tool_call><tool_call>x', [['start', 0, 'a'], ['args', 0, '{}'], ['text', '<tool_call>x']]],
+  ['llama3', '{"name": "a", "parameters": {}} <tool_call>{"name": "bb"}</tool_call>', [['start', 0, 'a'], ['args', 0, '{}'], ['text', '<tool_call>{"name": "bb"}</tool_call>']]],
 ];
 
 for (const [format, reply, want] of CASES) {
@@ -79,4 +103,14 @@ test('after finish() everything is text', () => {
   p.push('hi');
   p.finish();
   assert.deepEqual(p.push('<tool_call>{"name": "a"}</tool_call>'), [{ kind: 'text', text: '<tool_call>{"name": "a"}</tool_call>' }]);
+});
+
+test('streaming: text is held back only while it may start a marker, and one piece gives one args event per call', () => {
+  const p = new ToolCallParser('hermes', ['a']);
+  assert.deepEqual(p.push('Hello, a plain reply <tool'), [{ kind: 'text', text: 'Hello, a plain reply ' }]);
+  const ev = p.push('_call>{"name": "a", "arguments": {"x": 1}}</tool_call>');
+  assert.deepEqual(ev.map((e) => [e.kind, e.kind === 'start' ? e.name : e.kind === 'args' ? e.text : '']), [['start', 'a'], ['args', '{"x": 1}']]);
+  const m = new ToolCallParser('mistral', ['a']);
+  assert.deepEqual(m.push('Sure [TOOL'), [{ kind: 'text', text: 'Sure ' }]);
+  assert.deepEqual(m.push('S] ok'), [{ kind: 'text', text: '[TOOLS] ok' }]);
 });
