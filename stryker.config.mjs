@@ -58,6 +58,8 @@ export const equivalentMutants = [
   'select.ts:118 `acc >= target` -> `acc > target`: at acc == target the next rounds see acc + mass >= target, shrink the range to empty and return the same store + 1 through max(1, hi)',
   'select.ts:122 insertion sort from `lo - 1`: its first two steps have j > lo false and do nothing',
   'select.ts:123 `j > lo &&` -> true / `j >= lo`: everything before lo is ahead of the range (or undefined at -1), so ahead() stops the walk there',
+  'placement-plan.ts:55 `group <= 1` -> false / `< 1` (2 mutants): with group 1 each bundle is one neuron and bundle k is the layer\'s k-th in (count desc, id asc) order, the order chooseHotNeurons ranks neurons in (ties by layer, then id), so the same neurons are taken (3000 random cases with ties agree)',
+  'placement-plan.ts:56 tie comparator `a - b` -> `a + b`: the ids come in ascending order and V8 sort is stable, so a comparator that says "after" for every tie keeps that order (as placement.ts:86)',
   'placement.ts:86 tie comparator `lay[a] - lay[b]` / `ids[a] - ids[b]` -> `+` (2 mutants): the neurons are listed layer by layer, id by id, and V8 sort is stable, so a comparator that says "after" for every tie keeps that order',
   'placement.ts:112 safe-range test -> always BigInt / `||` / one side only / `<=` / `>=` (8 mutants): BigInt is exact for the integer counts; when one product is safe and the other is not, the double compare is right (the unsafe one is >= 2^53 - 1 > the exact safe one)',
   'placement.ts:156 `xl.slice()` -> `xl`: xl is not read after take is changed',
