@@ -61,6 +61,9 @@ test('excerpt and shortKey cut long values and describe containers', () => {
   // A low surrogate at the cut (the pair started before it) is kept whole.
   const low = 'x'.repeat(38) + '\u{1F600}' + 'tail';
   assert.equal(excerpt(low), `${JSON.stringify('x'.repeat(38) + '\u{1F600}')}... (44 characters)`);
+  // The ends of the surrogate ranges: U+10000 is \uD800 \uDC00.
+  assert.equal(excerpt('x'.repeat(39) + '\u{10000}' + 'tail'), `${JSON.stringify('x'.repeat(39))}... (45 characters)`);
+  assert.equal(excerpt('x'.repeat(38) + '\u{10000}' + 'tail'), `${JSON.stringify('x'.repeat(38) + '\u{10000}')}... (44 characters)`);
   assert.equal(excerpt(3.5), '3.5');
   assert.equal(excerpt(false), 'false');
   assert.equal(excerpt([1, 2, 3]), 'an array of 3 items');

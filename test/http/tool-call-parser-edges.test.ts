@@ -76,6 +76,32 @@ const CASES: [ToolFormatName, string, Ev[]][] = [
   // leaving the first without arguments).
   ['hermes', '<tool_call>{"name": "a", "name": "bb", "arguments": {"q": 1}}</tool_call>', [['start', 0, 'a'], ['args', 0, '{"q": 1}']]],
   ['hermes', '<tool_call>{"arguments": {"q": 1}, "name": "a", "name": "bb"}</tool_call>', [['start', 0, 'a'], ['args', 0, '{"q": 1}']]],
+  // Whitespace between the python tag and the call.
+  ['llama3', '<|python_tag|> {"name": "a", "parameters": {}}', [['start', 0, 'a'], ['args', 0, '{}']]],
+  // A marker that starts inside a partial one.
+  ['hermes', 'a <t<tool_call>{"name": "a"}</tool_call>', [['text', 'a <t'], ['start', 0, 'a'], ['args', 0, '{}']]],
+  // Separators only between calls, a bracket only right after the marker, and only in Mistral.
+  ['mistral', '[TOOL_CALLS],{"name": "a"}', [['text', '[TOOL_CALLS],{"name": "a"}']]],
+  ['mistral', '[TOOL_CALLS]{"name": "a"} [{"name": "bb"}]', [['start', 0, 'a'], ['args', 0, '{}'], ['text', '[{"name": "bb"}]']]],
+  ['hermes', '<tool_call>[{"name": "a"}]</tool_call>', [['text', '<tool_call>[{"name": "a"}]</tool_call>']]],
+  ['mistral', '[TOOL_CALLS]] x', [['text', '[TOOL_CALLS]] x']]],
+  ['llama3', '{"name": "a", "parameters": {}}] x', [['start', 0, 'a'], ['args', 0, '{}'], ['text', '] x']]],
+  // After calls, the separators read so far are not text.
+  ['llama3', '{"name": "a", "parameters": {}}; x', [['start', 0, 'a'], ['args', 0, '{}'], ['text', 'x']]],
+  ['mistral', '[TOOL_CALLS]{"name": "a"}, x', [['start', 0, 'a'], ['args', 0, '{}'], ['text', 'x']]],
+  // Llama 3 too: a repeated "name" is skipped, one object is one call; a key without its
+  // colon breaks the started call and the rest is text.
+  ['llama3', '{"name": "a", "name": "zz"} x', [['start', 0, 'a'], ['args', 0, '{}'], ['text', 'x']]],
+  ['llama3', '{"name": "a", "q"-1} x', [['start', 0, 'a'], ['text', '-1} x']]],
+  // An object that was never a call: Hermes and Mistral read on for markers (also inside it), Llama 3 does not.
+  ['hermes', '<tool_call>{"name": "zz"}</tool_call><tool_call>{"name": "a"}</tool_call>', [['text', '<tool_call>{"name": "zz"}</tool_call>'], ['start', 0, 'a'], ['args', 0, '{}']]],
+  ['hermes', '<tool_call>{<tool_call>{"name": "a"}</tool_call>', [['text', '<tool_call>{'], ['start', 0, 'a'], ['args', 0, '{}']]],
+  ['mistral', '[TOOL_CALLS]{[TOOL_CALLS]{"name": "a"}', [['text', '[TOOL_CALLS]{'], ['start', 0, 'a'], ['args', 0, '{}']]],
+  ['llama3', '{"name": "zz"} tail', [['text', '{"name": "zz"} tail']]],
+  ['llama3', '{"name": "zz"} <tool_call>{"name": "a"}</tool_call>', [['text', '{"name": "zz"} <tool_call>{"name": "a"}</tool_call>']]],
+  // A region opened after a call but left at once is text, marker included; Llama 3 has no tagged blocks.
+  ['hermes', '<tool_call>{"name": "a"}</tool_call><tool_call>x', [['start', 0, 'a'], ['args', 0, '{}'], ['text', '<tool_call>x']]],
+  ['llama3', '{"name": "a", "parameters": {}} <tool_call>{"name": "bb"}</tool_call>', [['start', 0, 'a'], ['args', 0, '{}'], ['text', '<tool_call>{"name": "bb"}</tool_call>']]],
 ];
 
 for (const [format, reply, want] of CASES) {
@@ -106,4 +132,14 @@ test('text that turns out not to be a call comes out as soon as that is known, n
   assert.deepEqual(p.push('<tool_call>{"name": "zz"'), [{ kind: 'text', text: '<tool_call>{"name": "zz"' }]);
   const q = new ToolCallParser('hermes', ['a']);
   assert.deepEqual(q.push('<tool_call>{"x": 1}'), [{ kind: 'text', text: '<tool_call>{"x": 1}' }]);
+});
+
+test('streaming: text is held back only while it may start a marker, and one piece gives one args event per call', () => {
+  const p = new ToolCallParser('hermes', ['a']);
+  assert.deepEqual(p.push('Hello, a plain reply <tool'), [{ kind: 'text', text: 'Hello, a plain reply ' }]);
+  const ev = p.push('_call>{"name": "a", "arguments": {"x": 1}}</tool_call>');
+  assert.deepEqual(ev.map((e) => [e.kind, e.kind === 'start' ? e.name : e.kind === 'args' ? e.text : '']), [['start', 'a'], ['args', '{"x": 1}']]);
+  const m = new ToolCallParser('mistral', ['a']);
+  assert.deepEqual(m.push('Sure [TOOL'), [{ kind: 'text', text: 'Sure ' }]);
+  assert.deepEqual(m.push('S] ok'), [{ kind: 'text', text: '[TOOLS] ok' }]);
 });

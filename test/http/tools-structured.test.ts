@@ -109,6 +109,17 @@ test('toolGrammar (hermes): calls of the listed tools with schema-conforming arg
   assert.ok(!matches(named, call('a', '{"n": 1}')));
 });
 
+test('toolGrammar: parameters given as a $ref into $defs; a single Llama 3 call is required, not optional', () => {
+  const ref = { $ref: '#/$defs/o', $defs: { o: { type: 'object', properties: { k: { type: 'integer' } }, required: ['k'] } } };
+  const s = parseTools({ tools: [fn('a', ref)], tool_choice: 'required' })!;
+  const g = toolGrammar(s);
+  assert.ok(matches(g, '<tool_call>\n{"name": "a", "arguments": {"k": 1}}\n</tool_call>'));
+  assert.ok(!matches(g, '<tool_call>\n{"name": "a", "arguments": {"k": "x"}}\n</tool_call>'));
+  const single = toolGrammar({ ...s, parallel: false }, 'llama3');
+  assert.ok(matches(single, '{"name": "a", "parameters": {"k": 2}}'));
+  assert.ok(!matches(single, ''), 'an empty reply is not a call');
+});
+
 test('toolGrammar (llama3) uses "parameters"; a schema keyword it cannot enforce is a 400 naming it', () => {
   const s = parseTools({ tools: [fn('a'), fn('b', { type: 'object', properties: { s: { type: 'string', pattern: '^x' } } })], tool_choice: 'required' })!;
   const e = refusal(() => toolGrammar(s, 'llama3'));

@@ -25,6 +25,7 @@ test('a budget below the fixed part names the piece that no longer fits and what
       return true;
     });
   refused(4095, 'attention weights', '0 B', '');
+
   refused(4096 + 1280 + 8192 + 511, 'KV cache', '13.25 KiB', ' or lower --ctx');
   refused(FIXED - 9216 - 1, 'neuron index', '13.75 KiB', '');
   refused(FIXED - 1, 'working buffers', '14.75 KiB', ' or lower --batch-size');
@@ -56,6 +57,10 @@ test('groups: a layer takes whole bundles of its hottest neurons, or all of them
   assert.deepEqual(chooseInGroups([Float64Array.of(3, 3, 3, 3, 3)], [1], 4, 2).map((x) => [...x]), [[0, 1, 2, 3]]);
   assert.deepEqual(chooseInGroups([Float64Array.of(3, 3, 3, 3, 3)], [1], 5, 2).map((x) => [...x]), [[0, 1, 2, 3]]);
   assert.deepEqual(chooseInGroups([Float64Array.of(3, 3, 3, 3, 3)], [1], 6, 2).map((x) => [...x]), [[0, 1, 2, 3, 4]]);
+  // A budget for every bundle takes every neuron, also those that never fired (two costs: 4 x 2 + 2 x 2 bytes per bundle pair).
+  assert.deepEqual(chooseInGroups([Float64Array.of(1, 0, 0, 0), Float64Array.of(1, 0, 0, 0)], [2, 1], 12, 2).map((x) => [...x]), [[0, 1, 2, 3], [0, 1, 2, 3]]);
+  // Bundles compete across layers by their activation sums: the hotter layer's bundle wins.
+  assert.deepEqual(chooseInGroups([Float64Array.of(1, 1, 1, 1), Float64Array.of(9, 9, 9, 9)], [1, 1], 2, 2).map((x) => [...x]), [[], [0, 1]]);
   // Group 1 is the plain solver.
   assert.deepEqual(chooseInGroups([Float64Array.of(1, 9, 5)], [2], 4, 1).map((x) => [...x]), [[1, 2]]);
   const g = plan(FIXED + 1535, { group: 4 });
@@ -88,4 +93,19 @@ test('the table `place` prints', () => {
   // A layer that never fired shows "-" for the share served.
   const idle = planPlacement(model, { ...stats, counts: [stats.counts[0], new Float64Array(8)] }, { budget: FIXED + 1536, nCtx: 4, nBatch: 2 });
   assert.match(formatPlacementTable(idle).split('\n')[11], /^ {4}1 +8\/8 +768 B +96 +-$/);
+});
+
+test('a model with predictors: they are the second fixed piece, named in the refusal and the table', () => {
+  const pm = syntheticModel({ nLayer: 2, nFf: 8, nEmbd: 16, nHead: 2, powerinfer: true });
+  const pmodel = { ...pm, identity: modelIdentity(pm) };
+  const pplan = (budget: number) => planPlacement(pmodel, stats, { budget, nCtx: 4, nBatch: 2 });
+  // Attention 4096 bytes, then the predictors: fc1 {16, 64} and fc2 {64, 8} in f16 per layer, 2048 + 1024.
+  assert.throws(() => pplan(4096 + 6143), /too small: the predictors no longer fit after 4\.00 KiB of earlier parts\. .*\(\d+ bytes: attention weights 4\.00 KiB, predictors 6\.00 KiB, norms/);
+  const table = formatPlacementTable(pplan(1 << 20)).split('\n');
+  assert.equal(table[2], '  predictors             6.00 KiB');
+});
+
+test('the refusal names a part the model has: without attention weights (and a budget below zero) the norms', () => {
+  const bare = { ...model, tensors: model.tensors.filter((t) => !/attn_(q|k|v|output)\./.test(t.name)) };
+  assert.throws(() => planPlacement(bare, stats, { budget: -1, nCtx: 4, nBatch: 2 }), /too small: the norms no longer fit after 0 B of earlier parts\. /);
 });

@@ -81,3 +81,69 @@ test('byte sizes: binary units with i, decimal without, plain bytes; formatted i
     assert.equal(formatBytes(n), s);
   }
 });
+
+test('tensors are placed by their exact names: look-alikes stay on the CPU', () => {
+  // Names that contain a device tensor's name (another tower's, a suffix, a prefix) are
+  // not it: each stays on the CPU and changes no device sum.
+  const t = (name: string, bytes: number): TensorDesc => ({ name, type: 0, typeName: 'f32', shape: [8, 64], bytes });
+  const look = [
+    'v.blk.0.attn_q.weight', 'blk.0.attn_q.weight\n', 'blk.0.xattn_q.weight', 'blk.0.attn_q.weight.bak',
+    'blk.0.post_ffn_norm.weight', 'blk.0.ffn_norm.weight.bak', 'blk.0.xfc1.weight', 'blk.0.fc2.weight.bak',
+    'blk.0.shared_ffn_up.weight', 'blk.0.ffn_gate.weight.bak',
+  ].map((name, i) => t(name, 1000 + i));
+  const p = syntheticModel({ nLayer: 1, nFf: 64, nEmbd: 8, nHead: 2, powerinfer: true });
+  const base = vramCosts(p, { nCtx: 4, nBatch: 4 });
+  const withLook = vramCosts({ ...p, tensors: [...p.tensors, ...look] }, { nCtx: 4, nBatch: 4 });
+  assert.deepEqual(withLook.fixed, base.fixed);
+  assert.deepEqual(withLook.neuronCost, base.neuronCost);
+  assert.equal(withLook.cpuOnly, base.cpuOnly + look.reduce((s, x) => s + x.bytes, 0));
+});
+
+test('predictors count when the file has a blk.N.fc1.weight of any layer, and only then', () => {
+  // Predictor matrices of layer 10 only (two-digit layer number): detected, costed, rank 64.
+  const m = syntheticModel({ nLayer: 11, nFf: 64, nEmbd: 8, nHead: 2 });
+  const fc = (l: number, k: 1 | 2, shape: number[]): TensorDesc => ({ name: `blk.${l}.fc${k}.weight`, type: 1, typeName: 'f16', shape, bytes: 2 * shape[0] * shape[1] });
+  const late = vramCosts({ ...m, tensors: [...m.tensors, fc(10, 1, [8, 64]), fc(10, 2, [64, 64])] }, { nCtx: 1, nBatch: 4 });
+  assert.equal(late.fixed.predictors, devicePiece(8 * 64 * 2) + devicePiece(64 * 64 * 2));
+  // An fc2 without any fc1 (and fc1 look-alikes) does not turn predictor mode on.
+  const look = [fc(0, 2, [64, 64]), { ...fc(0, 1, [8, 64]), name: 'v.blk.0.fc1.weight' }, { ...fc(0, 1, [8, 64]), name: 'blk.0.fc1.weight.bak' }];
+  const none = vramCosts({ ...m, tensors: [...m.tensors, ...look] }, { nCtx: 1, nBatch: 4 });
+  assert.equal(none.fixed.predictors, 0);
+  assert.equal(none.cpuOnly, vramCosts(m, { nCtx: 1 }).cpuOnly + look.reduce((s, x) => s + x.bytes, 0));
+});
+
+test('the working buffers are sized by the predictors rank (fc1), not by fc2 whose second dimension is n_ff', () => {
+  // fc1 {8, 64}: rank 64; fc2 {64, 128}: 128 neurons. z1 holds 64 rows x rank floats.
+  const p = syntheticModel({ nLayer: 2, nFf: 128, nEmbd: 8, nHead: 2, powerinfer: true });
+  const c = vramCosts(p, { nCtx: 1, nBatch: 64 });
+  assert.equal(c.fixed.workspace, workspaceParts(p, 64, 64).reduce((s, [, b]) => s + devicePiece(b), 0));
+  assert.notEqual(c.fixed.workspace, workspaceParts(p, 64, 128).reduce((s, [, b]) => s + devicePiece(b), 0));
+});
+
+test('the output matrix is output.weight when the file has one, else the token embedding (not another CPU tensor)', () => {
+  const m = syntheticModel({ nLayer: 1, nFf: 8, nEmbd: 32, nHead: 2, nVocab: 100 });
+  // A q8_0 output matrix: 100 rows of 34 bytes, a different size from the f16 embedding.
+  const q8: TensorDesc = { name: 'output.weight', type: 8, typeName: 'q8_0', shape: [32, 100], bytes: 100 * 34 };
+  const sep = vramCosts({ ...m, tensors: [...m.tensors.filter((t) => t.name !== 'output.weight'), q8] }, { nCtx: 1 });
+  assert.equal(sep.fixed.output, devicePiece(100 * 34));
+  assert.equal(sep.cpuOnly, 32 * 100 * 2, 'only the embedding stays on the CPU');
+  // Tied output, with another CPU-only tensor after the embedding: the embedding is copied.
+  const tied = syntheticModel({ nLayer: 1, nFf: 8, nEmbd: 32, nHead: 2, nVocab: 100, tiedOutput: true });
+  const rope: TensorDesc = { name: 'rope_freqs.weight', type: 0, typeName: 'f32', shape: [8], bytes: 32 };
+  const c = vramCosts({ ...tied, tensors: [...tied.tensors, rope] }, { nCtx: 1 });
+  assert.equal(c.fixed.output, devicePiece(32 * 100 * 2));
+  assert.equal(c.cpuOnly, 32 * 100 * 2 + 32);
+});
+
+test('the neuron index is two int32 maps of n_ff entries per layer, each its own piece', () => {
+  const m = syntheticModel({ nLayer: 3, nFf: 1100, nEmbd: 8, nHead: 2 });
+  assert.equal(vramCosts(m, { nCtx: 1 }).fixed.index, 3 * 2 * devicePiece(4 * 1100));
+  assert.equal(devicePiece(4 * 1100), 4608);
+});
+
+test('byte sizes: several digits after the point, signed exponents', () => {
+  assert.equal(parseByteSize('1.25KiB'), 1280);
+  assert.equal(parseByteSize('0.125 MB'), 125000);
+  assert.equal(parseByteSize('1e+3'), 1000);
+  assert.equal(parseByteSize('5e-1KiB'), 512);
+});
