@@ -99,7 +99,7 @@ export const equivalentMutants = [
   'merge-queue.ts:59 sift-up `i > 0` -> `i >= 0`: at the root the parent slot heap[-1] is undefined, before() is false and the loop breaks',
   'merge-queue.ts:79 `last === 0` early return -> false: with one entry left the sift loop breaks at once and writes it back in place',
   'merge-queue.ts:84 `l >= last` -> `l > last`: at l = last the only child is the moved entry itself, before(e, e) is false and the loop breaks',
-  'merge-queue.ts:86 `r < last` -> `r <= last`: at r = last the right child is the moved entry itself: picking it breaks the loop exactly where the left child would have',
+  'merge-queue.ts:86 `r < last` -> `r <= last` / true (2 mutants): r is at most last (l < last), and at r = last the right child is the moved entry itself: picking it breaks the loop exactly where the left child would have (before() is a strict order, so e before heap[l] means heap[l] is not before e)',
   'engine-loop.ts:188 cancel() `if (st.cancelled) return` -> false: a second cancel finds a waiting job gone from the queue (remove is false) or re-marks a running one, both no-ops',
   'engine-loop.ts:190,257 cancel of a running job taking the waiting path (`!st.admitted` -> true, `admitted = true` -> false): the flag is set first and the busy loop reaps it after the step; kick() only wakes an idle loop, which never holds an admitted job',
   'engine-loop.ts:264 `next: -1` -> +1: next is sampled before it is decoded (reuse < prompt length, so every sequence prefills at least one token first)',
