@@ -132,6 +132,7 @@ export const equivalentMutants = [
   'generate.ts:270 takeBefore `k < this.offsets.length` -> true / `<=` (2 mutants): offsets[length] is undefined, and undefined < shown is false',
   'generate.ts:279,280 takeAll resets `[]` -> a non-empty array (2 mutants): takeAll runs once, at the end of a sequence, and the queue is never read after it',
   'tools.ts:106 `if (conv.rules)` -> true: an empty rule text adds a blank line, which GBNF ignores',
+  "tools.ts:102 `''` for a schema error without a path -> another string (no coverage): unreachable, parseTools refuses a parameters value that is not an object before any schema is read, and every error inside an object schema names its keyword or $ref",
   "vram-costs.ts:122 `m?.[2] ?? ''` -> any string: rest is only read behind `m &&`, so the fallback for a non-layer name is never used",
   "vram-costs.ts:190 `unit.length > 1 &&` -> true / `>= 1` (2 mutants): the unit is never empty (default 'b'), and for a one-letter unit unit[1] is undefined, not 'i'",
   "vram-costs.ts:197 units[0] 'B' -> '': formatBytes prints bytes (i = 0) from its own `${n} B` template and never reads units[0]",

@@ -133,7 +133,12 @@ test('toolGrammar (llama3) uses "parameters"; a schema keyword it cannot enforce
   // A schema error at the top of parameters names parameters itself.
   const top = parseTools({ tools: [fn('a', { type: 'object', patternProperties: {} })], tool_choice: 'required' })!;
   const t = refusal(() => toolGrammar(top));
-  assert.match(t.param ?? '', /^tools\[0\]\.function\.parameters(\.|$)/);
+  assert.equal(t.param, 'tools[0].function.parameters.patternProperties');
+  // A $ref at the top that points nowhere names the $ref.
+  const dangling = parseTools({ tools: [fn('a', { $ref: '#/$defs/missing' })], tool_choice: 'required' })!;
+  const d = refusal(() => toolGrammar(dangling));
+  assert.equal(d.param, 'tools[0].function.parameters.$ref');
+  assert.equal(d.code, 'unsupported_parameter');
 });
 
 const SF: [string, Record<string, unknown>, boolean, string, string, string][] = [
