@@ -202,20 +202,25 @@ test('an engine failure: 500 (503 when the model file changed), logged; streamed
   }
 });
 
+/** Starts a request, closes the loop while a decode is held, and returns what the request settled with. */
+async function closeMidDecode(h: ReturnType<typeof harness>, stream: boolean): Promise<unknown> {
+  let release!: () => void;
+  h.ctl.gate = new Promise((r) => (release = r));
+  const started = new Promise<void>((r) => (h.ctl.decoding = r));
+  // Settled as a value, so the rejection is never unhandled while the loop closes.
+  const out = h.go({ stream }).then((v) => v, (e: unknown) => e);
+  await started;
+  const closing = h.loop.close();
+  release();
+  await closing;
+  return out;
+}
+
 test('a shutdown that cuts the generation short: 503 shutting_down, thrown or as an error event', async () => {
   for (const stream of [false, true]) {
     const h = harness([LONG]);
-    let release!: () => void;
-    h.ctl.gate = new Promise((r) => (release = r));
-    const started = new Promise<void>((r) => (h.ctl.decoding = r));
-    // Settled as a value, so the rejection is never unhandled while the loop closes.
-    const out = h.go({ stream }).then((v) => v, (e: unknown) => e);
-    await started;
-    const closing = h.loop.close();
-    release();
-    await closing;
+    const got = await closeMidDecode(h, stream);
     const message = 'The server is shutting down; generation was cut short.';
-    const got = await out;
     if (!stream) {
       assert.ok(got instanceof ApiError && got.status === 503 && got.code === 'shutting_down' && got.message === message, String(got));
     } else {
@@ -233,16 +238,8 @@ test('a shutdown that cuts one choice short while another finished is still a 50
   for (const stream of [false, true]) {
     // Choice 0 ends at its second step; choice 1 is still generating when the loop closes.
     const h = harness([[1], LONG], 2);
-    let release!: () => void;
-    h.ctl.gate = new Promise((r) => (release = r));
     h.ctl.holdFrom = 4;
-    const started = new Promise<void>((r) => (h.ctl.decoding = r));
-    const out = h.go({ stream }).then((v) => v, (e: unknown) => e);
-    await started;
-    const closing = h.loop.close();
-    release();
-    await closing;
-    const got = await out;
+    const got = await closeMidDecode(h, stream);
     if (!stream) assert.ok(got instanceof ApiError && got.status === 503 && got.code === 'shutting_down', String(got));
     else assert.deepEqual(await h.counted('requests'), [['503', 1]]);
     assert.equal((h.req.genSummary as Record<string, unknown>).finishReason, 'stop,cancelled');
