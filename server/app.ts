@@ -122,6 +122,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       slotsBusy: () => loop.stats().slotsBusy,
     });
     if (rt.sparsity && rt.sparsity() !== null) metrics.setSparseSource(() => rt.sparsity!());
+    if (rt.stepParts) metrics.setStepPartSource(() => rt.stepParts!());
     if (rt.device) metrics.setDeviceSource(rt.device.info, () => rt.device!.stats());
   };
   const loaded = Promise.resolve(opts.runtime).then(attach, (err: Error) => {

@@ -16,6 +16,14 @@ export interface SparseStats {
   neuronsComputed: { gpu: number; cpu: number };
 }
 
+/** Milliseconds per part of the CPU decode steps since start (the engine's phaseMs). */
+export interface StepPartMs {
+  attention: number;
+  select: number;
+  ffn: number;
+  output: number;
+}
+
 export interface GaugeSource {
   running(): number;
   waiting(): number;
@@ -96,6 +104,29 @@ export class Metrics {
         this.reset();
         this.inc({ device: 'gpu' }, s.neuronsComputed.gpu);
         this.inc({ device: 'cpu' }, s.neuronsComputed.cpu);
+      },
+    });
+  }
+
+  private stepParts: (() => StepPartMs) | null = null;
+
+  /**
+   * Where CPU decode steps spend their time, read from the engine's running totals at
+   * scrape time (ms): attention, choosing the FFN's neurons, the rest of the FFN, output.
+   */
+  setStepPartSource(fn: () => StepPartMs): void {
+    const first = this.stepParts === null;
+    this.stepParts = fn;
+    if (!first) return;
+    const self = this;
+    new client.Counter({
+      name: 'relu_serve_step_part_seconds_total', labelNames: ['part'], registers: [this.registry],
+      help: 'Time CPU decode steps spent per part since start: attention, select (choosing FFN neurons: predictor or exact gate), ffn (the rest of the FFN), output',
+      collect() {
+        const p = self.stepParts?.();
+        if (!p) return;
+        this.reset();
+        for (const part of ['attention', 'select', 'ffn', 'output'] as const) this.inc({ part }, p[part] / 1000);
       },
     });
   }

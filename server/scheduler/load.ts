@@ -141,6 +141,7 @@ export async function createRuntime(o: RuntimeOptions): Promise<ModelRuntime> {
         chat_template: template.origin,
         device: describeDevice(device),
       },
+      stepParts: () => c.sparsity().phaseMs,
       sparsity: () => {
         const sp = c.sparsity();
         if (sp.ffnMode === 'dense') return null;

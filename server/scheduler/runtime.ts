@@ -60,7 +60,7 @@ export interface PickerOptions {
   topLogprobs: number | null;
 }
 
-import type { SparseStats } from '../observability/metrics.js';
+import type { SparseStats, StepPartMs } from '../observability/metrics.js';
 import type { DeviceInfo, HybridStats } from '../engine/types.js';
 
 export interface ModelRuntime {
@@ -82,6 +82,8 @@ export interface ModelRuntime {
   readonly meta: Record<string, unknown>;
   /** Sparse-engine figures for the metrics (absent for engines without them). */
   sparsity?(): SparseStats | null;
+  /** Milliseconds the CPU decode steps spent per part since start (absent: not reported). */
+  stepParts?(): StepPartMs;
   /** The hybrid runtime: what sits on the device, and the work per side (absent on the CPU). */
   readonly device?: { info: DeviceInfo; stats(): HybridStats };
   /**

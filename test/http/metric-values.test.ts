@@ -70,4 +70,10 @@ test('counters, histograms and gauges after known requests', async () => {
   assert.equal(value(text, 'relu_serve_requests_waiting'), 0);
   assert.equal(value(text, 'relu_serve_slots_busy'), 0);
   assert.equal(value(text, 'relu_serve_kv_cache_usage_ratio'), 0);
+  // Step part times: the engine's totals in seconds (the engine ran every part).
+  const parts = rt.stepParts!();
+  for (const part of ['attention', 'ffn', 'output'] as const) {
+    const s = value(text, `relu_serve_step_part_seconds_total{part="${part}"}`);
+    assert.ok(s > 0 && s <= parts[part] / 1000, `${part}: ${s} s at the scrape, ${parts[part]} ms now`);
+  }
 });

@@ -34,6 +34,21 @@ test('the counter follows the engine\'s running totals from scrape to scrape', a
   assert.match(await m.registry.metrics(), /^relu_serve_neurons_computed_total\{device="cpu"\} 35$/m);
 });
 
+test('step part times: a counter in seconds by part, following the engine\'s running totals, absent until a source is set', async () => {
+  const m = new Metrics({ defaultMetrics: false });
+  assert.doesNotMatch(await m.registry.metrics(), /step_part_seconds/);
+  let ffn = 2500;
+  m.setStepPartSource(() => ({ attention: 1500, select: 250, ffn, output: 750 }));
+  const text = await m.registry.metrics();
+  assert.match(text, /^# TYPE relu_serve_step_part_seconds_total counter$/m);
+  assert.match(text, /^relu_serve_step_part_seconds_total\{part="attention"\} 1.5$/m);
+  assert.match(text, /^relu_serve_step_part_seconds_total\{part="select"\} 0.25$/m);
+  assert.match(text, /^relu_serve_step_part_seconds_total\{part="ffn"\} 2.5$/m);
+  assert.match(text, /^relu_serve_step_part_seconds_total\{part="output"\} 0.75$/m);
+  ffn = 4000;
+  assert.match(await m.registry.metrics(), /^relu_serve_step_part_seconds_total\{part="ffn"\} 4$/m);
+});
+
 test('device metrics: memory by category, hot neurons per layer, hidden share, step histograms', async () => {
   const m = new Metrics({ defaultMetrics: false });
   const info = {

@@ -102,6 +102,9 @@ test('a CPU runtime: id from the file name, context capped at the training conte
     assert.equal(logits.length, rt.tokenizer.nVocab);
     // Neurons computed: each layer's active ratio x rows x n_ff (192 in the tiny model).
     const first = rt.sparsity!()!;
+    // The step parts for /metrics are the engine's own running totals.
+    const parts = rt.stepParts!();
+    assert.ok(parts.attention > 0 && parts.select > 0 && parts.ffn > 0 && parts.output > 0, JSON.stringify(parts));
     assert.equal(first.neuronsComputed.cpu, Math.round(first.activeNeuronRatioByLayer!.reduce((a, r) => a + r * prompt.length * 192, 0)));
     // The picker covers the whole vocabulary: greedy picks the best logit.
     const best = logits.indexOf(Math.max(...logits));
@@ -110,6 +113,8 @@ test('a CPU runtime: id from the file name, context capped at the training conte
     await assert.rejects(rt.ctx.decode(batch([best], 1)), /must be/);
     rt.ctx.truncate(0, 1);
     assert.equal((await rt.ctx.decode(batch([best], 1))).length, rt.tokenizer.nVocab);
+    const later = rt.stepParts!();
+    for (const k of ['attention', 'select', 'ffn', 'output'] as const) assert.ok(later[k] > parts[k], `${k} grew with the next step`);
     // Exact FFN: neurons computed on the CPU, none on a device; the ratio is the layers' mean.
     const sp = rt.sparsity!()!;
     assert.equal(sp.activeNeuronRatioByLayer!.length, 2);
