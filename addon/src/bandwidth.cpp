@@ -126,6 +126,7 @@ std::vector<BandwidthRow> probe_read_bandwidth(const BandwidthOptions &o) {
     throw InvalidArgError("bandwidth thread count must be in [0, 1024]");
   if ((o.patterns & ((1u << RS_READ_PATTERN_COUNT) - 1)) == 0) throw InvalidArgError("no read pattern selected");
   if ((o.pages & 3) == 0) throw InvalidArgError("no page kind selected");
+  if ((o.isas & ((1u << (RS_ISA_AVX512 + 1)) - 1)) == 0) throw InvalidArgError("no ISA selected");
   std::vector<BandwidthRow> rows;
   for (bool huge : {false, true}) {
     if (!(o.pages >> (huge ? 1 : 0) & 1)) continue;

@@ -6,7 +6,9 @@ import { native, type NativeBandwidthRow } from './binding.js';
 
 export const READ_PATTERNS = ['plain', 'prefetch', 'nontemporal', 'two-streams'] as const;
 export type ReadPattern = (typeof READ_PATTERNS)[number];
-export type PageKind = 'normal' | 'huge';
+/** In the addon's bit order: normal pages bit 0, huge bit 1. */
+const PAGE_KINDS = ['normal', 'huge'] as const;
+export type PageKind = (typeof PAGE_KINDS)[number];
 export type BandwidthRow = NativeBandwidthRow;
 
 export interface BandwidthOptions {
@@ -34,6 +36,17 @@ export interface BandwidthProbe {
   best: BandwidthRow;
 }
 
+/** Bit i for each chosen names[i] (the addon's bit order); an unknown name is refused. */
+function maskOf(chosen: readonly string[], names: readonly string[], unknown: (name: string) => string): number {
+  let mask = 0;
+  for (const c of chosen) {
+    const i = names.indexOf(c);
+    if (i < 0) throw new RangeError(unknown(String(c)));
+    mask |= 1 << i;
+  }
+  return mask;
+}
+
 function intIn(name: string, v: number, lo: number, hi: number): number {
   if (!Number.isInteger(v) || v < lo || v > hi) throw new RangeError(`${name} must be an integer in [${lo}, ${hi}], got ${v}`);
   return v;
@@ -45,26 +58,10 @@ export function fastest(rows: readonly BandwidthRow[]): BandwidthRow {
 }
 
 export async function probeBandwidth(o: BandwidthOptions = {}): Promise<BandwidthProbe> {
-  const patterns = o.patterns ?? READ_PATTERNS;
-  const pages = o.pages ?? ['normal', 'huge'];
-  let patternMask = 0;
-  for (const p of patterns) {
-    const i = READ_PATTERNS.indexOf(p);
-    if (i < 0) throw new RangeError(`unknown read pattern "${p}" (one of ${READ_PATTERNS.join(', ')})`);
-    patternMask |= 1 << i;
-  }
-  let pageMask = 0;
-  for (const p of pages) {
-    if (p !== 'normal' && p !== 'huge') throw new RangeError(`unknown page kind "${String(p)}" (normal or huge)`);
-    pageMask |= p === 'normal' ? 1 : 2;
-  }
-  let isaMask = 0;
-  for (const i of o.isas ?? ISAS) {
-    const bit = ISAS.indexOf(i);
-    if (bit < 0) throw new RangeError(`unknown ISA "${String(i)}" (one of ${ISAS.join(', ')})`);
-    isaMask |= 1 << bit;
-  }
-  if (isaMask === 0) throw new RangeError('no ISA to try');
+  // Empty masks are refused by the addon ("no read pattern / page kind / ISA selected").
+  const patternMask = maskOf(o.patterns ?? READ_PATTERNS, READ_PATTERNS, (p) => `unknown read pattern "${p}" (one of ${READ_PATTERNS.join(', ')})`);
+  const pageMask = maskOf(o.pages ?? PAGE_KINDS, PAGE_KINDS, (p) => `unknown page kind "${p}" (normal or huge)`);
+  const isaMask = maskOf(o.isas ?? ISAS, ISAS, (i) => `unknown ISA "${i}" (one of ${ISAS.join(', ')})`);
   const rows = await native.measureBandwidth(
     intIn('maxThreads', o.maxThreads ?? 0, 0, 1024),
     intIn('threads', o.threads ?? 0, 0, 1024),
