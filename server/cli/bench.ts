@@ -11,6 +11,7 @@ import type { FfnMode, Isa } from '../engine/types.js';
 import { benchModelPath } from './bench-models.js';
 import { argmax } from '../sampling/select.js';
 import { peakResidentBytes, residentBytes, resetPeakResident } from './process-memory.js';
+import { formatBenchServer, runBenchServer, type BenchServerResult } from './bench-server.js';
 import { formatBatchSweep, parseBatchSizes, sweepBatchSizes, type BatchSweep } from './bench-batch-sizes.js';
 
 export interface BenchOptions {
@@ -35,6 +36,8 @@ export interface BenchOptions {
   busy?: number;
   /** Also run the sparse modes with the down projection summed in 8-bit integers (LoadOptions.downInt8). */
   downInt8?: boolean;
+  /** Also serve this many concurrent streams over HTTP against the engine batching as many sequences (bench-server). */
+  serveStreams?: number[];
   json: boolean;
 }
 
@@ -103,6 +106,8 @@ export interface BenchResult {
   fidelity: Fidelity[];
   batchSweep?: BatchSweep;
   busy: number;
+  /** --serve-streams: the served streams against the engine's batches. */
+  serve?: BenchServerResult;
   bandwidth: {
     /** GB/s: the fastest pass of the probe and of every re-measure in this run. */
     limitGBs: number;
@@ -345,6 +350,10 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const fidelity = [...(o.fidelity > 0 && modes.includes('dense') ? await measureFidelity(model, modes, o) : []), ...int8Fidelity];
   const batchSweep = o.batchSizes?.length ? await sweepBatchSizes(model, { sizes: o.batchSizes, threads: o.threads, isa: o.isa, reps: o.reps }) : undefined;
   model.dispose();
+  // Last, on its own load of the file (the server's runtime, in its default FFN mode).
+  const serve = o.serveStreams?.length
+    ? await runBenchServer({ model: path, size: o.size, type: o.type, arch: o.arch, threads: o.threads, prompt: o.prompt, gen: o.gen, reps: o.reps, concurrency: o.serveStreams })
+    : undefined;
   return {
     model: path,
     arch: info.arch,
@@ -364,6 +373,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     fidelity,
     batchSweep,
     busy: o.busy ?? 0,
+    serve,
     bandwidth: { limitGBs: limit.gbs, config: limit.config, rows: probe.rows },
   };
 }
@@ -426,6 +436,7 @@ export function formatBench(r: BenchResult): string {
     );
   }
   if (r.batchSweep) lines.push(formatBatchSweep(r.batchSweep));
+  if (r.serve) lines.push(`served streams vs the engine batching as many sequences (the server's default FFN mode):`, formatBenchServer(r.serve));
   return lines.join('\n');
 }
 
@@ -451,6 +462,7 @@ export function registerBench(program: Command): void {
     .option('--batch-sizes <list>', 'also time steps of these many rows (e.g. 1,2,4,8,16,32,64) with the sparse and the dense FFN', parseBatchSizes)
     .option('--busy <n>', 'also time generation with n busy processes competing for the cores', int, 0)
     .option('--down-int8', 'also run the sparse modes with the down projection summed in 8-bit integers (Q4_0 PowerInfer files)')
+    .option('--serve-streams <list>', 'also serve these many concurrent streams over HTTP (e.g. 8) against the engine batching as many sequences', (v) => v.split(',').map(int))
     .option('--json', 'print one JSON object')
     .action(async (opts) => {
       const r = await runBench({ ...opts, json: Boolean(opts.json) } as BenchOptions);
