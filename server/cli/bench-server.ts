@@ -29,7 +29,11 @@ export interface BenchServerOptions {
   concurrency: number[];
 }
 
-/** Tokens/s of one round of k sequences: all generated tokens over the whole round, and the tokens after each sequence's first over the time after the first token. */
+/**
+ * Tokens/s of one round of k sequences: all generated tokens over the whole round; and
+ * generation only: the tokens made once every sequence has its first (all prompts in),
+ * over the time from then to the last token.
+ */
 export interface RoundRates {
   aggregateTokensPerS: number;
   generationTokensPerS: number;
@@ -51,7 +55,7 @@ export interface BenchServerResult {
     /** All generated tokens over the wall time of the round, prompts included. */
     aggregateTokensPerS: number;
     perStreamTokensPerS: number;
-    /** Tokens after each stream's first, over first-token-to-last-token time: generation only. */
+    /** Generation only: the tokens after every stream has its first, over the time from then to the last token. */
     generationTokensPerS: number;
     wallMs: number;
     /** Tokens the streams received (usage.completion_tokens summed). */
@@ -144,15 +148,28 @@ async function engineBatch(rt: ModelRuntime, prompt: number[], gen: number, k: n
   return { aggregateTokensPerS: (made * 1000) / (t2 - t0), generationTokensPerS: ((made - k) * 1000) / (t2 - t1), tokens: made };
 }
 
-/** Rates of one served round: results are [first token, last token, tokens] per stream, times relative to the round's start. */
-export function servedRates(results: [number, number, number][], wallMs: number): RoundRates {
-  const total = results.reduce((a, r) => a + r[2], 0);
-  const genMs = Math.max(...results.map((r) => r[1])) - Math.min(...results.map((r) => r[0]));
-  return { aggregateTokensPerS: (total * 1000) / wallMs, generationTokensPerS: genMs > 0 ? ((total - results.length) * 1000) / genMs : 0, tokens: total };
+/**
+ * Rates of one served round from each stream's text events (arrival times, one clock)
+ * and its token count (usage). Generation only counts the events after the last stream's
+ * first: an event usually carries one token (one held back by a stop sequence or a split
+ * UTF-8 character comes with the next, so this can undercount, never overcount).
+ */
+export function servedRates(results: StreamResult[], wallMs: number): RoundRates {
+  const total = results.reduce((a, r) => a + r.tokens, 0);
+  const start = Math.max(...results.map((r) => r.times[0] ?? Infinity));
+  const end = Math.max(...results.map((r) => r.times[r.times.length - 1] ?? -Infinity));
+  const after = results.reduce((a, r) => a + r.times.filter((t) => t > start).length, 0);
+  return { aggregateTokensPerS: (total * 1000) / wallMs, generationTokensPerS: end > start ? (after * 1000) / (end - start) : 0, tokens: total };
 }
 
-/** One streaming request; resolves with [time of first token, time of last token, tokens]. */
-async function stream(url: string, model: string, prompt: number[], gen: number, eos: number): Promise<[number, number, number]> {
+/** One stream's text events: their arrival times (performance.now() of the client thread), and the tokens usage counted. */
+export interface StreamResult {
+  times: number[];
+  tokens: number;
+}
+
+/** One streaming request. */
+async function stream(url: string, model: string, prompt: number[], gen: number, eos: number): Promise<StreamResult> {
   const res = await fetch(`${url}/v1/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -163,8 +180,7 @@ async function stream(url: string, model: string, prompt: number[], gen: number,
     body: JSON.stringify({ model, prompt, max_tokens: gen, temperature: 0, stream: true, cache_prompt: false, logit_bias: eos >= 0 ? { [eos]: -100 } : {}, stream_options: { include_usage: true } }),
   });
   if (!res.ok || !res.body) throw new Error(`bench request failed: ${res.status} ${await res.text()}`);
-  let first = 0;
-  let last = 0;
+  const times: number[] = [];
   let tokens = 0;
   let buf = '';
   const dec = new TextDecoder();
@@ -181,12 +197,11 @@ async function stream(url: string, model: string, prompt: number[], gen: number,
       const now = performance.now();
       if (obj.usage) tokens = obj.usage.completion_tokens;
       else if (obj.choices?.[0]?.text) {
-        if (first === 0) first = now;
-        last = now;
+        times.push(now);
       }
     }
   }
-  return [first, last, tokens];
+  return { times, tokens };
 }
 
 interface StreamJob {
@@ -199,7 +214,6 @@ interface StreamJob {
   streams: number;
 }
 
-type StreamResult = [number, number, number];
 
 // Worker side: runs the client streams of one job and posts their timings back.
 if (!isMainThread && (workerData as { benchServerClient?: boolean } | null)?.benchServerClient) {
@@ -252,9 +266,9 @@ export async function runBenchServer(o: BenchServerOptions): Promise<BenchServer
       // Interleaved repetitions so both see the same machine conditions; best of each.
       for (let r = 0; r < o.reps; r++) {
         engineBest = Math.max(engineBest, await engineAlone(rt, prompt, o.gen));
-        const [[first, last, tokens]] = (await client.run(job(o.gen, 1))).results;
+        const { wallMs, results } = await client.run(job(o.gen, 1));
         // Tokens after the first, over the time between first and last (prefill excluded, as for the engine).
-        if (tokens > 1 && last > first) httpBest = Math.max(httpBest, ((tokens - 1) * 1000) / (last - first));
+        httpBest = Math.max(httpBest, servedRates(results, wallMs).generationTokensPerS);
       }
       // Each stream count against the engine batching the same count, interleaved; best of reps.
       for (const k of o.concurrency) {
