@@ -1,13 +1,14 @@
-// Load-time repacking of the matrices the dense product reads into the layout of the
-// fastest kernel for their type (today: Q4_0 eight rows at a time, rs_q4_0x8_pack),
-// where this CPU's best kernel table has one. Why: the row-at-a-time Q4_0 dot is
-// compute-bound on AVX2 well below memory speed; the interleaved kernel is not (see
-// kernels/cpu/avx2_q4_0x8.c). A mapped file's plain rows stay mapped (their pages leave
-// this process and come back from the page cache if read). A private copy (--no-mmap)
-// would hold such a matrix twice, so there its plain rows are given back to the system
-// (FileBytes::discard) unless another Weight shares them (a tied output is the token
-// embedding, read row by row); the few readers of plain rows rebuild them from x8
-// (plain_rows: the device upload, the reference forward).
+// Load-time copies of the matrices the dense product streams, into one huge-page arena:
+// Q4_0 ones in the layout of the fastest kernel for their type (eight rows at a time,
+// rs_q4_0x8_pack) where this CPU's best kernel table has one, the others (F16, BF16,
+// F32, Q8_0, K-quants) as they are. Why: the row-at-a-time Q4_0 dot is compute-bound on
+// AVX2 well below memory speed, the interleaved kernel is not (kernels/cpu/
+// avx2_q4_0x8.c); and 2 MiB pages spare every matrix a TLB miss and a prefetcher restart
+// per 4 KiB. The file's rows of a copied matrix leave this process (a mapped file's pages
+// come back from the page cache if read; a private copy's, --no-mmap, are given back for
+// good: FileBytes::discard), unless another Weight shares them (a tied output is the
+// token embedding, read row by row). The few readers of a discarded x8 matrix's plain
+// rows rebuild them from x8 (plain_rows: the device upload, the reference forward).
 #include <sys/mman.h>
 
 #include <chrono>
@@ -65,9 +66,17 @@ void Model::repack_dense() {
   // rows: their sparse blocks are a copy already, a third copy would cost more memory
   // than dense steps on a sparse model are worth, and exact mode's hot gates (computed
   // row by row on a device) must equal the CPU's gate product bit for bit.
+  // Q4_0 matrices go into the x8 layout; the others (F16, BF16, F32, Q8_0, K-quants) are
+  // copied as they are, for the huge pages alone (below).
   std::vector<Weight *> todo;
+  std::vector<char> as_x8;
+  // A tied output is the token embedding, also read row by row (get_rows): its rows stay
+  // where they are, and only an x8 copy is worth holding beside them.
+  auto shared = [&](const Weight &w) { return tied_ && w.data == tok_embd_.data; };
   auto want = [&](Weight &w) {
-    if (packable(w)) todo.push_back(&w);
+    if (!w || w.stride != w.row_bytes || (shared(w) && !packable(w))) return;
+    todo.push_back(&w);
+    as_x8.push_back(packable(w));
   };
   want(output_);
   for (Layer &L : layers_) {
@@ -76,9 +85,10 @@ void Model::repack_dense() {
       for (Weight *w : {&L.gate, &L.up, &L.down}) want(*w);
   }
   if (todo.empty()) return;
-  // One arena for every repacked matrix, 2 MiB-aligned and advised as huge pages: dense
-  // steps stream these matrices, and with 4 KiB pages each page is a TLB miss and a
-  // restart for the hardware prefetcher.
+  // One arena for every matrix dense steps stream, 2 MiB-aligned and advised as huge
+  // pages: with the file's 4 KiB pages each page is a TLB miss and a restart for the
+  // hardware prefetcher (measured, 1b Q4_0 predictor mode: attention 3.6 -> 3.0 ms and
+  // the predictor 1.7 -> 1.45 ms per token with the x8 matrices on huge pages).
   constexpr size_t kHugePage = 2u << 20;
   std::vector<size_t> offset(todo.size() + 1, 0);
   for (size_t i = 0; i < todo.size(); i++)
@@ -94,23 +104,30 @@ void Model::repack_dense() {
   uint8_t *base = dense_mem_[0].get();
   ThreadPool pool(default_thread_count());
   const FileBytes &fb = file_->bytes();
-  // A tied output is the token embedding: its rows are read one by one (get_rows).
-  auto shared = [&](const Weight &w) { return tied_ && w.data == tok_embd_.data; };
   pool.run(static_cast<int>(todo.size()), [&](int i, int) {
     Weight &w = *todo[i];
     const size_t bytes = w.row_bytes * static_cast<size_t>(w.rows);
     uint8_t *dst = base + offset[i];
-    rs_q4_0x8_pack(w.data, w.stride, w.rows, w.cols, dst);
-    w.x8 = dst;
-    w.x8_on_host = true;
+    const uint8_t *src = w.data;
+    if (as_x8[i]) {
+      rs_q4_0x8_pack(src, w.stride, w.rows, w.cols, dst);
+      w.x8 = dst;
+      w.x8_on_host = true;
+    } else {
+      std::memcpy(dst, src, bytes);
+      w.data = dst;
+    }
     // Otherwise the matrix would be resident twice. A mapped file's pages leave this
-    // process's memory (they come back from the page cache if a plain-row reader touches
-    // them); a private copy's are given back for good, unless the rows are shared.
+    // process's memory (they come back from the page cache if a plain-row reader of an x8
+    // matrix touches them); a private copy's are given back for good (an x8 matrix's
+    // few plain-row readers then rebuild them: plain_rows). A copied matrix has no reader
+    // of the file's rows left.
     if (shared(w)) return;
-    if (fb.discard(w.data, bytes)) w.plain_discarded = true;
-    else fb.release(w.data, bytes);
+    if (fb.discard(src, bytes)) w.plain_discarded = as_x8[i];
+    else fb.release(src, bytes);
   });
-  for (const Weight *w : todo) x8_bytes_ += w->row_bytes * static_cast<uint64_t>(w->rows);
+  for (size_t i = 0; i < todo.size(); i++)
+    if (as_x8[i]) x8_bytes_ += todo[i]->row_bytes * static_cast<uint64_t>(todo[i]->rows);
   repack_ms_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 

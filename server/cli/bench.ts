@@ -397,7 +397,7 @@ export function formatBench(r: BenchResult): string {
   const types = Object.entries(r.weightTypes).map(([t, b]) => `${t} ${mib(b)}`).join(', ');
   const lines = [
     `model              ${r.model} (${r.arch}, ${(r.params / 1e6).toFixed(0)}M params; ${types})`,
-    `load               ${r.loadMs.toFixed(0)} ms (of which repacking ${r.repackMs.toFixed(0)} ms: the FFN's neuron blocks, and ${mib(r.x8Bytes)} of matrices 8 rows at a time)` +
+    `load               ${r.loadMs.toFixed(0)} ms (of which repacking ${r.repackMs.toFixed(0)} ms: the FFN's neuron blocks, ${mib(r.x8Bytes)} of matrices 8 rows at a time and the other dense matrices copied onto huge pages)` +
       (r.peakResidentLoad !== undefined && r.residentBeforeLoad !== undefined
         ? `; peak resident while loading ${mib(r.peakResidentLoad - r.residentBeforeLoad)} above the ${mib(r.residentBeforeLoad)} before it, ` +
           `${((r.peakResidentLoad - r.residentBeforeLoad) / r.fileBytes).toFixed(2)}x the ${mib(r.fileBytes)} file`

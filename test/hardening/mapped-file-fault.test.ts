@@ -15,8 +15,9 @@ import { makeModel } from '../../server/cli/make-model.js';
 const dir = mkdtempSync(join(tmpdir(), 'relu-serve-fault-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-// f32 and SiLU: nothing is repacked at load, so every matrix a decode multiplies is read
-// from the mapping (a repacked copy lives on the heap, where truncation cannot reach).
+// f32 and SiLU, loaded with noRepack: nothing is copied at load, so every matrix a decode
+// multiplies is read from the mapping (a load-time copy lives on the heap, where
+// truncation cannot reach).
 async function source(): Promise<string> {
   const out = join(dir, 'source.gguf');
   await makeModel({ arch: 'llama', size: 'small', type: 'f32', seed: 5, out });
@@ -39,7 +40,7 @@ test('truncated during a decode: the decode rejects, the model is refused after,
   for (let attempt = 0; attempt < 40 && faults < 3; attempt++) {
     const file = join(dir, `victim-${attempt}.gguf`);
     copyFileSync(src, file);
-    const m = await Model.load(file);
+    const m = await Model.load(file, { noRepack: true });
     const ctx = await m.createContext({ nSeq: 1, nCtx: 256, nBatch: 256, threads: 2 });
     try {
       // Warm: the pages are resident, so only the truncation can make them fault.
@@ -75,21 +76,26 @@ test('truncated during a decode: the decode rejects, the model is refused after,
   other.dispose();
 });
 
-// The hybrid runtime copies the attention, predictor and output matrices (and the hot
-// neurons' rows) from the mapping to the device when a context is created: a file
-// truncated after the load faults there, which is refused the same way.
-test('truncated before a device context is created: creating it rejects, the process lives', { skip: process.platform !== 'linux' && 'SIGBUS on truncated mappings: Linux' }, async () => {
+// The hybrid runtime uploads the attention, predictor and output matrices and the hot
+// neurons' rows when a context is created: from the load's heap copies (dense_repack.cpp,
+// packed_ffn.cpp), where a truncation cannot reach, or through a guarded staging copy
+// from the mapping. The token embedding stays in the mapping and is read by every decode:
+// there a file truncated after the load faults, which is refused the same way.
+test('truncated before a device context is created: its first decode rejects, the process lives', { skip: process.platform !== 'linux' && 'SIGBUS on truncated mappings: Linux' }, async () => {
   const file = join(dir, 'device-victim.gguf');
-  // f32 and ReLU with predictors: the hybrid runtime takes it, and its attention
-  // matrices are uploaded straight from the mapping (f32 is not repacked).
+  // f32 and ReLU with predictors: the hybrid runtime takes it.
   await makeModel({ arch: 'llama', size: 'small', type: 'f32', seed: 3, out: file, sparse: true, sparsity: 0.9, predictor: 'lowrank' });
   const m = await Model.load(file);
   try {
     truncateSync(file, 4096);
-    await assert.rejects(
-      m.createContext({ nSeq: 1, nCtx: 64, nBatch: 64, threads: 2, device: 'emu' }),
-      (e: Error & { code?: string }) => e.code === 'RS_ERR_MODEL_FILE' && /model file changed on disk while the engine read it/.test(e.message),
-    );
+    const ctx = await m.createContext({ nSeq: 1, nCtx: 64, nBatch: 64, threads: 2, device: 'emu' });
+    try {
+      const refused = (e: Error & { code?: string }) => e.code === 'RS_ERR_MODEL_FILE' && /model file changed on disk while the engine read it/.test(e.message);
+      await assert.rejects(ctx.decode(sequenceBatch([1, 2, 3], 0, 0)), refused);
+      await assert.rejects(ctx.decode(sequenceBatch([1], 0, 0)), refused, 'refused from then on');
+    } finally {
+      ctx.dispose();
+    }
   } finally {
     m.dispose();
   }
