@@ -73,16 +73,21 @@ void Model::repack_dense() {
   // A tied output is the token embedding, also read row by row (get_rows): its rows stay
   // where they are, and only an x8 copy is worth holding beside them.
   auto shared = [&](const Weight &w) { return tied_ && w.data == tok_embd_.data; };
-  auto want = [&](Weight &w) {
+  auto want = [&](Weight &w, bool x8_ok) {
     if (!w || w.stride != w.row_bytes || (shared(w) && !packable(w))) return;
     todo.push_back(&w);
-    as_x8.push_back(packable(w));
+    as_x8.push_back(x8_ok && packable(w));
   };
-  want(output_);
+  want(output_, true);
   for (Layer &L : layers_) {
-    for (Weight *w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.fc1, &L.fc2}) want(*w);
+    for (Weight *w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.fc1, &L.fc2}) want(*w, true);
     if (!L.packed.up)
-      for (Weight *w : {&L.gate, &L.up, &L.down}) want(*w);
+      for (Weight *w : {&L.gate, &L.up, &L.down}) want(*w, true);
+    // Exact mode's gate product, when the blocks hold no gate (a plain ReLU file): the
+    // gate is read in full every step. Plain rows: the hybrid runtime multiplies it
+    // skipping its hot rows (matmul_rows), which the x8 layout cannot.
+    else if (!L.packed.has_gate)
+      want(L.gate, false);
   }
   if (todo.empty()) return;
   // One arena for every matrix dense steps stream, 2 MiB-aligned and advised as huge
