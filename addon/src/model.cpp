@@ -123,7 +123,9 @@ Model::Model(std::unique_ptr<GgufFile> file, const rs_model_params &params) : fi
   sparse_capable_ = act_ != RS_ACT_SWIGLU;
   heads_digest_ = rs::tensor_heads_digest(*file_);
   if (sparse_capable_ && !params.no_repack) repack_ffn(params.down_int8 != 0);
-  if (!params.no_repack) repack_dense();
+  // Dense steps stream these either way; without the sparse layout that includes the FFN
+  // (no_repack is the dense-only load: its dense products take the fastest layout too).
+  repack_dense();
 }
 
 void Model::read_hparams() {

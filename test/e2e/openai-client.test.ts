@@ -182,7 +182,9 @@ test('models, health, tokenize/detokenize, metrics', async () => {
 test('concurrent requests share decode steps; a late request joins while others run', async () => {
   s.steps.length = 0;
   const go = (max: number) => s.client.completions.create({ model: 'tiny', prompt: 'Several at once', max_tokens: max, temperature: 0, logit_bias: noEos() });
-  const first = [go(60), go(60), go(60)];
+  // Long enough (steps of a tiny model take well under a millisecond) that the late one,
+  // sent after a 3-sequence step is seen, still finds them running on a busy machine.
+  const first = [go(200), go(200), go(200)];
   await waitFor(() => s.steps.some((x) => x.sequences === 3), 10_000, 'a step with 3 sequences');
   const late = await go(3);
   const firsts = await Promise.all(first);

@@ -15,14 +15,16 @@ import { makeModel } from '../../server/cli/make-model.js';
 const dir = mkdtempSync(join(tmpdir(), 'relu-serve-fault-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-// f32 and SiLU, loaded with noRepack: nothing is copied at load, so every matrix a decode
-// multiplies is read from the mapping (a load-time copy lives on the heap, where
-// truncation cannot reach).
+// A ReLU model decoded in dense mode: the load copies attention and output onto the heap
+// (dense_repack.cpp) and the FFN into neuron blocks (packed_ffn.cpp), where truncation
+// cannot reach, but dense steps read the FFN's up and down matrices from the mapping,
+// most of the bytes of a step.
 async function source(): Promise<string> {
   const out = join(dir, 'source.gguf');
-  await makeModel({ arch: 'llama', size: 'small', type: 'f32', seed: 5, out });
+  await makeModel({ arch: 'bamboo', size: 'small', type: 'f32', seed: 5, out });
   return out;
 }
+const DENSE = { ffnMode: 'dense' } as const;
 
 const prompt = Array.from({ length: 200 }, (_, i) => 3 + ((i * 37) % 250));
 
@@ -31,7 +33,7 @@ test('truncated during a decode: the decode rejects, the model is refused after,
   const otherPath = join(dir, 'other.gguf');
   copyFileSync(src, otherPath);
   const other = await Model.load(otherPath);
-  const otherCtx = await other.createContext({ nSeq: 1, nCtx: 256, nBatch: 256, threads: 2 });
+  const otherCtx = await other.createContext({ nSeq: 1, nCtx: 256, nBatch: 256, threads: 2, ...DENSE });
   const reference = await otherCtx.decode(sequenceBatch(prompt, 0, 0));
   await otherCtx.truncate(0, 0);
 
@@ -40,8 +42,8 @@ test('truncated during a decode: the decode rejects, the model is refused after,
   for (let attempt = 0; attempt < 40 && faults < 3; attempt++) {
     const file = join(dir, `victim-${attempt}.gguf`);
     copyFileSync(src, file);
-    const m = await Model.load(file, { noRepack: true });
-    const ctx = await m.createContext({ nSeq: 1, nCtx: 256, nBatch: 256, threads: 2 });
+    const m = await Model.load(file);
+    const ctx = await m.createContext({ nSeq: 1, nCtx: 256, nBatch: 256, threads: 2, ...DENSE });
     try {
       // Warm: the pages are resident, so only the truncation can make them fault.
       await ctx.decode(sequenceBatch(prompt.slice(0, 8), 0, 0));

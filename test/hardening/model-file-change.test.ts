@@ -82,18 +82,20 @@ test('--no-mmap: truncation during generation changes nothing', async () => {
 });
 
 // The window the check leaves: a truncation landing while a decode step reads the
-// mapping. The addon recovers the fault (addon/src/fault_guard.h). A dense f32 model a
-// few MB large makes each step long next to the gap between steps, so most tries land
-// inside one; the loop goes on until one did (the reason names the decode).
+// mapping. The addon recovers the fault (addon/src/fault_guard.h). An f32 ReLU model a
+// few MB large, served in dense mode, makes each step long next to the gap between steps
+// and reads most of its bytes from the mapping (the FFN's up and down matrices; the load
+// copied the rest onto the heap), so most tries land inside one; the loop goes on until
+// one did (the reason names the decode).
 test('truncated during a long generation: the process survives, the request fails with 503, /health says so, other requests work', { skip: process.platform !== 'linux' && 'SIGBUS on truncated mappings: Linux' }, async () => {
   const { makeModel } = await import('../../server/cli/make-model.js');
   const src = join(dir, 'dense-small.gguf');
-  await makeModel({ arch: 'llama', size: 'small', type: 'f32', seed: 4, out: src });
+  await makeModel({ arch: 'bamboo', size: 'small', type: 'f32', seed: 4, out: src });
   let inside = 0;
   for (let attempt = 0; attempt < 8 && inside === 0; attempt++) {
     const file = join(dir, `mid-decode-${attempt}.gguf`);
     copyFileSync(src, file);
-    const s = await startServe(['--model', file, '--alias', 'dense', '--parallel', '1', '--ctx-size', '512']);
+    const s = await startServe(['--model', file, '--alias', 'dense', '--parallel', '1', '--ctx-size', '512', '--ffn-mode', 'dense']);
     servers.push(s);
     try {
       // Warm (the text worker starts on the first request), so the delay below runs
