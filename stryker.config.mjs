@@ -177,6 +177,11 @@ export const equivalentMutants = [
   "tool-call-parser.ts:171 llama3 `;` separator `md.stage === 'after'` -> true: a llama3 region is opened on its '{' (lead mode hands that char over), so its 'before' stage never sees another char",
   "tool-call-parser.ts:204 `f === 'hermes' || f === 'mistral'` -> true: llama3 is in plain mode there, where reading raw char by char gives the same text as text(raw)",
   "tool-call-parser.ts:221 `this.calls > 0` -> true / `>= 0` (2 mutants): stage 'after' follows only a finished object, which only a started call can be (finish fails an object without a name)",
+  'errors.ts:77 `e?.message` -> `e.message`: e is not null there (a null error has no code and is no SyntaxError, so it never reaches the JSON branch)',
+  "auth.ts:14 digest update(s, 'utf8') -> update(s, ''): an empty encoding is utf8 (the same digest for any key, non-ASCII included)",
+  'auth.ts:20 Bearer regex without `$`: (.+) is greedy and a header value holds no line terminator, so it runs to the end either way',
+  'auth.ts:20,21 `\\s+` -> `\\s` / `m[1].trim()` -> `m[1]` (2 mutants): each covers for the other; the header is trimmed, so after \\s+ the key has no space at either end, and with \\s the extra spaces are trimmed off',
+  "sse.ts:21 `connection ?? ''` -> any string: a missing Connection header and a string without a close token both give keep-alive",
 ];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
