@@ -182,6 +182,7 @@ export const equivalentMutants = [
   'auth.ts:20 Bearer regex without `$`: (.+) is greedy and a header value holds no line terminator, so it runs to the end either way',
   'auth.ts:20,21 `\\s+` -> `\\s` / `m[1].trim()` -> `m[1]` (2 mutants): each covers for the other; the header is trimmed, so after \\s+ the key has no space at either end, and with \\s the extra spaces are trimmed off',
   "sse.ts:21 `connection ?? ''` -> any string: a missing Connection header and a string without a close token both give keep-alive",
+  'fields.ts:61 `v === undefined` -> false: a parsed JSON body holds no undefined values (the only callers pass request bodies)',
 ];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
