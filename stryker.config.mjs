@@ -183,6 +183,8 @@ export const equivalentMutants = [
   'auth.ts:20,21 `\\s+` -> `\\s` / `m[1].trim()` -> `m[1]` (2 mutants): each covers for the other; the header is trimmed, so after \\s+ the key has no space at either end, and with \\s the extra spaces are trimmed off',
   "sse.ts:21 `connection ?? ''` -> any string: a missing Connection header and a string without a close token both give keep-alive",
   'fields.ts:61 `v === undefined` -> false: a parsed JSON body holds no undefined values (the only callers pass request bodies)',
+  "json-limits.ts:57 `content-type ?? ''` -> any string: a missing Content-Type and a string without the word json are both left unscanned",
+  "json-limits.ts:66 payload 'error' forwarded to the scanner stream -> removed (2 mutants): the request stream errors only when the client went away mid-body, and then nothing is sent either way (checked over a socket and with inject: no reply, no log line, no request counted)",
 ];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
