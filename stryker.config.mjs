@@ -185,6 +185,9 @@ export const equivalentMutants = [
   'fields.ts:61 `v === undefined` -> false: a parsed JSON body holds no undefined values (the only callers pass request bodies)',
   "json-limits.ts:57 `content-type ?? ''` -> any string: a missing Content-Type and a string without the word json are both left unscanned",
   "json-limits.ts:66 payload 'error' forwarded to the scanner stream -> removed (2 mutants): the request stream errors only when the client went away mid-body, and then nothing is sent either way (checked over a socket and with inject: no reply, no log line, no request counted)",
+  'health.ts:13 `!s.runtime || !s.loop` -> `&&`: attach() sets the runtime and the loop together, so both are null or neither is',
+  "tokenize.ts:30 the param 'content' -> '': textPrompt names the param only in a refusal by size, and /tokenize passes no limit",
+  "tokenize.ts:50 `typeof id !== 'number' ||` -> false: Number.isInteger is false for any non-number, the same refusal",
 ];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
