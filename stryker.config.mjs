@@ -188,6 +188,12 @@ export const equivalentMutants = [
   'health.ts:13 `!s.runtime || !s.loop` -> `&&`: attach() sets the runtime and the loop together, so both are null or neither is',
   "tokenize.ts:30 the param 'content' -> '': textPrompt names the param only in a refusal by size, and /tokenize passes no limit",
   "tokenize.ts:50 `typeof id !== 'number' ||` -> false: Number.isInteger is false for any non-number, the same refusal",
+  "chat.ts:30 `names` without tools [] -> ['Stryker was here']: names only reach a ToolCallParser, which is made only when tools are given",
+  'chat.ts:66 `out.length > 0 &&` -> true / `>= 0` / `||` (3 mutants): an empty out with logprobs has already returned on the line before, and with logprobs null the write puts back the null already there',
+  "chat.ts:70 end without tools through the parser (`!calling` -> false): that parser was never fed, so finish() gives no events, and finishWith with no calls is the finish reason: the same finish chunk",
+  'completions.ts:37 `c.promptPicks?.[i]` -> `c.promptPicks[i]`: echo entries are built only with logprobs, and echo with logprobs scores the prompt, so promptPicks is always an array there',
+  'completions.ts:75 `ranking = bestOf > n` -> true / `>=` (2 mutants): the sampler is asked for logprobs when best_of equals n too, where best() returns the choices as they are and no logprob is shown (only slower)',
+  'completions.ts:80 `r.logprobs !== null` -> true: with echo and no logprobs the value taken is r.logprobs, null either way',
 ];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
