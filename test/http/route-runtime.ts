@@ -11,6 +11,8 @@ import { adaptTokenizer } from '../../server/scheduler/tokenizer-adapter.js';
 import { ChatTemplate } from '../../server/chat/template.js';
 import type { ModelRuntime, PickerOptions } from '../../server/scheduler/runtime.js';
 import type { DecodeBatch } from '../../server/engine/types.js';
+import { buildApp, type App } from '../../server/app.js';
+import assert from 'node:assert/strict';
 
 const bytes = Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`);
 // Ids: 0 <unk>, 1 <s>, 2 </s>, 3..258 the bytes, then a few whole pieces.
@@ -67,4 +69,27 @@ export function routeRuntime(o: { replies?: (string | number[])[]; template?: st
     ...(o.fault ? { fault: o.fault } : {}),
     dispose() {},
   };
+}
+
+/** An app on rt for the length of fn; a held decode is let go before it closes. */
+export async function withApp(rt: RouteRuntime, fn: (app: App) => Promise<void>): Promise<void> {
+  const app = await buildApp({ runtime: rt, defaultMetrics: false });
+  try {
+    await app.modelReady;
+    await fn(app);
+  } finally {
+    rt.hold.p = null;
+    await app.close();
+  }
+}
+
+/** The data lines of an SSE body, parsed; the body must end with data: [DONE]. */
+export function sseEvents(body: string): Record<string, unknown>[] {
+  const parts = body.split('\n\n');
+  assert.equal(parts.pop(), '');
+  assert.equal(parts.pop(), 'data: [DONE]');
+  return parts.map((p) => {
+    assert.ok(p.startsWith('data: '), p);
+    return JSON.parse(p.slice('data: '.length)) as Record<string, unknown>;
+  });
 }

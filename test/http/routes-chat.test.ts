@@ -5,32 +5,11 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildApp, type App } from '../../server/app.js';
-import { routeRuntime, SPACE_HI, tok } from './route-runtime.js';
-
-async function withApp(rt: ReturnType<typeof routeRuntime>, fn: (app: App) => Promise<void>): Promise<void> {
-  const app = await buildApp({ runtime: rt, defaultMetrics: false });
-  try {
-    await app.modelReady;
-    await fn(app);
-  } finally {
-    await app.close();
-  }
-}
+import type { App } from '../../server/app.js';
+import { routeRuntime, SPACE_HI, sseEvents, tok, withApp } from './route-runtime.js';
 
 const chat = (app: App, body: Record<string, unknown>) =>
   app.inject({ method: 'POST', url: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], ...body }) });
-
-/** The data lines of an SSE body, parsed; the last must be [DONE]. */
-function events(body: string): Record<string, unknown>[] {
-  const parts = body.split('\n\n');
-  assert.equal(parts.pop(), '');
-  assert.equal(parts.pop(), 'data: [DONE]');
-  return parts.map((p) => {
-    assert.ok(p.startsWith('data: '), p);
-    return JSON.parse(p.slice(6)) as Record<string, unknown>;
-  });
-}
 
 const CALL = '<tool_call>\n{"name": "f", "arguments": {"a": 1}}\n</tool_call>';
 const tools = [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: { a: { type: 'integer' } } } } }];
@@ -65,7 +44,7 @@ test('streamed: a role chunk, content deltas, the finish chunk, usage only when 
     const r = await chat(app, { stream: true });
     assert.equal(r.statusCode, 200);
     assert.equal(r.headers['content-type'], 'text/event-stream; charset=utf-8');
-    const ev = events(r.body);
+    const ev = sseEvents(r.body);
     const id = ev[0].id as string;
     assert.match(id, /^chatcmpl-[0-9a-f]{24}$/);
     for (const e of ev) {
@@ -78,7 +57,7 @@ test('streamed: a role chunk, content deltas, the finish chunk, usage only when 
       [{ index: 0, delta: { content: 'k' }, logprobs: null, finish_reason: null }],
       [{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop' }],
     ]);
-    const u = events((await chat(app, { stream: true, stream_options: { include_usage: true }, logprobs: true })).body);
+    const u = sseEvents((await chat(app, { stream: true, stream_options: { include_usage: true }, logprobs: true })).body);
     // Every chunk carries usage: null, the last one the counts and no choices.
     for (const e of u.slice(0, -1)) assert.equal(e.usage, null);
     const last = u[u.length - 1];
@@ -107,7 +86,7 @@ test('tool calls: read from the whole reply (content null, finish tool_calls); a
 
 test('tool calls streamed: the first delta names the call, later ones carry argument pieces; logprobs ride along', async () => {
   await withApp(routeRuntime({ replies: [`A ${CALL}`] }), async (app) => {
-    const ev = events((await chat(app, { tools, stream: true, logprobs: true })).body);
+    const ev = sseEvents((await chat(app, { tools, stream: true, logprobs: true })).body);
     const choices = ev.map((e) => (e.choices as { index: number; delta: Record<string, unknown>; logprobs: { content: { token: string }[] } | null; finish_reason: string | null }[])[0]);
     const deltas = choices.map((c) => c.delta);
     assert.deepEqual(deltas[0], { role: 'assistant', content: '' });
@@ -177,16 +156,16 @@ test('refusals: another model is a 404, more choices than slots a 400 naming n, 
 test('streamed with tools but no logprobs: held text comes out at the end; without tools every token is its own delta', async () => {
   await withApp(routeRuntime({ replies: ['see <tool'] }), async (app) => {
     // "<tool" may start a call: held back, then given as text when the reply ends.
-    const ev = events((await chat(app, { tools, stream: true })).body);
+    const ev = sseEvents((await chat(app, { tools, stream: true })).body);
     const deltas = ev.map((e) => (e.choices as { delta: { content?: string }; logprobs: unknown }[])[0]);
     assert.equal(deltas.map((d) => d.delta.content ?? '').join(''), 'see <tool');
     for (const d of deltas) assert.equal(d.logprobs, null);
     // No tools: nothing is held, one delta per token (a byte each here).
-    const plain = events((await chat(app, { stream: true })).body).map((e) => (e.choices as { delta: { content?: string } }[])[0].delta);
+    const plain = sseEvents((await chat(app, { stream: true })).body).map((e) => (e.choices as { delta: { content?: string } }[])[0].delta);
     assert.deepEqual(plain.slice(1, -1).map((d) => d.content), [...'see <tool']);
   });
   await withApp(routeRuntime({ replies: [CALL] }), async (app) => {
-    const plain = events((await chat(app, { stream: true })).body).map((e) => (e.choices as { delta: { content?: string } }[])[0].delta);
+    const plain = sseEvents((await chat(app, { stream: true })).body).map((e) => (e.choices as { delta: { content?: string } }[])[0].delta);
     assert.equal(plain.length, CALL.length + 2);
     assert.deepEqual(plain.at(-1), {});
   });

@@ -8,28 +8,10 @@ import assert from 'node:assert/strict';
 import { buildApp, type App } from '../../server/app.js';
 import { best } from '../../server/http/routes/completions.js';
 import type { Choice } from '../../server/http/generate.js';
-import { BYTE0, routeRuntime, SPACE_HI } from './route-runtime.js';
-
-async function withApp(rt: ReturnType<typeof routeRuntime>, fn: (app: App) => Promise<void>): Promise<void> {
-  const app = await buildApp({ runtime: rt, defaultMetrics: false });
-  try {
-    await app.modelReady;
-    await fn(app);
-  } finally {
-    await app.close();
-  }
-}
+import { BYTE0, routeRuntime, SPACE_HI, sseEvents, withApp } from './route-runtime.js';
 
 const complete = (app: App, body: Record<string, unknown>) =>
   app.inject({ method: 'POST', url: '/v1/completions', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ prompt: 'hi', ...body }) });
-
-/** The data lines of an SSE body, parsed; the last must be [DONE]. */
-function events(body: string): Record<string, unknown>[] {
-  const parts = body.split('\n\n');
-  assert.equal(parts.pop(), '');
-  assert.equal(parts.pop(), 'data: [DONE]');
-  return parts.map((p) => JSON.parse(p.replace(/^data: /, '')) as Record<string, unknown>);
-}
 
 test('whole: the text_completion shape; prompts x n numbered prompt-major; a completion keeps its first space', async () => {
   await withApp(routeRuntime({ replies: ['A', 'B', 'C', [SPACE_HI]] }), async (app) => {
@@ -55,7 +37,7 @@ test('echo: the prompt as written (text) or decoded (token ids), whole and as th
     const ids = [SPACE_HI, BYTE0 + 0x3f];
     assert.equal((await complete(app, { prompt: ids, echo: true })).json().choices[0].text, 'hi?!');
     assert.equal((await complete(app, { prompt: ids, echo: false })).json().choices[0].text, '!');
-    const ev = events((await complete(app, { prompt: 'hi', echo: true, stream: true })).body);
+    const ev = sseEvents((await complete(app, { prompt: 'hi', echo: true, stream: true })).body);
     assert.deepEqual(ev.map((e) => e.choices), [
       [{ text: 'hi', index: 0, logprobs: null, finish_reason: null }],
       [{ text: '!', index: 0, logprobs: null, finish_reason: null }],
@@ -66,7 +48,7 @@ test('echo: the prompt as written (text) or decoded (token ids), whole and as th
       assert.ok(!('usage' in e));
     }
     // No echo: no opening chunk.
-    assert.equal(events((await complete(app, { stream: true })).body).length, 2);
+    assert.equal(sseEvents((await complete(app, { stream: true })).body).length, 2);
     // The text as the client sent it, even one the tokenizer cannot hold (a lone surrogate).
     assert.equal((await complete(app, { prompt: 'a\ud800b', echo: true })).json().choices[0].text, 'a\ud800b!');
   });
@@ -85,7 +67,7 @@ test('logprobs: tokens, logprobs, top and offsets; with echo the prompt is score
     const top1 = (await complete(app, { echo: true, logprobs: 1, max_tokens: 1 })).json().choices[0].logprobs.top_logprobs[1];
     assert.equal(Object.keys(top1).length, 2);
     assert.ok(' hi' in top1);
-    const ev = events((await complete(app, { echo: true, logprobs: 0, max_tokens: 1, stream: true, stream_options: { include_usage: true } })).body);
+    const ev = sseEvents((await complete(app, { echo: true, logprobs: 0, max_tokens: 1, stream: true, stream_options: { include_usage: true } })).body);
     const choices = ev.map((e) => (e.choices as { text: string; logprobs: { tokens: string[]; text_offset: number[] } | null; finish_reason: string | null }[])[0]);
     assert.deepEqual(choices.slice(0, 3).map((c) => [c.text, c.logprobs?.tokens ?? null, c.logprobs?.text_offset ?? null, c.finish_reason]), [
       ['hi', ['', ' hi'], [0, 0], null],
@@ -99,14 +81,14 @@ test('logprobs: tokens, logprobs, top and offsets; with echo the prompt is score
     for (const e of ev.slice(0, -1)) assert.equal(e.usage, null);
     assert.deepEqual([ev[3].object, ev[3].id, ev[3].choices, (ev[3].usage as { completion_tokens: number }).completion_tokens], ['text_completion', ev[0].id, [], 1]);
     // Logprobs without echo: no opening chunk, one per token and the finish chunk.
-    const noEcho = events((await complete(app, { logprobs: 0, stream: true })).body);
+    const noEcho = sseEvents((await complete(app, { logprobs: 0, stream: true })).body);
     assert.deepEqual(noEcho.map((e) => (e.choices as { text: string }[])[0].text), ['A', 'B', '']);
   });
 });
 
 test('scored echo of a reply that ends at once: the echo chunk still comes, before the finish chunk', async () => {
   await withApp(routeRuntime({ replies: [''] }), async (app) => {
-    const ev = events((await complete(app, { echo: true, logprobs: 0, stream: true })).body);
+    const ev = sseEvents((await complete(app, { echo: true, logprobs: 0, stream: true })).body);
     assert.deepEqual(ev.map((e) => (e.choices as { text: string; finish_reason: string | null }[]).map((c) => [c.text, c.finish_reason])), [[['hi', null]], [['', 'stop']]]);
   });
 });

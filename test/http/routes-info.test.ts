@@ -4,19 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildApp, type App } from '../../server/app.js';
-import { routeRuntime, tok } from './route-runtime.js';
+import { routeRuntime, tok, withApp } from './route-runtime.js';
 import { waitFor } from '../e2e/server.js';
-
-async function withApp(rt: ReturnType<typeof routeRuntime>, fn: (app: App) => Promise<void>): Promise<void> {
-  const app = await buildApp({ runtime: rt, defaultMetrics: false });
-  try {
-    await app.modelReady;
-    await fn(app);
-  } finally {
-    rt.hold.p = null;
-    await app.close();
-  }
-}
 
 const get = (app: App, url: string) => app.inject({ method: 'GET', url });
 const post = (app: App, url: string, payload: unknown) =>
