@@ -177,6 +177,23 @@ export const equivalentMutants = [
   "tool-call-parser.ts:171 llama3 `;` separator `md.stage === 'after'` -> true: a llama3 region is opened on its '{' (lead mode hands that char over), so its 'before' stage never sees another char",
   "tool-call-parser.ts:204 `f === 'hermes' || f === 'mistral'` -> true: llama3 is in plain mode there, where reading raw char by char gives the same text as text(raw)",
   "tool-call-parser.ts:221 `this.calls > 0` -> true / `>= 0` (2 mutants): stage 'after' follows only a finished object, which only a started call can be (finish fails an object without a name)",
+  'errors.ts:77 `e?.message` -> `e.message`: e is not null there (a null error has no code and is no SyntaxError, so it never reaches the JSON branch)',
+  "auth.ts:14 digest update(s, 'utf8') -> update(s, ''): an empty encoding is utf8 (the same digest for any key, non-ASCII included)",
+  'auth.ts:20 Bearer regex without `$`: (.+) is greedy and a header value holds no line terminator, so it runs to the end either way',
+  'auth.ts:20,21 `\\s+` -> `\\s` / `m[1].trim()` -> `m[1]` (2 mutants): each covers for the other; the header is trimmed, so after \\s+ the key has no space at either end, and with \\s the extra spaces are trimmed off',
+  "sse.ts:21 `connection ?? ''` -> any string: a missing Connection header and a string without a close token both give keep-alive",
+  'fields.ts:61 `v === undefined` -> false: a parsed JSON body holds no undefined values (the only callers pass request bodies)',
+  "json-limits.ts:57 `content-type ?? ''` -> any string: a missing Content-Type and a string without the word json are both left unscanned",
+  "json-limits.ts:66 payload 'error' forwarded to the scanner stream -> removed (2 mutants): the request stream errors only when the client went away mid-body, and then nothing is sent either way (checked over a socket and with inject: no reply, no log line, no request counted)",
+  'health.ts:13 `!s.runtime || !s.loop` -> `&&`: attach() sets the runtime and the loop together, so both are null or neither is',
+  "tokenize.ts:30 the param 'content' -> '': textPrompt names the param only in a refusal by size, and /tokenize passes no limit",
+  "tokenize.ts:50 `typeof id !== 'number' ||` -> false: Number.isInteger is false for any non-number, the same refusal",
+  "chat.ts:30 `names` without tools [] -> ['Stryker was here']: names only reach a ToolCallParser, which is made only when tools are given",
+  'chat.ts:66 `out.length > 0 &&` -> true / `>= 0` / `||` (3 mutants): an empty out with logprobs has already returned on the line before, and with logprobs null the write puts back the null already there',
+  "chat.ts:70 end without tools through the parser (`!calling` -> false): that parser was never fed, so finish() gives no events, and finishWith with no calls is the finish reason: the same finish chunk",
+  'completions.ts:37 `c.promptPicks?.[i]` -> `c.promptPicks[i]`: echo entries are built only with logprobs, and echo with logprobs scores the prompt, so promptPicks is always an array there',
+  'completions.ts:75 `ranking = bestOf > n` -> true / `>=` (2 mutants): the sampler is asked for logprobs when best_of equals n too, where best() returns the choices as they are and no logprob is shown (only slower)',
+  'completions.ts:80 `r.logprobs !== null` -> true: with echo and no logprobs the value taken is r.logprobs, null either way',
 ];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */

@@ -23,7 +23,8 @@ export class KnownRoutes {
   /** Call before the routes are registered (onRoute only sees routes added later). */
   track(app: FastifyInstance): void {
     app.addHook('onRoute', (r: RouteOptions) => {
-      if (r.url === '*' || r.url.includes('*')) return;
+      // A wildcard (CORS's OPTIONS '*' among them) matches paths its pattern does not spell.
+      if (r.url.includes('*')) return;
       const src = r.url.split('/').map((seg) => (seg.startsWith(':') ? '[^/]+' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/');
       const re = new RegExp(`^${src}/?$`);
       let entry = this.routes.find((e) => e.re.source === re.source);

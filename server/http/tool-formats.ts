@@ -13,7 +13,6 @@
 export type ToolFormatName = 'hermes' | 'llama3' | 'mistral';
 
 export interface ToolFormat {
-  name: ToolFormatName;
   /** Key the call object's arguments go under in the grammar (the parser accepts either). */
   argsKey: 'arguments' | 'parameters';
   /** Wraps the GBNF of one call object into the reply's root rule. */
@@ -24,7 +23,6 @@ const lit = (s: string): string => JSON.stringify(s);
 
 export const FORMATS: Record<ToolFormatName, ToolFormat> = {
   hermes: {
-    name: 'hermes',
     argsKey: 'arguments',
     root: (call, parallel) => {
       const block = `${lit('<tool_call>\n')} ${call} ${lit('\n</tool_call>')}`;
@@ -32,12 +30,10 @@ export const FORMATS: Record<ToolFormatName, ToolFormat> = {
     },
   },
   llama3: {
-    name: 'llama3',
     argsKey: 'parameters',
     root: (call, parallel) => (parallel ? `root ::= ${call} ("; " ${call})*` : `root ::= ${call}`),
   },
   mistral: {
-    name: 'mistral',
     argsKey: 'arguments',
     root: (call, parallel) => `root ::= ${lit('[TOOL_CALLS][')} ${call}${parallel ? ` (", " ${call})*` : ''} "]"`,
   },

@@ -36,6 +36,8 @@ test('toApiError maps Fastify\'s errors and hides unknown ones', () => {
   assert.deepEqual(m({ code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE' }), [415, 'unsupported_media_type', 'Unsupported Content-Type; send application/json.']);
   assert.deepEqual(m({ code: 'FST_ERR_CTP_EMPTY_JSON_BODY' }), [400, 'invalid_json', 'The request body is empty; expected a JSON object.']);
   assert.deepEqual(m({ code: 'FST_ERR_CTP_INVALID_JSON_BODY', message: 'Unexpected token' }), [400, 'invalid_json', 'The request body is not valid JSON: Unexpected token']);
+  // A parser error without a message still says what was wrong.
+  assert.deepEqual(m({ code: 'FST_ERR_CTP_INVALID_JSON_BODY' }), [400, 'invalid_json', 'The request body is not valid JSON: parse error']);
   const syn = Object.assign(new SyntaxError('bad'), { statusCode: 400 });
   assert.deepEqual(m(syn), [400, 'invalid_json', 'The request body is not valid JSON: bad']);
   // A SyntaxError that is not a 400 is an internal error.
@@ -123,11 +125,13 @@ test('app without a model: API keys, 405 with Allow, 404, bad URL, long path par
     assert.equal(wrong.statusCode, 401);
     assert.equal(wrong.json().error.code, 'invalid_api_key');
     assert.equal(wrong.json().error.message, 'Incorrect API key provided.');
+    assert.equal(wrong.headers['www-authenticate'], 'Bearer');
     // Bearer is case-insensitive, spaces around the key do not count; X-Api-Key works too.
     for (const h of [{ authorization: 'Bearer k1' }, { authorization: '  bearer   k2  ' }, { 'x-api-key': ' k1 ' }, { authorization: 'Basic k1', 'x-api-key': 'k2' }] as Record<string, string>[]) {
       assert.notEqual((await get('/v1/models', h)).statusCode, 401, JSON.stringify(h));
     }
-    for (const h of [{ authorization: 'Bearer' }, { authorization: 'k1' }, { 'x-api-key': '' }] as Record<string, string>[]) {
+    // The scheme must start the header: a key after some other word is not a bearer token.
+    for (const h of [{ authorization: 'Bearer' }, { authorization: 'k1' }, { 'x-api-key': '' }, { authorization: 'NotBearer k1' }, { authorization: 'Basic Bearer k1' }] as Record<string, string>[]) {
       assert.equal((await get('/v1/models', h)).json().error?.code, 'missing_api_key', JSON.stringify(h));
     }
     // /health is public, with or without a query; OPTIONS passes (CORS preflight).
@@ -139,6 +143,11 @@ test('app without a model: API keys, 405 with Allow, 404, bad URL, long path par
     assert.equal(m405.statusCode, 405);
     assert.equal(m405.headers.allow, 'POST');
     assert.deepEqual(m405.json().error, { message: 'Method DELETE is not allowed on /v1/chat/completions; use POST.', type: 'invalid_request_error', param: null, code: 'method_not_allowed' });
+    // A path parameter matches any id; the Allow header lists every method, sorted.
+    const m405id = await app.inject({ method: 'DELETE', url: '/v1/models/some-model', headers: auth });
+    assert.equal(m405id.statusCode, 405);
+    assert.equal(m405id.headers.allow, 'GET, HEAD');
+    assert.equal(m405id.json().error.message, 'Method DELETE is not allowed on /v1/models/some-model; use GET or HEAD.');
     // A trailing slash is the same path.
     assert.equal((await app.inject({ method: 'PUT', url: '/v1/models/', headers: auth })).statusCode, 405);
     const allowTwo = await app.inject({ method: 'DELETE', url: '/tokenize', headers: auth });
@@ -202,6 +211,12 @@ test('SseWriter: headers once (connection as the client asked), data lines, [DON
   w.done();
   w.end();
   assert.equal(res.written.length, 2);
+  // close as the only token, or without spaces around it, is still close.
+  for (const c of ['close', 'keep-alive,close', 'close,upgrade']) {
+    const r = new FakeRes({ headers: { connection: c } });
+    new SseWriter(r as unknown as ServerResponse).start();
+    assert.equal(r.headers.connection, 'close', c);
+  }
   for (const c of [undefined, 'keep-alive', 'closed', 'enclose']) {
     const r = new FakeRes({ headers: { connection: c } });
     new SseWriter(r as unknown as ServerResponse).start();

@@ -97,3 +97,13 @@ test('cache_prompt defaults to true and can be turned off', () => {
   assert.equal(parseCompletionRequest({ prompt: 'x' }, limits).cachePrompt, true);
   assert.equal(parseCompletionRequest({ prompt: 'x', cache_prompt: false }, limits).cachePrompt, false);
 });
+
+test('chat: the deprecated functions / function_call fields are refused by name, unknown fields with a message saying so', () => {
+  const fn = { name: 'f', parameters: { type: 'object' } };
+  for (const [field, value, feature] of [['functions', [fn], 'the deprecated functions field'], ['function_call', 'auto', 'the deprecated function_call field']] as const) {
+    const e = refusal(() => parseChatRequest({ messages: [{ role: 'user', content: 'x' }], [field]: value }, limits));
+    assert.deepEqual([e.param, e.code, e.message], [field, 'unsupported_parameter', `'${field}' is not supported: this server does not implement function calling (${feature}).`]);
+  }
+  const u = refusal(() => parseCompletionRequest({ prompt: 'x', temprature: 0.5 }, limits));
+  assert.equal(u.message, "Unknown or unsupported parameter 'temprature'; this server does not read it.");
+});

@@ -34,6 +34,26 @@ test('depth: exactly the limit passes, one more is refused, also across chunks',
   assert.equal(scanAll(JSON.stringify({ s: deep }), 1e9, 3).problem, null);
 });
 
+test('an empty first string does not hide the rest of the body', () => {
+  // The scanner starts outside any string and not after a backslash: the quote closing "" ends it.
+  const deep = '['.repeat(JSON_MAX_DEPTH + 1) + ']'.repeat(JSON_MAX_DEPTH + 1);
+  assert.match(scanAll(`{"":${deep}}`, 1e9, 4).problem!, /nests deeper/);
+  assert.match(scanAll(`["",${deep}]`, 1e9, 1).problem!, /nests deeper/);
+});
+
+test('depth is nesting, not the number of containers; whitespace between brackets is nothing', () => {
+  // A long chat: 100 messages, each an object holding an array of objects (300 containers, 4 deep).
+  const chat = { messages: Array.from({ length: 100 }, (_, i) => ({ role: 'user', content: [{ type: 'text', text: `m${i}` }] })) };
+  for (const text of [JSON.stringify(chat), JSON.stringify(chat, null, 2)]) assert.equal(scanAll(text, 1e9, 64).problem, null);
+  assert.equal(scanAll(JSON.stringify(Array(100).fill([])), 1e9, 7).problem, null);
+  // Indented, as a client pretty-printing its body sends it: the bound is the same.
+  const nest = (n: number): unknown => (n === 0 ? 1 : [nest(n - 1)]);
+  assert.equal(scanAll(JSON.stringify(nest(JSON_MAX_DEPTH), null, 2), 1e9, 16).problem, null);
+  assert.match(scanAll(JSON.stringify(nest(JSON_MAX_DEPTH + 1), null, 2), 1e9, 16).problem!, /nests deeper/);
+  const nestObj = (n: number): unknown => (n === 0 ? 1 : { k: nestObj(n - 1) });
+  assert.match(scanAll(JSON.stringify(nestObj(JSON_MAX_DEPTH + 1), null, '\t'), 1e9, 16).problem!, /nests deeper/);
+});
+
 test('values: exactly the bound passes, one more is refused', () => {
   const arr = (n: number) => '[' + Array(n).fill(7).join(',') + ']';
   // [7,7,...] of n elements: 1 + 1 (the array) + (n - 1) commas = n + 1.
@@ -58,8 +78,9 @@ test('the server refuses such bodies with a 400 json_too_complex; other content 
     const fine = await post(JSON.stringify({ prompt: Array(50).fill(1) }));
     assert.equal(fine.statusCode, 503);
     assert.equal(fine.json().error.code, 'model_load_failed');
-    const text = await post('x'.repeat(50), 'text/plain');
-    assert.notEqual(text.json().error.code, 'json_too_complex');
+    // A text body is not JSON, however many brackets it holds: it reaches the route.
+    const text = await post('['.repeat(200), 'text/plain');
+    assert.equal(text.json().error.code, 'model_load_failed');
   } finally {
     await app.close();
   }

@@ -103,4 +103,7 @@ test('the format is read off the chat template', () => {
   assert.equal(detectToolFormat("{%- if m.tool_calls %}{{ '[TOOL_CALLS][' }}{% endif %}"), 'mistral');
   assert.equal(detectToolFormat("{{- '<|start_header_id|>ipython<|end_header_id|>' }}"), 'llama3');
   assert.equal(detectToolFormat('Respond in the format {"name": function name, "parameters": dictionary of argument name and its value}.'), 'llama3');
+  // The <tool_call> tag outranks the Llama 3 signs: a Hermes template may name an ipython role too.
+  assert.equal(detectToolFormat("{% if m.role == 'ipython' %}<tool_response>{% endif %}<tool_call>\\n"), 'hermes');
+  assert.equal(detectToolFormat('<tool_call> ... {"name": function name, "parameters": dictionary of ...}'), 'hermes');
 });

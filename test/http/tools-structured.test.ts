@@ -109,6 +109,22 @@ test('toolGrammar (hermes): calls of the listed tools with schema-conforming arg
   assert.ok(!matches(named, call('a', '{"n": 1}')));
 });
 
+test('toolGrammar (mistral): one [TOOL_CALLS][...] list with "arguments", calls separated by ", " when parallel', () => {
+  const num = { type: 'object', properties: { n: { type: 'integer' } }, required: ['n'] };
+  const s = parseTools({ tools: [fn('a', num), fn('b')], tool_choice: 'required' })!;
+  const g = toolGrammar(s, 'mistral');
+  const a = '{"name": "a", "arguments": {"n": 3}}';
+  const b = '{"name": "b", "arguments": {}}';
+  assert.ok(matches(g, `[TOOL_CALLS][${a}]`));
+  assert.ok(matches(g, `[TOOL_CALLS][${a}, ${b}]`));
+  assert.ok(!matches(g, a), 'the [TOOL_CALLS] marker opens the reply');
+  assert.ok(!matches(g, `[TOOL_CALLS][${a}`), 'the list is closed');
+  assert.ok(!matches(g, '[TOOL_CALLS][{"name": "b", "parameters": {}}]'), 'Mistral says "arguments"');
+  const single = toolGrammar({ ...s, parallel: false }, 'mistral');
+  assert.ok(matches(single, `[TOOL_CALLS][${b}]`));
+  assert.ok(!matches(single, `[TOOL_CALLS][${a}, ${b}]`));
+});
+
 test('toolGrammar: parameters given as a $ref into $defs; a single Llama 3 call is required, not optional', () => {
   const ref = { $ref: '#/$defs/o', $defs: { o: { type: 'object', properties: { k: { type: 'integer' } }, required: ['k'] } } };
   const s = parseTools({ tools: [fn('a', ref)], tool_choice: 'required' })!;
