@@ -6,7 +6,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdtemp, open, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, open, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
@@ -178,6 +178,40 @@ test('a model file changed in place: the runtime reports the fault and decode re
       rt.dispose();
     }
   }
+});
+
+// The other half of the guard: a truncation that lands while a decode reads the mapping
+// (the addon recovers the fault and rejects with RS_ERR_MODEL_FILE) must also become the
+// runtime's refusal, with the reason a client and /health see. A small f32 ReLU model in
+// dense mode reads its FFN from the mapping, most of a step; the loop goes on until a
+// truncation landed inside a decode (the hardening test does the same through a server).
+test('a model file truncated during a decode: the runtime turns the fault into its refusal', { skip: process.platform !== 'linux' && 'SIGBUS on truncated mappings: Linux' }, async () => {
+  const src = join(dir, 'dense-relu-small.gguf');
+  await makeModel({ arch: 'bamboo', size: 'small', type: 'f32', seed: 4, out: src });
+  const prompt = Array.from({ length: 200 }, (_, i) => 3 + ((i * 37) % 250));
+  let inside = 0;
+  for (let attempt = 0; attempt < 40 && inside === 0; attempt++) {
+    const file = join(dir, `victim-${attempt}.gguf`);
+    await copyFile(src, file);
+    const rt = await createRuntime({ modelPath: file, parallel: 1, ctxSize: 256, batchSize: 256, threads: 2, ffnMode: 'dense' });
+    try {
+      await rt.ctx.decode(batch(prompt.slice(0, 8)));
+      rt.ctx.truncate(0, 0);
+      const running = rt.ctx.decode(batch(prompt)).then(() => null, (e: Error) => e);
+      await new Promise((r) => setTimeout(r, attempt % 4));
+      await truncate(file, 4096);
+      const err = await running;
+      if (err === null) continue; // the decode had read everything before the truncation landed
+      assert.ok(err instanceof ModelFileChangedError, `a raw error escaped: ${err.message}`);
+      if (!/while a decode read it/.test(err.message)) continue; // caught by the check before the decode
+      inside++;
+      assert.equal(rt.fault!(), err.message);
+      await assert.rejects(rt.ctx.decode(batch([1], 0)), (e: unknown) => e instanceof ModelFileChangedError && e.message === err.message);
+    } finally {
+      rt.dispose();
+    }
+  }
+  assert.ok(inside > 0, 'no truncation landed inside a decode in 40 tries');
 });
 
 test('the emulated device: a hybrid runtime, logged (when there is a log), described in meta, with device and host neuron counts', async () => {
