@@ -3,7 +3,11 @@
 // baseline commit alone reach on the same mutants (the config disables bail, so every
 // killing test file is listed). Timeouts count as killed, as in Stryker's own score.
 //
-//   node tools/mutation-score.mjs [reports/mutation/mutation.json] [--baseline <commit>]
+//   node tools/mutation-score.mjs [reports/mutation/mutation.json] [--baseline <commit>] [--unlisted]
+//
+// --unlisted also prints each surviving or uncovered mutant whose line no entry of the
+// config's equivalentMutants names ('file.ts:LINE', 'file.ts:L1,L2' or 'file.ts:L1-L2'
+// at the start of an entry): the ones that still want a test or a reason.
 
 import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -11,6 +15,7 @@ import { execFileSync } from 'node:child_process';
 const args = process.argv.slice(2);
 const bi = args.indexOf('--baseline');
 const baseline = bi >= 0 ? args[bi + 1] : null;
+const unlisted = args.includes('--unlisted');
 const reportPath = args.find((a, i) => !a.startsWith('--') && (bi < 0 || i !== bi + 1)) ?? 'reports/mutation/mutation.json';
 const report = JSON.parse(readFileSync(reportPath, 'utf8'));
 
@@ -49,4 +54,31 @@ const pct = (k, r) => ((100 * k) / Math.max(1, r.killed + r.survived + r.noCov))
 console.log(['folder', 'mutants', 'killed', 'survived', 'no-coverage', 'score %', baseline ? `score with ${baseline.slice(0, 7)} tests %` : ''].join('\t'));
 for (const [k, r] of [...rows].sort()) {
   console.log([k, r.killed + r.survived + r.noCov, r.killed, r.survived, r.noCov, pct(r.killed, r), baseline ? pct(r.killedBefore, r) : ''].join('\t'));
+}
+
+if (unlisted) {
+  const { equivalentMutants } = await import(new URL('../stryker.config.mjs', import.meta.url).href);
+  // file name -> the lines its entries name.
+  const listed = new Map();
+  for (const e of equivalentMutants) {
+    const m = /^([\w.-]+\.ts):([\d,\s-]+)/.exec(e);
+    if (!m) continue;
+    const lines = listed.get(m[1]) ?? new Set();
+    for (const part of m[2].split(',')) {
+      const [a, b] = part.trim().split('-').map(Number);
+      for (let l = a; l <= (b || a); l++) lines.add(l);
+    }
+    listed.set(m[1], lines);
+  }
+  let n = 0;
+  for (const [file, { mutants }] of Object.entries(report.files)) {
+    const name = file.split('/').pop();
+    for (const m of mutants) {
+      if (m.status !== 'Survived' && m.status !== 'NoCoverage') continue;
+      if (listed.get(name)?.has(m.location.start.line)) continue;
+      n++;
+      console.log(`unlisted ${m.status.padEnd(10)} ${file}:${m.location.start.line}:${m.location.start.column} ${m.mutatorName} -> ${JSON.stringify(m.replacement ?? '').slice(0, 70)}`);
+    }
+  }
+  console.log(`${n} surviving mutants not named in equivalentMutants`);
 }
