@@ -43,3 +43,15 @@ test('streams of one seed differ; doubles are in [0, 1); bulk fill matches singl
   assert.equal(a.nextU32(), b.nextU32());
   assert.throws(() => new Rng(1.5), /seed must be an integer/);
 });
+
+test('a double is 53 bits: the top 27 bits of one draw, then the top 26 of the next', () => {
+  for (const seed of [1, 42, 2 ** 40 + 7]) {
+    const a = new Rng(seed);
+    const b = new Rng(seed);
+    for (let i = 0; i < 100; i++) {
+      const hi = b.nextU32() >>> 5;
+      const lo = b.nextU32() >>> 6;
+      assert.equal(a.nextDouble(), (hi * 2 ** 26 + lo) / 2 ** 53);
+    }
+  }
+});

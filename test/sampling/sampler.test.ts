@@ -30,7 +30,7 @@ test('logit bias adds, and -Infinity bans', () => {
   const s = new Sampler({ temperature: 0, logitBias: { 1: -Infinity, 2: 0.5 } }, 3);
   assert.equal(s.sample(L([0, 5, 4.6])).token, 2);
   const t = new Sampler({ temperature: 0, logitBias: new Map([[0, -Infinity], [1, -Infinity], [2, -Infinity]]) }, 3);
-  assert.throws(() => t.sample(L([1, 2, 3])), SamplingError);
+  assert.throws(() => t.sample(L([1, 2, 3])), (e: unknown) => e instanceof SamplingError && e.name === 'SamplingError');
 });
 
 test('repetition penalty divides positive and multiplies negative logits of seen tokens', () => {
