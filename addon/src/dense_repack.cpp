@@ -104,9 +104,8 @@ void Model::repack_dense() {
 #ifdef MADV_HUGEPAGE
   madvise(mem, arena, MADV_HUGEPAGE);  // a hint: without THP support it changes nothing
 #endif
-  dense_mem_.clear();
-  dense_mem_.emplace_back(static_cast<uint8_t *>(mem), std::free);
-  uint8_t *base = dense_mem_[0].get();
+  dense_mem_.reset(static_cast<uint8_t *>(mem));
+  uint8_t *base = dense_mem_.get();
   ThreadPool pool(default_thread_count());
   const FileBytes &fb = file_->bytes();
   pool.run(static_cast<int>(todo.size()), [&](int i, int) {

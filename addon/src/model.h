@@ -136,7 +136,7 @@ class Model {
   float sparse_threshold_ = 0.f;
   double repack_ms_ = 0;
   uint64_t x8_bytes_ = 0;  // plain-row bytes of the matrices repack_dense packed
-  std::vector<std::unique_ptr<uint8_t, void (*)(void *)>> dense_mem_;  // Weight::x8 storage (one arena)
+  std::unique_ptr<uint8_t, void (*)(void *)> dense_mem_{nullptr, std::free};  // the arena of repack_dense's copies
   std::vector<rs_meta_kv> meta_;
   std::array<uint8_t, 32> heads_digest_{};
   std::deque<std::vector<rs_meta_kv>> meta_items_;  // storage for arrays of arrays

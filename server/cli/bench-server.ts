@@ -74,6 +74,11 @@ const GREEDY: SamplingSettings = {
 };
 
 
+/** Greedy, with EOS banned so that every sequence generates its full length. */
+function greedyNoEos(eos: number): SamplingSettings {
+  return { ...GREEDY, logitBias: new Map(eos >= 0 ? [[eos, -100]] : []) };
+}
+
 function promptTokens(rt: ModelRuntime, n: number): number[] {
   const nv = rt.tokenizer.nVocab;
   // Spread over the vocabulary, away from the control tokens at the start.
@@ -84,7 +89,7 @@ function promptTokens(rt: ModelRuntime, n: number): number[] {
 async function engineAlone(rt: ModelRuntime, prompt: number[], gen: number): Promise<number> {
   const ctx = rt.ctx;
   const eos = rt.tokenizer.eosId;
-  const settings: SamplingSettings = { ...GREEDY, logitBias: new Map(eos >= 0 ? [[eos, -100]] : []) };
+  const settings = greedyNoEos(eos);
   const pick = rt.makePicker({ settings, seed: 1, prompt, topLogprobs: null });
   ctx.truncate(0, 0);
   const n = prompt.length;
@@ -115,7 +120,7 @@ async function engineBatch(rt: ModelRuntime, prompt: number[], gen: number, k: n
   const ctx = rt.ctx;
   const nv = rt.tokenizer.nVocab;
   const eos = rt.tokenizer.eosId;
-  const settings: SamplingSettings = { ...GREEDY, logitBias: new Map(eos >= 0 ? [[eos, -100]] : []) };
+  const settings = greedyNoEos(eos);
   const picks = Array.from({ length: k }, () => rt.makePicker({ settings, seed: 1, prompt, topLogprobs: null }));
   for (let s = 0; s < k; s++) ctx.truncate(s, 0);
   const n = prompt.length;
