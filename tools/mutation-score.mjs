@@ -7,7 +7,9 @@
 //
 // --unlisted also prints each surviving or uncovered mutant whose line no entry of the
 // config's equivalentMutants names ('file.ts:LINE', 'file.ts:L1,L2' or 'file.ts:L1-L2'
-// at the start of an entry): the ones that still want a test or a reason.
+// at the start of an entry): the ones that still want a test or a reason. It also prints
+// each entry line of a file in the report on which no mutant survives: a stale entry
+// (the code moved, or a test now kills it) that could hide a later survivor.
 
 import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -71,14 +73,29 @@ if (unlisted) {
     listed.set(m[1], lines);
   }
   let n = 0;
+  const survivingLines = new Map(); // file name -> lines with a surviving or uncovered mutant
   for (const [file, { mutants }] of Object.entries(report.files)) {
     const name = file.split('/').pop();
+    const lines = survivingLines.get(name) ?? new Set();
+    survivingLines.set(name, lines);
     for (const m of mutants) {
       if (m.status !== 'Survived' && m.status !== 'NoCoverage') continue;
+      lines.add(m.location.start.line);
       if (listed.get(name)?.has(m.location.start.line)) continue;
       n++;
       console.log(`unlisted ${m.status.padEnd(10)} ${file}:${m.location.start.line}:${m.location.start.column} ${m.mutatorName} -> ${JSON.stringify(m.replacement ?? '').slice(0, 70)}`);
     }
   }
   console.log(`${n} surviving mutants not named in equivalentMutants`);
+  let stale = 0;
+  for (const [name, lines] of listed) {
+    const live = survivingLines.get(name);
+    if (!live) continue; // not in this report
+    for (const l of lines) {
+      if (live.has(l)) continue;
+      stale++;
+      console.log(`stale entry ${name}:${l} (no surviving mutant on that line)`);
+    }
+  }
+  console.log(`${stale} entry lines with no surviving mutant`);
 }

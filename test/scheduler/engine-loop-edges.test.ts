@@ -402,3 +402,19 @@ test('close() cancels running jobs and refuses new ones', async () => {
   assert.ok(a.tokens.length < 100);
   assert.throws(() => loop.submit({ sequences: [seq([1], 1).spec] }), ShuttingDownError);
 });
+
+test('--max-queue 0 still serves: jobs the free slots will take pass through, one more is refused', async () => {
+  const ctx = new Ctx(2);
+  const loop = new EngineLoop(ctx, { maxWaiting: 0, nBatch: 8 });
+  const a = seq([1], 2);
+  const b = seq([2], 2);
+  // Both are submitted before the loop's next turn admits anything: a still sits in the
+  // queue when b comes, yet a and b together fit the two free slots.
+  loop.submit({ sequences: [a.spec] });
+  loop.submit({ sequences: [b.spec] });
+  assert.equal(loop.stats().waiting, 2);
+  assert.throws(() => loop.submit({ sequences: [seq([3], 1).spec] }), QueueFullError);
+  assert.deepEqual(await Promise.all([a.end, b.end]), ['length', 'length']);
+  assert.deepEqual([a.tokens.length, b.tokens.length], [2, 2]);
+  await loop.close();
+});

@@ -64,3 +64,13 @@ test('after stopping, further pushes show nothing', () => {
   assert.deepEqual(m.push('more'), { text: '', stopped: true });
   assert.equal(m.flush(), '');
 });
+
+test('flush hands the held tail out once: a second flush (or one after more text) starts from nothing', () => {
+  const m = new StopMatcher(['STOP']);
+  assert.deepEqual(m.push('go ST'), { text: 'go ', stopped: false });
+  assert.equal(m.flush(), 'ST');
+  assert.equal(m.flush(), '');
+  // The matcher goes on from an empty hold: the old 'ST' neither comes back nor joins 'OP' into a stop.
+  assert.deepEqual(m.push('OP S'), { text: 'OP ', stopped: false });
+  assert.equal(m.flush(), 'S');
+});
