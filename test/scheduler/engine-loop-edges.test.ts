@@ -391,6 +391,26 @@ test('idle() resolves only once queued and running jobs are done', async () => {
   await loop.close();
 });
 
+test('idle() waits for a running job with nothing queued behind it', async () => {
+  const ctx = new Ctx(1);
+  let release!: () => void;
+  ctx.hold = new Promise((r) => (release = r));
+  const loop = new EngineLoop(ctx, { maxWaiting: 2, nBatch: 8 });
+  const a = seq([1], 3);
+  loop.submit({ sequences: [a.spec] });
+  await turn();
+  assert.equal(loop.stats().waiting, 0); // admitted: its first decode is held
+  let idle = false;
+  const done = loop.idle(1).then(() => (idle = true));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(idle, false);
+  ctx.hold = null;
+  release();
+  await done;
+  assert.deepEqual(a.ends.map(([r]) => r), ['length']);
+  await loop.close();
+});
+
 test('close() cancels running jobs and refuses new ones', async () => {
   const ctx = new Ctx(1, 10_000);
   const loop = new EngineLoop(ctx, { maxWaiting: 2, nBatch: 8 });
