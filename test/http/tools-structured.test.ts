@@ -161,6 +161,7 @@ const SF: [string, Record<string, unknown>, boolean, string, string, string][] =
   ['response_format string', { response_format: 'json' }, false, 'response_format', 'invalid_type', "'response_format' must be an object."],
   ['response_format type', { response_format: { type: 'xml' } }, false, 'response_format.type', 'invalid_value', "'response_format.type' must be 'text', 'json_object' or 'json_schema', got \"xml\"."],
   ['json_schema not object', { response_format: { type: 'json_schema', json_schema: 'x' } }, false, 'response_format.json_schema', 'invalid_type', "'response_format.json_schema' must be an object with a 'schema'."],
+  ['json_schema null', { response_format: { type: 'json_schema', json_schema: null } }, false, 'response_format.json_schema', 'invalid_type', "'response_format.json_schema' must be an object with a 'schema'."],
   ['completions json_schema not object', { json_schema: [] }, true, 'json_schema', 'invalid_type', "'json_schema' must be a JSON schema object."],
   ['grammar not string', { grammar: 5 }, true, 'grammar', 'invalid_type', "'grammar' must be a GBNF string."],
   ['response_format array', { response_format: [] }, false, 'response_format', 'invalid_type', "'response_format' must be an object."],
