@@ -6,10 +6,11 @@
 //   node tools/mutation-score.mjs [reports/mutation/mutation.json] [--baseline <commit>] [--unlisted]
 //
 // --unlisted also prints each surviving or uncovered mutant whose line no entry of the
-// config's equivalentMutants names ('file.ts:LINE', 'file.ts:L1,L2' or 'file.ts:L1-L2'
-// at the start of an entry): the ones that still want a test or a reason. It also prints
-// each entry line of a file in the report on which no mutant survives: a stale entry
-// (the code moved, or a test now kills it) that could hide a later survivor.
+// config's equivalentMutants names (at the start of an entry, one or more of
+// 'file.ts:LINE', 'file.ts:L1,L2' or 'file.ts:L1-L2', separated by ', ' or ' / '): the
+// ones that still want a test or a reason. It also prints each entry line of a file in
+// the report on which no mutant survives: a stale entry (the code moved, or a test now
+// kills it) that could hide a later survivor.
 
 import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -63,14 +64,16 @@ if (unlisted) {
   // file name -> the lines its entries name.
   const listed = new Map();
   for (const e of equivalentMutants) {
-    const m = /^([\w.-]+\.ts):([\d,\s-]+)/.exec(e);
-    if (!m) continue;
-    const lines = listed.get(m[1]) ?? new Set();
-    for (const part of m[2].split(',')) {
-      const [a, b] = part.trim().split('-').map(Number);
-      for (let l = a; l <= (b || a); l++) lines.add(l);
+    // A leading list of references: 'a.ts:1', 'a.ts:1,4, b.ts:7' or 'a.ts:3 / b.ts:9-11'.
+    const ref = /\s*(?:[,/]\s*)?([\w.-]+\.ts):(\d+(?:\s*[-,]\s*\d+)*)/y;
+    for (let m = ref.exec(e); m; m = ref.exec(e)) {
+      const lines = listed.get(m[1]) ?? new Set();
+      for (const part of m[2].split(',')) {
+        const [a, b] = part.trim().split('-').map(Number);
+        for (let l = a; l <= (b || a); l++) lines.add(l);
+      }
+      listed.set(m[1], lines);
     }
-    listed.set(m[1], lines);
   }
   let n = 0;
   const survivingLines = new Map(); // file name -> lines with a surviving or uncovered mutant

@@ -5,7 +5,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeGguf } from '../../server/gguf/writer.js';
@@ -90,6 +90,18 @@ test('refusals: unreadable, not a model, missing or bad hyper-parameters, trunca
   const { statSync } = await import('node:fs');
   const size = statSync(whole).size;
   await assert.rejects(describeModelFile(await gguf(meta(), { truncateAt: size - 32000 + 100 })), msg(/: tensor blk\.0\.ffn_up\.weight lies past the end of the file \(truncated\?\)$/));
+});
+
+test('the file is closed after reading, whether the digest succeeds or finds the data truncated', { skip: !existsSync('/proc/self/fd') && 'needs /proc/self/fd' }, async () => {
+  const whole = await gguf(meta());
+  const cut = await gguf(meta(), { truncateAt: statSync(whole).size - 32000 + 100 });
+  const open = () => readdirSync('/proc/self/fd').length;
+  const before = open();
+  for (let i = 0; i < 4; i++) {
+    await describeModelFile(whole);
+    await assert.rejects(describeModelFile(cut), msg(/lies past the end of the file/));
+  }
+  assert.equal(open(), before);
 });
 
 test('the built-in sample text: about 4,000 characters of prose and code, labelled as built in', () => {

@@ -59,6 +59,8 @@ test('numbers: BININT1/2/4, LONG1 (two-complement, safe range as numbers, beyond
 test('strings and bytes: BINUNICODE, SHORT_BINUNICODE (UTF-8), SHORT_BINBYTES, BINBYTES; PROTO and FRAME skipped', () => {
   assert.equal(load(0x80, 4, 0x95, u32(9), u32(0), ustr('hé'), STOP), 'hé');
   assert.equal(load(0x8c, 3, Buffer.from('hé', 'utf8'), STOP), 'hé');
+  // Not last in the pickle (a string that ends one byte before STOP reads the same from a negative end).
+  assert.deepEqual(load(0x8c, 1, 'a', 0x8c, 3, Buffer.from('hé', 'utf8'), 0x86, STOP), { tuple: ['a', 'hé'] });
   assert.deepEqual(load(0x43, 2, 0xab, 0xcd, STOP), { bytes: 'abcd' });
   assert.deepEqual(load(0x42, u32(3), 1, 2, 3, STOP), { bytes: '010203' });
 });

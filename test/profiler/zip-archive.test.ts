@@ -124,3 +124,52 @@ test('the writer starts every entry\'s data on an align-byte boundary, padding i
     }
   }
 });
+
+test('bounds: a header that would run past the end is refused by name, one that ends exactly at the end is read', () => {
+  const one = (e: Partial<RawEntry> = {}, o = {}) => buildZip([{ name: 'n', data: Buffer.from('abc'), ...e }], o);
+  // Entry 0's comment length (its central entry starts at byte 34) puts entry 1 two bytes
+  // before the file's end (34 + 46 + 1 + 20 = length - 2).
+  const past = one({}, { nEntries: 2 });
+  assert.equal(past.length, 103);
+  past.writeUInt16LE(20, 34 + 32);
+  refuse(past, /^a\.pt: corrupt central directory entry 1$/);
+  // A local header offset 3 bytes before the end: no room for its signature.
+  const len = one().length;
+  refuse(one({ localOffset: len - 3 }), /^a\.pt: entry n: bad local header$/);
+
+  const cen = (nameLen: number, commentLen: number, local: number, size: number, crc: number) => {
+    const c = Buffer.alloc(46);
+    c.writeUInt32LE(0x02014b50, 0);
+    c.writeUInt32LE(crc, 16);
+    c.writeUInt32LE(size, 20);
+    c.writeUInt32LE(size, 24);
+    c.writeUInt16LE(nameLen, 28);
+    c.writeUInt16LE(commentLen, 32);
+    c.writeUInt32LE(local, 42);
+    return c;
+  };
+  const end = (nEntries: number, cdSize: number, cdOffset: number, commentLen: number) => {
+    const r = Buffer.alloc(22);
+    r.writeUInt32LE(0x06054b50, 0);
+    r.writeUInt16LE(nEntries, 10);
+    r.writeUInt32LE(cdSize, 12);
+    r.writeUInt32LE(cdOffset, 16);
+    r.writeUInt16LE(commentLen, 20);
+    return r;
+  };
+  const loc = (nameLen: number) => {
+    const l = Buffer.alloc(30);
+    l.writeUInt32LE(0x04034b50, 0);
+    l.writeUInt16LE(nameLen, 26);
+    return l;
+  };
+  const abc = Buffer.from('abc');
+  const crcAbc = crc32(abc) >>> 0;
+  // [local 'n' + abc][entry A 'n', whose comment holds the end record][entry B, unnamed,
+  // the same data]: B's 46 fixed bytes are the file's last.
+  const tail = Buffer.concat([loc(1), Buffer.from('n'), abc, cen(1, 22, 0, 3, crcAbc), Buffer.from('n'), end(2, 0, 34, 0), cen(0, 0, 0, 3, crcAbc)]);
+  assert.deepEqual(text(readZip(tail, 'a.pt')), { n: 'abc', '': 'abc' });
+  // An empty entry whose local header (the archive comment) is the file's last 30 bytes.
+  const e = Buffer.concat([cen(1, 0, 47 + 22, 0, 0), Buffer.from('e'), end(1, 47, 0, 30), loc(0)]);
+  assert.deepEqual(text(readZip(e, 'a.pt')), { e: '' });
+});
