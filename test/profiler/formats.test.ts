@@ -133,3 +133,17 @@ test('placement file round-trips and is tied to the model; gpuidx matches PowerI
     }
   });
 });
+
+test('an atomic write that cannot rename fails with the cause and leaves neither its temporary nor a changed target', async () => {
+  const { writeFileAtomic } = await import('../../server/profiler/binary-io.js');
+  const { mkdirSync, readdirSync } = await import('node:fs');
+  const sub = join(dir, 'atomic');
+  mkdirSync(join(sub, 'target'), { recursive: true });
+  // The target is a directory: the temporary is written, the rename over it fails.
+  assert.throws(() => writeFileAtomic(join(sub, 'target'), 'data'), (e: NodeJS.ErrnoException) => e.code === 'EISDIR' || e.code === 'ENOTEMPTY' || e.code === 'EEXIST');
+  assert.deepEqual(readdirSync(sub), ['target']);
+  assert.deepEqual(readdirSync(join(sub, 'target')), []);
+  writeFileAtomic(join(sub, 'file'), 'data');
+  assert.equal(readFileSync(join(sub, 'file'), 'utf8'), 'data');
+  assert.deepEqual(readdirSync(sub).sort(), ['file', 'target']);
+});
