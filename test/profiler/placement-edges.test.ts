@@ -98,3 +98,18 @@ test('a layer without neurons takes no part, whatever its cost', () => {
   assert.deepEqual(ids(r), [[0], [0], []]);
   assert.equal(r.covered, 9);
 });
+
+test('the exact search starts from the best-ratio greedy: far from it, its window could not reach the optimum', () => {
+  // 20 hot neurons at 1 byte, 20 cold ones at 2 bytes, 20 bytes: all hot ones. A start that
+  // filled the budget with cold neurons would be 10 neurons away, past the search's window
+  // (5 neurons of cost 1, 2 of cost 2), in whichever order the cost groups come.
+  const hot = new Float64Array(20).fill(100);
+  const cold = new Float64Array(20).fill(1);
+  for (const [counts, costs, hotLayer] of [[[hot, cold], [1, 2], 0], [[cold, hot], [2, 1], 1]] as const) {
+    const r = chooseHotNeurons([...counts], [...costs], 20);
+    assert.equal(r.covered, 2000);
+    assert.equal(r.bytes, 20);
+    assert.equal(r.gpuNeurons[hotLayer].length, 20);
+    assert.equal(r.gpuNeurons[1 - hotLayer].length, 0);
+  }
+});
