@@ -21,6 +21,53 @@ interface RawEntry {
   localOffset?: number;
 }
 
+interface CentralFields {
+  method?: number;
+  crc: number;
+  compSize: number;
+  size: number;
+  nameLen: number;
+  extraLen?: number;
+  commentLen?: number;
+  local: number;
+}
+
+/** A local header (the 30 fixed bytes). */
+function localHeader(method: number, nameLen: number, extraLen = 0): Buffer {
+  const loc = Buffer.alloc(30);
+  loc.writeUInt32LE(0x04034b50, 0);
+  loc.writeUInt16LE(method, 8);
+  loc.writeUInt16LE(nameLen, 26);
+  loc.writeUInt16LE(extraLen, 28);
+  return loc;
+}
+
+/** A central directory entry (the 46 fixed bytes). */
+function centralHeader(f: CentralFields): Buffer {
+  const c = Buffer.alloc(46);
+  c.writeUInt32LE(0x02014b50, 0);
+  c.writeUInt16LE(f.method ?? 0, 10);
+  c.writeUInt32LE(f.crc, 16);
+  c.writeUInt32LE(f.compSize, 20);
+  c.writeUInt32LE(f.size, 24);
+  c.writeUInt16LE(f.nameLen, 28);
+  c.writeUInt16LE(f.extraLen ?? 0, 30);
+  c.writeUInt16LE(f.commentLen ?? 0, 32);
+  c.writeUInt32LE(f.local, 42);
+  return c;
+}
+
+/** The end-of-central-directory record (22 bytes, without its comment). */
+function endRecord(nEntries: number, cdSize: number, cdOffset: number, commentLen: number): Buffer {
+  const r = Buffer.alloc(22);
+  r.writeUInt32LE(0x06054b50, 0);
+  r.writeUInt16LE(nEntries, 10);
+  r.writeUInt32LE(cdSize, 12);
+  r.writeUInt32LE(cdOffset, 16);
+  r.writeUInt16LE(commentLen, 20);
+  return r;
+}
+
 /** A zip from parts, each header field overridable, so malformed ones are easy to make. */
 function buildZip(entries: RawEntry[], opts: { comment?: Buffer; nEntries?: number; cdOffset?: number; cdSize?: number } = {}): Buffer {
   const parts: Buffer[] = [];
@@ -31,35 +78,25 @@ function buildZip(entries: RawEntry[], opts: { comment?: Buffer; nEntries?: numb
     const method = e.method ?? 0;
     const stored = e.stored ?? (method === 8 ? deflateRawSync(e.data) : e.data);
     const lx = e.localExtra ?? Buffer.alloc(0);
-    const loc = Buffer.alloc(30);
-    loc.writeUInt32LE(0x04034b50, 0);
-    loc.writeUInt16LE(method, 8);
-    loc.writeUInt16LE(name.length, 26);
-    loc.writeUInt16LE(lx.length, 28);
     const cx = e.cenExtra ?? Buffer.alloc(0);
     const cc = e.cenComment ?? Buffer.alloc(0);
-    const c = Buffer.alloc(46);
-    c.writeUInt32LE(0x02014b50, 0);
-    c.writeUInt16LE(method, 10);
-    c.writeUInt32LE(e.crc ?? crc32(e.data) >>> 0, 16);
-    c.writeUInt32LE(e.compSize ?? stored.length, 20);
-    c.writeUInt32LE(e.size ?? e.data.length, 24);
-    c.writeUInt16LE(name.length, 28);
-    c.writeUInt16LE(cx.length, 30);
-    c.writeUInt16LE(cc.length, 32);
-    c.writeUInt32LE(e.localOffset ?? off, 42);
-    parts.push(loc, name, lx, stored);
+    const c = centralHeader({
+      method,
+      crc: e.crc ?? crc32(e.data) >>> 0,
+      compSize: e.compSize ?? stored.length,
+      size: e.size ?? e.data.length,
+      nameLen: name.length,
+      extraLen: cx.length,
+      commentLen: cc.length,
+      local: e.localOffset ?? off,
+    });
+    parts.push(localHeader(method, name.length, lx.length), name, lx, stored);
     off += 30 + name.length + lx.length + stored.length;
     cen.push(c, name, cx, cc);
   }
   const cd = Buffer.concat(cen);
   const comment = opts.comment ?? Buffer.alloc(0);
-  const eocd = Buffer.alloc(22);
-  eocd.writeUInt32LE(0x06054b50, 0);
-  eocd.writeUInt16LE(opts.nEntries ?? entries.length, 10);
-  eocd.writeUInt32LE(opts.cdSize ?? cd.length, 12);
-  eocd.writeUInt32LE(opts.cdOffset ?? off, 16);
-  eocd.writeUInt16LE(comment.length, 20);
+  const eocd = endRecord(opts.nEntries ?? entries.length, opts.cdSize ?? cd.length, opts.cdOffset ?? off, comment.length);
   return Buffer.concat([...parts, cd, eocd, comment]);
 }
 
@@ -137,39 +174,15 @@ test('bounds: a header that would run past the end is refused by name, one that 
   const len = one().length;
   refuse(one({ localOffset: len - 3 }), /^a\.pt: entry n: bad local header$/);
 
-  const cen = (nameLen: number, commentLen: number, local: number, size: number, crc: number) => {
-    const c = Buffer.alloc(46);
-    c.writeUInt32LE(0x02014b50, 0);
-    c.writeUInt32LE(crc, 16);
-    c.writeUInt32LE(size, 20);
-    c.writeUInt32LE(size, 24);
-    c.writeUInt16LE(nameLen, 28);
-    c.writeUInt16LE(commentLen, 32);
-    c.writeUInt32LE(local, 42);
-    return c;
-  };
-  const end = (nEntries: number, cdSize: number, cdOffset: number, commentLen: number) => {
-    const r = Buffer.alloc(22);
-    r.writeUInt32LE(0x06054b50, 0);
-    r.writeUInt16LE(nEntries, 10);
-    r.writeUInt32LE(cdSize, 12);
-    r.writeUInt32LE(cdOffset, 16);
-    r.writeUInt16LE(commentLen, 20);
-    return r;
-  };
-  const loc = (nameLen: number) => {
-    const l = Buffer.alloc(30);
-    l.writeUInt32LE(0x04034b50, 0);
-    l.writeUInt16LE(nameLen, 26);
-    return l;
-  };
+  const cen = (nameLen: number, commentLen: number, local: number, size: number, crc: number) =>
+    centralHeader({ crc, compSize: size, size, nameLen, commentLen, local });
   const abc = Buffer.from('abc');
   const crcAbc = crc32(abc) >>> 0;
   // [local 'n' + abc][entry A 'n', whose comment holds the end record][entry B, unnamed,
   // the same data]: B's 46 fixed bytes are the file's last.
-  const tail = Buffer.concat([loc(1), Buffer.from('n'), abc, cen(1, 22, 0, 3, crcAbc), Buffer.from('n'), end(2, 0, 34, 0), cen(0, 0, 0, 3, crcAbc)]);
+  const tail = Buffer.concat([localHeader(0, 1), Buffer.from('n'), abc, cen(1, 22, 0, 3, crcAbc), Buffer.from('n'), endRecord(2, 0, 34, 0), cen(0, 0, 0, 3, crcAbc)]);
   assert.deepEqual(text(readZip(tail, 'a.pt')), { n: 'abc', '': 'abc' });
   // An empty entry whose local header (the archive comment) is the file's last 30 bytes.
-  const e = Buffer.concat([cen(1, 0, 47 + 22, 0, 0), Buffer.from('e'), end(1, 47, 0, 30), loc(0)]);
+  const e = Buffer.concat([cen(1, 0, 47 + 22, 0, 0), Buffer.from('e'), endRecord(1, 47, 0, 30), localHeader(0, 0)]);
   assert.deepEqual(text(readZip(e, 'a.pt')), { e: '' });
 });
