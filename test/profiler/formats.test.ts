@@ -3,7 +3,7 @@
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { modelIdentity } from '../../server/profiler/model-identity.js';
@@ -24,6 +24,7 @@ import {
   writePowerInferGpuIdx,
 } from '../../server/profiler/placement-format.js';
 import { planPlacement } from '../../server/profiler/placement-plan.js';
+import { writeFileAtomic } from '../../server/profiler/binary-io.js';
 import { readGgufHeader } from '../../server/gguf/header-reader.js';
 import { powerLawCounts, syntheticModel } from './synthetic.js';
 
@@ -134,9 +135,7 @@ test('placement file round-trips and is tied to the model; gpuidx matches PowerI
   });
 });
 
-test('an atomic write that cannot rename fails with the cause and leaves neither its temporary nor a changed target', async () => {
-  const { writeFileAtomic } = await import('../../server/profiler/binary-io.js');
-  const { mkdirSync, readdirSync } = await import('node:fs');
+test('an atomic write that cannot rename fails with the cause and leaves neither its temporary nor a changed target', () => {
   const sub = join(dir, 'atomic');
   mkdirSync(join(sub, 'target'), { recursive: true });
   // The target is a directory: the temporary is written, the rename over it fails.

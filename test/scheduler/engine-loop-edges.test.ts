@@ -44,6 +44,15 @@ class Ctx implements DecodeContext {
     };
     return run();
   }
+  /** Holds every decode until the returned release is called (which also stops holding). */
+  holdDecodes(): () => void {
+    let release!: () => void;
+    this.hold = new Promise((r) => (release = r));
+    return () => {
+      this.hold = null;
+      release();
+    };
+  }
   truncate(seq: number, p0: number): void {
     if (this.truncateThrows) throw new Error('truncate failed on purpose');
     this.lengths[seq] = Math.min(this.lengths[seq], p0);
@@ -337,8 +346,7 @@ test('pipelining: when a token is handed out, the decode of the next step has al
 
 test('the queue is FIFO: a small job behind a waiting big one waits too, and counts as waiting', async () => {
   const ctx = new Ctx(2);
-  let release!: () => void;
-  ctx.hold = new Promise((r) => (release = r));
+  const release = ctx.holdDecodes();
   const loop = new EngineLoop(ctx, { maxWaiting: 1, nBatch: 8 });
   const a = seq([1], 2);
   loop.submit({ sequences: [a.spec] });
@@ -349,7 +357,6 @@ test('the queue is FIFO: a small job behind a waiting big one waits too, and cou
   loop.submit({ sequences: [b1.spec, b2.spec] });
   // A one-sequence job would fit the free slot, but it is behind b: a second waiting job.
   assert.throws(() => loop.submit({ sequences: [seq([1], 1).spec] }), QueueFullError);
-  ctx.hold = null;
   release();
   await Promise.all([a.end, b1.end, b2.end]);
   await loop.close();
@@ -357,8 +364,7 @@ test('the queue is FIFO: a small job behind a waiting big one waits too, and cou
 
 test('onAdmit gets the time spent waiting; onCached gets the reused prefix', async () => {
   const ctx = new Ctx(1);
-  let release!: () => void;
-  ctx.hold = new Promise((r) => (release = r));
+  const release = ctx.holdDecodes();
   const loop = new EngineLoop(ctx, { maxWaiting: 2, nBatch: 8 });
   const a = seq([1, 2, 3], 1);
   loop.submit({ sequences: [a.spec] });
@@ -368,7 +374,6 @@ test('onAdmit gets the time spent waiting; onCached gets the reused prefix', asy
   const b = seq([1, 2, 3, 4], 1, { onCached: (n) => cached.push(n) });
   loop.submit({ sequences: [b.spec], onAdmit: (ms) => waits.push(ms) });
   await new Promise((r) => setTimeout(r, 40));
-  ctx.hold = null;
   release();
   await b.end;
   assert.equal(waits.length, 1);
@@ -393,8 +398,7 @@ test('idle() resolves only once queued and running jobs are done', async () => {
 
 test('idle() waits for a running job with nothing queued behind it', async () => {
   const ctx = new Ctx(1);
-  let release!: () => void;
-  ctx.hold = new Promise((r) => (release = r));
+  const release = ctx.holdDecodes();
   const loop = new EngineLoop(ctx, { maxWaiting: 2, nBatch: 8 });
   const a = seq([1], 3);
   loop.submit({ sequences: [a.spec] });
@@ -404,7 +408,6 @@ test('idle() waits for a running job with nothing queued behind it', async () =>
   const done = loop.idle(1).then(() => (idle = true));
   await new Promise((r) => setTimeout(r, 20));
   assert.equal(idle, false);
-  ctx.hold = null;
   release();
   await done;
   assert.deepEqual(a.ends.map(([r]) => r), ['length']);
